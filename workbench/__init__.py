@@ -1,0 +1,22 @@
+"""DNAS Workbench engine: differentiable architecture search, one step at a time.
+
+The engine never imports UI libraries (ipywidgets, plotly, graphviz, IPython);
+views live in the separate ``widgets`` package and observe the engine's events.
+"""
+from __future__ import annotations
+
+from .events import (AnalysisResult, EpochEnded, EventBus, OpMaskChanged, RunFailed, RunFinished, RunStarted,
+                     StepEnded)
+from .genotype import CellGenotype, Genotype, GenotypeError
+from .methods import Method, get_method, method_names
+from .search import NonFiniteLossError, SearchConfig, Searcher
+from .spaces import SearchSpace, get_space, space_names
+from .supernet import Supernet, SupernetConfig
+
+__all__ = [
+    "AnalysisResult", "CellGenotype", "EpochEnded", "EventBus", "Genotype", "GenotypeError", "Method",
+    "NonFiniteLossError", "OpMaskChanged", "RunFailed", "RunFinished", "RunStarted", "SearchConfig",
+    "SearchSpace", "Searcher", "StepEnded", "Supernet", "SupernetConfig", "get_method", "get_space",
+    "method_names", "space_names",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,397 @@
+"""Cell genotypes: one representation with lossless text conversions.
+
+Implements the genotype formats of DARTS (Liu et al., ICLR 2019;
+``quark0/darts:cnn/genotypes.py``, the ``Genotype(normal=..., normal_concat=...,
+reduce=..., reduce_concat=...)`` namedtuple text) and of NAS-Bench-201 (Dong &
+Yang, ICLR 2020; ``D-X-Y/AutoDL-Projects:xautodl/models/cell_searchs/
+genotypes.py::Structure.tostr``, strings like ``|nor_conv_3x3~0|+|...|``).
+See ALGORITHMS.md sections 1.7, 1.8 and 9.4.
+
+DARTS text is parsed with :mod:`ast` and never evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GenotypeError", "CellGenotype", "Genotype", "PARAM_FREE_OPS", "NB201_OPS", "JSON_FORMAT",
+           "nb201_genotype", "nb201_ops", "count_param_free"]
+
+JSON_FORMAT = "workbench-genotype/1"
+PARAM_FREE_OPS: frozenset[str] = frozenset({"skip_connect", "max_pool_3x3", "avg_pool_3x3"})
+NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+DARTS_EXAMPLE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5], "
+                 "reduce=[('max_pool_3x3', 0), ...], reduce_concat=range(2, 6))")
+NB201_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+JSON_EXAMPLE = ('{"format": "workbench-genotype/1", "cells": [{"name": "cell", "n_inputs": 1, '
+                '"nodes": [[["nor_conv_3x3", 0]]], "concat": [1]}]}')
+_OP_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DARTS_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+_IGNORED_FIELDS = ("layout", "connectN", "connects")  # sharpDARTS / AutoDL extras
+
+
+class GenotypeError(ValueError):
+    """A genotype (or its text) is malformed; the message says what is accepted."""
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class CellGenotype:
+    """A cell: ``nodes[i]`` lists the ``(op, src_state)`` inputs of intermediate node i.
+
+    States ``0 .. n_inputs-1`` are the cell inputs; intermediate node i is state
+    ``n_inputs + i``. ``concat`` lists the states whose outputs form the cell output.
+    """
+
+    nodes: tuple[tuple[tuple[str, int], ...], ...]
+    concat: tuple[int, ...]
+    n_inputs: int = 2
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.n_inputs) or self.n_inputs < 1:
+            raise GenotypeError(f"n_inputs must be an int >= 1 (2 for DARTS, 1 for NB201), got {self.n_inputs!r}")
+        try:
+            nodes = tuple(tuple((op, src) for op, src in node) for node in self.nodes)
+            concat = tuple(self.concat)
+        except (TypeError, ValueError) as exc:
+            raise GenotypeError(
+                "nodes must be a sequence of nodes, each a sequence of (op_name, src_state) pairs, "
+                f"e.g. ((('sep_conv_3x3', 0), ('skip_connect', 1)),); concat a sequence of ints ({exc})") from None
+        if not nodes:
+            raise GenotypeError("a cell needs at least one intermediate node, e.g. ((('nor_conv_3x3', 0),),)")
+        for i, node in enumerate(nodes):
+            if not node:
+                raise GenotypeError(f"node {i} has no inputs; each node needs at least one (op, src_state) pair")
+            limit = self.n_inputs + i
+            for op, src in node:
+                if not isinstance(op, str) or not _OP_RE.match(op):
+                    raise GenotypeError(f"node {i}: op name {op!r} must be an identifier string like 'sep_conv_3x3'")
+                if not _is_int(src) or not 0 <= src < limit:
+                    raise GenotypeError(
+                        f"node {i} (state {limit}): input state {src!r} is out of range; node {i} may read "
+                        f"states 0..{limit - 1} (0..{self.n_inputs - 1} are cell inputs, then earlier nodes)")
+        n_states = self.n_inputs + len(nodes)
+        for c in concat:
+            if not _is_int(c) or not 0 <= c < n_states:
+                raise GenotypeError(f"concat entry {c!r} is not a state index in 0..{n_states - 1}, "
+                                    f"e.g. {list(range(self.n_inputs, n_states))}")
+        if not concat or len(set(concat)) != len(concat):
+            raise GenotypeError(f"concat must be a non-empty list of distinct state indices, got {list(concat)}")
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "concat", concat)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    def edges(self) -> list[tuple[int, str, int]]:
+        """All edges as ``(node_index, op, src_state)`` in stored order."""
+        return [(i, op, src) for i, node in enumerate(self.nodes) for op, src in node]
+
+    def ops_used(self) -> tuple[str, ...]:
+        """Distinct op names, sorted."""
+        return tuple(sorted({op for node in self.nodes for op, _ in node}))
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """An architecture: named cells, e.g. ``(("normal", c), ("reduce", c))`` or ``(("cell", c),)``."""
+
+    cells: tuple[tuple[str, CellGenotype], ...]
+
+    def __post_init__(self) -> None:
+        try:
+            cells = tuple((name, cell) for name, cell in self.cells)
+        except (TypeError, ValueError):
+            raise GenotypeError("cells must be a sequence of (name, CellGenotype) pairs, "
+                                "e.g. (('normal', cell), ('reduce', cell))") from None
+        if not cells:
+            raise GenotypeError("a genotype needs at least one cell, e.g. (('normal', cell), ('reduce', cell))")
+        for name, cell in cells:
+            if not isinstance(name, str) or not name:
+                raise GenotypeError(f"cell names must be non-empty strings, got {name!r}")
+            if not isinstance(cell, CellGenotype):
+                raise GenotypeError(f"cell {name!r} must be a CellGenotype, got {type(cell).__name__}")
+        names = [n for n, _ in cells]
+        if len(set(names)) != len(names):
+            raise GenotypeError(f"cell names must be distinct, got {names}")
+        object.__setattr__(self, "cells", cells)
+
+    @property
+    def cell_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.cells)
+
+    def cell(self, name: str) -> CellGenotype:
+        for n, c in self.cells:
+            if n == name:
+                return c
+        raise GenotypeError(f"no cell named {name!r}; this genotype has cells {list(self.cell_names)}")
+
+    # ------------------------------------------------------------------ DARTS text
+    def is_darts(self) -> bool:
+        """True when the genotype has exactly 2-input ``normal`` and ``reduce`` cells."""
+        return sorted(self.cell_names) == ["normal", "reduce"] and all(c.n_inputs == 2 for _, c in self.cells)
+
+    def to_darts_str(self) -> str:
+        """DARTS namedtuple text; nodes with exactly 2 inputs are flattened as in DARTS."""
+        if not self.is_darts():
+            raise GenotypeError("to_darts_str needs exactly two cells 'normal' and 'reduce' with n_inputs=2; got "
+                                f"{[(n, c.n_inputs) for n, c in self.cells]} (use to_nb201_str or to_json instead)")
+        parts = []
+        for name in ("normal", "reduce"):
+            cell = self.cell(name)
+            if all(len(node) == 2 for node in cell.nodes):
+                pairs = ", ".join(f"({op!r}, {src})" for node in cell.nodes for op, src in node)
+            else:  # per-node form (AutoDL style), keeps the round trip lossless
+                pairs = ", ".join("(" + ", ".join(f"({op!r}, {src})" for op, src in node)
+                                  + ("," if len(node) == 1 else "") + ")" for node in cell.nodes)
+            parts.append(f"{name}=[{pairs}], {name}_concat={list(cell.concat)}")
+        return "Genotype(" + ", ".join(parts) + ")"
+
+    @classmethod
+    def from_darts_str(cls, s: str) -> Genotype:
+        """Parse DARTS ``Genotype(...)`` text (never evaluated)."""
+        return _parse_darts(s)
+
+    # ------------------------------------------------------------------ NB201 strings
+    def is_nb201(self) -> bool:
+        """True when this is a single NB201-style cell (node i reads states 0..i in order)."""
+        c = self.cells[0][1]
+        return (len(self.cells) == 1 and c.n_inputs == 1 and c.concat == (c.n_nodes,)
+                and all([src for _, src in node] == list(range(i + 1)) for i, node in enumerate(c.nodes)))
+
+    def to_nb201_str(self) -> str:
+        """NAS-Bench-201 arch string ``|op~0|+|op~0|op~1|+...``."""
+        if not self.is_nb201():
+            raise GenotypeError(f"to_nb201_str needs one cell with n_inputs=1, node i reading states 0..i in order, "
+                                f"concat=[last state], like {NB201_EXAMPLE}; use to_darts_str or to_json for "
+                                f"cells {self.cell_names}")
+        cell = self.cells[0][1]
+        return "+".join("|" + "".join(f"{op}~{src}|" for op, src in node) for node in cell.nodes)
+
+    @classmethod
+    def from_nb201_str(cls, s: str, n_nodes: int | None = 3) -> Genotype:
+        """Parse an NB201 arch string; ``n_nodes=None`` accepts any node count."""
+        if not isinstance(s, str):
+            raise GenotypeError(f"an NB201 arch string must be a str like {NB201_EXAMPLE}, got {type(s).__name__}")
+        text = s.strip()
+        parts = text.split("+")
+        if n_nodes is not None and len(parts) != n_nodes:
+            raise GenotypeError(f"NB201 string has {len(parts)} node(s) separated by '+', expected {n_nodes}: "
+                                f"{text!r}; valid form: {NB201_EXAMPLE}")
+        nodes = []
+        for i, part in enumerate(parts):
+            if len(part) < 2 or not part.startswith("|") or not part.endswith("|"):
+                raise GenotypeError(f"NB201 node {i} {part!r} must be enclosed in '|', like '|nor_conv_3x3~0|'; "
+                                    f"valid form: {NB201_EXAMPLE}")
+            tokens = part[1:-1].split("|")
+            if len(tokens) != i + 1:
+                raise GenotypeError(f"NB201 node {i} {part!r} has {len(tokens)} input(s); node {i} needs exactly "
+                                    f"{i + 1} (op~0 .. op~{i}); valid form: {NB201_EXAMPLE}")
+            node = []
+            for j, tok in enumerate(tokens):
+                op, sep, src = tok.partition("~")
+                if not sep or not _OP_RE.match(op) or not src.isdigit():
+                    raise GenotypeError(f"NB201 node {i}: bad input {tok!r}; expected 'op~j' with an op name and "
+                                        f"an int j, e.g. 'nor_conv_3x3~{j}'")
+                if int(src) != j:
+                    raise GenotypeError(f"NB201 node {i}: input {j} is {tok!r} but must read state {j} "
+                                        f"(inputs are listed as op~0 .. op~{i} in order)")
+                node.append((op, j))
+            nodes.append(tuple(node))
+        return cls((("cell", CellGenotype(tuple(nodes), (len(nodes),), n_inputs=1)),))
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": JSON_FORMAT, "cells": [
+            {"name": n, "n_inputs": c.n_inputs, "nodes": [[[op, src] for op, src in node] for node in c.nodes],
+             "concat": list(c.concat)} for n, c in self.cells]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Genotype:
+        if not isinstance(d, dict) or d.get("format") != JSON_FORMAT:
+            got = d.get("format") if isinstance(d, dict) else type(d).__name__
+            raise GenotypeError(f"expected a dict with \"format\": \"{JSON_FORMAT}\", got {got!r}; e.g. {JSON_EXAMPLE}")
+        cells = d.get("cells")
+        if not isinstance(cells, list):
+            raise GenotypeError(f"\"cells\" must be a list of cell objects, e.g. {JSON_EXAMPLE}")
+        out = []
+        for k, c in enumerate(cells):
+            if missing := [key for key in ("name", "nodes", "concat") if not isinstance(c, dict) or key not in c]:
+                raise GenotypeError(f"cell {k} lacks {missing}; expected a genotype like {JSON_EXAMPLE}")
+            try:
+                nodes = tuple(tuple((op, src) for op, src in node) for node in c["nodes"])
+            except (TypeError, ValueError):
+                raise GenotypeError(f"cell {c['name']!r}: nodes must be lists of [op, src_state] pairs, "
+                                    "e.g. [[[\"sep_conv_3x3\", 0], [\"skip_connect\", 1]]]") from None
+            out.append((c["name"], CellGenotype(nodes, tuple(c["concat"]), c.get("n_inputs", 2))))
+        return cls(tuple(out))
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, s: str) -> Genotype:
+        try:
+            return cls.from_dict(json.loads(s))
+        except json.JSONDecodeError as exc:
+            raise GenotypeError(f"invalid genotype JSON ({exc}); expected e.g. {JSON_EXAMPLE}") from None
+
+    # ------------------------------------------------------------------ misc
+    @classmethod
+    def parse(cls, s: str | Genotype) -> Genotype:
+        """Auto-detect JSON, NB201 string, DARTS text or a published name (see :mod:`workbench.zoo`)."""
+        if isinstance(s, Genotype):
+            return s
+        if not isinstance(s, str):
+            raise GenotypeError(f"Genotype.parse takes a str, got {type(s).__name__}")
+        text = s.strip()
+        if text.startswith("{"):
+            return cls.from_json(text)
+        if text.startswith("|"):
+            return cls.from_nb201_str(text)
+        if "Genotype(" in text or "normal=" in text:
+            return cls.from_darts_str(text)
+        from workbench import zoo  # local import: zoo depends on this module
+
+        if _OP_RE.match(text):
+            try:
+                return zoo.published(text)
+            except GenotypeError:
+                pass
+        raise GenotypeError(
+            f"cannot recognise genotype {text[:80]!r}. Accepted forms: JSON starting with '{{' ({JSON_EXAMPLE}); "
+            f"an NB201 string starting with '|' ({NB201_EXAMPLE}); DARTS text ({DARTS_EXAMPLE}); "
+            f"or a published name: {', '.join(zoo.published_names())}")
+
+    def __str__(self) -> str:
+        if self.is_darts():
+            return self.to_darts_str()
+        if self.is_nb201():
+            return self.to_nb201_str()
+        return self.to_json()
+
+    def check_ops(self, known_ops: Iterable[str]) -> None:
+        """Raise GenotypeError if any op is not in ``known_ops``."""
+        known = list(known_ops)
+        if bad := [(n, i, op) for n, c in self.cells for i, op, _ in c.edges() if op not in known]:
+            where = "; ".join(f"{op!r} in cell {n!r} node {i}" for n, i, op in bad)
+            raise GenotypeError(f"unknown op(s): {where}. Known ops: {', '.join(known)}")
+
+
+# ---------------------------------------------------------------------- DARTS parser
+def _fail(what: str) -> GenotypeError:
+    return GenotypeError(f"{what}. Expected DARTS genotype text like {DARTS_EXAMPLE}")
+
+
+def _int_const(node: ast.AST, what: str) -> int:
+    if isinstance(node, ast.Constant) and _is_int(node.value):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        raise _fail(f"{what}: negative state index {-node.operand.value!r}")
+    raise _fail(f"{what}: expected an integer literal, got {ast.unparse(node)[:60]!r}")
+
+
+def _pair(node: ast.AST, what: str) -> tuple[str, int]:
+    if not isinstance(node, (ast.Tuple, ast.List)) or len(node.elts) != 2:
+        raise _fail(f"{what}: expected an (op_name, input_index) pair, got {ast.unparse(node)[:60]!r}")
+    op_node, src_node = node.elts
+    if not (isinstance(op_node, ast.Constant) and isinstance(op_node.value, str)):
+        raise _fail(f"{what}: op name must be a string literal, got {ast.unparse(op_node)[:60]!r}")
+    return op_node.value, _int_const(src_node, what)
+
+
+def _is_node(node: ast.AST) -> bool:
+    seq = (ast.Tuple, ast.List)
+    return isinstance(node, seq) and bool(node.elts) and all(isinstance(e, seq) for e in node.elts)
+
+
+def _ops_list(node: ast.AST, name: str) -> tuple[tuple[tuple[str, int], ...], ...]:
+    if not isinstance(node, (ast.List, ast.Tuple)) or not node.elts:
+        raise _fail(f"{name} must be a non-empty list of (op, input) pairs, got {ast.unparse(node)[:60]!r}")
+    if all(_is_node(e) for e in node.elts):  # AutoDL: one tuple of pairs per node
+        return tuple(tuple(_pair(p, f"{name}[{k}]") for p in e.elts) for k, e in enumerate(node.elts))
+    pairs = [_pair(e, f"{name}[{k}]") for k, e in enumerate(node.elts)]  # DARTS: 2 consecutive pairs per node
+    if len(pairs) % 2:
+        raise _fail(f"{name} has {len(pairs)} pairs; DARTS text has 2 pairs per node, so the count must be even")
+    return tuple((pairs[k], pairs[k + 1]) for k in range(0, len(pairs), 2))
+
+
+def _concat(node: ast.AST, name: str) -> tuple[int, ...]:
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return tuple(_int_const(e, name) for e in node.elts)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
+            and 1 <= len(node.args) <= 3 and not node.keywords):
+        return tuple(range(*(_int_const(a, name) for a in node.args)))
+    raise _fail(f"{name} must be a list of ints or range(a, b), got {ast.unparse(node)[:60]!r}")
+
+
+def _parse_darts(s: str) -> Genotype:
+    if not isinstance(s, str):
+        raise GenotypeError(f"DARTS genotype text must be a str, got {type(s).__name__}")
+    try:
+        tree = ast.parse(s.strip(), mode="exec")
+    except SyntaxError as exc:
+        raise _fail(f"syntax error in genotype text ({exc.msg}, line {exc.lineno}, column {exc.offset})") from None
+    stmt = tree.body[0] if len(tree.body) == 1 else None
+    call = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    func = call.func if isinstance(call, ast.Call) else None
+    fname = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    while isinstance(func, ast.Attribute):  # allow a module prefix such as genotypes.Genotype
+        func = func.value
+    if fname != "Genotype" or not isinstance(func, ast.Name):
+        raise _fail(f"expected a single Genotype(...) call (optionally 'NAME = ' or a module prefix), "
+                    f"got {s.strip()[:80]!r}")
+    if len(call.args) > len(_DARTS_FIELDS) + 1:
+        raise _fail(f"too many positional arguments ({len(call.args)})")
+    fields: dict[str, ast.AST] = dict(zip(_DARTS_FIELDS + ("layout",), call.args, strict=False))
+    for kw in call.keywords:
+        if kw.arg is None or kw.arg not in _DARTS_FIELDS + _IGNORED_FIELDS:
+            raise _fail(f"unexpected argument {kw.arg or '**'}; accepted: {', '.join(_DARTS_FIELDS + _IGNORED_FIELDS)}")
+        if kw.arg in fields:
+            raise _fail(f"argument {kw.arg} given twice")
+        fields[kw.arg] = kw.value
+    if missing := [f for f in _DARTS_FIELDS if f not in fields]:
+        raise _fail(f"missing field(s) {', '.join(missing)}")
+    cells = []
+    for name in ("normal", "reduce"):
+        nodes = _ops_list(fields[name], name)
+        concat = _concat(fields[f"{name}_concat"], f"{name}_concat")
+        try:
+            cells.append((name, CellGenotype(nodes, concat, n_inputs=2)))
+        except GenotypeError as exc:
+            raise GenotypeError(f"{name} cell: {exc}") from None
+    return Genotype(tuple(cells))
+
+
+# ---------------------------------------------------------------------- NB201 helpers
+def nb201_genotype(ops: Sequence[str]) -> Genotype:
+    """NB201 genotype from 6 ops in string order: edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2."""
+    ops = list(ops)
+    if len(ops) != 6 or not all(isinstance(o, str) for o in ops):
+        raise GenotypeError(f"nb201_genotype needs 6 op names (edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2), "
+                            f"got {ops!r}; e.g. ['nor_conv_3x3'] * 6")
+    nodes = (((ops[0], 0),), ((ops[1], 0), (ops[2], 1)), ((ops[3], 0), (ops[4], 1), (ops[5], 2)))
+    return Genotype((("cell", CellGenotype(nodes, (3,), n_inputs=1)),))
+
+
+def nb201_ops(g: Genotype | str) -> tuple[str, ...]:
+    """The 6 ops of an NB201 genotype (or string), in string order; inverse of :func:`nb201_genotype`."""
+    g = Genotype.parse(g) if isinstance(g, str) else g
+    if not g.is_nb201() or g.cells[0][1].n_nodes != 3:
+        raise GenotypeError(f"nb201_ops needs a 3-node NB201 cell like {NB201_EXAMPLE}")
+    return tuple(op for _, op, _ in g.cells[0][1].edges())
+
+
+def count_param_free(cell: CellGenotype) -> int:
+    """Number of edges whose op is parameter-free (skip_connect or a pool; ``none`` is not counted)."""
+    return sum(op in PARAM_FREE_OPS for _, op, _ in cell.edges())

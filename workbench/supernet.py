@@ -1,0 +1,300 @@
+"""The weight-sharing supernet (DARTS's continuous relaxation, Liu et al. 2019, Eq. 2).
+
+Each edge (i, j) computes the mixed op  x_j -> sum_o w[e, o] * o(x_j), where the
+mixing weights ``w`` (edges x ops, per cell type) come from a relaxation of the
+architecture parameters (softmax(alpha) for DARTS). This module only mixes: the
+relaxation is passed in as ``weights`` (see :mod:`workbench.relax`), so GDAS,
+SNAS, SDARTS, PC-DARTS's edge normalisation and Max-W are all just other
+weight matrices.
+
+Speed (why a step does far less than the reference code):
+
+* ``none`` is never computed: it contributes exactly zero, and its alpha
+  still receives its gradient through the softmax normalisation.
+* Masked ops (op swapper, RobustDARTS per-edge subsets) are skipped when no
+  edge of a wave uses them.
+* Edges are grouped into *waves* by source state: when state j is ready, all
+  edges leaving j (to every later node) run together, one batched call per
+  op type (grouped convolutions over the concatenated inputs, see
+  :mod:`workbench.ops`). A DARTS cell is 4 waves (sizes 8, 3, 2, 1; one uniform
+  stride each) instead of 14 separate edges.
+* ``naive=True`` runs the very same parameters edge by edge and op by op, like
+  `quark0/darts:cnn/model_search.py`; tests check both paths agree, and the
+  benchmark measures one against the other.
+
+Macro structures: DARTS (stem conv 3x3 -> 3C, ``layers`` cells with reductions
+at layers//3 and 2*layers//3, global pooling, linear) and NAS-Bench-201 (stem,
+three stages of N cells joined by residual blocks with stride 2, BN-ReLU,
+global pooling, linear), both scaled down by ``SupernetConfig``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .ops import FactorizedReduce, ReLUConvBN, make_op
+from .spaces import SearchSpace, get_space
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """Size of the supernet. DARTS's CIFAR search uses C=16, layers=8; NB201 uses C=16, N=5."""
+
+    C: int = 8
+    layers: int = 3  # DARTS macro: number of cells
+    cells_per_stage: int = 1  # NB201 macro: N
+    alpha_init_std: float = 1e-3  # alphas ~ std * N(0, 1), as in DARTS
+    affine: bool = False  # BN affine in cell ops (False in every DARTS-style search model)
+
+
+class SearchCell(nn.Module):
+    """One cell of the supernet; mixes every candidate op on every edge."""
+
+    def __init__(self, space: SearchSpace, cell_type: str, C_pp: int, C_p: int, C: int,
+                 reduction: bool, reduction_prev: bool, affine: bool) -> None:
+        super().__init__()
+        self.space, self.cell_type, self.C, self.reduction = space, cell_type, C, reduction
+        if space.n_inputs == 2:
+            self.pre0 = (FactorizedReduce(C_pp, C, 1, affine) if reduction_prev
+                         else ReLUConvBN(C_pp, C, 1, 1, 1, 0, affine))
+            self.pre1 = ReLUConvBN(C_p, C, 1, 1, 1, 0, affine)
+        elif C_p != C:
+            raise ValueError("NB201-style cells keep their channel count")
+        # Waves: for every source state j, the edges leaving it.
+        self.waves: list[list[int]] = []
+        self.wave_ops = nn.ModuleList()
+        n_states = space.n_inputs + space.n_nodes
+        for j in range(n_states - 1):
+            edges = [k for k, (_, src) in enumerate(space.edges) if src == j]
+            self.waves.append(edges)
+            stride = 2 if reduction and j < space.n_inputs else 1
+            ops = nn.ModuleDict()
+            for o, name in enumerate(space.ops):
+                if name == "none" or not any(space.op_allowed(cell_type, k, name) for k in edges):
+                    continue
+                ops[name] = make_op(name, C, len(edges), stride, affine, pool_bn=space.pool_bn)
+            self.wave_ops.append(ops)
+        self.op_index = {name: o for o, name in enumerate(space.ops)}
+        self._none = self.op_index.get("none")
+        for j, edges in enumerate(self.waves):
+            self.register_buffer(f"wave_idx{j}", torch.tensor(edges, dtype=torch.long), persistent=False)
+
+    def preprocess(self, inputs: tuple[Tensor, ...]) -> list[Tensor]:
+        if self.space.n_inputs == 2:
+            return [self.pre0(inputs[0]), self.pre1(inputs[1])]
+        return [inputs[-1]]
+
+    def forward(self, inputs: tuple[Tensor, ...], weights: Tensor, active: np.ndarray) -> Tensor:
+        """``weights``: (edges, ops) mixing weights; ``active``: (edges, ops) bool, ops to compute."""
+        space = self.space
+        states = self.preprocess(inputs)
+        partial: list[Tensor | None] = [None] * space.n_nodes
+        for j, edges in enumerate(self.waves):
+            x = states[j]
+            E = len(edges)
+            B, C, H, W = x.shape
+            xs = x.repeat(1, E, 1, 1) if E > 1 else x  # (B, E*C, H, W): one copy of the source per edge
+            outs, cols = [], []
+            wave_active = active[edges]
+            for name, op in self.wave_ops[j].items():
+                o = self.op_index[name]
+                if not wave_active[:, o].any():
+                    continue
+                outs.append(op(xs))
+                cols.append(o)
+            if not outs:
+                continue
+            w = weights.index_select(0, getattr(self, f"wave_idx{j}"))[:, cols]  # (E, n_active)
+            y = torch.stack(outs, 0)  # (n_active, B, E*C, H', W')
+            Ho, Wo = y.shape[-2:]
+            y = y.view(len(outs), B, E, C, Ho, Wo)
+            mixed = torch.einsum("obechw,eo->bechw", y, w)
+            for slot, k in enumerate(edges):
+                node = space.edges[k][0]
+                contrib = mixed[:, slot]
+                partial[node] = contrib if partial[node] is None else partial[node] + contrib
+            done = j - space.n_inputs + 1  # node completed after this wave
+            if 0 <= done < space.n_nodes:
+                states.append(self._node_state(partial[done], x, B))
+        return self._output(states)
+
+    def forward_naive(self, inputs: tuple[Tensor, ...], weights: Tensor, active: np.ndarray) -> Tensor:
+        """Edge by edge, op by op (the reference code's execution order); same parameters."""
+        space = self.space
+        states = self.preprocess(inputs)
+        for i in range(space.n_nodes):
+            acc = None
+            for k in space.node_edges(i):
+                src = space.edges[k][1]
+                j, slot = src, self.waves[src].index(k)
+                x = states[src]
+                if self._none is not None and active[k, self._none]:  # the reference computes x * 0 too
+                    stride = 2 if self.reduction and src < space.n_inputs else 1
+                    term = weights[k, self._none] * x[:, :, ::stride, ::stride].mul(0.0)
+                    acc = term if acc is None else acc + term
+                for name, op in self.wave_ops[j].items():
+                    o = self.op_index[name]
+                    if not active[k, o]:
+                        continue
+                    term = weights[k, o] * op.forward_edge(x, slot)
+                    acc = term if acc is None else acc + term
+            states.append(self._node_state(acc, states[0], states[0].shape[0]))
+        return self._output(states)
+
+    def _node_state(self, value: Tensor | None, like: Tensor, B: int) -> Tensor:
+        if value is not None:
+            return value
+        # Every incoming op of this node is masked or `none`: the node is zero.
+        H, W = like.shape[-2:]
+        if self.reduction:
+            H, W = (H + 1) // 2, (W + 1) // 2
+        return like.new_zeros(B, self.C, H, W)
+
+    def _output(self, states: list[Tensor]) -> Tensor:
+        if self.space.n_inputs == 2:
+            return torch.cat(states[self.space.n_inputs:], dim=1)
+        return states[-1]
+
+
+class ResBlock(nn.Module):
+    """NB201's residual reduction block (AutoDL ``ResNetBasicblock``), stride 2."""
+
+    def __init__(self, C_in: int, C_out: int) -> None:
+        super().__init__()
+        self.a = ReLUConvBN(C_in, C_out, 1, 3, 2, 1, True)
+        self.b = ReLUConvBN(C_out, C_out, 1, 3, 1, 1, True)
+        self.down = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(C_in, C_out, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(x) + self.b(self.a(x))
+
+
+def macro_plan(space: SearchSpace, cfg: SupernetConfig) -> list[tuple[str, int, bool]]:
+    """The layer sequence: (kind, channels, is_reduction) for kind in {"cell", "resblock"}."""
+    plan = []
+    if space.macro == "darts":
+        C = cfg.C
+        for i in range(cfg.layers):
+            red = cfg.layers >= 3 and i in (cfg.layers // 3, 2 * cfg.layers // 3)
+            if red:
+                C *= 2
+            plan.append(("reduce" if red and "reduce" in space.cell_types else space.cell_types[0], C, red))
+    else:
+        C = cfg.C
+        for stage in range(3):
+            if stage:
+                plan.append(("resblock", C * 2, True))
+                C *= 2
+            plan += [(space.cell_types[0], C, False)] * cfg.cells_per_stage
+    return plan
+
+
+class Supernet(nn.Module):
+    """The supernet of a space: weights, one alpha matrix per cell type, and op masks."""
+
+    def __init__(self, space: SearchSpace | str, cfg: SupernetConfig = SupernetConfig(),
+                 in_channels: int = 1, n_classes: int = 10) -> None:
+        super().__init__()
+        space = get_space(space)
+        self.space, self.cfg = space, cfg
+        self.in_channels, self.n_classes = in_channels, n_classes
+        n_ops = len(space.ops)
+        self.alphas = nn.ParameterDict({
+            c: nn.Parameter(cfg.alpha_init_std * torch.randn(space.n_edges, n_ops)) for c in space.cell_types})
+        for c in space.cell_types:
+            mask = torch.tensor([[space.op_allowed(c, k, o) for o in space.ops] for k in range(space.n_edges)])
+            self.register_buffer(f"mask_{c}", mask)
+        self.cells = nn.ModuleList()
+        if space.macro == "darts":
+            C_stem = 3 * cfg.C
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
+            C_pp, C_p, red_prev = C_stem, C_stem, False
+            for kind, C, red in macro_plan(space, cfg):
+                self.cells.append(SearchCell(space, kind, C_pp, C_p, C, red, red_prev, cfg.affine))
+                C_pp, C_p, red_prev = C_p, space.n_nodes * C, red
+            self.head_norm = nn.Identity()
+            C_last = C_p
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, cfg.C, 3, padding=1, bias=False), nn.BatchNorm2d(cfg.C))
+            C_p = cfg.C
+            for kind, C, red in macro_plan(space, cfg):
+                self.cells.append(ResBlock(C_p, C) if kind == "resblock" else
+                                  SearchCell(space, kind, C, C, C, False, False, cfg.affine))
+                C_p = C
+            self.head_norm = nn.Sequential(nn.BatchNorm2d(C_p), nn.ReLU())
+            C_last = C_p
+        self.classifier = nn.Linear(C_last, n_classes)
+
+    # -- architecture state ---------------------------------------------------------------
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alphas[c] for c in self.space.cell_types]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if not n.startswith("alphas.")]
+
+    def op_mask(self, cell_type: str) -> Tensor:
+        return getattr(self, f"mask_{cell_type}")
+
+    def set_op_enabled(self, cell_type: str, op: str, enabled: bool, edges: list[int] | None = None) -> tuple[int, ...]:
+        """Switch candidate op ``op`` on or off on ``edges`` (all edges by default); returns the edges changed.
+
+        Switching an op off gives it exactly zero weight from the next forward pass
+        on (the softmax renormalises over the remaining ops). Ops can only be
+        switched back on where the space allows them.
+        """
+        space = self.space
+        if cell_type not in space.cell_types:
+            raise ValueError(f"unknown cell type {cell_type!r}; this space has {', '.join(space.cell_types)}")
+        if op not in space.ops:
+            raise ValueError(f"op {op!r} is not in space {space.name!r}; its ops are {', '.join(space.ops)} "
+                             "(new ops must be added to the space before the supernet is built: "
+                             "space.with_ops(add=[...]))")
+        edges = list(range(space.n_edges)) if edges is None else list(edges)
+        for k in edges:
+            if not 0 <= k < space.n_edges:
+                raise ValueError(f"edge {k} out of range; {cell_type!r} cells have edges 0..{space.n_edges - 1}")
+        o = space.ops.index(op)
+        mask = self.op_mask(cell_type).clone()
+        changed = []
+        for k in edges:
+            allowed = space.op_allowed(cell_type, k, op)
+            new = bool(enabled) and allowed
+            if enabled and not allowed:
+                continue
+            if bool(mask[k, o]) != new:
+                mask[k, o] = new
+                changed.append(k)
+        real = [n for n in range(len(space.ops)) if space.ops[n] != "none"]
+        empty = [k for k in range(space.n_edges) if not mask[k, real].any()]
+        if empty:
+            raise ValueError(f"switching off {op!r} would leave edge(s) {empty} of the {cell_type!r} cell with no "
+                             f"candidate op other than 'none'; enabled ops there: "
+                             f"{[space.ops[n] for n in range(len(space.ops)) if mask[empty[0], n]]}")
+        self.op_mask(cell_type).copy_(mask)
+        return tuple(changed)
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, x: Tensor, weights: dict[str, Tensor], active: dict[str, np.ndarray] | None = None,
+                naive: bool = False) -> Tensor:
+        """Logits for ``x`` under mixing weights ``weights[cell_type]`` of shape (edges, ops)."""
+        if active is None:
+            active = {c: self.op_mask(c).cpu().numpy() for c in self.space.cell_types}
+        s = self.stem(x)
+        states: tuple[Tensor, ...] = (s, s)
+        for cell in self.cells:
+            if isinstance(cell, SearchCell):
+                run = cell.forward_naive if naive else cell.forward
+                out = run(states, weights[cell.cell_type], active[cell.cell_type])
+            else:
+                out = cell(states[-1])
+            states = (states[-1], out)
+        y = self.head_norm(states[-1])
+        return self.classifier(F.adaptive_avg_pool2d(y, 1).flatten(1))
