@@ -92,3 +92,47 @@ def test_space_shapes():
     n = get_space("nb201")
     assert (len(n.ops), n.n_edges) == (5, 6)
     assert n.edges == ((0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2))
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+def test_partial_channels_and_edge_normalization_match_naive(space):
+    torch.manual_seed(0)
+    net = Supernet(space, SupernetConfig(C=8, layers=3, partial_channels=4, edge_normalization=True)).double()
+    for p in net.arch_parameters():
+        p.data.normal_()
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    w = {c: masked_softmax(net.alphas[c], net.op_mask(c)) for c in net.space.cell_types}
+    y = net(x, w)
+    y_ref = net(x, w, naive=True)
+    assert torch.allclose(y, y_ref, atol=1e-10)
+    gs = torch.autograd.grad(y.sum(), net.arch_parameters())
+    assert all(g.abs().sum() > 0 for g in gs)  # betas receive gradient too
+
+
+def test_partial_channels_k1_is_darts():
+    torch.manual_seed(0)
+    a = Supernet("darts", SupernetConfig(C=8, partial_channels=1))
+    torch.manual_seed(0)
+    b = Supernet("darts", SupernetConfig(C=8, partial_channels=1, edge_normalization=False))
+    x = torch.randn(2, 1, 8, 8)
+    w = {c: masked_softmax(a.alphas[c], a.op_mask(c)) for c in a.space.cell_types}
+    assert torch.equal(a(x, w), b(x, w))
+
+
+def test_inactive_bias_only_sampled_op_runs_but_all_alphas_get_gradient():
+    """GDAS-style: a one-hot forward computes only the sampled op; other weights enter as zero-valued scalars."""
+    torch.manual_seed(0)
+    net = Supernet("nb201", SupernetConfig(C=4, inactive_bias=True)).double()
+    probs = torch.softmax(net.alphas["cell"], -1)
+    idx = torch.tensor([3, 1, 2, 0, 4, 1])  # every node reaches the output
+    hard = torch.nn.functional.one_hot(idx, 5).double()
+    hw = hard - probs.detach() + probs
+    active = hard.bool().numpy()
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    y = net(x, {"cell": hw}, {"cell": active})
+    assert torch.allclose(y, net(x, {"cell": hw}, {"cell": active}, naive=True), atol=1e-10)
+    g, = torch.autograd.grad(y.sum(), [net.alphas["cell"]])
+    assert (g.abs() > 0).all()
+    # forward value equals the discrete network with only the sampled ops
+    y_hard = net(x, {"cell": hard}, {"cell": active})
+    assert torch.allclose(y, y_hard, atol=1e-10)

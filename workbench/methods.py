@@ -34,6 +34,7 @@ class Method:
     arch_start_epoch: int = 0  # PC-DARTS warm-up
     lr_schedule: Callable[[int, int, float, float], float] = cosine_lr
     genotype_rule: str | None = None  # None = the space's rule
+    supernet_overrides: Mapping[str, Any] = field(default_factory=dict)  # e.g. PC-DARTS partial_channels=4
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def with_options(self, **kw: Any) -> "Method":

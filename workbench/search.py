@@ -122,7 +122,8 @@ class Searcher:
             config.dataset, config.data_root, seed=config.seed, limit=config.data_limit)
         torch.manual_seed(config.seed)
         C_in = self.dataset.input_shape[0]
-        self.model = Supernet(space, config.supernet, C_in, self.dataset.n_classes).to(self.device)
+        net_cfg = dataclasses.replace(config.supernet, **dict(self.method.supernet_overrides))
+        self.model = Supernet(space, net_cfg, C_in, self.dataset.n_classes).to(self.device)
         (xw, yw), (xa, ya) = search_split(self.dataset, config.train_portion)
         self.train_stream = BatchStream(xw, yw, config.batch_size, seed=config.seed * 1000 + 1, device=self.device)
         self.val_stream = BatchStream(xa, ya, config.batch_size, seed=config.seed * 1000 + 2, device=self.device)

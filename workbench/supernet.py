@@ -49,15 +49,30 @@ class SupernetConfig:
     cells_per_stage: int = 1  # NB201 macro: N
     alpha_init_std: float = 1e-3  # alphas ~ std * N(0, 1), as in DARTS
     affine: bool = False  # BN affine in cell ops (False in every DARTS-style search model)
+    partial_channels: int = 1  # PC-DARTS K: only C/K channels of an edge's input go through the ops
+    edge_normalization: bool = False  # PC-DARTS beta: softmax over each node's incoming edges scales them
+    inactive_bias: bool = False  # GDAS: ops not computed still add their (zero-valued) weight, carrying gradient
+
+    def __post_init__(self) -> None:
+        if self.C < 1 or self.layers < 1 or self.cells_per_stage < 1:
+            raise ValueError(f"C, layers and cells_per_stage must be >= 1, got {self.C}, {self.layers}, "
+                             f"{self.cells_per_stage}")
+        if self.partial_channels < 1 or self.C % self.partial_channels:
+            raise ValueError(f"partial_channels K={self.partial_channels} must be >= 1 and divide C={self.C}")
 
 
 class SearchCell(nn.Module):
     """One cell of the supernet; mixes every candidate op on every edge."""
 
     def __init__(self, space: SearchSpace, cell_type: str, C_pp: int, C_p: int, C: int,
-                 reduction: bool, reduction_prev: bool, affine: bool) -> None:
+                 reduction: bool, reduction_prev: bool, affine: bool, partial_channels: int = 1,
+                 inactive_bias: bool = False) -> None:
         super().__init__()
         self.space, self.cell_type, self.C, self.reduction = space, cell_type, C, reduction
+        self.K, self.inactive_bias = partial_channels, inactive_bias
+        if C % partial_channels:
+            raise ValueError(f"partial_channels K={partial_channels} must divide the cell's channels C={C}")
+        C_op = C // partial_channels
         if space.n_inputs == 2:
             self.pre0 = (FactorizedReduce(C_pp, C, 1, affine) if reduction_prev
                          else ReLUConvBN(C_pp, C, 1, 1, 1, 0, affine))
@@ -76,7 +91,7 @@ class SearchCell(nn.Module):
             for o, name in enumerate(space.ops):
                 if name == "none" or not any(space.op_allowed(cell_type, k, name) for k in edges):
                     continue
-                ops[name] = make_op(name, C, len(edges), stride, affine, pool_bn=space.pool_bn)
+                ops[name] = make_op(name, C_op, len(edges), stride, affine, pool_bn=space.pool_bn)
             self.wave_ops.append(ops)
         self.op_index = {name: o for o, name in enumerate(space.ops)}
         self._none = self.op_index.get("none")
@@ -88,16 +103,20 @@ class SearchCell(nn.Module):
             return [self.pre0(inputs[0]), self.pre1(inputs[1])]
         return [inputs[-1]]
 
-    def forward(self, inputs: tuple[Tensor, ...], weights: Tensor, active: np.ndarray) -> Tensor:
-        """``weights``: (edges, ops) mixing weights; ``active``: (edges, ops) bool, ops to compute."""
+    def forward(self, inputs: tuple[Tensor, ...], weights: Tensor, active: np.ndarray,
+                edge_scale: Tensor | None = None) -> Tensor:
+        """``weights``: (edges, ops) mixing weights; ``active``: (edges, ops) bool, ops to compute;
+        ``edge_scale``: optional (edges,) factor on each whole edge output (PC-DARTS's beta)."""
         space = self.space
         states = self.preprocess(inputs)
         partial: list[Tensor | None] = [None] * space.n_nodes
         for j, edges in enumerate(self.waves):
             x = states[j]
             E = len(edges)
-            B, C, H, W = x.shape
-            xs = x.repeat(1, E, 1, 1) if E > 1 else x  # (B, E*C, H, W): one copy of the source per edge
+            B = x.shape[0]
+            x_op, bypass = self._split(x, j)
+            C = x_op.shape[1]
+            xs = x_op.repeat(1, E, 1, 1) if E > 1 else x_op  # (B, E*C, H, W): one copy of the source per edge
             outs, cols = [], []
             wave_active = active[edges]
             for name, op in self.wave_ops[j].items():
@@ -106,13 +125,24 @@ class SearchCell(nn.Module):
                     continue
                 outs.append(op(xs))
                 cols.append(o)
-            if not outs:
-                continue
-            w = weights.index_select(0, getattr(self, f"wave_idx{j}"))[:, cols]  # (E, n_active)
-            y = torch.stack(outs, 0)  # (n_active, B, E*C, H', W')
-            Ho, Wo = y.shape[-2:]
-            y = y.view(len(outs), B, E, C, Ho, Wo)
-            mixed = torch.einsum("obechw,eo->bechw", y, w)
+            idx = getattr(self, f"wave_idx{j}")
+            w_wave = weights.index_select(0, idx)  # (E, ops)
+            if outs:
+                w = w_wave[:, cols]
+                if self.inactive_bias:  # computed for a sibling edge only: weight enters as a scalar below
+                    w = w * torch.as_tensor(wave_active[:, cols], dtype=w.dtype, device=w.device)
+                y = torch.stack(outs, 0)  # (n_active, B, E*C, H', W')
+                Ho, Wo = y.shape[-2:]
+                mixed = torch.einsum("obechw,eo->bechw", y.view(len(outs), B, E, C, Ho, Wo), w)
+            else:
+                Ho, Wo = self._out_hw(x, j)
+                mixed = x.new_zeros(B, E, C, Ho, Wo)
+            if self.inactive_bias:
+                off = torch.as_tensor(~wave_active, dtype=w_wave.dtype, device=w_wave.device)
+                mixed = mixed + (w_wave * off).sum(1).view(1, E, 1, 1, 1)
+            mixed = self._merge_bypass(mixed, bypass)
+            if edge_scale is not None:
+                mixed = mixed * edge_scale.index_select(0, idx).view(1, E, 1, 1, 1)
             for slot, k in enumerate(edges):
                 node = space.edges[k][0]
                 contrib = mixed[:, slot]
@@ -122,7 +152,36 @@ class SearchCell(nn.Module):
                 states.append(self._node_state(partial[done], x, B))
         return self._output(states)
 
-    def forward_naive(self, inputs: tuple[Tensor, ...], weights: Tensor, active: np.ndarray) -> Tensor:
+    def _stride(self, src: int) -> int:
+        return 2 if self.reduction and src < self.space.n_inputs else 1
+
+    def _out_hw(self, x: Tensor, src: int) -> tuple[int, int]:
+        H, W = x.shape[-2:]
+        if self._stride(src) == 2:
+            return (H + 1) // 2, (W + 1) // 2
+        return H, W
+
+    def _split(self, x: Tensor, src: int) -> tuple[Tensor, Tensor | None]:
+        """PC-DARTS: the first C/K channels go through the ops, the rest bypass them (max-pooled if strided)."""
+        if self.K == 1:
+            return x, None
+        c = x.shape[1] // self.K
+        rest = x[:, c:]
+        if self._stride(src) == 2:
+            rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)
+        return x[:, :c], rest
+
+    def _merge_bypass(self, mixed: Tensor, bypass: Tensor | None) -> Tensor:
+        """Concatenate the bypassed channels to each edge's output, then channel-shuffle with K groups."""
+        if bypass is None:
+            return mixed
+        B, E, c, H, W = mixed.shape
+        both = torch.cat([mixed, bypass.unsqueeze(1).expand(B, E, *bypass.shape[1:])], 2)  # (B, E, C, H, W)
+        C = both.shape[2]
+        return both.view(B, E, self.K, C // self.K, H, W).transpose(2, 3).reshape(B, E, C, H, W)
+
+    def forward_naive(self, inputs: tuple[Tensor, ...], weights: Tensor, active: np.ndarray,
+                      edge_scale: Tensor | None = None) -> Tensor:
         """Edge by edge, op by op (the reference code's execution order); same parameters."""
         space = self.space
         states = self.preprocess(inputs)
@@ -131,17 +190,26 @@ class SearchCell(nn.Module):
             for k in space.node_edges(i):
                 src = space.edges[k][1]
                 j, slot = src, self.waves[src].index(k)
-                x = states[src]
+                x_op, bypass = self._split(states[src], src)
+                edge = None
                 if self._none is not None and active[k, self._none]:  # the reference computes x * 0 too
-                    stride = 2 if self.reduction and src < space.n_inputs else 1
-                    term = weights[k, self._none] * x[:, :, ::stride, ::stride].mul(0.0)
-                    acc = term if acc is None else acc + term
+                    s = self._stride(src)
+                    edge = weights[k, self._none] * x_op[:, :, ::s, ::s].mul(0.0)
                 for name, op in self.wave_ops[j].items():
                     o = self.op_index[name]
-                    if not active[k, o]:
+                    if active[k, o]:
+                        term = weights[k, o] * op.forward_edge(x_op, slot)
+                    elif self.inactive_bias:
+                        term = weights[k, o]
+                    else:
                         continue
-                    term = weights[k, o] * op.forward_edge(x, slot)
-                    acc = term if acc is None else acc + term
+                    edge = term if edge is None else edge + term
+                if edge is None:
+                    continue
+                edge = self._merge_bypass(edge.unsqueeze(1), bypass)[:, 0]
+                if edge_scale is not None:
+                    edge = edge * edge_scale[k]
+                acc = edge if acc is None else acc + edge
             states.append(self._node_state(acc, states[0], states[0].shape[0]))
         return self._output(states)
 
@@ -205,6 +273,9 @@ class Supernet(nn.Module):
         n_ops = len(space.ops)
         self.alphas = nn.ParameterDict({
             c: nn.Parameter(cfg.alpha_init_std * torch.randn(space.n_edges, n_ops)) for c in space.cell_types})
+        self.betas = nn.ParameterDict({
+            c: nn.Parameter(cfg.alpha_init_std * torch.randn(space.n_edges)) for c in space.cell_types
+        } if cfg.edge_normalization else {})
         for c in space.cell_types:
             mask = torch.tensor([[space.op_allowed(c, k, o) for o in space.ops] for k in range(space.n_edges)])
             self.register_buffer(f"mask_{c}", mask)
@@ -214,7 +285,8 @@ class Supernet(nn.Module):
             self.stem = nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
             C_pp, C_p, red_prev = C_stem, C_stem, False
             for kind, C, red in macro_plan(space, cfg):
-                self.cells.append(SearchCell(space, kind, C_pp, C_p, C, red, red_prev, cfg.affine))
+                self.cells.append(SearchCell(space, kind, C_pp, C_p, C, red, red_prev, cfg.affine,
+                                             cfg.partial_channels, cfg.inactive_bias))
                 C_pp, C_p, red_prev = C_p, space.n_nodes * C, red
             self.head_norm = nn.Identity()
             C_last = C_p
@@ -223,7 +295,8 @@ class Supernet(nn.Module):
             C_p = cfg.C
             for kind, C, red in macro_plan(space, cfg):
                 self.cells.append(ResBlock(C_p, C) if kind == "resblock" else
-                                  SearchCell(space, kind, C, C, C, False, False, cfg.affine))
+                                  SearchCell(space, kind, C, C, C, False, False, cfg.affine,
+                                             cfg.partial_channels, cfg.inactive_bias))
                 C_p = C
             self.head_norm = nn.Sequential(nn.BatchNorm2d(C_p), nn.ReLU())
             C_last = C_p
@@ -231,14 +304,22 @@ class Supernet(nn.Module):
 
     # -- architecture state ---------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
-        return [self.alphas[c] for c in self.space.cell_types]
+        """Alphas (one (edges, ops) matrix per cell type), then PC-DARTS betas if enabled."""
+        return [self.alphas[c] for c in self.space.cell_types] + [self.betas[c] for c in self.betas]
+
+    def edge_weights(self, cell_type: str) -> Tensor | None:
+        """PC-DARTS edge normalisation: softmax(beta) over each node's incoming edges (None when off)."""
+        if not self.betas:
+            return None
+        beta = self.betas[cell_type]
+        return torch.cat([torch.softmax(beta[self.space.node_edges(i)], 0) for i in range(self.space.n_nodes)])
 
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
     def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        return [(n, p) for n, p in self.named_parameters() if not n.startswith("alphas.")]
+        return [(n, p) for n, p in self.named_parameters() if not n.startswith(("alphas.", "betas."))]
 
     def op_mask(self, cell_type: str) -> Tensor:
         return getattr(self, f"mask_{cell_type}")
@@ -292,7 +373,7 @@ class Supernet(nn.Module):
         for cell in self.cells:
             if isinstance(cell, SearchCell):
                 run = cell.forward_naive if naive else cell.forward
-                out = run(states, weights[cell.cell_type], active[cell.cell_type])
+                out = run(states, weights[cell.cell_type], active[cell.cell_type], self.edge_weights(cell.cell_type))
             else:
                 out = cell(states[-1])
             states = (states[-1], out)

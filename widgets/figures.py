@@ -1,0 +1,408 @@
+"""Pure figure functions: History / arrays -> ``plotly.graph_objects.Figure``.
+
+The same functions serve the live views (which wrap the figure in a
+``FigureWidget`` and update its traces) and the static HTML report. Nothing
+here subscribes to a bus or holds state; every figure is rebuilt from data.
+
+What is drawn follows the DARTS paper's diagnostics (Liu et al., ICLR 2019,
+Fig. 3 and 4: softmax(alpha) per edge, the derived cell) and the collapse
+diagnostics of RobustDARTS (Zela et al., ICLR 2020) and DARTS+ / P-DARTS
+(too many parameter-free ops, mostly ``skip_connect``, in the derived cell).
+
+Trace layout (the live layer relies on it):
+
+* :func:`alpha_heatmap`: ``data[0]`` is the weights heatmap (``z`` = the
+  given (edges, ops) array, unchanged), then "off" (masked ops), "argmax"
+  and "genotype" overlays, found by ``name``.
+* :func:`alpha_curves`: one ``Scattergl`` per (shown edge, op), edge-major
+  (index ``k * n_ops + o`` for the k-th shown edge), ``meta=(edge, op)``;
+  then one "epochs" boundary trace per subplot.
+* :func:`loss_curves` / :func:`param_free_curve`: traces found by ``name``.
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from workbench.genotype import Genotype
+from workbench.history import History
+from workbench.ops import PARAM_FREE
+from workbench.spaces import SearchSpace
+
+__all__ = [
+    "OP_COLORS", "FONT", "op_color", "op_family", "edge_labels", "genotype_edge_ops", "alpha_heatmap",
+    "alpha_curves", "loss_curves", "param_free_curve", "param_free_counts",
+]
+
+# ------------------------------------------------------------------------------ palette
+#: One colour per op, by family: convs blue shades, dilated convs purple, pools
+#: green/teal, skip orange, none grey, anything else a distinct colour.
+OP_COLORS: dict[str, str] = {
+    "none": "#a0a0a0",
+    "skip_connect": "#f28e2b",
+    "max_pool_3x3": "#2e9d4f",
+    "avg_pool_3x3": "#17a2a0",
+    "sep_conv_3x3": "#6aaed6",
+    "sep_conv_5x5": "#2f7fc1",
+    "sep_conv_7x7": "#134f8f",
+    "conv_7x1_1x7": "#3d6fa3",
+    "nor_conv_1x1": "#5fa8e0",
+    "nor_conv_3x3": "#1f5aa6",
+    "dil_conv_3x3": "#a17fd0",
+    "dil_conv_5x5": "#6a3d9a",
+    "noise": "#d62728",
+}
+_OTHER_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#c44e52", "#7f7f7f", "#dd8452")
+_FAMILY_COLORS = {"conv": "#3a78b8", "dil_conv": "#8a63c0", "pool": "#2e9d7a", "skip": "#f28e2b",
+                  "none": "#a0a0a0"}
+FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", size=12,
+            color="#222")
+_GRID = "#e6e6e6"
+_TEMPLATE = "plotly_white"
+
+
+def op_family(op: str) -> str:
+    """'none', 'skip', 'pool', 'dil_conv', 'conv' or 'other'."""
+    if op == "none":
+        return "none"
+    if op.startswith("skip"):
+        return "skip"
+    if "pool" in op:
+        return "pool"
+    if op.startswith("dil_conv"):
+        return "dil_conv"
+    if "conv" in op:
+        return "conv"
+    return "other"
+
+
+def op_color(op: str) -> str:
+    """The colour of an op: fixed for known ops, by family otherwise (stable across runs)."""
+    if op in OP_COLORS:
+        return OP_COLORS[op]
+    fam = op_family(op)
+    if fam in _FAMILY_COLORS:
+        return _FAMILY_COLORS[fam]
+    return _OTHER_COLORS[zlib.crc32(op.encode()) % len(_OTHER_COLORS)]
+
+
+def _base_layout(fig: go.Figure, title: str | None, height: int, width: int | None = None) -> go.Figure:
+    fig.update_layout(template=_TEMPLATE, font=FONT, height=height, width=width,
+                      title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)) if title else None,
+                      margin=dict(l=60, r=20, t=60 if title else 30, b=45),
+                      hoverlabel=dict(font=dict(family=FONT["family"])))
+    return fig
+
+
+# ------------------------------------------------------------------------------ edges
+def _state_name(space_or_inputs: SearchSpace | int, state: int) -> str:
+    n_inputs = space_or_inputs if isinstance(space_or_inputs, int) else space_or_inputs.n_inputs
+    if n_inputs == 1:  # NB201 numbering: input is node 0, intermediate node i is node i+1
+        return str(state)
+    if n_inputs == 2 and state < 2:
+        return ("c_{k-2}", "c_{k-1}")[state]
+    if state < n_inputs:
+        return f"in{state}"
+    return str(state - n_inputs)
+
+
+def edge_labels(space: SearchSpace) -> list[str]:
+    """One label per edge of ``space``: DARTS "c_{k-2}→0", "c_{k-1}→0", "0→1"...; NB201 "0→1", "0→2", "1→2"..."""
+    return [f"{_state_name(space, src)}→{_state_name(space, space.n_inputs + node)}"
+            for node, src in space.edges]
+
+
+def genotype_edge_ops(space: SearchSpace, genotype: Genotype, cell_type: str) -> dict[int, str]:
+    """Edge index -> op kept by ``genotype`` in ``cell_type`` (the last one when an edge carries two ops)."""
+    cell = genotype.cell(cell_type)
+    out: dict[int, str] = {}
+    for node, op, src in cell.edges():
+        try:
+            out[space.edge_index(node, src)] = op
+        except ValueError:
+            raise ValueError(f"genotype cell {cell_type!r} has an edge {src}->{node} that space {space.name!r} "
+                             f"lacks; its edges are {list(space.edges)}") from None
+    return out
+
+
+# ------------------------------------------------------------------------------ heatmap
+def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edge_labels: Sequence[str],
+                  title: str = "Mixing weights softmax(α)", mask: np.ndarray | None = None,
+                  genotype_edges: Collection[int] | Mapping[int, str] | None = None,
+                  height: int | None = None) -> go.Figure:
+    """Heatmap of an (edges, ops) weight matrix with values as text.
+
+    The strongest enabled op of each edge gets a black outline ("argmax");
+    ``mask`` (bool, True = enabled) greys out disabled ops as "off";
+    ``genotype_edges`` (edge indices, or edge index -> kept op) bolds the kept
+    edges' labels and stars the kept op.
+    """
+    w = np.asarray(weights)
+    ops = list(ops)
+    labels = list(edge_labels)
+    if w.ndim != 2 or w.shape != (len(labels), len(ops)):
+        raise ValueError(f"weights must have shape (edges, ops) = ({len(labels)}, {len(ops)}) to match "
+                         f"edge_labels and ops, got {w.shape}")
+    on = np.ones(w.shape, bool) if mask is None else np.asarray(mask, bool)
+    if on.shape != w.shape:
+        raise ValueError(f"mask must have the weights' shape {w.shape}, got {on.shape}")
+    kept: Mapping[int, str | None]
+    if genotype_edges is None:
+        kept = {}
+    elif isinstance(genotype_edges, Mapping):
+        kept = dict(genotype_edges)
+    else:
+        kept = {int(e): None for e in genotype_edges}
+    for e, op in kept.items():
+        if not 0 <= e < len(labels) or (op is not None and op not in ops):
+            raise ValueError(f"genotype edge {e}->{op!r} is not an (edge index < {len(labels)}, op in {ops}) pair")
+
+    xs = list(range(len(ops)))
+    ys = list(range(len(labels)))
+    ticktext = [f"<b>{lab} ●</b>" if k in kept else lab for k, lab in enumerate(labels)]
+    text = np.where(on, np.char.mod("%.2f", w.astype(float)), "")
+    custom = np.array([[f"{lab} · {op}" for op in ops] for lab in labels], dtype=object)
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=w, x=xs, y=ys, name="weights", text=text, texttemplate="%{text}", textfont=dict(size=11),
+        colorscale="Blues", zmin=0.0, zmax=max(1e-9, float(np.nanmax(w))) if w.size else 1.0, xgap=2, ygap=2,
+        colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
+        customdata=custom, hovertemplate="%{customdata}: %{z:.4f}<extra></extra>"))
+    off = np.where(on, np.nan, 1.0)
+    fig.add_trace(go.Heatmap(
+        z=off, x=xs, y=ys, name="off", text=np.where(on, "", "off"), texttemplate="%{text}",
+        textfont=dict(size=10, color="#777"), colorscale=[[0, "#dcdcdc"], [1, "#dcdcdc"]], showscale=False,
+        xgap=2, ygap=2, hoverinfo="skip"))
+    wm = np.where(on, w, -np.inf)
+    arg_y = [k for k in ys if on[k].any()]
+    fig.add_trace(go.Scatter(
+        x=[int(np.argmax(wm[k])) for k in arg_y], y=arg_y, name="argmax (strongest op)", mode="markers",
+        hoverinfo="skip", marker=dict(symbol="square-open", size=24, color="#111", line=dict(width=2))))
+    star = [(k, ops.index(op)) for k, op in kept.items() if op is not None]
+    fig.add_trace(go.Scatter(
+        x=[o + 0.33 for _, o in star], y=[k - 0.27 for k, _ in star], name="kept by genotype", mode="markers",
+        hoverinfo="skip", marker=dict(symbol="star", size=10, color="#e4572e", line=dict(width=0.5, color="#fff"))))
+    _base_layout(fig, title, height or max(260, 28 * len(labels) + 150))
+    fig.update_layout(
+        xaxis=dict(side="top", tickmode="array", tickvals=xs, ticktext=ops, tickangle=-30, showgrid=False,
+                   zeroline=False, ticks="", tickfont=dict(size=11), range=[-0.5, len(ops) - 0.5]),
+        yaxis=dict(tickmode="array", tickvals=ys, ticktext=ticktext, showgrid=False, zeroline=False, ticks="",
+                   range=[len(labels) - 0.5, -0.5]),
+        legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, font=dict(size=11)),
+        plot_bgcolor="#fff", margin=dict(t=120 if title else 95, l=95, b=40))
+    return fig
+
+
+# ------------------------------------------------------------------------------ curves
+def _epoch_boundaries(history: History) -> list[float]:
+    ep = history.scalar("epoch")
+    st = history.steps
+    if len(ep) < 2:
+        return []
+    change = np.flatnonzero(np.diff(ep) != 0)
+    return [float(st[i]) + 0.5 for i in change]
+
+
+def _vlines(xs: Sequence[float], y0: float, y1: float) -> tuple[list, list]:
+    x: list[Any] = []
+    y: list[Any] = []
+    for b in xs:
+        x += [b, b, None]
+        y += [y0, y1, None]
+    return x, y
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = 1 if n == 1 else 2 if n == 2 else 3 if n in (3, 5, 6, 9) else 4
+    return -(-n // cols), cols
+
+
+def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None = None,
+                 title: str | None = None) -> go.Figure:
+    """Per-edge small multiples: each op's mixing weight over steps, op colours shared with every view.
+
+    Epoch boundaries are light vertical lines; op-mask changes (op swapper)
+    are annotated on the edges they touched.
+    """
+    space = history.space
+    if cell_type not in space.cell_types:
+        raise ValueError(f"unknown cell type {cell_type!r}; this history has {list(space.cell_types)}")
+    shown = list(range(space.n_edges)) if edges is None else [int(e) for e in edges]
+    if not shown or any(not 0 <= e < space.n_edges for e in shown):
+        raise ValueError(f"edges must be a non-empty list of edge indices in 0..{space.n_edges - 1}, got {edges}")
+    labels = edge_labels(space)
+    rows, cols = _grid(len(shown))
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes="all", shared_yaxes="all",
+                        subplot_titles=[f"edge {labels[e]}" for e in shown],
+                        horizontal_spacing=0.04, vertical_spacing=min(0.1, 0.35 / rows))
+    x = history.steps
+    w = history.weights(cell_type)
+    for k, e in enumerate(shown):
+        r, c = k // cols + 1, k % cols + 1
+        for o, op in enumerate(space.ops):
+            fig.add_trace(go.Scattergl(
+                x=x, y=w[:, e, o], name=op, legendgroup=op, showlegend=k == 0, mode="lines", meta=[e, op],
+                line=dict(color=op_color(op), width=2 if op != "none" else 1.5,
+                          dash="dot" if op == "none" else "solid"),
+                hovertemplate=f"{labels[e]} · {op}<br>step %{{x}}: %{{y:.3f}}<extra></extra>"), row=r, col=c)
+    bx, by = _vlines(_epoch_boundaries(history), 0.0, 1.0)
+    for k in range(len(shown)):
+        fig.add_trace(go.Scatter(x=bx, y=by, name="epochs", mode="lines", showlegend=False, hoverinfo="skip",
+                                 line=dict(color="#c8c8c8", width=1)), row=k // cols + 1, col=k % cols + 1)
+    for ch in history.mask_changes:
+        if ch.cell_type != cell_type:
+            continue
+        for k, e in enumerate(shown):
+            if e in ch.edges:
+                ax = "" if k == 0 else str(k + 1)
+                fig.add_annotation(x=ch.step + 0.5, y=1.0, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
+                                   text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
+                                   font=dict(size=10, color=op_color(ch.op)))
+                fig.add_shape(type="line", x0=ch.step + 0.5, x1=ch.step + 0.5, y0=0, y1=1, xref=f"x{ax}",
+                              yref=f"y{ax} domain", line=dict(color=op_color(ch.op), width=1, dash="dash"))
+    ymax = float(np.nanmax(w[:, shown])) if len(x) else 1.0
+    fig.update_yaxes(range=[0, min(1.0, ymax * 1.08 + 0.01)], gridcolor=_GRID, zeroline=False)
+    fig.update_xaxes(gridcolor=_GRID, zeroline=False)
+    for r in range(1, rows + 1):
+        fig.update_yaxes(title_text="weight" if r == (rows + 1) // 2 else None, row=r, col=1)
+    for c in range(1, cols + 1):
+        fig.update_xaxes(title_text="step", row=rows, col=c)
+    fig.update_annotations(font_size=11, selector=dict(text=None))
+    for a in fig.layout.annotations[: len(shown)]:
+        a.font = dict(size=11, color="#444")
+    _base_layout(fig, title if title is not None else f"Mixing weights over steps · {cell_type} cell",
+                 height=110 + 190 * rows)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (110 + 190 * rows), x=0,
+                                  font=dict(size=11)), margin=dict(t=95))
+    return fig
+
+
+def _ema(y: np.ndarray, alpha: float) -> np.ndarray:
+    """Debiased exponential moving average (as TensorBoard's smoothing slider)."""
+    out = np.empty(len(y))
+    m, norm = 0.0, 0.0
+    for i, v in enumerate(np.asarray(y, float)):
+        if np.isfinite(v):
+            m = alpha * m + (1 - alpha) * v
+            norm = alpha * norm + (1 - alpha)
+        out[i] = m / norm if norm > 0 else np.nan
+    return out
+
+
+def loss_curves(history: History, smoothing: float | None = 0.8, title: str | None = "Loss, accuracy and learning rate") -> go.Figure:
+    """Train/val loss, train/val accuracy (with the per-epoch supernet val accuracy) and lr, by step.
+
+    Raw per-batch values are faint; ``smoothing`` (0..1, EMA factor) adds a bold
+    smoothed line, ``None`` disables it.
+    """
+    if smoothing is not None and not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing must be in [0, 1) or None, got {smoothing}")
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.4, 0.4, 0.2],
+                        subplot_titles=["loss", "accuracy", "learning rate"])
+    x = history.steps
+    colors = {"train": "#3a78b8", "val": "#e4572e"}
+    for row, metric in ((1, "loss"), (2, "acc")):
+        for part in ("train", "val"):
+            y = history.scalar(f"{part}_{metric}")
+            name = f"{part} {'loss' if metric == 'loss' else 'accuracy'}"
+            fmt = ".3f" if metric == "loss" else ".1%"
+            raw_style = dict(color=colors[part], width=1)
+            fig.add_trace(go.Scattergl(x=x, y=y, name=name if smoothing is None else f"{name} (per batch)",
+                                       legendgroup=part, mode="lines", opacity=0.35 if smoothing is not None else 1,
+                                       line=raw_style, showlegend=False if smoothing is not None else True,
+                                       hovertemplate=f"{name}<br>step %{{x}}: %{{y:{fmt}}}<extra></extra>"),
+                          row=row, col=1)
+            if smoothing is not None:
+                fig.add_trace(go.Scattergl(x=x, y=_ema(y, smoothing), name=name, legendgroup=part, mode="lines",
+                                           line=dict(color=colors[part], width=2.2), showlegend=metric == "loss",
+                                           hovertemplate=f"{name} (smoothed)<br>step %{{x}}: %{{y:{fmt}}}"
+                                                         "<extra></extra>"), row=row, col=1)
+    ep = [r for r in history.epochs if r.val_acc is not None]
+    fig.add_trace(go.Scatter(x=[r.step for r in ep], y=[r.val_acc for r in ep], name="supernet val acc (epoch)",
+                             mode="markers+lines", line=dict(color="#222", width=1, dash="dot"),
+                             marker=dict(size=8, color="#222", symbol="diamond"),
+                             customdata=[r.epoch for r in ep],
+                             hovertemplate="epoch %{customdata}: %{y:.1%}<extra></extra>"), row=2, col=1)
+    fig.add_trace(go.Scattergl(x=x, y=history.scalar("lr"), name="lr (weights)", mode="lines",
+                               line=dict(color="#2e9d4f", width=2),
+                               hovertemplate="lr<br>step %{x}: %{y:.4g}<extra></extra>"), row=3, col=1)
+    for b in _epoch_boundaries(history):
+        fig.add_vline(x=b, line=dict(color="#d5d5d5", width=1), layer="below")
+    fig.update_yaxes(gridcolor=_GRID, zeroline=False)
+    fig.update_xaxes(gridcolor=_GRID, zeroline=False)
+    fig.update_yaxes(tickformat=".0%", row=2, col=1)
+    fig.update_yaxes(exponentformat="e", row=3, col=1)
+    fig.update_xaxes(title_text="step", row=3, col=1)
+    for a in fig.layout.annotations:
+        a.font = dict(size=12, color="#444")
+    _base_layout(fig, title, height=640)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0, font=dict(size=11)),
+                      margin=dict(t=100 if title else 70))
+    return fig
+
+
+# ------------------------------------------------------------------------------ collapse
+def _sample_steps(history: History, max_points: int) -> np.ndarray:
+    steps = history.steps
+    if len(steps) <= max_points:
+        return steps.copy()
+    idx = np.unique(np.linspace(0, len(steps) - 1, max_points).round().astype(int))
+    extra = [int(np.searchsorted(steps, r.step)) for r in history.epochs]
+    extra = [i for i in extra if i < len(steps)]
+    return steps[np.unique(np.concatenate([idx, extra]).astype(int))]
+
+
+def param_free_counts(history: History, max_points: int = 400) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(steps, {cell_type: count}) of parameter-free ops in the genotype derived at each sampled step.
+
+    At most ``max_points`` steps are evaluated (evenly spaced, plus every epoch
+    end and the last step), so the cost does not grow with the run length.
+    """
+    steps = _sample_steps(history, max_points)
+    counts = {c: np.zeros(len(steps), int) for c in history.space.cell_types}
+    for i, s in enumerate(steps):
+        g = history.genotype_at(int(s))
+        for c in history.space.cell_types:
+            counts[c][i] = sum(op in PARAM_FREE for _, op, _ in g.cell(c).edges())
+    return steps, counts
+
+
+def param_free_curve(history: History, max_points: int = 400,
+                     title: str | None = "Parameter-free ops in the derived cell") -> go.Figure:
+    """Count of parameter-free ops (skip, pools) in the genotype over steps, with a skip-collapse band.
+
+    The band starts at half of the cell's kept edges: a derived cell with that
+    many parameter-free ops is the collapse RobustDARTS and DARTS+ warn about.
+    """
+    steps, counts = param_free_counts(history, max_points)
+    fig = go.Figure()
+    n_kept = 0
+    if len(history):
+        g = history.genotype_at(int(history.steps[-1]))
+        n_kept = max(len(g.cell(c).edges()) for c in history.space.cell_types)
+    else:
+        n_kept = history.space.n_nodes * (history.space.edges_per_node if history.space.genotype_rule == "darts"
+                                          else 1)
+    thr = n_kept / 2
+    xmax = float(steps[-1]) if len(steps) else 1.0
+    xmin = float(steps[0]) if len(steps) else 0.0
+    fig.add_hrect(y0=thr, y1=n_kept + 0.5, fillcolor="#e4572e", opacity=0.08, line_width=0, layer="below")
+    fig.add_hline(y=thr, line=dict(color="#e4572e", width=1.5, dash="dash"),
+                  annotation_text=f"collapse warning (≥ {thr:g} of {n_kept} kept edges)",
+                  annotation_position="top left", annotation_font=dict(size=11, color="#c0392b"))
+    dashes = ("solid", "dot", "dash", "dashdot")
+    palette = ("#f28e2b", "#6a3d9a", "#2e9d4f", "#3a78b8")
+    for i, c in enumerate(history.space.cell_types):
+        fig.add_trace(go.Scatter(x=steps, y=counts[c], name=f"{c} cell", mode="lines",
+                                 line=dict(shape="hv", width=2.5, color=palette[i % 4], dash=dashes[i % 4]),
+                                 hovertemplate=f"{c}: %{{y}} param-free ops at step %{{x}}<extra></extra>"))
+    _base_layout(fig, title, height=300)
+    fig.update_layout(xaxis=dict(title="step", gridcolor=_GRID, range=[xmin, xmax] if xmax > xmin else None),
+                      yaxis=dict(title="# param-free ops", range=[-0.2, n_kept + 0.5], dtick=1, gridcolor=_GRID),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"))
+    return fig
