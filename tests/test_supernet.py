@@ -24,6 +24,18 @@ def test_batched_op_equals_per_edge(name, stride):
         assert torch.allclose(y[:, e * C:(e + 1) * C], ye, atol=1e-12), name
 
 
+@pytest.mark.parametrize("name", [n for n in OPS.names() if n not in ("noise", "none")])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_scaled_run_equals_scaled_output(name, stride):
+    """Mixing weights folded into an op (its final BN) give exactly weight * output."""
+    torch.manual_seed(0)
+    E, C = 3, 4
+    op = make_op(name, C, E, stride, affine=False, pool_bn=True).double()
+    x = torch.randn(2, E * C, 8, 8, dtype=torch.float64)
+    scale = torch.rand(E, dtype=torch.float64).repeat_interleave(C)
+    assert torch.allclose(op.run(x, None, scale), op.run(x, None) * scale.view(1, -1, 1, 1), atol=1e-12)
+
+
 def test_unknown_op_lists_known():
     with pytest.raises(KeyError, match="known: none, max_pool_3x3"):
         make_op("sep_conv_3x3x", 4)

@@ -12,8 +12,9 @@ diagnostics of RobustDARTS (Zela et al., ICLR 2020) and DARTS+ / P-DARTS
 Trace layout (the live layer relies on it):
 
 * :func:`alpha_heatmap`: ``data[0]`` is the weights heatmap (``z`` = the
-  given (edges, ops) array, unchanged), then "off" (masked ops), "argmax"
-  and "genotype" overlays, found by ``name``.
+  given (edges, ops) array, unchanged), then the "off" (masked ops),
+  "strongest op" and "kept by genotype" overlays, found by ``name``;
+  refresh all of them with :func:`update_alpha_heatmap`.
 * :func:`alpha_curves`: one ``Scattergl`` per (shown edge, op), edge-major
   (index ``k * n_ops + o`` for the k-th shown edge), ``meta=(edge, op)``;
   then one "epochs" boundary trace per subplot.
@@ -36,7 +37,8 @@ from workbench.spaces import SearchSpace
 
 __all__ = [
     "OP_COLORS", "FONT", "op_color", "op_family", "edge_labels", "genotype_edge_ops", "alpha_heatmap",
-    "alpha_curves", "loss_curves", "param_free_curve", "param_free_counts",
+    "update_alpha_heatmap",
+    "alpha_curves", "loss_curves", "param_free_curve", "param_free_counts", "decimate",
 ]
 
 # ------------------------------------------------------------------------------ palette
@@ -131,71 +133,108 @@ def genotype_edge_ops(space: SearchSpace, genotype: Genotype, cell_type: str) ->
 
 
 # ------------------------------------------------------------------------------ heatmap
+def _check_heatmap_args(w: np.ndarray, n_ops: int, n_edges: int, mask: np.ndarray | None,
+                        genotype_edges: Collection[int] | Mapping[int, str] | None, ops: Sequence[str]
+                        ) -> tuple[np.ndarray, dict[int, str | None]]:
+    if w.ndim != 2 or w.shape != (n_edges, n_ops):
+        raise ValueError(f"weights must have shape (edges, ops) = ({n_edges}, {n_ops}) to match "
+                         f"edge_labels and ops, got {w.shape}")
+    on = np.ones(w.shape, bool) if mask is None else np.asarray(mask, bool)
+    if on.shape != w.shape:
+        raise ValueError(f"mask must have the weights' shape {w.shape}, got {on.shape}")
+    if genotype_edges is None:
+        kept: dict[int, str | None] = {}
+    elif isinstance(genotype_edges, Mapping):
+        kept = {int(e): op for e, op in genotype_edges.items()}
+    else:
+        kept = {int(e): None for e in genotype_edges}
+    for e, op in kept.items():
+        if not 0 <= e < n_edges or (op is not None and op not in ops):
+            raise ValueError(f"genotype edge {e}->{op!r} is not an (edge index < {n_edges}, op in {list(ops)}) pair")
+    return on, kept
+
+
 def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edge_labels: Sequence[str],
                   title: str = "Mixing weights softmax(α)", mask: np.ndarray | None = None,
                   genotype_edges: Collection[int] | Mapping[int, str] | None = None,
                   height: int | None = None) -> go.Figure:
     """Heatmap of an (edges, ops) weight matrix with values as text.
 
-    The strongest enabled op of each edge gets a black outline ("argmax");
+    Colours diverge around the uniform weight 1/(enabled ops) (blue: gained,
+    red: lost). The strongest enabled op of each edge gets a black outline;
     ``mask`` (bool, True = enabled) greys out disabled ops as "off";
     ``genotype_edges`` (edge indices, or edge index -> kept op) bolds the kept
-    edges' labels and stars the kept op.
+    edges' labels and stars the kept op. Live views refresh the figure with
+    :func:`update_alpha_heatmap`.
     """
-    w = np.asarray(weights)
-    ops = list(ops)
-    labels = list(edge_labels)
-    if w.ndim != 2 or w.shape != (len(labels), len(ops)):
-        raise ValueError(f"weights must have shape (edges, ops) = ({len(labels)}, {len(ops)}) to match "
-                         f"edge_labels and ops, got {w.shape}")
-    on = np.ones(w.shape, bool) if mask is None else np.asarray(mask, bool)
-    if on.shape != w.shape:
-        raise ValueError(f"mask must have the weights' shape {w.shape}, got {on.shape}")
-    kept: Mapping[int, str | None]
-    if genotype_edges is None:
-        kept = {}
-    elif isinstance(genotype_edges, Mapping):
-        kept = dict(genotype_edges)
-    else:
-        kept = {int(e): None for e in genotype_edges}
-    for e, op in kept.items():
-        if not 0 <= e < len(labels) or (op is not None and op not in ops):
-            raise ValueError(f"genotype edge {e}->{op!r} is not an (edge index < {len(labels)}, op in {ops}) pair")
-
-    xs = list(range(len(ops)))
-    ys = list(range(len(labels)))
-    ticktext = [f"<b>{lab} ●</b>" if k in kept else lab for k, lab in enumerate(labels)]
-    text = np.where(on, np.char.mod("%.2f", w.astype(float)), "")
+    ops, labels = list(ops), list(edge_labels)
+    _check_heatmap_args(np.asarray(weights), len(ops), len(labels), mask, genotype_edges, ops)
+    xs, ys = list(range(len(ops))), list(range(len(labels)))
     custom = np.array([[f"{lab} · {op}" for op in ops] for lab in labels], dtype=object)
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
-        z=w, x=xs, y=ys, name="weights", text=text, texttemplate="%{text}", textfont=dict(size=11),
-        colorscale="Blues", zmin=0.0, zmax=max(1e-9, float(np.nanmax(w))) if w.size else 1.0, xgap=2, ygap=2,
-        colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.9),
+        x=xs, y=ys, name="weights", texttemplate="%{text}", textfont=dict(size=11), colorscale="RdBu",
+        xgap=2, ygap=2, meta={"ops": ops, "edge_labels": labels},
+        colorbar=dict(title=dict(side="top"), thickness=12, len=0.9, tickformat=".2f"),
         customdata=custom, hovertemplate="%{customdata}: %{z:.4f}<extra></extra>"))
-    off = np.where(on, np.nan, 1.0)
     fig.add_trace(go.Heatmap(
-        z=off, x=xs, y=ys, name="off", text=np.where(on, "", "off"), texttemplate="%{text}",
-        textfont=dict(size=10, color="#777"), colorscale=[[0, "#dcdcdc"], [1, "#dcdcdc"]], showscale=False,
-        xgap=2, ygap=2, hoverinfo="skip"))
-    wm = np.where(on, w, -np.inf)
-    arg_y = [k for k in ys if on[k].any()]
-    fig.add_trace(go.Scatter(
-        x=[int(np.argmax(wm[k])) for k in arg_y], y=arg_y, name="argmax (strongest op)", mode="markers",
-        hoverinfo="skip", marker=dict(symbol="square-open", size=24, color="#111", line=dict(width=2))))
-    star = [(k, ops.index(op)) for k, op in kept.items() if op is not None]
-    fig.add_trace(go.Scatter(
-        x=[o + 0.33 for _, o in star], y=[k - 0.27 for k, _ in star], name="kept by genotype", mode="markers",
-        hoverinfo="skip", marker=dict(symbol="star", size=10, color="#e4572e", line=dict(width=0.5, color="#fff"))))
+        x=xs, y=ys, name="off", texttemplate="%{text}", textfont=dict(size=10, color="#777"),
+        colorscale=[[0, "#dcdcdc"], [1, "#dcdcdc"]], showscale=False, xgap=2, ygap=2, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(name="strongest op", mode="lines", hoverinfo="skip", line=dict(color="#111", width=2.2)))
+    fig.add_trace(go.Scatter(name="kept by genotype", mode="markers", hoverinfo="skip",
+                             marker=dict(symbol="star", size=10, color="#e4572e", line=dict(width=0.5, color="#fff"))))
     _base_layout(fig, title, height or max(260, 28 * len(labels) + 150))
     fig.update_layout(
         xaxis=dict(side="top", tickmode="array", tickvals=xs, ticktext=ops, tickangle=-30, showgrid=False,
                    zeroline=False, ticks="", tickfont=dict(size=11), range=[-0.5, len(ops) - 0.5]),
-        yaxis=dict(tickmode="array", tickvals=ys, ticktext=ticktext, showgrid=False, zeroline=False, ticks="",
+        yaxis=dict(tickmode="array", tickvals=ys, showgrid=False, zeroline=False, ticks="",
                    range=[len(labels) - 0.5, -0.5]),
         legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, font=dict(size=11)),
         plot_bgcolor="#fff", margin=dict(t=120 if title else 95, l=95, b=40))
+    update_alpha_heatmap(fig, weights, mask, genotype_edges)
     return fig
+
+
+def update_alpha_heatmap(fig: go.Figure, weights: np.ndarray, mask: np.ndarray | None = None,
+                         genotype_edges: Collection[int] | Mapping[int, str] | None = None,
+                         title: str | None = None) -> None:
+    """Put new weights / mask / kept edges into a figure made by :func:`alpha_heatmap`, in place.
+
+    Works on a ``go.Figure`` or a ``FigureWidget`` (call it inside
+    ``fig.batch_update()``); ``title=None`` keeps the current title.
+    """
+    hm = next(t for t in fig.data if t.name == "weights")
+    ops, labels = list(hm.meta["ops"]), list(hm.meta["edge_labels"])
+    w = np.asarray(weights)
+    on, kept = _check_heatmap_args(w, len(ops), len(labels), mask, genotype_edges, ops)
+    traces = {t.name: t for t in fig.data}
+    # diverging scale centred on the uniform weight 1/(enabled ops): blue gained, red lost
+    n_on = on.sum(axis=1)
+    mid = float(np.mean(1.0 / n_on[n_on > 0])) if (n_on > 0).any() else 0.5
+    vals = w[on] if on.any() else np.array([mid])
+    span = max(float(np.nanmax(np.abs(vals - mid))), 0.02 * mid, 1e-9)
+    hm.z = w
+    hm.text = np.where(on, np.char.mod("%.2f", w.astype(float)), "")
+    hm.zmin, hm.zmax = mid - span, mid + span
+    hm.colorbar.title.text = f"weight<br><sup>white = 1/{1 / mid:.3g}</sup>"
+    off = traces["off"]
+    off.z = np.where(on, np.nan, 1.0)
+    off.text = np.where(on, "", "off")
+    wm = np.where(on, w, -np.inf)
+    bx: list[Any] = []
+    by: list[Any] = []
+    for k in range(len(labels)):  # one closed outline per edge, in data coordinates so it scales with the cell
+        if on[k].any():
+            o = int(np.argmax(wm[k]))
+            bx += [o - 0.47, o + 0.47, o + 0.47, o - 0.47, o - 0.47, None]
+            by += [k - 0.44, k - 0.44, k + 0.44, k + 0.44, k - 0.44, None]
+    traces["strongest op"].x, traces["strongest op"].y = bx, by
+    star = [(k, ops.index(op)) for k, op in kept.items() if op is not None]
+    traces["kept by genotype"].x = [o + 0.33 for _, o in star]  # top-right corner: the value stays readable
+    traces["kept by genotype"].y = [k - 0.27 for k, _ in star]
+    fig.layout.yaxis.ticktext = [f"<b>{lab} ●</b>" if k in kept else lab for k, lab in enumerate(labels)]
+    if title is not None:
+        fig.layout.title.text = title
 
 
 # ------------------------------------------------------------------------------ curves
@@ -222,12 +261,22 @@ def _grid(n: int) -> tuple[int, int]:
     return -(-n // cols), cols
 
 
+def decimate(n: int, max_points: int | None) -> np.ndarray:
+    """Row indices of at most ``max_points`` evenly spaced rows of ``n`` (first and last kept); all if None."""
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2 or None, got {max_points}")
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+
+
 def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None = None,
-                 title: str | None = None) -> go.Figure:
+                 title: str | None = None, max_points: int | None = None) -> go.Figure:
     """Per-edge small multiples: each op's mixing weight over steps, op colours shared with every view.
 
     Epoch boundaries are light vertical lines; op-mask changes (op swapper)
-    are annotated on the edges they touched.
+    are annotated on the edges they touched. ``max_points`` thins long runs
+    to that many evenly spaced steps (None: every step).
     """
     space = history.space
     if cell_type not in space.cell_types:
@@ -240,8 +289,9 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
     fig = make_subplots(rows=rows, cols=cols, shared_xaxes="all", shared_yaxes="all",
                         subplot_titles=[f"edge {labels[e]}" for e in shown],
                         horizontal_spacing=0.04, vertical_spacing=min(0.1, 0.35 / rows))
-    x = history.steps
-    w = history.weights(cell_type)
+    idx = decimate(len(history), max_points)
+    x = history.steps[idx]
+    w = history.weights(cell_type)[idx]
     for k, e in enumerate(shown):
         r, c = k // cols + 1, k % cols + 1
         for o, op in enumerate(space.ops):
@@ -254,27 +304,33 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
     for k in range(len(shown)):
         fig.add_trace(go.Scatter(x=bx, y=by, name="epochs", mode="lines", showlegend=False, hoverinfo="skip",
                                  line=dict(color="#c8c8c8", width=1)), row=k // cols + 1, col=k % cols + 1)
+    notes, shapes = [], []
     for ch in history.mask_changes:
         if ch.cell_type != cell_type:
             continue
         for k, e in enumerate(shown):
             if e in ch.edges:
                 ax = "" if k == 0 else str(k + 1)
-                fig.add_annotation(x=ch.step + 0.5, y=1.0, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
-                                   text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
-                                   font=dict(size=10, color=op_color(ch.op)))
-                fig.add_shape(type="line", x0=ch.step + 0.5, x1=ch.step + 0.5, y0=0, y1=1, xref=f"x{ax}",
-                              yref=f"y{ax} domain", line=dict(color=op_color(ch.op), width=1, dash="dash"))
-    ymax = float(np.nanmax(w[:, shown])) if len(x) else 1.0
-    fig.update_yaxes(range=[0, min(1.0, ymax * 1.08 + 0.01)], gridcolor=_GRID, zeroline=False)
-    fig.update_xaxes(gridcolor=_GRID, zeroline=False)
+                notes.append(dict(x=ch.step + 0.5, y=1.0, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
+                                  text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
+                                  font=dict(size=10, color=op_color(ch.op))))
+                shapes.append(dict(type="line", x0=ch.step + 0.5, x1=ch.step + 0.5, y0=0, y1=1, xref=f"x{ax}",
+                                   yref=f"y{ax} domain", line=dict(color=op_color(ch.op), width=1, dash="dash")))
+    for a in fig.layout.annotations:  # the subplot titles
+        a.font = dict(size=11, color="#444")
+    fig.update_layout(annotations=list(fig.layout.annotations) + notes, shapes=shapes)
+    if len(x):  # tight shared range: early in a search all weights sit near 1/n_ops
+        lo, hi = float(np.nanmin(w[:, shown])), float(np.nanmax(w[:, shown]))
+        pad = max(0.05 * (hi - lo), 0.005)
+        fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi + pad)])
+    fig.update_yaxes(gridcolor=_GRID, zeroline=False)
+    fig.update_xaxes(showgrid=False, zeroline=False)
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text="weight" if r == (rows + 1) // 2 else None, row=r, col=1)
-    for c in range(1, cols + 1):
-        fig.update_xaxes(title_text="step", row=rows, col=c)
-    fig.update_annotations(font_size=11, selector=dict(text=None))
-    for a in fig.layout.annotations[: len(shown)]:
-        a.font = dict(size=11, color="#444")
+    for c in range(1, cols + 1):  # tick labels and title under the lowest panel of each column
+        last = max(k for k in range(len(shown)) if k % cols == c - 1) // cols + 1 if c <= len(shown) else None
+        if last is not None:
+            fig.update_xaxes(title_text="step", showticklabels=True, row=last, col=c)
     _base_layout(fig, title if title is not None else f"Mixing weights over steps · {cell_type} cell",
                  height=110 + 190 * rows)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (110 + 190 * rows), x=0,
@@ -294,21 +350,25 @@ def _ema(y: np.ndarray, alpha: float) -> np.ndarray:
     return out
 
 
-def loss_curves(history: History, smoothing: float | None = 0.8, title: str | None = "Loss, accuracy and learning rate") -> go.Figure:
+def loss_curves(history: History, smoothing: float | None = 0.8,
+                title: str | None = "Loss, accuracy and learning rate", max_points: int | None = None) -> go.Figure:
     """Train/val loss, train/val accuracy (with the per-epoch supernet val accuracy) and lr, by step.
 
     Raw per-batch values are faint; ``smoothing`` (0..1, EMA factor) adds a bold
-    smoothed line, ``None`` disables it.
+    smoothed line, ``None`` disables it. ``max_points`` thins long runs (the
+    smoothing is computed on every step first).
     """
     if smoothing is not None and not 0 <= smoothing < 1:
         raise ValueError(f"smoothing must be in [0, 1) or None, got {smoothing}")
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.4, 0.4, 0.2],
                         subplot_titles=["loss", "accuracy", "learning rate"])
-    x = history.steps
+    idx = decimate(len(history), max_points)
+    x = history.steps[idx]
     colors = {"train": "#3a78b8", "val": "#e4572e"}
     for row, metric in ((1, "loss"), (2, "acc")):
         for part in ("train", "val"):
-            y = history.scalar(f"{part}_{metric}")
+            y_all = history.scalar(f"{part}_{metric}")
+            y = y_all[idx]
             name = f"{part} {'loss' if metric == 'loss' else 'accuracy'}"
             fmt = ".3f" if metric == "loss" else ".1%"
             raw_style = dict(color=colors[part], width=1)
@@ -318,7 +378,7 @@ def loss_curves(history: History, smoothing: float | None = 0.8, title: str | No
                                        hovertemplate=f"{name}<br>step %{{x}}: %{{y:{fmt}}}<extra></extra>"),
                           row=row, col=1)
             if smoothing is not None:
-                fig.add_trace(go.Scattergl(x=x, y=_ema(y, smoothing), name=name, legendgroup=part, mode="lines",
+                fig.add_trace(go.Scattergl(x=x, y=_ema(y_all, smoothing)[idx], name=name, legendgroup=part, mode="lines",
                                            line=dict(color=colors[part], width=2.2), showlegend=metric == "loss",
                                            hovertemplate=f"{name} (smoothed)<br>step %{{x}}: %{{y:{fmt}}}"
                                                          "<extra></extra>"), row=row, col=1)
@@ -328,13 +388,16 @@ def loss_curves(history: History, smoothing: float | None = 0.8, title: str | No
                              marker=dict(size=8, color="#222", symbol="diamond"),
                              customdata=[r.epoch for r in ep],
                              hovertemplate="epoch %{customdata}: %{y:.1%}<extra></extra>"), row=2, col=1)
-    fig.add_trace(go.Scattergl(x=x, y=history.scalar("lr"), name="lr (weights)", mode="lines",
+    fig.add_trace(go.Scattergl(x=x, y=history.scalar("lr")[idx], name="lr (weights)", mode="lines",
                                line=dict(color="#2e9d4f", width=2),
                                hovertemplate="lr<br>step %{x}: %{y:.4g}<extra></extra>"), row=3, col=1)
-    for b in _epoch_boundaries(history):
-        fig.add_vline(x=b, line=dict(color="#d5d5d5", width=1), layer="below")
+    # epoch boundaries as plain shape dicts set once (add_vline rescans the data per call: O(epochs x points))
+    fig.update_layout(shapes=[dict(type="line", x0=b, x1=b, y0=0, y1=1, xref=f"x{r if r > 1 else ''}",
+                                   yref=f"y{r if r > 1 else ''} domain", layer="below",
+                                   line=dict(color="#d5d5d5", width=1))
+                              for b in _epoch_boundaries(history) for r in (1, 2, 3)])
     fig.update_yaxes(gridcolor=_GRID, zeroline=False)
-    fig.update_xaxes(gridcolor=_GRID, zeroline=False)
+    fig.update_xaxes(showgrid=False, zeroline=False)
     fig.update_yaxes(tickformat=".0%", row=2, col=1)
     fig.update_yaxes(exponentformat="e", row=3, col=1)
     fig.update_xaxes(title_text="step", row=3, col=1)
@@ -398,11 +461,12 @@ def param_free_curve(history: History, max_points: int = 400,
     dashes = ("solid", "dot", "dash", "dashdot")
     palette = ("#f28e2b", "#6a3d9a", "#2e9d4f", "#3a78b8")
     for i, c in enumerate(history.space.cell_types):
-        fig.add_trace(go.Scatter(x=steps, y=counts[c], name=f"{c} cell", mode="lines",
+        fig.add_trace(go.Scatter(x=steps, y=counts[c], name=c if c == "cell" else f"{c} cell", mode="lines",
+                                 showlegend=len(history.space.cell_types) > 1,
                                  line=dict(shape="hv", width=2.5, color=palette[i % 4], dash=dashes[i % 4]),
                                  hovertemplate=f"{c}: %{{y}} param-free ops at step %{{x}}<extra></extra>"))
     _base_layout(fig, title, height=300)
     fig.update_layout(xaxis=dict(title="step", gridcolor=_GRID, range=[xmin, xmax] if xmax > xmin else None),
                       yaxis=dict(title="# param-free ops", range=[-0.2, n_kept + 0.5], dtick=1, gridcolor=_GRID),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
     return fig

@@ -29,10 +29,12 @@ tiny scale it only slows learning.
 
 **Auxiliary head** (``AuxiliaryHeadCIFAR``, off by default): taps the output
 of the last reduction layer (DARTS's cell 2*layers//3; for NB201 the second
-residual block) during training; ReLU, average pool to 2x2, conv 1x1 -> 4C',
-BN, ReLU, conv 2x2 -> 16C', BN, ReLU, linear, where C' is the tapped channel
-count. DARTS uses 128 / 768 channels for its C=36 network; ours scale with
-the net so the head does not dwarf it. Its loss is added with weight 0.4.
+residual block) during training: ReLU, average pool to 2x2, conv 1x1 -> H,
+BN, ReLU, conv 2x2 -> 6H, BN, ReLU, linear. DARTS taps 576 channels (C=36)
+and uses H=128; we use H = C'/4 of the C' tapped channels (at least 8), so the
+head scales with the net instead of dwarfing it. Its loss is added with
+weight 0.4 (``EvalConfig.auxiliary_weight``); it is not counted in
+``EvalResult.params``.
 
 :func:`evaluate_genotype` trains on the *whole* training split (DARTS
 evaluation has no architecture half) with SGD + momentum, weight decay,
@@ -44,8 +46,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -119,9 +122,9 @@ class DiscreteCell(nn.Module):
     def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
         states = [self.pre0(s0), self.pre1(s1)] if self.cell.n_inputs == 2 else [s1]
         p = self.drop_path_prob if self.training else 0.0
-        for node, ops in zip(self.cell.nodes, self.ops):
+        for node, ops in zip(self.cell.nodes, self.ops, strict=True):
             acc = None
-            for (_, src), op in zip(node, ops):
+            for (_, src), op in zip(node, ops, strict=True):
                 h = op(states[src])
                 if p > 0 and not isinstance(op, (Identity, Zero)):
                     h = drop_path(h, p)
@@ -137,11 +140,12 @@ class _AuxHead(nn.Module):
 
     def __init__(self, C_in: int, n_classes: int) -> None:
         super().__init__()
+        H = max(C_in // 4, 8)
         self.features = nn.Sequential(
             nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-            nn.Conv2d(C_in, 4 * C_in, 1, bias=False), nn.BatchNorm2d(4 * C_in), nn.ReLU(),
-            nn.Conv2d(4 * C_in, 16 * C_in, 2, bias=False), nn.BatchNorm2d(16 * C_in), nn.ReLU())
-        self.classifier = nn.Linear(16 * C_in, n_classes)
+            nn.Conv2d(C_in, H, 1, bias=False), nn.BatchNorm2d(H), nn.ReLU(),
+            nn.Conv2d(H, 6 * H, 2, bias=False), nn.BatchNorm2d(6 * H), nn.ReLU())
+        self.classifier = nn.Linear(6 * H, n_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x).flatten(1))
@@ -211,7 +215,7 @@ class DiscreteNetwork(nn.Module):
                                     f"(concat of length 1); got {[(n, c.n_inputs, list(c.concat)) for n, c in genotype.cells]}")
             self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
             C_p = C
-            for i, (kind, C_cell, red) in enumerate(plan):
+            for i, (kind, C_cell, _) in enumerate(plan):
                 self.cells.append(ResBlock(C_p, C_cell) if kind == "resblock"
                                   else DiscreteCell(cell_g, C_cell, C_cell, C_cell, False, False))
                 C_p = C_cell
@@ -245,7 +249,7 @@ class DiscreteNetwork(nn.Module):
 
 
 def from_space(genotype: Genotype | str, space: SearchSpace | str | None = None,
-               supernet_config: SupernetConfig = SupernetConfig(), in_channels: int = 1, n_classes: int = 10,
+               supernet_config: SupernetConfig | None = None, in_channels: int = 1, n_classes: int = 10,
                **kw: Any) -> DiscreteNetwork:
     """The discrete network of ``genotype`` at the size of ``supernet_config`` (the supernet's macro).
 
@@ -255,6 +259,7 @@ def from_space(genotype: Genotype | str, space: SearchSpace | str | None = None,
     ``kw`` goes to :class:`DiscreteNetwork` (``drop_path_prob``, ``auxiliary``).
     """
     genotype = Genotype.parse(genotype)
+    supernet_config = SupernetConfig() if supernet_config is None else supernet_config
     macro = None
     if space is not None:
         space = get_space(space)
@@ -297,7 +302,7 @@ class EvalConfig:
         if not 0.0 <= self.drop_path_prob < 1.0:
             raise ValueError(f"drop_path_prob must be in [0, 1), got {self.drop_path_prob}")
 
-    def replace(self, **kw: Any) -> "EvalConfig":
+    def replace(self, **kw: Any) -> EvalConfig:
         return dataclasses.replace(self, **kw)
 
 

@@ -1,25 +1,97 @@
 """Search methods as compositions of named slots, never copies of the step loop.
 
 A :class:`Method` fills the slots of the one step skeleton in
-:mod:`workbench.search`: the relaxation (alphas -> mixing weights), the
-architecture-gradient estimator, an optional perturbation of the weight step,
-the order of the two updates, the epoch at which arch updates start, the lr
-schedule and the genotype rule. Presets are registered by name:
+:mod:`workbench.search` (``Searcher._step``): the relaxation (alphas -> mixing
+weights, :mod:`workbench.relax`), the architecture-gradient estimator
+(:mod:`workbench.arch_grad`; ``None`` = alphas fixed), a perturbation of the
+weight step (:mod:`workbench.perturb`), the order of the two updates, the
+epoch at which arch updates start, the lr schedule
+(:mod:`workbench.schedules`), an optional weight-decay override, the genotype
+rule (:mod:`workbench.select`), supernet options (PC-DARTS, GDAS) and, for
+methods that are a loop *over* the loop (DARTS-ADA's rollbacks), a driver.
+Presets are compositions of a base method with other slot values
+(``sdarts_rs = darts_v1 + RandomSmoothing``), registered by name; their
+keyword arguments are the options ``SearchConfig.method_options`` may set.
 
-* ``darts-v1``: first-order DARTS (Liu et al. 2019), arch step first.
-* ``darts-v2``: second-order DARTS (unrolled, finite-difference HVP with
-  eps = r/||v||, r = 0.01).
+Presets (ALGORITHMS.md section in brackets). Where reference code and paper
+disagree, we follow the reference code unless an option says otherwise.
+
+* ``darts-v1`` / ``darts-v2`` (Liu et al., ICLR 2019; §1): first order /
+  second order (finite-difference HVP, eps = r/||v||, r = 0.01), arch step first.
+* ``pc-darts`` (Xu et al., ICLR 2020; `yuhuixu1993/PC-DARTS` §2): partial
+  channels K = 4 with channel shuffle, edge normalisation (betas; the genotype
+  uses softmax(alpha) * edge weights, see ``Searcher.softmax_weights``), arch
+  updates from epoch 15 (``if epoch >= 15`` in train_search.py). The paper
+  speaks of *random* channel sampling; the code takes the first C/K channels
+  and shuffles (its "random" variant is a no-op): we follow the code.
+* ``gdas`` (Dong & Yang, CVPR 2019; AutoDL §7.1): hard Gumbel-softmax,
+  straight-through gradient, only the sampled op computed; tau 10 -> 0.1
+  linear over the epochs (AutoDL's formula; ``tau_variant="naslib"`` gives
+  NASLib's shifted one); **weight step first**, a fresh sample for each
+  step; genotype: argmax incl. ``none`` on NB201, top-2 (op, edge) pairs on
+  DARTS-style spaces. The paper's fixed reduction cell is not implemented.
+* ``snas`` (Xie et al., ICLR 2019; §7.2): soft Gumbel sample, temperature
+  (1 - e/150)(1 - 0.03) + 0.03 from scheduler epoch 1 (the reference hard-codes
+  150 whatever the run length: ``anneal_epochs`` changes it, ``None`` = the
+  run's length); single level: the alpha gradient comes from the *training*
+  batch (:func:`single_level`), clipped to norm 10; alpha init std 0.01;
+  genotype rule ``snas`` (``none`` may win). Deviations: the reference takes
+  one joint step from one forward pass; here the arch step (on the training
+  batch) precedes the weight step on the same batch with a fresh sample. On
+  NB201-style spaces (every edge kept) the rule is the space's argmax incl. ``none``. The
+  arch optimizer is the searcher's Adam (the reference's distributed
+  configuration; its single-GPU one is SGD 3e-4). The resource penalty is not
+  implemented. Set ``train_portion=1.0`` to let the weights see all the data
+  as in the reference (then the reported "val" metrics are on training data).
+* ``sdarts-rs`` / ``sdarts-adv`` (Chen & Hsieh, ICML 2020; §5): DARTS (first
+  order by default) whose weight step sees softmax(alpha) perturbed by
+  uniform noise / a 7-step PGD attack of radius eps 0.03 -> 0.3.
+* ``sharpdarts`` (Hundt et al. 2019; §6): Cosine Power Annealing (p = 2,
+  5 warm-up epochs) and Max-W weighting; use it with SharpSepConv ops
+  (``sharp_sep_conv_3x3`` ... in :mod:`workbench.ops`). Paper config: lr_min 1e-4.
+* ``darts-l2`` (Zela et al., ICLR 2020; §4.4): DARTS-V2 with the weight decay
+  multiplied by ``factor`` (RobustDARTS grid 3e-4 x 3^k; default 81 =
+  args.py's max_weight_decay 2.43e-2).
+* ``darts-ada`` (§4.4): DARTS-V2 driven by
+  :func:`workbench.analysis.sharpness.run_with_early_stopping` in ``ada``
+  mode (dominant alpha-Hessian eigenvalue every ``ev_freq`` epochs; on a
+  trigger roll back and multiply the weight decay by ``mul_factor`` up to
+  ``max_weight_decay``). Only :meth:`Method.run` (used by
+  :mod:`workbench.compare`) applies the driver; stepping by hand is DARTS-V2.
+* ``blank`` (Wang et al., ICLR 2021, DARTS-PT ``--method blank``; §3.2): the
+  alphas are never updated (no arch step), the supernet is trained with
+  uniform-ish softmax(alpha); architecture selection is left to
+  perturbation-based projection (:mod:`workbench.projection`).
+
+``paper_defaults`` records the SearchConfig values each paper uses (batch
+size, lrs, epochs, ...). They are *not* applied automatically (a teaching run
+on digits needs other budgets); :func:`paper_config` applies them on request.
 """
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
 
 from . import arch_grad
+from .perturb import AdversarialPGD, Epsilon, RandomSmoothing
 from .registry import Registry
-from .relax import Relaxation, Softmax
-from .schedules import cosine_lr
+from .relax import GumbelHard, GumbelSoft, MaxW, Relaxation, Softmax
+from .schedules import CosinePowerAnnealing, GdasTau, SnasTau, cosine_lr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .search import SearchConfig, Searcher
+    from .spaces import SearchSpace
+
+log = logging.getLogger(__name__)
+ORDERS = ("arch_first", "weight_first")
 
 
 @dataclass(frozen=True)
@@ -27,47 +99,250 @@ class Method:
     """The slots of one search step; see the module docstring."""
 
     name: str
-    arch_gradient: Callable[..., arch_grad.ArchGradResult] = arch_grad.first_order
+    arch_gradient: Callable[..., arch_grad.ArchGradResult] | None = arch_grad.first_order  # None: alphas fixed
     relaxation: Relaxation = field(default_factory=Softmax)
-    perturbation: Any = None  # callable(weights, ctx) -> weights for the weight step (SDARTS); None = off
+    perturbation: Any = None  # callable(searcher, weights, active, batch_t) -> weights (SDARTS); None = off
     order: str = "arch_first"  # or "weight_first" (GDAS)
-    arch_start_epoch: int = 0  # PC-DARTS warm-up
+    arch_start_epoch: int = 0  # PC-DARTS warm-up: weights only before this epoch
     lr_schedule: Callable[[int, int, float, float], float] = cosine_lr
-    genotype_rule: str | None = None  # None = the space's rule
+    weight_decay: Callable[[int, int, float], float] | None = None  # (epoch, epochs, config wd) -> wd; None = leave
+    genotype_rule: str | Mapping[str, str] | None = None  # None = the space's; a mapping: space rule -> rule
     supernet_overrides: Mapping[str, Any] = field(default_factory=dict)  # e.g. PC-DARTS partial_channels=4
-    options: Mapping[str, Any] = field(default_factory=dict)
+    driver: Callable[[Searcher], Any] | None = None  # runs a whole search (DARTS-ADA); None = searcher.run()
+    paper_defaults: Mapping[str, Any] = field(default_factory=dict)  # SearchConfig fields as the paper sets them
+    options: Mapping[str, Any] = field(default_factory=dict)  # the preset's effective options
 
-    def with_options(self, **kw: Any) -> "Method":
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.arch_start_epoch < 0:
+            raise ValueError(f"arch_start_epoch must be >= 0, got {self.arch_start_epoch}")
+
+    def with_options(self, **kw: Any) -> Method:
+        """A copy with some slots replaced (``dataclasses.replace``)."""
         return replace(self, **kw)
+
+    def rule_for(self, space: SearchSpace) -> str | None:
+        """The genotype rule name to use on ``space`` (None = the space's own rule)."""
+        if isinstance(self.genotype_rule, Mapping):
+            return self.genotype_rule.get(space.genotype_rule)
+        return self.genotype_rule
+
+    def for_space(self, space: SearchSpace) -> Method:
+        """This method with its genotype rule resolved for ``space`` (a plain name or None)."""
+        return replace(self, genotype_rule=self.rule_for(space))
+
+    def run(self, searcher: Searcher) -> Any:
+        """Run ``searcher`` to its end, through the method's driver if it has one."""
+        return searcher.run() if self.driver is None else self.driver(searcher)
 
 
 METHODS: Registry[Callable[..., Method]] = Registry("method")
 
 
-def darts_v1(**options: Any) -> Method:
-    if options:
-        raise ValueError(f"darts-v1 takes no options, got {sorted(options)}")
-    return Method("darts-v1")
+# ------------------------------------------------------------------------ extra estimator
+def single_level(model, batch_t, batch_v, weights_fn, *, max_norm: float | None = None,
+                 **_: object) -> arch_grad.ArchGradResult:
+    """SNAS's single-level alpha gradient: d L_train(w, alpha) / d alpha on the *training* batch.
+
+    The gradient's total norm is clipped to ``max_norm`` (SNAS: 10) as
+    ``clip_grad_norm_`` does. The validation loss and logits reported with it
+    come from an extra no-grad forward on the validation batch (they are not
+    used for the update).
+    """
+    x, y = batch_t
+    params = model.arch_parameters()
+    loss = F.cross_entropy(model(x, *weights_fn()), y)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
+    if max_norm is not None:
+        total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+        scale = min(1.0, float(max_norm) / (float(total) + 1e-6))
+        grads = [g * scale for g in grads]
+    xv, yv = batch_v
+    with torch.no_grad():
+        logits_v = model(xv, *weights_fn())
+        loss_v = F.cross_entropy(logits_v, yv)
+    return arch_grad.ArchGradResult(grads, loss_v, logits_v, {"arch_train_loss": float(loss.detach())})
 
 
-def darts_v2(r: float = 0.01, **options: Any) -> Method:
-    if options:
-        raise ValueError(f"darts-v2 accepts the option 'r' (HVP eps = r/||v||), got {sorted(options)}")
-    if not r > 0:
-        raise ValueError(f"darts-v2 needs r > 0, got {r}")
-    return Method("darts-v2", arch_gradient=partial(arch_grad.second_order, r=r), options={"r": r})
+@dataclass(frozen=True)
+class ScaledWeightDecay:
+    """Weight decay = ``factor`` x the config's (RobustDARTS L2 regularisation)."""
+
+    factor: float
+
+    def __call__(self, epoch: int, epochs: int, weight_decay: float) -> float:
+        return self.factor * weight_decay
 
 
-METHODS.register("darts-v1", darts_v1)
-METHODS.register("darts-v2", darts_v2)
+@dataclass(frozen=True)
+class AdaDriver:
+    """DARTS-ADA: run the search under RobustDARTS early stopping with weight-decay adaptation (§4.4)."""
+
+    mul_factor: float = 10.0
+    max_weight_decay: float = 0.03
+    ev_freq: int = 2
+    window: int = 5
+    delta: int = 4
+    factor: float = 1.3
+    start: int = 10
+
+    def __call__(self, searcher: Searcher) -> Any:
+        from .analysis.sharpness import EarlyStopping, SharpnessTracker, run_with_early_stopping
+        es = EarlyStopping(window=self.window, delta=self.delta, factor=self.factor, ev_freq=self.ev_freq,
+                           start=self.start, epochs=searcher.config.epochs)
+        tracker = SharpnessTracker(searcher, every=self.ev_freq, unit="epoch", early_stopping=es)
+        try:
+            return run_with_early_stopping(searcher, tracker, mode="ada", mul_factor=self.mul_factor,
+                                           max_weight_decay=self.max_weight_decay)
+        finally:
+            tracker.close()
+
+
+# ------------------------------------------------------------------------ presets
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def darts_v1() -> Method:
+    return Method("darts-v1", paper_defaults={"epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 0.001,
+                                              "arch_lr": 3e-4, "weight_decay": 3e-4, "train_portion": 0.5})
+
+
+def darts_v2(r: float = 0.01) -> Method:
+    _positive("r (HVP eps = r/||v||)", r)
+    return replace(darts_v1(), name="darts-v2", arch_gradient=partial(arch_grad.second_order, r=r),
+                   options={"r": r})
+
+
+def pc_darts(K: int = 4, edge_normalization: bool = True, warmup_epochs: int = 15) -> Method:
+    if int(K) != K or K < 1:
+        raise ValueError(f"pc-darts needs an integer K >= 1 (channel fraction 1/K), got {K}")
+    if warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+    return replace(darts_v1(), name="pc-darts", arch_start_epoch=int(warmup_epochs),
+                   supernet_overrides={"partial_channels": int(K), "edge_normalization": bool(edge_normalization)},
+                   paper_defaults={"epochs": 50, "batch_size": 256, "lr": 0.1, "lr_min": 0.0, "arch_lr": 6e-4,
+                                   "weight_decay": 3e-4, "train_portion": 0.5},
+                   options={"K": int(K), "edge_normalization": bool(edge_normalization),
+                            "warmup_epochs": int(warmup_epochs)})
+
+
+def gdas(tau_max: float = 10.0, tau_min: float = 0.1, tau_variant: str = "autodl") -> Method:
+    return replace(darts_v1(), name="gdas", relaxation=GumbelHard(GdasTau(tau_max, tau_min, tau_variant)),
+                   order="weight_first", supernet_overrides={"inactive_bias": True},
+                   genotype_rule={"darts": "gdas_pairs"},
+                   paper_defaults={"epochs": 250, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4,
+                                   "weight_decay": 5e-4, "train_portion": 0.5},
+                   options={"tau_max": tau_max, "tau_min": tau_min, "tau_variant": tau_variant})
+
+
+def snas(tau0: float = 1.0, tau_min: float = 0.03, anneal_epochs: int | None = 150,
+         arch_grad_clip: float | None = 10.0, alpha_init_std: float = 0.01) -> Method:
+    if arch_grad_clip is not None:
+        _positive("arch_grad_clip", arch_grad_clip)
+    _positive("alpha_init_std", alpha_init_std)
+    return replace(darts_v1(), name="snas", relaxation=GumbelSoft(SnasTau(tau0, tau_min, anneal_epochs)),
+                   arch_gradient=partial(single_level, max_norm=arch_grad_clip),
+                   genotype_rule={"darts": "snas"},
+                   supernet_overrides={"alpha_init_std": alpha_init_std},
+                   paper_defaults={"epochs": 150, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4,
+                                   "weight_decay": 3e-4, "train_portion": 1.0},
+                   options={"tau0": tau0, "tau_min": tau_min, "anneal_epochs": anneal_epochs,
+                            "arch_grad_clip": arch_grad_clip, "alpha_init_std": alpha_init_std})
+
+
+def _sdarts(name: str, perturbation: Any, second_order: bool, options: dict[str, Any]) -> Method:
+    base = darts_v2() if second_order else darts_v1()
+    return replace(base, name=name, perturbation=perturbation, options={**options, "second_order": second_order})
+
+
+def sdarts_rs(epsilon: float = 0.3, eps_min: float = 0.03, second_order: bool = False) -> Method:
+    return _sdarts("sdarts-rs", RandomSmoothing(Epsilon(epsilon, eps_min)), second_order,
+                   {"epsilon": epsilon, "eps_min": eps_min})
+
+
+def sdarts_adv(epsilon: float = 0.3, eps_min: float = 0.03, steps: int = 7, second_order: bool = False) -> Method:
+    return _sdarts("sdarts-adv", AdversarialPGD(Epsilon(epsilon, eps_min), int(steps)), second_order,
+                   {"epsilon": epsilon, "eps_min": eps_min, "steps": int(steps)})
+
+
+def sharpdarts(power: float = 2.0, warmup_epochs: int = 5, weighting: str = "max_w") -> Method:
+    relax = {"max_w": MaxW, "scalar": Softmax}
+    if weighting not in relax:
+        raise ValueError(f"sharpdarts weighting must be one of {', '.join(relax)}, got {weighting!r}")
+    if power < 1 or warmup_epochs < 0:
+        raise ValueError(f"sharpdarts needs power >= 1 and warmup_epochs >= 0, got {power}, {warmup_epochs}")
+    return replace(darts_v1(), name="sharpdarts", relaxation=relax[weighting](),
+                   lr_schedule=CosinePowerAnnealing(power, int(warmup_epochs)),
+                   paper_defaults={"epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 1e-4, "arch_lr": 3e-4,
+                                   "weight_decay": 3e-4, "train_portion": 0.5},
+                   options={"power": power, "warmup_epochs": int(warmup_epochs), "weighting": weighting})
+
+
+def darts_l2(factor: float = 81.0, second_order: bool = True) -> Method:
+    _positive("factor", factor)
+    base = darts_v2() if second_order else darts_v1()
+    return replace(base, name="darts-l2", weight_decay=ScaledWeightDecay(factor),
+                   options={"factor": factor, "second_order": second_order})
+
+
+def darts_ada(mul_factor: float = 10.0, max_weight_decay: float = 0.03, ev_freq: int = 2, window: int = 5,
+              delta: int = 4, factor: float = 1.3, es_start_epoch: int = 10, second_order: bool = True) -> Method:
+    _positive("mul_factor", mul_factor)
+    _positive("max_weight_decay", max_weight_decay)
+    base = darts_v2() if second_order else darts_v1()
+    opts = {"mul_factor": mul_factor, "max_weight_decay": max_weight_decay, "ev_freq": ev_freq, "window": window,
+            "delta": delta, "factor": factor, "es_start_epoch": es_start_epoch, "second_order": second_order}
+    return replace(base, name="darts-ada", options=opts,
+                   driver=AdaDriver(mul_factor, max_weight_decay, ev_freq, window, delta, factor, es_start_epoch))
+
+
+def blank() -> Method:
+    return replace(darts_v1(), name="blank", arch_gradient=None)
+
+
+for _name, _preset in [("darts-v1", darts_v1), ("darts-v2", darts_v2), ("pc-darts", pc_darts), ("gdas", gdas),
+                       ("snas", snas), ("sdarts-rs", sdarts_rs), ("sdarts-adv", sdarts_adv),
+                       ("sharpdarts", sharpdarts), ("darts-l2", darts_l2), ("darts-ada", darts_ada),
+                       ("blank", blank)]:
+    METHODS.register(_name, _preset)
+
+
+def method_options(name: str) -> dict[str, Any]:
+    """The options a registered method accepts, with their defaults."""
+    sig = inspect.signature(METHODS.get(name))
+    return {p.name: p.default for p in sig.parameters.values()}
 
 
 def get_method(name: str | Method, options: Mapping[str, Any] | None = None) -> Method:
-    """A method by registered name (options are the preset's keyword arguments)."""
+    """A method by registered name; ``options`` are the preset's keyword arguments (unknown ones raise)."""
     if isinstance(name, Method):
+        if options:
+            raise ValueError(f"options {sorted(options)} cannot be applied to a Method instance; pass its name")
         return name
-    return METHODS.get(name)(**dict(options or {}))
+    factory = METHODS.get(name)
+    options = dict(options or {})
+    accepted = method_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        listing = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
+        raise ValueError(f"method {name!r} does not accept option(s) {', '.join(map(repr, unknown))}; "
+                         f"accepted: {listing}")
+    return factory(**options)
 
 
 def method_names() -> list[str]:
     return METHODS.names()
+
+
+def paper_config(config: SearchConfig, method: str | None = None) -> SearchConfig:
+    """``config`` with the paper's SearchConfig values for ``method`` (default: ``config.method``)."""
+    if method is not None and method != config.method:
+        config = config.replace(method=method, method_options={})
+    m = get_method(config.method, config.method_options)
+    known = {f.name for f in dataclasses.fields(type(config))}
+    return config.replace(**{k: v for k, v in m.paper_defaults.items() if k in known})

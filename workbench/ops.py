@@ -45,9 +45,12 @@ def _sl(e: int | None, n: int) -> slice:
 class _BN(nn.BatchNorm2d):
     """BatchNorm whose per-edge slices can be run alone (same buffers)."""
 
-    def run(self, x: Tensor, e: int | None, C: int) -> Tensor:
+    def run(self, x: Tensor, e: int | None, C: int, scale: Tensor | None = None) -> Tensor:
+        """BN over edge ``e``'s channels (all edges when None); ``scale`` (per channel) multiplies the output."""
         s = _sl(e, C)
         w = self.weight[s] if self.weight is not None else None
+        if scale is not None:
+            w = scale if w is None else w * scale
         b = self.bias[s] if self.bias is not None else None
         rm = self.running_mean[s] if self.running_mean is not None else None
         rv = self.running_var[s] if self.running_var is not None else None
@@ -72,21 +75,64 @@ class _Conv(nn.Module):
     def run(self, x: Tensor, e: int | None) -> Tensor:
         if e is None:
             groups = self.E * self.c_in if self.depthwise else self.E
-            w = self.weight
-        else:
-            groups = self.c_in if self.depthwise else 1
-            w = self.weight[_sl(e, self.c_out)]
+            stride = self.stride
+            H, W = x.shape[-2:]
+            if stride == 2 and self.dilation == 2 and isinstance(self.padding, int):
+                # stride 2 with dilation 2 only ever reads even pixels: subsample, then an undilated conv
+                x, stride = x[:, :, ::2, ::2], 1
+                w, padding, dilation = self._effective_kernel(x.shape[-2], x.shape[-1], undilate=True)
+            else:
+                w, padding, dilation = self._effective_kernel(x.shape[-2], x.shape[-1])
+            return F.conv2d(x, w, None, stride, padding, dilation, groups)
+        groups = self.c_in if self.depthwise else 1
+        w = self.weight[_sl(e, self.c_out)]
         return F.conv2d(x, w, None, self.stride, self.padding, self.dilation, groups)
+
+    def _effective_kernel(self, H: int, W: int, undilate: bool = False) -> tuple[Tensor, int | tuple[int, int], int]:
+        """The same convolution as a cheaper one: dilation folded into a zero-filled kernel, and
+        taps that can only ever see padding cropped away (a 5x5 kernel on a 2x2 map acts as 3x3).
+
+        Only for square "same"-padded kernels; CPU convolution kernels are slow for
+        dilation and for kernels larger than the feature map (measured in benchmarks/).
+        """
+        w, k, d, pad = self.weight, self.weight.shape[-1], self.dilation, self.padding
+        if undilate:  # caller subsampled the input by the dilation: same kernel, dilation 1
+            d, pad = 1, pad // self.dilation
+        if (not isinstance(pad, int) or w.shape[-2] != k or k == 1 or pad != d * (k - 1) // 2
+                or (d == 1 and pad <= min(H, W) - 1)):
+            return w, pad, d
+        if d > 1:  # zero-insert the dilation
+            K = d * (k - 1) + 1
+            full = w.new_zeros(*w.shape[:2], K, K)
+            full[:, :, ::d, ::d] = w
+            w = full
+        m = min(pad, min(H, W) - 1)  # taps further than H-1 from the centre never touch the input
+        if m < pad:
+            w = w[:, :, pad - m: pad + m + 1, pad - m: pad + m + 1]
+        return w, m, 1
 
 
 class EdgeOp(nn.Module):
-    """Base class: ``E`` copies of one op; ``C`` channels in and out per edge."""
+    """Base class: ``E`` copies of one op; ``C`` channels in and out per edge.
+
+    Ops that start with a ReLU set ``relu_first`` and implement ``body`` (the op
+    after its ReLU): the supernet then computes ReLU(x) once per wave and feeds
+    it to all of them, instead of once per op.
+    """
+
+    relu_first = False
 
     def __init__(self, C: int, E: int, stride: int) -> None:
         super().__init__()
         self.C, self.E, self.stride = C, E, stride
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:  # pragma: no cover - abstract
+    def run(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        """The op on edge ``e`` (all edges when None); ``scale`` (one factor per output channel)
+        multiplies the output -- folded into the final BatchNorm where there is one, which is
+        how the supernet applies mixing weights at no extra cost."""
+        return self.body(F.relu(x), e, scale)
+
+    def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
@@ -99,13 +145,13 @@ class EdgeOp(nn.Module):
 class Zero(EdgeOp):
     """``none``: outputs zeros (subsampled by the stride). Supernets skip it entirely."""
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
+    def run(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
 class Identity(EdgeOp):
-    def run(self, x: Tensor, e: int | None) -> Tensor:
-        return x
+    def run(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        return x if scale is None else x * scale.view(1, -1, 1, 1)
 
 
 class Pool(EdgeOp):
@@ -116,15 +162,17 @@ class Pool(EdgeOp):
         self.kind = kind
         self.bn = _BN(E * C, affine=affine) if bn else None
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
+    def run(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
         if self.kind == "max":
             y = F.max_pool2d(x, 3, self.stride, 1)
         else:
             y = F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
-        return self.bn.run(y, e, self.C) if self.bn is not None else y
+        if self.bn is not None:
+            return self.bn.run(y, e, self.C, scale)
+        return y if scale is None else y * scale.view(1, -1, 1, 1)
 
 
-class FactorizedReduce(EdgeOp):
+class FactorizedReduce(EdgeOp):  # noqa: D101 (docstring below)
     """ReLU, two stride-2 1x1 convs (on x and x shifted by one pixel), concatenated, BN.
 
     Odd spatial sizes are handled by zero-padding the shifted input (the
@@ -140,14 +188,18 @@ class FactorizedReduce(EdgeOp):
         self.conv2 = _Conv(E, C_in, C // 2, 1, stride=2)
         self.bn = _BN(E * C, affine=affine)
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
-        x = F.relu(x)
+    relu_first = True
+
+    def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
         a = self.conv1.run(x, e)
         b = self.conv2.run(F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:], e)
         n = 1 if e is not None else self.E
         B, _, H, W = a.shape
-        y = torch.stack([a.view(B, n, self.C // 2, H, W), b.view(B, n, self.C // 2, H, W)], 2)
-        return self.bn.run(y.view(B, n * self.C, H, W), e, self.C)
+        # per edge: [conv1 channels, conv2 channels]; built in (B, H, W, E, C) so either memory format works
+        a = a.permute(0, 2, 3, 1).reshape(B, H, W, n, self.C // 2)
+        b = b.permute(0, 2, 3, 1).reshape(B, H, W, n, self.C // 2)
+        y = torch.cat([a, b], 4).reshape(B, H, W, n * self.C).permute(0, 3, 1, 2)
+        return self.bn.run(y, e, self.C, scale)
 
 
 class ReLUConvBN(EdgeOp):
@@ -158,8 +210,10 @@ class ReLUConvBN(EdgeOp):
         self.conv = _Conv(E, C_in, C, k, stride, padding)
         self.bn = _BN(E * C, affine=affine)
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
-        return self.bn.run(self.conv.run(F.relu(x), e), e, self.C)
+    relu_first = True
+
+    def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        return self.bn.run(self.conv.run(x, e), e, self.C, scale)
 
 
 class DilConv(EdgeOp):
@@ -171,8 +225,10 @@ class DilConv(EdgeOp):
         self.pw = _Conv(E, C, C, 1)
         self.bn = _BN(E * C, affine=affine)
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
-        return self.bn.run(self.pw.run(self.dw.run(F.relu(x), e), e), e, self.C)
+    relu_first = True
+
+    def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        return self.bn.run(self.pw.run(self.dw.run(x, e), e), e, self.C, scale)
 
 
 class SepConv(EdgeOp):
@@ -183,8 +239,10 @@ class SepConv(EdgeOp):
         self.a = DilConv(C, E, k, stride, padding, 1, affine)
         self.b = DilConv(C, E, k, 1, padding, 1, affine)
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
-        return self.b.run(self.a.run(x, e), e)
+    relu_first = True
+
+    def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        return self.b.run(self.a.body(x, e), e, scale)
 
 
 class Conv7x1x7(EdgeOp):
@@ -196,16 +254,18 @@ class Conv7x1x7(EdgeOp):
         self.c2 = _Conv(E, C, C, (7, 1), (stride, 1), (3, 0))
         self.bn = _BN(E * C, affine=affine)
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
-        return self.bn.run(self.c2.run(self.c1.run(F.relu(x), e), e), e, self.C)
+    relu_first = True
+
+    def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        return self.bn.run(self.c2.run(self.c1.run(x, e), e), e, self.C, scale)
 
 
 class Noise(EdgeOp):
     """RobustDARTS S4 ``noise``: standard normal noise shaped like the (strided) input, ignoring its values."""
 
-    def run(self, x: Tensor, e: int | None) -> Tensor:
-        y = x[:, :, :: self.stride, :: self.stride]
-        return torch.randn_like(y)
+    def run(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        y = torch.randn_like(x[:, :, :: self.stride, :: self.stride])
+        return y if scale is None else y * scale.view(1, -1, 1, 1)
 
 
 def _skip(C: int, E: int, stride: int, affine: bool, pool_bn: bool = False) -> EdgeOp:
@@ -234,3 +294,52 @@ def make_op(name: str, C: int, E: int = 1, stride: int = 1, affine: bool = True,
 
 def op_names() -> list[str]:
     return OPS.names()
+
+
+# ---------------------------------------------------------------------------- sharpDARTS ops
+class SharpSepConv(EdgeOp):
+    """sharpDARTS ``SharpSepConv`` (Hundt et al. 2019, `ahundt/sharpDARTS:cnn/operations.py`; ALGORITHMS.md §6.3).
+
+    ReLU, depthwise k x k (stride, padding, dilation), 1x1 conv C -> c_mid, BN,
+    ReLU, depthwise k x k (stride 1, padding (k-1)//2, no dilation), 1x1 conv
+    c_mid -> C, BN. Unlike DARTS's SepConv the stride and dilation act only in
+    the first depthwise conv and the middle width is configurable:
+    c_mid = ``c_mid`` if given, else int(C * ``mid_mult``) (``flood`` ops use 4).
+    """
+
+    def __init__(self, C: int, E: int, k: int, stride: int, padding: int, dilation: int, affine: bool,
+                 c_mid: int | None = None, mid_mult: float = 1.0) -> None:
+        super().__init__(C, E, stride)
+        self.c_mid = int(c_mid) if c_mid is not None else int(C * mid_mult)
+        if self.c_mid < 1:
+            raise ValueError(f"SharpSepConv needs a middle width >= 1, got {self.c_mid} (C={C}, mid_mult={mid_mult})")
+        self.dw1 = _Conv(E, C, C, k, stride, padding, dilation, depthwise=True)
+        self.pw1 = _Conv(E, C, self.c_mid, 1)
+        self.bn1 = _BN(E * self.c_mid, affine=affine)
+        self.dw2 = _Conv(E, self.c_mid, self.c_mid, k, 1, (k - 1) // 2, 1, depthwise=True)
+        self.pw2 = _Conv(E, self.c_mid, C, 1)
+        self.bn2 = _BN(E * C, affine=affine)
+
+    relu_first = True
+
+    def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        y = self.bn1.run(self.pw1.run(self.dw1.run(x, e), e), e, self.c_mid)  # (B, E*c_mid, H', W')
+        return self.bn2.run(self.pw2.run(self.dw2.run(F.relu(y), e), e), e, self.C, scale)  # (B, E*C, H', W')
+
+
+def _sharp(k: int, padding: int, dilation: int = 1, mid_mult: float = 1.0) -> Factory:
+    def make(C: int, E: int, stride: int, affine: bool, pool_bn: bool = False) -> EdgeOp:
+        return SharpSepConv(C, E, k, stride, padding, dilation, affine, mid_mult=mid_mult)
+    return make
+
+
+# sharpDARTS maps its sep_conv_* and dil_conv_* names to SharpSepConv; here they get a ``sharp_`` prefix so the
+# DARTS ops keep their names. flood = 4x middle width (the second, pad-1 definition of flood_conv_3x3 wins there).
+OPS.register("sharp_sep_conv_3x3", _sharp(3, 1))
+OPS.register("sharp_sep_conv_5x5", _sharp(5, 2))
+OPS.register("sharp_sep_conv_7x7", _sharp(7, 3))
+OPS.register("sharp_dil_conv_3x3", _sharp(3, 2, 2))
+OPS.register("sharp_dil_conv_5x5", _sharp(5, 4, 2))
+OPS.register("flood_conv_3x3", _sharp(3, 1, 1, 4.0))
+OPS.register("flood_conv_5x5", _sharp(5, 2, 1, 4.0))
+OPS.register("dil_flood_conv_3x3", _sharp(3, 2, 2, 4.0))

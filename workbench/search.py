@@ -117,7 +117,11 @@ class Searcher:
         if config.removed_ops:
             space = space.with_ops(remove=config.removed_ops)
         self.space = space
-        self.method = method if method is not None else get_method(config.method, config.method_options)
+        method = method if method is not None else get_method(config.method, config.method_options)
+        self.method = method.for_space(space)  # resolves a per-space genotype rule (GDAS) to a name
+        if self.method.arch_gradient is not None and self.method.arch_start_epoch >= config.epochs:
+            log.warning("method %s starts arch updates at epoch %d but the search has only %d epochs: the alphas "
+                        "will never be updated", self.method.name, self.method.arch_start_epoch, config.epochs)
         self.dataset = dataset if dataset is not None else load_dataset(
             config.dataset, config.data_root, seed=config.seed, limit=config.data_limit)
         torch.manual_seed(config.seed)
@@ -168,11 +172,19 @@ class Searcher:
         return {c: self.model.alphas[c].detach().cpu().numpy().copy() for c in self.space.cell_types}
 
     def softmax_weights(self) -> dict[str, np.ndarray]:
-        """softmax(alpha) over enabled ops, the weights genotypes are derived from."""
+        """softmax(alpha) over enabled ops, the weights genotypes are derived from.
+
+        With PC-DARTS edge normalisation each row is multiplied by its edge's
+        weight softmax(beta) (the PC-DARTS genotype rule, ALGORITHMS.md §2.2).
+        """
         from .relax import masked_softmax
+        out = {}
         with torch.no_grad():
-            return {c: masked_softmax(self.model.alphas[c], self.model.op_mask(c)).cpu().numpy()
-                    for c in self.space.cell_types}
+            for c in self.space.cell_types:
+                w = masked_softmax(self.model.alphas[c], self.model.op_mask(c))
+                edge = self.model.edge_weights(c)
+                out[c] = (w if edge is None else w * edge[:, None]).cpu().numpy()
+        return out
 
     def masks(self) -> dict[str, np.ndarray]:
         return {c: self.model.op_mask(c).cpu().numpy().copy() for c in self.space.cell_types}
@@ -219,6 +231,10 @@ class Searcher:
         lr = self.lr(epoch)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
+        if self.method.weight_decay is not None:  # method slot (RobustDARTS L2); else leave the groups' value
+            wd = self.method.weight_decay(epoch, cfg.epochs, cfg.weight_decay)
+            for g in self.optimizer.param_groups:
+                g["weight_decay"] = wd
         self.model.train()
         batch_t = self.train_stream.next()
         batch_v = self.val_stream.next()
@@ -254,7 +270,8 @@ class Searcher:
 
     def _arch_step(self, batch_t, batch_v, lr: float, epoch: int) -> tuple[float, float, dict]:
         xv, yv = batch_v
-        if epoch < self.method.arch_start_epoch:  # warm-up: weights only, still report validation metrics
+        if self.method.arch_gradient is None or epoch < self.method.arch_start_epoch:
+            # fixed alphas (DARTS-PT "blank") or warm-up: weights only, still report validation metrics
             with torch.no_grad():
                 w, a = self.mixing_weights()
                 logits = self.model(xv, w, a)
@@ -268,7 +285,7 @@ class Searcher:
                 momentum_buffers[n] = st["momentum_buffer"]
         res = self.method.arch_gradient(
             self.model, batch_t, batch_v, self.mixing_weights, lr=lr, momentum=self.config.momentum,
-            weight_decay=self.config.weight_decay, momentum_buffers=momentum_buffers)
+            weight_decay=self.optimizer.param_groups[0]["weight_decay"], momentum_buffers=momentum_buffers)
         val_loss = self._check(res.val_loss, "validation (architecture step)")
         for g, p in zip(res.grads, self.model.arch_parameters()):
             if not torch.isfinite(g).all():

@@ -20,7 +20,7 @@ process killed mid-write leaves either the old checkpoint or the new one,
 never a torn file under the final name. The JSON file is written last and acts
 as the commit record. ``load(path)`` verifies format, size and hash before it
 decodes anything; any problem raises :class:`CheckpointError` naming the file
-and what is wrong. Neither function deletes or rewrites existing checkpoints.
+and what is wrong; loading never modifies, moves or deletes a file.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from safetensors.torch import save as st_save
 from torch import Tensor
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "flatten", "unflatten", "save", "load", "read_meta",
-           "checkpoint_paths", "atomic_write_bytes", "atomic_write_text", "fsync_dir"]
+           "verify", "checkpoint_paths", "atomic_write_bytes", "atomic_write_text", "fsync_dir"]
 
 CHECKPOINT_FORMAT = "workbench-checkpoint/1"
 _TAGS = ("__tensor__", "__ndarray__", "__tuple__", "__dict__", "__float__")
@@ -149,7 +149,8 @@ def fsync_dir(folder: Path) -> None:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and ``os.replace``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies (mkstemp would give 0600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -217,14 +218,7 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(_read_header(checkpoint_paths(path)[0]).get("meta") or {})
 
 
-def load(path: str | os.PathLike[str], verify: bool = True) -> Any:
-    """Load a checkpoint written by :func:`save`, verifying format, size and sha256 first.
-
-    Raises :class:`CheckpointError` naming the file for anything truncated,
-    corrupt, missing or of another format. Never modifies any file.
-    """
-    jpath, _ = checkpoint_paths(path)
-    header = _read_header(jpath)
+def _checked_blob(jpath: Path, header: dict[str, Any], check_hash: bool = True) -> bytes:
     tpath = jpath.with_name(str(header["tensors"]))
     if not tpath.is_file():
         raise CheckpointError(f"{tpath}: tensor file of checkpoint {jpath.name} not found")
@@ -232,12 +226,31 @@ def load(path: str | os.PathLike[str], verify: bool = True) -> Any:
     if len(blob) != header["size"]:
         raise CheckpointError(f"{tpath}: {len(blob)} bytes, the header {jpath.name} says {header['size']} "
                               "(truncated or replaced)")
-    if verify and hashlib.sha256(blob).hexdigest() != header["sha256"]:
+    if check_hash and hashlib.sha256(blob).hexdigest() != header["sha256"]:
         raise CheckpointError(f"{tpath}: sha256 does not match the one recorded in {jpath.name} (corrupt file)")
+    return blob
+
+
+def verify(path: str | os.PathLike[str]) -> None:
+    """Check a checkpoint's header, size and sha256 without decoding it; raises :class:`CheckpointError`."""
+    jpath, _ = checkpoint_paths(path)
+    _checked_blob(jpath, _read_header(jpath))
+
+
+def load(path: str | os.PathLike[str], check_hash: bool = True) -> Any:
+    """Load a checkpoint written by :func:`save`, verifying format, size and sha256 first.
+
+    Raises :class:`CheckpointError` naming the file for anything truncated,
+    corrupt, missing or of another format. Never modifies any file.
+    """
+    jpath, _ = checkpoint_paths(path)
+    header = _read_header(jpath)
+    blob = _checked_blob(jpath, header, check_hash)
     try:
         tensors = st_load(blob)
     except Exception as exc:  # safetensors raises its own error types for a bad header/buffer
-        raise CheckpointError(f"{tpath}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{jpath.with_name(str(header['tensors']))}: not a readable safetensors file "
+                              f"({type(exc).__name__}: {exc})") from None
     try:
         return unflatten(header["tree"], tensors)
     except CheckpointError as exc:

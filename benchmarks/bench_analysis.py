@@ -1,0 +1,101 @@
+"""Costs of the analyses (prints numbers; not a test).
+
+1. Top eigenvalue of the alpha Hessian: dense (RobustDARTS's explicit matrix)
+   vs HVP power iteration vs Lanczos, on the default config (NB201, 30 alphas)
+   and on the DARTS space (224 alphas), one validation batch of 64.
+2. A 21x21 loss landscape on the default config, in alpha and weight space
+   (target: < 20 s on the 2-core machine).
+3. One full DARTS-PT projection on the NB201 space (reference schedule:
+   proj_intv 5 = 25 tuning epochs, 6 op projections), after a short search.
+
+Usage: .venv/bin/python benchmarks/bench_analysis.py [--threads 1] [--search-epochs 5] [--skip-projection]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from workbench import AnalysisResult, SearchConfig, Searcher, SupernetConfig  # noqa: E402
+from workbench.analysis import alpha_landscape, compute_sharpness, weight_landscape  # noqa: E402
+from workbench.projection import Projection, ProjectionConfig  # noqa: E402
+
+
+def timed(fn, *a, **kw):
+    t = time.perf_counter()
+    out = fn(*a, **kw)
+    return out, time.perf_counter() - t
+
+
+def sharpness_costs(cfg: SearchConfig, label: str, steps: int) -> None:
+    s = Searcher(cfg)
+    s.run(steps)
+    print(f"\n[1] alpha-Hessian top eigenvalue, {label}: {s.space.describe()}")
+    print(f"    supernet {cfg.supernet}, {steps} search steps first, 1 validation batch of {cfg.batch_size}")
+    dense, td = timed(compute_sharpness, s, "dense", k=1)
+    power, tp = timed(compute_sharpness, s, "power", tol=1e-4)
+    lanc, tl = timed(compute_sharpness, s, "lanczos", k=5)
+    print(f"    {'method':<10}{'seconds':>9}{'HVPs':>7}{'top eigenvalue':>16}{'rel. err vs dense':>19}")
+    for name, r, t in (("dense", dense, td), ("power", power, tp), ("lanczos-5", lanc, tl)):
+        err = abs(r.eigenvalue - dense.eigenvalue) / abs(dense.eigenvalue)
+        print(f"    {name:<10}{t:>9.2f}{r.hvps:>7}{r.eigenvalue:>16.6f}{err:>19.2e}")
+    print(f"    dense / power time ratio: {td / tp:.2f}   (n = {dense.n_alphas} alphas)")
+
+
+def landscape_costs(cfg: SearchConfig) -> None:
+    s = Searcher(cfg)
+    s.run(24)
+    print(f"\n[2] 21x21 landscape on the default config ({s.space.name}, C={cfg.supernet.C}, "
+          f"N={cfg.supernet.cells_per_stage}), 1 batch of {cfg.batch_size} per point")
+    a, ta = timed(alpha_landscape, s, steps=21, span=1.0, batches=1)
+    w, tw = timed(weight_landscape, s, steps=21, span=1.0, batches=1)
+    for name, surf, t in (("alpha", a, ta), ("weight", w, tw)):
+        print(f"    {name:<7} {t:6.2f} s  ({1000 * t / surf.loss.size:.1f} ms/point)  loss range "
+              f"{surf.loss.min():.3f}..{surf.loss.max():.3f}, at origin {surf.loss[10, 10]:.3f}")
+    print(f"    target < 20 s: alpha {'met' if ta < 20 else 'MISSED'}, weight {'met' if tw < 20 else 'MISSED'}")
+
+
+def projection_cost(cfg: SearchConfig, search_epochs: int) -> None:
+    s = Searcher(cfg.replace(epochs=search_epochs, arch_lr=1e-2))
+    _, t_search = timed(s.run)
+    pc = ProjectionConfig(proj_intv=5, proj_batches=4)
+    pt = Projection(s, pc)
+    times = {"op": 0.0, "edge": 0.0, "tune": 0.0}
+    seen: list[AnalysisResult] = []
+    s.bus.subscribe(seen.append, kinds=(AnalysisResult,))
+    while not pt.finished:
+        kind = pt.schedule[pt.position][1]
+        _, t = timed(pt.step)
+        times[kind] += t
+    total = sum(times.values())
+    tunes = sum(1 for _, k in pt.schedule if k == "tune")
+    print(f"\n[3] full DARTS-PT projection on NB201 (search {search_epochs} epochs first: {t_search:.1f} s)")
+    print(f"    proj_intv 5: {tunes} tuning epochs x {s.steps_per_epoch} steps, proj_batches 4 x {cfg.batch_size}")
+    print(f"    total {total:.1f} s = probes {times['op']:.1f} s + tuning {times['tune']:.1f} s "
+          f"({1000 * times['tune'] / max(pt.tune_count, 1):.0f} ms per tuning step)")
+    print(f"    genotype: {pt.genotype()}   events emitted: {len(seen)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--search-epochs", type=int, default=5)
+    ap.add_argument("--skip-projection", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    default = SearchConfig()
+    sharpness_costs(default, "default config", 24)
+    sharpness_costs(SearchConfig(space="darts", supernet=SupernetConfig(C=8, layers=3)), "DARTS space", 4)
+    landscape_costs(default)
+    if not args.skip_projection:
+        projection_cost(default, args.search_epochs)
+
+
+if __name__ == "__main__":
+    main()

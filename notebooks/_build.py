@@ -1,0 +1,544 @@
+"""Generate the teaching notebooks from the cell sources below (stored without outputs).
+
+Run ``python notebooks/_build.py`` after editing; the ``.ipynb`` files are build
+products kept in git so that JupyterLab users can open them directly. Each
+notebook opens with what the reader will learn, ends with what they should
+have seen, and asserts the phenomena it shows (CI executes them headless).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+import numpy as np
+import torch
+from IPython.display import HTML, display
+
+torch.set_num_threads(2)  # the CI machine has 2 cores; more threads only add contention here"""
+
+
+def md(text: str):
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str):
+    return new_code_cell(text.strip("\n"))
+
+
+# ============================================================================== 01
+NB01 = [
+    md("""
+# 01 · The search space and the continuous relaxation
+
+**What you will learn**
+
+* what a *cell search space* is: intermediate nodes, edges between them, and a set of candidate operations on
+  every edge (here the tiny `toy` cell: 2 nodes, 3 edges, 4 ops);
+* DARTS's continuous relaxation (Liu et al., ICLR 2019, Eq. 2): every edge computes a **mixed op**, the
+  softmax(α)-weighted sum of all its candidate ops, so the architecture α can be learned by gradient descent;
+* what the gradient with respect to α is, what switching an op off does, and how a discrete cell is read back
+  from α (the argmax per edge) and why that step is lossy.
+
+Everything runs on a CPU in a few seconds.
+"""),
+    code(SETUP + """
+from workbench import SearchConfig, Searcher, SupernetConfig, get_space
+from workbench.genotype import CellGenotype, Genotype
+from workbench.ops import make_op
+from workbench.relax import masked_softmax
+from widgets import alpha_heatmap, edge_labels, genotype_edge_ops, genotype_html
+
+torch.manual_seed(0)
+space = get_space("toy")
+print(space.describe())
+for k, label in enumerate(edge_labels(space)):
+    print(f"edge {k}: {label}")"""),
+    md("""
+## The supernet cell
+
+Node 0 is the cell input; nodes 1 and 2 are intermediate nodes, and node 2 (the last) is the cell output.
+Every edge `i → j` carries **all** candidate ops at once. Drawn as a graph, one arrow per (edge, op):
+"""),
+    code("""
+nodes = [[(op, src) for src in range(space.n_inputs + i) for op in space.ops] for i in range(space.n_nodes)]
+supercell = Genotype((("cell", CellGenotype(nodes, (space.n_inputs + space.n_nodes - 1,), n_inputs=1)),))
+display(HTML(genotype_html(supercell, title="toy supernet cell: every candidate op on every edge")))
+assert len(supercell.cell("cell").edges()) == space.n_edges * len(space.ops)"""),
+    md("""
+## The mixed op
+
+For one edge with candidate ops $o \\in \\mathcal{O}$ and architecture parameters $\\alpha_o$:
+
+$$\\bar o(x) = \\sum_{o \\in \\mathcal{O}} \\frac{\\exp \\alpha_o}{\\sum_{o'} \\exp \\alpha_{o'}}\\, o(x)$$
+
+Below, one edge's four ops are built with the workbench's op registry and mixed by hand.
+"""),
+    code("""
+C = 4
+ops = {name: make_op(name, C) for name in space.ops}  # the candidate ops of ONE edge
+x = torch.randn(2, C, 8, 8)
+alpha = torch.zeros(len(space.ops), requires_grad=True)  # DARTS starts near 0: all ops weigh the same
+
+
+def mixed_op(x, alpha, mask=None):
+    mask = torch.ones(len(alpha), dtype=torch.bool) if mask is None else mask
+    w = masked_softmax(alpha[None], mask[None])[0]  # softmax over the enabled ops only
+    return sum(w[o] * ops[name](x) for o, name in enumerate(space.ops)), w
+
+
+y, w = mixed_op(x, alpha)
+print("weights:", dict(zip(space.ops, w.detach().numpy().round(3))))
+assert torch.allclose(w, torch.full((4,), 0.25)) and y.shape == x.shape"""),
+    md("""
+## α gets an ordinary gradient
+
+The mixed op is differentiable in α. By the softmax Jacobian,
+$\\partial L/\\partial \\alpha_o = w_o\\,(\\langle g, o(x)\\rangle - \\langle g, \\bar o(x)\\rangle)$ with
+$g = \\partial L/\\partial \\bar o$: an op gains weight when its output points along the descent direction
+better than the current mixture does. Autograd agrees with the formula:
+"""),
+    code("""
+target = torch.randn_like(y)
+loss = ((y - target) ** 2).mean()
+loss.backward()
+with torch.no_grad():
+    g = 2 * (y - target) / y.numel()                                 # dL/d(mixed output)
+    inner = torch.stack([(ops[n](x) * g).sum() for n in space.ops])  # <g, o(x)> per op
+    analytic = w * (inner - (w * inner).sum())
+print("autograd:", alpha.grad.numpy().round(6))
+print("formula: ", analytic.numpy().round(6))
+assert torch.allclose(alpha.grad, analytic, atol=1e-6)"""),
+    md("""
+## Switching an op off
+
+The op swapper of the dashboard masks an op: its weight becomes exactly 0, the softmax renormalises over the
+remaining ops, and the masked α receives no gradient any more.
+"""),
+    code("""
+pool = space.ops.index("avg_pool_3x3")
+mask = torch.tensor([op != "avg_pool_3x3" for op in space.ops])
+alpha.grad = None
+y, w = mixed_op(x, alpha, mask)
+((y - target) ** 2).mean().backward()
+print("weights:", dict(zip(space.ops, w.detach().numpy().round(3))))
+assert w[pool] == 0 and alpha.grad[pool] == 0
+assert torch.allclose(w[mask], torch.softmax(alpha[mask], 0))"""),
+    md("""
+## From α back to a discrete cell
+
+After the search DARTS keeps, per edge, the op with the largest weight. The mixed op with a **one-hot** weight
+vector *is* that single op. With a sharper softmax (α divided by a temperature T → 0) the mixed op approaches
+the argmax op; at T = 1 it can be far from it. This gap between the supernet and the derived cell is one
+reason a good supernet can yield a poor architecture.
+"""),
+    code("""
+a = torch.tensor([0.2, 1.0, 0.8, -0.5])
+best = space.ops[int(a.argmax())]
+with torch.no_grad():
+    target_op = ops[best](x)
+    gaps = []
+    for T in (1.0, 0.3, 0.1, 0.01):
+        y_T, _ = mixed_op(x, a / T)
+        gaps.append(float((y_T - target_op).norm() / target_op.norm()))
+        print(f"T = {T:<5} relative distance to the argmax op ({best}): {gaps[-1]:.3f}")
+assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:])) and gaps[-1] < 1e-3"""),
+    md("""
+## Try it: drag the α of one edge
+
+Move the sliders: the bars show softmax(α), the outlined bar is the op the discrete cell would keep.
+"""),
+    code("""
+import ipywidgets as W
+import plotly.graph_objects as go
+
+sliders = [W.FloatSlider(value=0.0, min=-3, max=3, step=0.1, description=op, continuous_update=True,
+                         style={"description_width": "110px"}, layout=W.Layout(width="360px"))
+           for op in space.ops]
+bars = go.FigureWidget(go.Bar(x=list(space.ops), y=[0.25] * 4, marker_line_width=[0, 0, 0, 0],
+                              marker_line_color="#111", marker_color="#6aaed6"),
+                       layout=dict(height=280, width=480, yaxis=dict(range=[0, 1], title="weight"),
+                                   title="softmax(α) of one edge", template="plotly_white",
+                                   margin=dict(t=50, b=40)))
+
+
+def update(_=None):
+    w = torch.softmax(torch.tensor([s.value for s in sliders]), 0).numpy()
+    with bars.batch_update():
+        bars.data[0].y = w
+        bars.data[0].marker.line.width = [3 if i == w.argmax() else 0 for i in range(len(w))]
+
+
+for s in sliders:
+    s.observe(update, "value")
+display(W.HBox([W.VBox(sliders), bars]))
+sliders[2].value = 2.0  # what a click would do: nor_conv_3x3 now dominates
+assert int(np.argmax(bars.data[0].y)) == 2"""),
+    md("""
+## The whole cell, trained for a few steps
+
+A `Searcher` builds the supernet (every edge a mixed op) and alternates an architecture step on validation
+data with a weight step on training data. After 20 steps the weights have moved away from uniform, and the
+derived genotype is the argmax per edge (the NAS-Bench-201 rule keeps every edge, `none` included).
+"""),
+    code("""
+searcher = Searcher(SearchConfig(space="toy", dataset="digits", epochs=4, batch_size=32, arch_lr=3e-2,
+                                 data_limit=400, supernet=SupernetConfig(C=4), seed=0))
+w0 = searcher.softmax_weights()["cell"]
+assert np.allclose(w0, 0.25, atol=0.01)  # alphas start at ~0
+searcher.run(20)
+w = searcher.softmax_weights()["cell"]
+g = searcher.genotype()
+print("derived genotype:", g.to_nb201_str() if g.is_nb201() else g)
+assert [op for _, op, _ in g.cell("cell").edges()] == [space.ops[i] for i in w.argmax(1)]
+assert np.abs(w - w0).max() > 0.02
+alpha_heatmap(w, space.ops, edge_labels(space), title="toy cell after 20 search steps",
+              genotype_edges=genotype_edge_ops(space, g, "cell"))"""),
+    code("""
+display(HTML(genotype_html(g, title="the derived toy cell")))"""),
+    md("""
+## What you should have seen
+
+* The toy supernet has 3 edges × 4 ops; the mixed op weighs every op by softmax(α) and its outputs sum.
+* The gradient with respect to α matched the softmax-Jacobian formula: α is learned like any other parameter.
+* A switched-off op got exactly zero weight and zero gradient; the rest renormalised.
+* The mixed op only equals the discrete op in the one-hot limit: at T = 1 it was far from the argmax op.
+* After 20 search steps the weights left the uniform 0.25, and the derived cell is the argmax per edge.
+
+Next: [02 · DARTS step by step](02_darts_step_by_step.ipynb) runs the bilevel search with the live dashboard.
+"""),
+]
+
+# ============================================================================== 02
+NB02 = [
+    md("""
+# 02 · Running DARTS step by step, with the dashboard
+
+**What you will learn**
+
+* one DARTS search step = one **architecture** update (α, Adam, on a validation batch) followed by one
+  **weight** update (w, momentum SGD, on a training batch) (Liu et al., ICLR 2019, Alg. 1);
+* how to drive a search from the live dashboard: Step / Run / Pause / Resume / Reset, the alpha heatmap and
+  curves, the time scrubber, the op swapper and the genotype graph;
+* the difference between **first-order** DARTS (ignore how w depends on α) and **second-order** DARTS (one
+  unrolled weight step, a finite-difference Hessian-vector product), in cost and in the α they find.
+
+The search is the default small config: the NAS-Bench-201 cell (6 edges × 5 ops), scikit-learn's 8×8 digits,
+C = 8 channels, one cell per stage, batch 64: 12 steps per epoch, well under 0.1 s per step on a laptop CPU.
+"""),
+    code(SETUP + """
+import time
+
+from workbench import SearchConfig, Searcher, SupernetConfig
+from workbench.history import History
+from widgets import GenotypeDiffView, SearchSession, alpha_curves, dashboard
+
+CONFIG = SearchConfig(space="nb201", dataset="digits", supernet=SupernetConfig(C=8, cells_per_stage=1),
+                      batch_size=64, arch_lr=1e-2, epochs=20, seed=2)
+searcher = Searcher(CONFIG)
+session = SearchSession(searcher)  # owns the one worker thread that may step this searcher; records a History
+print(searcher.space.describe())
+print(f"{searcher.steps_per_epoch} steps per epoch, {searcher.total_steps} steps in {CONFIG.epochs} epochs")"""),
+    md("""
+## One step by hand
+
+`step()` returns the `StepEnded` event it emitted: losses, accuracies, the learning rate, and detached copies
+of α and of the mixing weights. At its first step Adam moves every α by about the learning rate (its update
+is m̂/√v̂ = sign of the gradient), whatever the gradient's size: that is why DARTS's default arch lr of
+3e-4 barely moves α in a short search, and why we use 1e-2 here.
+"""),
+    code("""
+a0 = searcher.alphas()["cell"].copy()
+ev = searcher.step()
+print(f"step {ev.step}: train loss {ev.train_loss:.3f}  val loss {ev.val_loss:.3f}  lr {ev.lr:.4f}")
+delta = ev.alphas["cell"] - a0
+print("change of α after one step (edges × ops):")
+print(delta.round(4))
+assert np.abs(delta).max() <= 1.001 * CONFIG.arch_lr
+assert np.median(np.abs(delta)) > 0.9 * CONFIG.arch_lr"""),
+    md("""
+## The dashboard
+
+The search runs in a **background thread**, so the notebook stays responsive: while it runs you can click
+*Pause* (it stops within one step), switch ops off in *Candidate ops*, drag the time scrubber, or run other
+cells. Try: *Run to end*, watch the heatmap and the genotype change, *Pause*, switch `avg_pool_3x3` off,
+*Resume*.
+
+Views redraw at most 4 times a second and send only reduced data to the browser; the tabs below hold the
+per-edge α curves, the loss/accuracy curves, the count of parameter-free ops and a genotype diff.
+"""),
+    code("""
+dash = dashboard(session)
+dash"""),
+    md("""
+The same controls exist in code. `session.run(n)` returns at once (the worker steps in the background);
+`session.wait()` blocks until it is idle, which is what a script (or this notebook, run headless in CI) needs.
+"""),
+    code("""
+session.run(23)
+session.wait()
+h = session.history
+print(session, "|", len(h), "steps recorded")
+assert searcher.step_count == 24 and len(h) == 24
+
+# the heatmap shows softmax of the recorded alphas of the newest step
+heat = np.asarray(dash.views["alphas"].heatmaps["cell"].data[0].z, dtype=float)
+a = h.alphas("cell")[-1].astype(np.float64)
+softmax = np.exp(a - a.max(1, keepdims=True))
+softmax /= softmax.sum(1, keepdims=True)
+assert np.allclose(heat, softmax, atol=1e-6)"""),
+    md("""
+## Swapping an op out during the search
+
+Switching an op off is a command to the worker: it is applied between two steps, recorded in the History as
+an `OpMaskChanged` event, greyed out in the heatmap and marked on the α curves. From the next step on the op
+has exactly zero weight.
+"""),
+    code("""
+session.set_op_enabled("cell", "avg_pool_3x3", False).result()  # .result() waits for the worker
+session.run(12)
+session.wait()
+pool = searcher.space.ops.index("avg_pool_3x3")
+print(h.mask_changes)
+assert h.mask_changes[-1].step == 24
+assert np.all(h.weights("cell")[-12:, :, pool] == 0) and np.all(h.weights("cell")[:24, :, pool] > 0)"""),
+    md("""
+## Back in time
+
+The scrubber pins the heatmap, the genotype graph and the collapse count to any recorded step; the genotype is
+re-derived from the weights recorded at that step. Drag the slider, or:
+"""),
+    code("""
+dash.scrubber.scrub(12)
+g12 = dash.views["genotype"].genotype
+print("genotype at step 12:", g12.to_nb201_str())
+assert g12 == h.genotype_at(12) and h.epochs[0].step == 12 and g12 == h.epochs[0].genotype
+dash.scrubber.scrub(None)  # follow the search again"""),
+    md("""
+## First order vs second order
+
+First-order DARTS updates α with $\\nabla_\\alpha L_{val}(w, \\alpha)$. Second-order DARTS uses the gradient
+after one virtual weight step, $\\nabla_\\alpha L_{val}(w - \\xi \\nabla_w L_{train}(w, \\alpha), \\alpha)$,
+whose extra term needs a Hessian-vector product (two more forward-backward passes, by finite differences).
+Same data, same seed, 24 steps each:
+"""),
+    code("""
+def short_search(method, steps=24):
+    s = Searcher(CONFIG.replace(method=method, epochs=2))
+    hist = History.attach(s)
+    s.run(2)  # warm-up
+    t = time.perf_counter()
+    s.run(steps - 2)
+    return s, hist, (time.perf_counter() - t) / (steps - 2)
+
+
+first, h1, t1 = short_search("darts-v1")
+second, h2, t2 = short_search("darts-v2")
+print(f"first order {1000 * t1:.0f} ms/step, second order {1000 * t2:.0f} ms/step ({t2 / t1:.1f}x)")
+w1, w2 = first.softmax_weights()["cell"], second.softmax_weights()["cell"]
+print(f"largest difference in mixing weights after 24 steps: {np.abs(w1 - w2).max():.3f}")
+assert not np.allclose(first.alphas()["cell"], second.alphas()["cell"])
+assert np.allclose(h1.weights("cell")[0], h2.weights("cell")[0], atol=0.05)  # both start from the same α"""),
+    code("""
+alpha_curves(h1, "cell", edges=[0, 5], title="first order: weights of edges 0→1 and 2→3")"""),
+    code("""
+alpha_curves(h2, "cell", edges=[0, 5], title="second order: weights of edges 0→1 and 2→3")"""),
+    code("""
+diff = GenotypeDiffView(first.genotype(), second.genotype())
+diff"""),
+    md("""
+## What you should have seen
+
+* One step moved every α by about the arch learning rate (Adam's first step is sign-like).
+* The search ran in the background while the notebook stayed usable; the heatmap equalled softmax of the
+  recorded α; `avg_pool_3x3` switched off mid-search had zero weight from the next step on.
+* Scrubbing back to step 12 showed the genotype the search had at the end of its first epoch.
+* Second-order DARTS cost roughly two to three times as much per step and moved α differently; after 24 steps
+  the two derived cells differ in the edges listed above the diff.
+
+The dashboard above is still live: click *Run to end* to finish the 20-epoch search and watch the genotype
+settle. Next: [03 · Skip-connection collapse](03_skip_collapse.ipynb).
+"""),
+]
+
+NB03 = [md("# 03 · placeholder\n\nWhat you will learn"), code("assert True"), md("What you should have seen")]
+
+# ============================================================================== 04
+NB04 = [
+    md("""
+# 04 · Reading and drawing published genotypes
+
+**What you will learn**
+
+* how searched cells are published: the DARTS `Genotype(normal=..., normal_concat=..., reduce=...,
+  reduce_concat=...)` text (Liu et al., ICLR 2019, `quark0/darts:cnn/genotypes.py`) and the NAS-Bench-201
+  string `|op~src|+|...|` (Dong & Yang, ICLR 2020);
+* how to read a cell: each intermediate node sums two `(op, input)` pairs; `concat` lists the states whose
+  outputs form the cell output (inputs `c_{k-2}`, `c_{k-1}` are states 0 and 1);
+* how the well-known cells compare: DARTS (first and second order), PC-DARTS, GDAS, NASNet-A and
+  AmoebaNet-A; where they put parameter-free ops; and how to draw, diff and export them.
+
+The genotypes are stored as data in `workbench.zoo`, parsed with `ast` (never `eval`).
+"""),
+    code(SETUP + """
+import tempfile
+from pathlib import Path
+
+from workbench.genotype import Genotype, count_param_free, nb201_genotype
+from workbench.zoo import SOURCES, published, published_names
+from widgets import GenotypeDiffView, export, genotype_edge_changes, genotype_html
+
+for name in published_names():
+    g = published(name)
+    cells = ", ".join(f"{c}: {len(g.cell(c).nodes)} nodes, concat {list(g.cell(c).concat)}" for c in g.cell_names)
+    print(f"{name:<15} {cells:<60} {SOURCES[name]}")"""),
+    md("""
+## Reading the DARTS text
+
+`normal` is a flat list of `(op, input)` pairs, two per intermediate node, in node order. Node 0 (state 2) reads
+the first two pairs, node 1 (state 3) the next two, and so on. Parsing gives one structured object; writing it
+back gives text that parses to the same genotype.
+"""),
+    code("""
+darts_v2 = published("DARTS_V2")
+print(darts_v2.to_darts_str())
+normal = darts_v2.cell("normal")
+for i, node in enumerate(normal.nodes):
+    print(f"node {i} (state {normal.n_inputs + i}) = " + " + ".join(f"{op}(state {src})" for op, src in node))
+for name in published_names():
+    g = published(name)
+    assert Genotype.from_darts_str(g.to_darts_str()) == g  # lossless round trip
+    assert Genotype.from_json(g.to_json()) == g"""),
+    md("""
+## Drawing a cell
+
+Inputs are green, intermediate nodes blue, the output yellow; edge colours follow the op families used in
+every view of the workbench (convolutions blue, dilated convolutions purple, pools green, skip orange).
+"""),
+    code("""
+display(HTML(genotype_html(darts_v2, title="DARTS (second order), CIFAR-10")))"""),
+    md("""
+NASNet-A and AmoebaNet-A come from reinforcement learning and evolution. They have five intermediate nodes, and
+their output concatenates only the states no other node reads, which the drawing honours:
+"""),
+    code("""
+display(HTML(genotype_html(published("NASNet"), title="NASNet-A")))
+display(HTML(genotype_html(published("AmoebaNet"), title="AmoebaNet-A")))
+nasnet = published("NASNet")
+assert len(nasnet.cell("normal").nodes) == 5 and list(nasnet.cell("reduce").concat) == [4, 5, 6]"""),
+    md("""
+## Parameter-free ops
+
+Skip connections and pools have no weights. DARTS is known to favour them as the search goes on (see notebook
+03); a cell full of them is cheap but weak. Count them per published cell:
+"""),
+    code("""
+counts = {name: {c: count_param_free(published(name).cell(c)) for c in published(name).cell_names}
+          for name in published_names()}
+for name, c in counts.items():
+    skips = {cell: sum(op == "skip_connect" for _, op, _ in published(name).cell(cell).edges())
+             for cell in published(name).cell_names}
+    print(f"{name:<15} parameter-free: {c}   skip_connect: {skips}")
+# first-order DARTS keeps more parameter-free ops in its normal cell than second-order DARTS and PC-DARTS
+assert counts["DARTS_V1"]["normal"] == 3 and counts["DARTS_V2"]["normal"] == 2
+assert counts["PC_DARTS_cifar"]["normal"] == 2
+# the DARTS reduction cells are made of pools and skips only
+assert counts["DARTS_V1"]["reduce"] == counts["DARTS_V2"]["reduce"] == 8"""),
+    md("""
+## Diff: first-order vs second-order DARTS
+
+One drawing of the second genotype, with edges it adds in red and bold and edges it drops dashed grey:
+"""),
+    code("""
+diff = GenotypeDiffView(published("DARTS_V1"), published("DARTS_V2"))
+changes = genotype_edge_changes(published("DARTS_V1"), published("DARTS_V2"))
+print("\\n".join(changes))
+assert len(changes) == 4  # 2 nodes of the normal cell and 2 of the reduction cell take other inputs
+diff"""),
+    md("""
+GDAS and PC-DARTS against DARTS (second order):
+"""),
+    code("""
+for other in ("GDAS_V1", "PC_DARTS_cifar"):
+    n = len(genotype_edge_changes(published("DARTS_V2"), published(other)))
+    print(f"DARTS_V2 -> {other}: {n} nodes with different inputs")
+GenotypeDiffView(published("DARTS_V2"), published("GDAS_V1"))"""),
+    md("""
+## Export
+
+`export()` writes DOT (always available) and SVG/PNG/PDF (with Graphviz's `dot`). DOT is plain text: diff it,
+or paste it into any Graphviz viewer.
+"""),
+    code("""
+out = Path(tempfile.mkdtemp(prefix="genotypes-"))
+dot = export(darts_v2, out / "darts_v2.dot")
+svg = export(darts_v2, out / "darts_v2.svg")
+print(dot.read_text()[:300], "...")
+assert "sep_conv_3x3" in dot.read_text() and svg.read_text().startswith("<svg")"""),
+    md("""
+## NAS-Bench-201 strings
+
+An NB201 cell has one input (node 0), three nodes and six edges; every edge has exactly one op, possibly
+`none`. The string lists, node by node, `op~source`:
+"""),
+    code("""
+s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+best = Genotype.parse(s)
+assert best.to_nb201_str() == s and best == nb201_genotype(
+    ["nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_1x1"])
+display(HTML(genotype_html(best, title="the best NAS-Bench-201 cell on CIFAR-10 (94.37%)")))"""),
+    md("""
+## What you should have seen
+
+* Every published genotype parsed from its source text and wrote back to text (and JSON) that parses to the
+  same cell.
+* DARTS cells: 4 nodes × 2 inputs, all four nodes concatenated; NASNet-A and AmoebaNet-A: 5 nodes and a
+  partial concat.
+* First-order DARTS keeps 3 parameter-free ops in its normal cell, second-order DARTS and PC-DARTS 2; both
+  DARTS reduction cells are nothing but pools and skips.
+* The diff view marked the 4 nodes (2 normal, 2 reduction) in which DARTS V1 and V2 differ; DOT and SVG
+  files were written.
+"""),
+]
+
+NOTEBOOKS = {"01_relaxation.ipynb": NB01, "02_darts_step_by_step.ipynb": NB02, "03_skip_collapse.ipynb": NB03,
+             "04_published_genotypes.ipynb": NB04}
+
+
+def build(name: str, cells: list) -> nbformat.NotebookNode:
+    """A notebook without outputs, with stable cell ids (so rebuilding changes nothing)."""
+    stem = name.split("_")[0]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"nb{stem}-{i:02d}"
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}})
+    nbformat.validate(nb)
+    return nb
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for name, cells in NOTEBOOKS.items():
+        text = nbformat.writes(build(name, cells))
+        path = HERE / name
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+            print("wrote", path.relative_to(HERE.parent))
+    if stale:
+        print("out of date (run python notebooks/_build.py):", ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,31 @@
+"""DNAS Workbench views: plotly figures, genotype graphs and the static report over the engine.
+
+Dependency direction: ``widgets -> workbench``; the engine never imports this package.
+"""
+from __future__ import annotations
+
+from .figures import (OP_COLORS, alpha_curves, alpha_heatmap, edge_labels, genotype_edge_ops, loss_curves,
+                      op_color, op_family, param_free_counts, param_free_curve, update_alpha_heatmap)
+from .graph import (GraphvizNotFoundError, export, genotype_diff_dot, genotype_dot, genotype_weights,
+                    render_svg)
+from .report import report_html, write_report
+
+__all__ = [
+    "OP_COLORS", "GraphvizNotFoundError", "alpha_curves", "alpha_heatmap", "edge_labels", "export",
+    "genotype_diff_dot", "genotype_dot", "genotype_edge_ops", "genotype_weights", "loss_curves", "op_color",
+    "op_family", "param_free_counts", "param_free_curve", "render_svg", "report_html", "update_alpha_heatmap",
+    "write_report",
+]
+
+# Live widgets: the background-thread search session, controls, views and the dashboard.
+from .controls import ControlPanel, OpSwapper, SearchSession, as_session  # noqa: E402
+from .dashboard import Dashboard, ScrubberView, dashboard  # noqa: E402
+from .fallback import StaticDashboard  # noqa: E402
+from .views import (AlphaView, CurvesView, GenotypeDiffView, GenotypeView, ParamFreeWarning,  # noqa: E402
+                    genotype_edge_changes, genotype_html)
+
+__all__ += [
+    "AlphaView", "ControlPanel", "CurvesView", "Dashboard", "GenotypeDiffView", "GenotypeView", "OpSwapper",
+    "ParamFreeWarning", "ScrubberView", "SearchSession", "StaticDashboard", "as_session", "dashboard",
+    "genotype_edge_changes", "genotype_html",
+]

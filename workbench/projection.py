@@ -1,0 +1,401 @@
+"""Perturbation-based architecture selection: DARTS-PT's probe and projection schedule.
+
+Wang et al., "Rethinking Architecture Selection in Differentiable NAS" (ICLR
+2021; `ruocwang/darts-pt:sota/cnn/projection.py`, `nasbench201/projection.py`,
+ALGORITHMS.md §3.3-3.4). An op's importance is what the supernet loses when
+the op is taken away, not the size of its alpha:
+
+* **probe(edge)**: for each candidate op o, multiply the edge's mixing
+  weights by a mask that is 0 at o (no renormalisation) and evaluate the
+  supernet on the projection batches; with ``crit="acc"`` the op whose removal
+  gives the lowest accuracy is chosen (first minimum), with ``"loss"`` the one
+  giving the highest loss. Decided edges use their one-hot weights, the rest
+  softmax(alpha); other cell types keep their own projected weights.
+* **op projection**: an undecided edge drawn uniformly at random (seeded, one
+  draw per cell type) is probed and fixed to one-hot(best op).
+* **topology projection** (DARTS rule only): a random undecided node with more
+  than 2 inputs; while more than 2 candidate edges remain, zero each one in
+  turn (fresh projected weights each time) and drop the one whose removal
+  gives the highest accuracy (ties: the last), or the lowest loss.
+* **schedule**: the weight optimizer is reset to SGD at lr * 0.1, constant;
+  DARTS space: tune_epochs = proj_intv * (edges + nodes_to_decide - 1) + 1
+  with projections (op, then edge) at epochs where epoch % proj_intv == 0 or
+  the last one; NB201: tune_epochs = proj_intv * (edges - 1), op projections
+  only. Between projections the supernet is tuned on its projected weights:
+  a first-order alpha step on a validation batch (``arch_update="darts"``;
+  ``"blank"`` freezes the alphas, blank-PT) and a weight step on a training
+  batch, clipped at the search's grad_clip.
+
+Deviations, all knobs: the projection set is ``proj_batches`` fixed batches of
+the arch half (the reference uses the whole half); BatchNorm during probes is
+``bn="train"`` (batch statistics, the reference) or ``"eval"``, and the
+running-statistics updates that train-mode probing makes as a side effect are
+undone unless ``bn_side_effects=True``; ``proj_intv=0`` makes every projection
+back to back without tuning; on NB201 with proj_intv=1 the reference formula
+leaves an edge undecided, so that case tunes ``edges`` epochs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import arch_grad
+from .analysis.common import (Batches, active_ops, check_choice, evaluate, preserved, searcher_batches,
+                              set_bn_mode, softmax_weights)
+from .events import AnalysisResult
+from .genotype import Genotype
+from .select import derive_genotype
+from .spaces import SearchSpace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .search import Searcher
+
+
+@dataclass(frozen=True)
+class ProjectionConfig:
+    proj_intv: int = 5  # tuning epochs between projection events (scripts: 5)
+    crit: str = "acc"  # "acc" or "loss", for op and edge selection
+    proj_batches: int | None = 4  # size of the projection set in batches (None: the whole arch half)
+    batch_size: int | None = None  # default: the search's
+    bn: str = "train"  # BatchNorm while probing: "train" (batch statistics, reference) or "eval"
+    bn_side_effects: bool = False  # keep the running-stat updates of train-mode probing (the reference does)
+    arch_update: str = "darts"  # "darts": first-order alpha steps while tuning; "blank": alphas frozen
+    lr_factor: float = 0.1  # tuning lr = search lr * lr_factor, constant
+    tune_steps: int | None = None  # steps per tuning epoch (None: one pass over the weight half)
+    exclude_none: bool | None = None  # None: as the reference (NB201 probes 'none', DARTS rule does not)
+    seed: int = 0  # edge / node order
+
+    def __post_init__(self) -> None:
+        check_choice("crit", self.crit, ("acc", "loss"))
+        check_choice("bn", self.bn, ("train", "eval"))
+        check_choice("arch_update", self.arch_update, ("darts", "blank"))
+        if self.proj_intv < 0 or (self.tune_steps is not None and self.tune_steps < 1):
+            raise ValueError(f"proj_intv must be >= 0 and tune_steps >= 1, got {self.proj_intv}, {self.tune_steps}")
+        if not self.lr_factor > 0:
+            raise ValueError(f"lr_factor must be > 0, got {self.lr_factor}")
+
+
+def topology_nodes(space: SearchSpace) -> list[int]:
+    """Nodes whose inputs the topology projection decides (DARTS rule: more than edges_per_node inputs)."""
+    if space.genotype_rule != "darts":
+        return []
+    return [i for i in range(space.n_nodes) if len(space.node_edges(i)) > space.edges_per_node]
+
+
+def projection_schedule(space: SearchSpace, proj_intv: int = 5) -> list[tuple[int, str]]:
+    """(tuning epoch, "op" | "edge" | "tune") in order; every op/edge event covers each cell type once."""
+    n_op, n_topo = space.n_edges, len(topology_nodes(space))
+    if proj_intv == 0:
+        return [(0, "op")] * n_op + [(0, "edge")] * n_topo
+    if n_topo:
+        epochs = proj_intv * (n_op + n_topo - 1) + 1
+    else:
+        epochs = proj_intv * (n_op - 1) if proj_intv > 1 else n_op
+    out = []
+    for e in range(epochs):
+        if e % proj_intv == 0 or e == epochs - 1:
+            out.append((e, "op" if e < proj_intv * n_op else "edge"))
+        out.append((e, "tune"))
+    return out
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the supernet loses when each op of one edge is masked."""
+
+    cell_type: str
+    edge: int
+    node: int
+    src: int
+    ops: tuple[str, ...]
+    weights: tuple[float, ...]  # the ops' current mixing weights
+    base_loss: float
+    base_acc: float
+    masked_loss: tuple[float, ...]
+    masked_acc: tuple[float, ...]
+    crit: str
+    chosen: str
+
+    @property
+    def acc_drop(self) -> tuple[float, ...]:
+        return tuple(self.base_acc - a for a in self.masked_acc)
+
+    @property
+    def loss_rise(self) -> tuple[float, ...]:
+        return tuple(v - self.base_loss for v in self.masked_loss)
+
+    @property
+    def magnitude_op(self) -> str:
+        return self.ops[int(np.argmax(self.weights))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell_type": self.cell_type, "edge": self.edge, "node": self.node, "src": self.src,
+                "ops": list(self.ops), "weights": list(self.weights), "base_loss": self.base_loss,
+                "base_acc": self.base_acc, "masked_loss": list(self.masked_loss),
+                "masked_acc": list(self.masked_acc), "crit": self.crit, "chosen": self.chosen,
+                "magnitude_op": self.magnitude_op}
+
+
+class Projection:
+    """DARTS-PT's phase 2 on a trained supernet, one action (projection or tuning epoch) per :meth:`step`.
+
+    The projection takes over ``searcher`` (its weights, alphas, optimizer
+    and data streams move on); work on :func:`clone_searcher` to keep the
+    original. Each action emits ``AnalysisResult(kind="projection")`` on
+    ``searcher.bus`` and returns it.
+    """
+
+    def __init__(self, searcher: "Searcher", config: ProjectionConfig = ProjectionConfig()) -> None:
+        self.searcher, self.config, self.space = searcher, config, searcher.space
+        self.model = searcher.model
+        self.exclude_none = (self.space.genotype_rule == "darts") if config.exclude_none is None else config.exclude_none
+        self.data = searcher_batches(searcher, "val", config.proj_batches, config.batch_size)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        E, O = self.space.n_edges, len(self.space.ops)
+        like = self.model.arch_parameters()[0]
+        self.proj = {c: torch.zeros(E, O, dtype=like.dtype, device=like.device) for c in self.space.cell_types}
+        self.decided = {c: torch.zeros(E, dtype=torch.bool, device=like.device) for c in self.space.cell_types}
+        self.keep = {c: torch.ones(E, dtype=like.dtype, device=like.device) for c in self.space.cell_types}
+        self.nodes_done: dict[str, dict[int, list[int]]] = {c: {} for c in self.space.cell_types}
+        self.schedule = projection_schedule(self.space, config.proj_intv)
+        self.position = 0
+        self.tune_count = 0
+        self._optimizer_reset = False
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= len(self.schedule)
+
+    # -- weights --------------------------------------------------------------------------
+    def weights(self, grad: bool = False) -> dict[str, Tensor]:
+        """softmax(alpha) with decided edges one-hot and edges removed by topology projection zeroed."""
+        with torch.set_grad_enabled(grad):
+            w = softmax_weights(self.model)
+            return {c: torch.where(self.decided[c][:, None], self.proj[c], w[c]) * self.keep[c][:, None]
+                    for c in self.space.cell_types}
+
+    def genotype(self) -> Genotype:
+        """The genotype of the projected weights (the space's rule; once all is projected, the projections)."""
+        w = {c: t.detach().cpu().numpy() for c, t in self.weights().items()}
+        masks = {c: self.model.op_mask(c).cpu().numpy() for c in self.space.cell_types}
+        return derive_genotype(self.space, w, masks)
+
+    def _evaluate(self, weights: dict[str, Tensor]) -> tuple[float, float]:
+        model, cfg = self.model, self.config
+        # The reference lets train-mode probing move the running statistics; by default we undo that.
+        keep_stats = cfg.bn == "train" and cfg.bn_side_effects
+        with preserved(model, params=False, buffers=not keep_stats):
+            set_bn_mode(model, cfg.bn)
+            return evaluate(model, self.data, weights, active_ops(model, weights))
+
+    # -- the probe and the two projections ---------------------------------------------------
+    def candidate_ops(self, cell_type: str, edge: int) -> list[int]:
+        mask = self.model.op_mask(cell_type)[edge]
+        return [o for o, name in enumerate(self.space.ops)
+                if bool(mask[o]) and not (self.exclude_none and name == "none")]
+
+    def probe(self, cell_type: str, edge: int) -> ProbeResult:
+        """Mask each candidate op of ``edge`` in turn and measure the supernet (nothing is committed)."""
+        if cell_type not in self.space.cell_types or not 0 <= edge < self.space.n_edges:
+            raise ValueError(f"no edge {edge} in cell {cell_type!r}; cells {self.space.cell_types}, "
+                             f"edges 0..{self.space.n_edges - 1}")
+        ops = self.candidate_ops(cell_type, edge)
+        base = self.weights()
+        base_loss, base_acc = self._evaluate(base)
+        losses, accs = [], []
+        for o in ops:
+            w = {c: t.clone() for c, t in base.items()}
+            w[cell_type][edge, o] = 0.0  # mask, no renormalisation
+            loss, acc = self._evaluate(w)
+            losses.append(loss)
+            accs.append(acc)
+        best = int(np.argmin(accs)) if self.config.crit == "acc" else int(np.argmax(losses))  # first extremum
+        node, src = self.space.edges[edge]
+        return ProbeResult(cell_type, edge, node, src, tuple(self.space.ops[o] for o in ops),
+                           tuple(float(base[cell_type][edge, o]) for o in ops), base_loss, base_acc,
+                           tuple(losses), tuple(accs), self.config.crit, self.space.ops[ops[best]])
+
+    def _draw(self, items: list[int]) -> int:
+        return items[int(torch.randint(len(items), (1,), generator=self.generator))]
+
+    def project_op(self, cell_type: str, edge: int | None = None) -> ProbeResult:
+        """Probe an undecided edge (random by default) and fix it to one-hot(best op)."""
+        undecided = [e for e in range(self.space.n_edges) if not self.decided[cell_type][e]]
+        if not undecided:
+            raise RuntimeError(f"every edge of the {cell_type!r} cell is already projected")
+        edge = self._draw(undecided) if edge is None else edge
+        res = self.probe(cell_type, edge)
+        self.proj[cell_type][edge].zero_()
+        self.proj[cell_type][edge, self.space.ops.index(res.chosen)] = 1.0
+        self.decided[cell_type][edge] = True
+        return res
+
+    def project_edge(self, cell_type: str, node: int | None = None) -> dict[str, Any]:
+        """Decide a node's inputs (random undecided node by default) by removing its least important edges."""
+        todo = [i for i in topology_nodes(self.space) if i not in self.nodes_done[cell_type]]
+        if not todo:
+            raise RuntimeError(f"no node of the {cell_type!r} cell is left for topology projection")
+        node = self._draw(todo) if node is None else node
+        eids = list(self.space.node_edges(node))
+        rounds = []
+        while len(eids) > self.space.edges_per_node:
+            accs, losses = [], []
+            for k in eids:
+                w = self.weights()
+                w[cell_type][k] = 0.0
+                loss, acc = self._evaluate(w)
+                accs.append(acc)
+                losses.append(loss)
+            scores = np.array(accs if self.config.crit == "acc" else [-v for v in losses])
+            drop = int(np.flatnonzero(scores == scores.max())[-1])  # the reference keeps the last extremum
+            rounds.append({"edges": list(eids), "acc": accs, "loss": losses, "removed": eids[drop]})
+            del eids[drop]
+        for k in self.space.node_edges(node):
+            if k not in eids:
+                self.keep[cell_type][k] = 0.0
+        self.nodes_done[cell_type][node] = eids
+        return {"cell_type": cell_type, "node": node, "kept": list(eids), "rounds": rounds}
+
+    # -- tuning ---------------------------------------------------------------------------
+    def _reset_optimizer(self) -> None:
+        opt, lr = self.searcher.optimizer, self.searcher.config.lr * self.config.lr_factor
+        opt.state.clear()  # = a fresh SGD(lr/10, momentum, wd), as the reference's reset_optimizer
+        for g in opt.param_groups:
+            g["lr"] = lr
+        self._optimizer_reset = True
+
+    def tune_step(self) -> tuple[float, float]:
+        """One alpha step (unless blank) and one weight step on the projected weights; (train loss, acc)."""
+        s, model = self.searcher, self.model
+        if not self._optimizer_reset:
+            self._reset_optimizer()
+        model.train()
+        xt, yt = s.train_stream.next()
+        batch_v = s.val_stream.next()
+        if self.config.arch_update == "darts":
+            def weights_fn() -> tuple[dict[str, Tensor], dict[str, np.ndarray]]:
+                w = self.weights(grad=True)
+                return w, active_ops(model, w)
+
+            res = arch_grad.first_order(model, (xt, yt), batch_v, weights_fn)
+            for p, g in zip(model.arch_parameters(), res.grads):
+                p.grad = g.detach()
+            s.arch_optimizer.step()
+            s.arch_optimizer.zero_grad(set_to_none=True)
+        w = self.weights()
+        logits = model(xt, w, active_ops(model, w))
+        loss = F.cross_entropy(logits, yt)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"tuning loss is {value}; lower the lr_factor ({self.config.lr_factor})")
+        params = model.weight_parameters()
+        for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True)):
+            p.grad = g
+        if s.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, s.config.grad_clip)
+        s.optimizer.step()
+        s.optimizer.zero_grad(set_to_none=True)
+        self.tune_count += 1
+        return value, float((logits.argmax(1) == yt).float().mean())
+
+    # -- schedule ---------------------------------------------------------------------------
+    def step(self) -> AnalysisResult:
+        """Run the next action of the schedule; returns (and emits) its AnalysisResult."""
+        if self.finished:
+            raise RuntimeError("the projection schedule is complete; read .genotype()")
+        epoch, kind = self.schedule[self.position]
+        values: dict[str, Any] = {"phase": kind, "epoch": epoch, "action": self.position,
+                                  "actions": len(self.schedule)}
+        if kind == "op":
+            values["probes"] = [self.project_op(c).to_dict() for c in self.space.cell_types]
+        elif kind == "edge":
+            values["nodes"] = [self.project_edge(c) for c in self.space.cell_types]
+        else:
+            n = self.config.tune_steps or self.searcher.steps_per_epoch
+            stats = np.array([self.tune_step() for _ in range(n)])
+            values.update(steps=n, train_loss=float(stats[:, 0].mean()), train_acc=float(stats[:, 1].mean()))
+        self.position += 1
+        values["genotype"] = str(self.genotype())
+        event = AnalysisResult(self.searcher.step_count, "projection", values)
+        self.searcher.bus.emit(event)
+        return event
+
+    def run(self) -> Genotype:
+        """Run the rest of the schedule; returns the projected genotype."""
+        while not self.finished:
+            self.step()
+        return self.genotype()
+
+
+def clone_searcher(searcher: "Searcher") -> "Searcher":
+    """An independent copy of a search at its current state (same data object, fresh bus)."""
+    from .search import Searcher
+    twin = Searcher(searcher.config, dataset=searcher.dataset, space=searcher.space, method=searcher.method)
+    twin.load_state_dict(searcher.state_dict())
+    return twin
+
+
+@dataclass(frozen=True)
+class EdgeComparison:
+    probe: ProbeResult
+    magnitude_op: str
+    perturbation_op: str
+    agree: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class SelectionComparison:
+    rows: tuple[EdgeComparison, ...]
+    magnitude: Genotype  # the search's own rule on softmax(alpha)
+    perturbation: Genotype  # every edge probed once on the same, untouched supernet
+    projected: Genotype | None = None  # from a full Projection schedule, if given
+
+    def table(self) -> str:
+        """A plain-text table: one line per edge, then the genotypes."""
+        lines = [f"{'cell':<7}{'edge':>5} {'src->node':<10}{'magnitude (w)':<26}{'perturbation (drop)':<30}agree"]
+        for r in self.rows:
+            p = r.probe
+            i_m, i_p = p.ops.index(r.magnitude_op), p.ops.index(r.perturbation_op)
+            score = p.acc_drop if p.crit == "acc" else p.loss_rise
+            lines.append(f"{p.cell_type:<7}{p.edge:>5} {f'{p.src}->{p.node}':<10}"
+                         f"{f'{r.magnitude_op} ({p.weights[i_m]:.4f})':<26}"
+                         f"{f'{r.perturbation_op} ({score[i_p] + 0.0:+.4f})':<30}{'yes' if r.agree else 'NO'}")
+        lines += [f"why: edge {r.probe.edge} ({r.probe.cell_type}): {r.why}" for r in self.rows if not r.agree]
+        lines += [f"magnitude:    {self.magnitude}", f"perturbation: {self.perturbation}"]
+        if self.projected is not None:
+            lines.append(f"projected:    {self.projected}")
+        return "\n".join(lines)
+
+
+def _why(p: ProbeResult, m: str, q: str) -> str:
+    score, unit = (p.acc_drop, "accuracy") if p.crit == "acc" else (p.loss_rise, "loss")
+    i_m, i_q = p.ops.index(m), p.ops.index(q)
+    change = [(-v if p.crit == "acc" else v) + 0.0 for v in score]  # + 0.0: no "-0.0000"
+    text = (f"magnitude picks {m} (weight {p.weights[i_m]:.4f}) but masking it changes {unit} by "
+            f"{change[i_m]:+.4f}; masking {q} (weight {p.weights[i_q]:.4f}) changes it by {change[i_q]:+.4f}")
+    ties = [o for o, v in zip(p.ops, score) if v == score[i_q]]
+    if len(ties) > 1:
+        text += f" (a tie among {', '.join(ties)}: the first wins, as in the reference)"
+    return text
+
+
+def compare_selection(searcher: "Searcher", config: ProjectionConfig = ProjectionConfig(),
+                      projected: Genotype | None = None) -> SelectionComparison:
+    """Magnitude (argmax) vs perturbation selection on the same supernet, edge by edge; nothing changes."""
+    pt = Projection(searcher, replace(config, proj_intv=0))
+    rows, strength = [], {c: np.full((pt.space.n_edges, len(pt.space.ops)), -1e9) for c in pt.space.cell_types}
+    for c in pt.space.cell_types:
+        for e in range(pt.space.n_edges):
+            p = pt.probe(c, e)
+            m = p.magnitude_op
+            rows.append(EdgeComparison(p, m, p.chosen, m == p.chosen, "" if m == p.chosen else _why(p, m, p.chosen)))
+            i = p.ops.index(p.chosen)
+            strength[c][e, pt.space.ops.index(p.chosen)] = p.acc_drop[i] if p.crit == "acc" else p.loss_rise[i]
+    return SelectionComparison(tuple(rows), searcher.genotype(), derive_genotype(pt.space, strength), projected)
