@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+torch.set_num_threads(1)  # before any fixture builds a model: deterministic and fair on the 2-core CI machine
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NB201_CSV = SHARED_DATA / "nb201" / "nb201_merged.csv.gz"
 

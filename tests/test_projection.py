@@ -219,3 +219,17 @@ def test_gap_tracker_over_a_search_with_retraining():
     last = discretisation_gap(s, s.genotype())
     assert events[-1].values["inherited_acc"] == last.inherited_acc
     assert events[-1].values["genotype"] == str(s.genotype())
+
+
+def test_blank_method_freezes_alphas_by_default_and_events_are_json():
+    import json
+    s = Searcher(tiny_config(space="nb201", method="blank", epochs=1))
+    s.run()
+    pt = Projection(s, ProjectionConfig(proj_intv=2, tune_steps=1, proj_batches=1))
+    assert pt.arch_update == "blank"
+    alphas = [a.detach().clone() for a in s.model.arch_parameters()]
+    events = [pt.step() for _ in range(4)]
+    assert all(torch.equal(a, b) for a, b in zip(alphas, s.model.arch_parameters()))
+    for e in events:
+        json.dumps(e.values, allow_nan=False)  # the run store writes them as JSON
+    assert Projection(clone_searcher(s), ProjectionConfig(arch_update="darts")).arch_update == "darts"

@@ -1,6 +1,7 @@
 """Sharpness tracking on a live search and RobustDARTS early stopping (EVLocalAvg semantics)."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -146,6 +147,7 @@ def test_tracker_emits_every_n_steps_and_leaves_the_search_unchanged():
     plain = Searcher(cfg)
     plain.run()
     assert [e.step for e in seen] == [2, 4] and all(e.kind == "sharpness" for e in seen)
+    json.dumps(seen[0].values, allow_nan=False)  # the run store writes them as JSON
     assert len(seen[0].values["top_k"]) == 2 and seen[0].values["eigenvalue"] == seen[0].values["top_k"][0]
     for a, b in zip(s.model.parameters(), plain.model.parameters()):  # measuring did not change the search
         assert torch.equal(a, b)

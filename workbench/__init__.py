@@ -9,12 +9,15 @@ from .events import (AnalysisResult, EpochEnded, EventBus, OpMaskChanged, RunFai
                      StepEnded)
 from .genotype import CellGenotype, Genotype, GenotypeError
 from .methods import Method, get_method, method_names
+from .history import History
+from .runs import RunStore, load_run, resume
 from .search import NonFiniteLossError, SearchConfig, Searcher
+from .serialize import CheckpointError
 from .spaces import SearchSpace, get_space, space_names
 from .supernet import Supernet, SupernetConfig
 
 __all__ = [
-    "AnalysisResult", "CellGenotype", "EpochEnded", "EventBus", "Genotype", "GenotypeError", "Method",
+    "AnalysisResult", "CellGenotype", "CheckpointError", "History", "RunStore", "load_run", "resume", "EpochEnded", "EventBus", "Genotype", "GenotypeError", "Method",
     "NonFiniteLossError", "OpMaskChanged", "RunFailed", "RunFinished", "RunStarted", "SearchConfig",
     "SearchSpace", "Searcher", "StepEnded", "Supernet", "SupernetConfig", "get_method", "get_space",
     "method_names", "space_names",

@@ -29,13 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .genotype import PARAM_FREE_OPS
 from .registry import Registry
 
 Factory = Callable[..., "EdgeOp"]
 OPS: Registry[Factory] = Registry("op")
 
-#: Ops with no trainable parameters (counted by the skip-collapse warning).
-PARAM_FREE = frozenset({"skip_connect", "max_pool_3x3", "avg_pool_3x3"})
+#: Ops with no trainable parameters (counted by the skip-collapse warning); defined with genotypes.
+PARAM_FREE = PARAM_FREE_OPS
 
 
 def _sl(e: int | None, n: int) -> slice:

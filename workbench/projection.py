@@ -65,7 +65,8 @@ class ProjectionConfig:
     batch_size: int | None = None  # default: the search's
     bn: str = "train"  # BatchNorm while probing: "train" (batch statistics, reference) or "eval"
     bn_side_effects: bool = False  # keep the running-stat updates of train-mode probing (the reference does)
-    arch_update: str = "darts"  # "darts": first-order alpha steps while tuning; "blank": alphas frozen
+    arch_update: str | None = None  # "darts": first-order alpha steps while tuning; "blank": alphas frozen;
+    # None: "blank" when the search's method never updates alphas (the ``blank`` preset), else "darts"
     lr_factor: float = 0.1  # tuning lr = search lr * lr_factor, constant
     tune_steps: int | None = None  # steps per tuning epoch (None: one pass over the weight half)
     exclude_none: bool | None = None  # None: as the reference (NB201 probes 'none', DARTS rule does not)
@@ -74,7 +75,8 @@ class ProjectionConfig:
     def __post_init__(self) -> None:
         check_choice("crit", self.crit, ("acc", "loss"))
         check_choice("bn", self.bn, ("train", "eval"))
-        check_choice("arch_update", self.arch_update, ("darts", "blank"))
+        if self.arch_update is not None:
+            check_choice("arch_update", self.arch_update, ("darts", "blank"))
         if self.proj_intv < 0 or (self.tune_steps is not None and self.tune_steps < 1):
             raise ValueError(f"proj_intv must be >= 0 and tune_steps >= 1, got {self.proj_intv}, {self.tune_steps}")
         if not self.lr_factor > 0:
@@ -155,6 +157,7 @@ class Projection:
         self.searcher, self.config, self.space = searcher, config, searcher.space
         self.model = searcher.model
         self.exclude_none = (self.space.genotype_rule == "darts") if config.exclude_none is None else config.exclude_none
+        self.arch_update = config.arch_update or ("blank" if searcher.method.arch_gradient is None else "darts")
         self.data = searcher_batches(searcher, "val", config.proj_batches, config.batch_size)
         self.generator = torch.Generator().manual_seed(config.seed)
         E, O = self.space.n_edges, len(self.space.ops)
@@ -278,7 +281,7 @@ class Projection:
         model.train()
         xt, yt = s.train_stream.next()
         batch_v = s.val_stream.next()
-        if self.config.arch_update == "darts":
+        if self.arch_update == "darts":
             def weights_fn() -> tuple[dict[str, Tensor], dict[str, np.ndarray]]:
                 w = self.weights(grad=True)
                 return w, active_ops(model, w)

@@ -1,0 +1,183 @@
+"""The dashboard in a real browser: JupyterLab on 127.0.0.1 driven by Playwright with Debian's Chromium.
+
+Opens a copy of notebook 02, runs all cells, then uses the dashboard as a
+person would: *Run to end* (the heatmap must change in the DOM), *Pause* (the
+step counter must stop), switch an op off in the op swapper and take steps
+(its column of the DOM heatmap must become 0). Saves a screenshot of the
+dashboard to ``test-artifacts/dashboard.png`` (gitignored).
+
+Never runs ``playwright install``: it needs /usr/bin/chromium (Debian package
+``chromium``) and the ``playwright`` Python package, and is skipped with the
+reason when either is missing. The server is isolated from the user's
+JupyterLab: temporary settings, workspace and runtime folders, a free port,
+no token, the notebook copied to a temporary root.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK = ROOT / "notebooks" / "02_darts_step_by_step.ipynb"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package (never `playwright install`)",
+                allow_module_level=True)
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    pytest.skip("the playwright Python package is not installed (pip install playwright; do NOT run "
+                "`playwright install`, the test uses /usr/bin/chromium)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / "dashboard.ipynb")
+    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port = _free_port()
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "ws"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+         "--ServerApp.port_retries=0", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+         "--expose-app-in-browser"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode}: {(tmp / 'server.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    pytest.fail("jupyter lab did not answer on /api/status within 120 s")
+                time.sleep(0.5)
+        yield port
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server and its kernels (own process group)
+            proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+CURRENT = "window.jupyterapp.shell.currentWidget"
+KERNEL_IDLE = (f"() => {{ const w = {CURRENT}; const k = w && w.sessionContext && w.sessionContext.session "
+               "&& w.sessionContext.session.kernel; return !!k && k.status === 'idle'; }")
+ALL_RUN = (f"() => {{ const w = {CURRENT}; if (!w || !w.content) return false; "
+           "const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
+           "return cells.length > 0 && cells.every(c => c.model.executionCount !== null && "
+           "!c.node.querySelector('.jp-InputArea-prompt').textContent.includes('*')); }")
+ERRORS = (f"() => {CURRENT}.content.widgets.filter(c => c.model.type === 'code')"
+          ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
+          ".map(o => o.ename + ': ' + o.evalue)")
+HEATMAP_Z = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-heatmap .js-plotly-plot'); "
+             "return el && el.data ? el.data[0].z : null; }")
+STEP = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-progress'); if (!el) return null; "
+        "const m = el.textContent.match(/step\\s+(\\d+)\\//); return m ? Number(m[1]) : null; }")
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # NB201 op order (columns)
+
+
+def _wait(page, fn: str, arg=None, timeout: float = 120.0) -> None:
+    page.wait_for_function(fn, arg=arg, timeout=timeout * 1000, polling=250)
+
+
+def test_dashboard_controls_a_running_search_in_jupyterlab(lab):
+    port = lab
+    console_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"http://127.0.0.1:{port}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/dashboard.ipynb?reset")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+            _wait(page, "() => window.jupyterapp && window.jupyterapp.serviceManager.isReady")
+            _wait(page, KERNEL_IDLE)
+            # fire and forget: execute() resolves only when every cell has run
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); return 1; }")
+            _wait(page, ALL_RUN, timeout=480)
+            _wait(page, KERNEL_IDLE)
+            assert page.evaluate(ERRORS) == []
+
+            dash = page.locator(".dnas-dashboard").first
+            dash.scroll_into_view_if_needed()
+            _wait(page, HEATMAP_Z)
+            z0 = page.evaluate(HEATMAP_Z)
+            step0 = page.evaluate(STEP)
+            assert step0 == 36, f"the notebook leaves the search at step 36, the page shows {step0}"
+
+            # Run to end: the search runs in the kernel's background thread, the heatmap changes in the DOM
+            dash.locator(".dnas-run").click()
+            _wait(page, "(z0) => { const el = document.querySelector('.dnas-dashboard .dnas-heatmap "
+                        ".js-plotly-plot'); return el && JSON.stringify(el.data[0].z) !== JSON.stringify(z0); }",
+                  arg=z0, timeout=60)
+            _wait(page, f"() => ({STEP})() >= 40", timeout=60)
+
+            # Pause: the step counter stops
+            dash.locator(".dnas-pause").click()
+            _wait(page, "() => document.querySelector('.dnas-dashboard .dnas-status').textContent"
+                        ".includes('paused')", timeout=30)
+            time.sleep(1.0)  # let the last throttled redraw arrive
+            paused_at = page.evaluate(STEP)
+            time.sleep(2.0)
+            assert page.evaluate(STEP) == paused_at, "the search kept stepping after Pause"
+            assert paused_at < 240
+
+            # Switch nor_conv_1x1 off in the op swapper, take two steps: its heatmap column is 0
+            col = OPS.index("nor_conv_1x1")
+            dash.locator(".dnas-op-cell-nor_conv_1x1").click()
+            _wait(page, "() => document.querySelector('.dnas-dashboard .dnas-swap-status').textContent"
+                        ".includes('nor_conv_1x1 switched off')", timeout=30)
+            for k in (1, 2):
+                dash.locator(".dnas-step").click()
+                _wait(page, f"() => ({STEP})() === {paused_at + k}", timeout=60)
+            _wait(page, f"() => {{ const z = ({HEATMAP_Z})(); return z && z.every(row => row[{col}] === 0); }}",
+                  timeout=30)
+            z = page.evaluate(HEATMAP_Z)
+            assert all(row[col] == 0 for row in z)
+            assert all(abs(sum(row) - 1) < 1e-4 for row in z)  # still a softmax over the other ops
+
+            ARTIFACTS.mkdir(exist_ok=True)
+            dash.scroll_into_view_if_needed()
+            time.sleep(1.0)
+            dash.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
+        finally:
+            browser.close()
+    serious = [e for e in console_errors if "favicon" not in e]
+    assert not serious, f"browser console errors: {serious[:5]}"
