@@ -29,7 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from workbench import AnalysisResult, EpochEnded, SearchConfig, Searcher, SupernetConfig, method_names  # noqa: E402
+from workbench import (  # noqa: E402
+    AnalysisResult,
+    EpochEnded,
+    SearchConfig,
+    Searcher,
+    SupernetConfig,
+    method_names,
+)
 from workbench.analysis import EarlyStopping, track_sharpness  # noqa: E402
 from workbench.genotype import count_param_free  # noqa: E402
 

@@ -7,7 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.analysis import HessianOperator, dense_hessian, hutchinson, hvp, lanczos, power_iteration
+from workbench.analysis import (
+    HessianOperator,
+    dense_hessian,
+    hutchinson,
+    hvp,
+    lanczos,
+    power_iteration,
+)
 from workbench.relax import masked_softmax
 from workbench.supernet import Supernet, SupernetConfig
 

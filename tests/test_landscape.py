@@ -4,12 +4,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from workbench import Searcher
-from workbench.analysis import (alpha_landscape, compute_sharpness, normalize_direction, orthogonalize,
-                                pca_directions, project_trajectory, random_direction, random_plane, towards,
-                                weight_landscape)
+from workbench.analysis import (
+    alpha_landscape,
+    compute_sharpness,
+    normalize_direction,
+    orthogonalize,
+    pca_directions,
+    project_trajectory,
+    random_direction,
+    random_plane,
+    towards,
+    weight_landscape,
+)
 from workbench.analysis.common import evaluate, searcher_batches, softmax_weights
 
 

@@ -5,13 +5,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import tiny_config
+
 from workbench import AnalysisResult, EventBus, Genotype, Searcher, SupernetConfig, get_space
 from workbench.analysis import discretisation_gap, genotype_weights
 from workbench.nb201 import NB201Table
-from workbench.projection import (Projection, ProjectionConfig, clone_searcher, compare_selection,
-                                  projection_schedule, topology_nodes)
+from workbench.projection import (
+    Projection,
+    ProjectionConfig,
+    clone_searcher,
+    compare_selection,
+    projection_schedule,
+    topology_nodes,
+)
 from workbench.relax import masked_softmax
 from workbench.select import derive_genotype
 from workbench.zoo import published

@@ -7,11 +7,16 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from workbench import AnalysisResult, EventBus, Searcher
-from workbench.analysis import (EarlyStopping, compute_sharpness, dense_hessian, run_with_early_stopping,
-                                track_sharpness)
+from workbench.analysis import (
+    EarlyStopping,
+    compute_sharpness,
+    dense_hessian,
+    run_with_early_stopping,
+    track_sharpness,
+)
 from workbench.analysis.common import batch_loss, searcher_batches, softmax_weights
 
 

@@ -46,8 +46,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import arch_grad
-from .analysis.common import (Batches, active_ops, check_choice, evaluate, preserved, searcher_batches,
-                              set_bn_mode, softmax_weights)
+from .analysis.common import (
+    active_ops,
+    check_choice,
+    evaluate,
+    preserved,
+    searcher_batches,
+    set_bn_mode,
+    softmax_weights,
+)
 from .events import AnalysisResult
 from .genotype import Genotype
 from .select import derive_genotype
@@ -160,11 +167,11 @@ class Projection:
         self.arch_update = config.arch_update or ("blank" if searcher.method.arch_gradient is None else "darts")
         self.data = searcher_batches(searcher, "val", config.proj_batches, config.batch_size)
         self.generator = torch.Generator().manual_seed(config.seed)
-        E, O = self.space.n_edges, len(self.space.ops)
+        n_edges, n_ops = self.space.n_edges, len(self.space.ops)
         like = self.model.arch_parameters()[0]
-        self.proj = {c: torch.zeros(E, O, dtype=like.dtype, device=like.device) for c in self.space.cell_types}
-        self.decided = {c: torch.zeros(E, dtype=torch.bool, device=like.device) for c in self.space.cell_types}
-        self.keep = {c: torch.ones(E, dtype=like.dtype, device=like.device) for c in self.space.cell_types}
+        self.proj = {c: torch.zeros(n_edges, n_ops, dtype=like.dtype, device=like.device) for c in self.space.cell_types}
+        self.decided = {c: torch.zeros(n_edges, dtype=torch.bool, device=like.device) for c in self.space.cell_types}
+        self.keep = {c: torch.ones(n_edges, dtype=like.dtype, device=like.device) for c in self.space.cell_types}
         self.nodes_done: dict[str, dict[int, list[int]]] = {c: {} for c in self.space.cell_types}
         self.schedule = projection_schedule(self.space, config.proj_intv)
         self.position = 0

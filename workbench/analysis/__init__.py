@@ -18,13 +18,39 @@ returns arrays and dataclasses, never figures.
 from __future__ import annotations
 
 from .gap import GapResult, GapTracker, discretisation_gap, genotype_weights, track_gap
-from .hessian import (EigResult, HessianOperator, SpectrumResult, TraceEstimate, dense_hessian, hutchinson, hvp,
-                      lanczos, power_iteration)
-from .landscape import (Surface, alpha_landscape, alpha_trajectory, normalize_direction, orthogonalize,
-                        pca_directions, project_trajectory, random_direction, random_plane, towards,
-                        weight_landscape)
-from .sharpness import (EarlyStopOutcome, EarlyStopping, SharpnessResult, SharpnessTracker, compute_sharpness,
-                        run_with_early_stopping, track_sharpness)
+from .hessian import (
+                      EigResult,
+                      HessianOperator,
+                      SpectrumResult,
+                      TraceEstimate,
+                      dense_hessian,
+                      hutchinson,
+                      hvp,
+                      lanczos,
+                      power_iteration,
+)
+from .landscape import (
+                      Surface,
+                      alpha_landscape,
+                      alpha_trajectory,
+                      normalize_direction,
+                      orthogonalize,
+                      pca_directions,
+                      project_trajectory,
+                      random_direction,
+                      random_plane,
+                      towards,
+                      weight_landscape,
+)
+from .sharpness import (
+                      EarlyStopOutcome,
+                      EarlyStopping,
+                      SharpnessResult,
+                      SharpnessTracker,
+                      compute_sharpness,
+                      run_with_early_stopping,
+                      track_sharpness,
+)
 
 __all__ = [
     "EarlyStopOutcome", "EarlyStopping", "EigResult", "GapResult", "GapTracker", "HessianOperator",

@@ -31,7 +31,16 @@ from torch import Tensor
 from ..events import AnalysisResult, EpochEnded
 from ..genotype import Genotype
 from ..spaces import SearchSpace
-from .common import Batches, active_ops, check_choice, evaluate, preserved, searcher_batches, set_bn_mode, softmax_weights
+from .common import (
+    Batches,
+    active_ops,
+    check_choice,
+    evaluate,
+    preserved,
+    searcher_batches,
+    set_bn_mode,
+    softmax_weights,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..search import Searcher

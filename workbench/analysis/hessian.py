@@ -118,7 +118,7 @@ def _power(op: HessianOperator, shift: float, iters: int, tol: float, generator:
     v = op.random(generator) if v0 is None else v0.to(op.dtype).to(op.device).clone()
     v = v / v.norm()
     lam, used = None, 0
-    for i in range(iters):
+    for _ in range(iters):
         w = op.matvec(v) - shift * v
         used += 1
         new = float(v @ w)  # Rayleigh quotient of the shifted operator

@@ -31,8 +31,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .common import (Batches, active_ops, alpha_parameters, check_choice, evaluate, flatten, preserved,
-                     searcher_batches, set_bn_mode, softmax_weights, unflatten)
+from .common import (
+    Batches,
+    active_ops,
+    alpha_parameters,
+    check_choice,
+    evaluate,
+    flatten,
+    preserved,
+    searcher_batches,
+    set_bn_mode,
+    softmax_weights,
+    unflatten,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..search import Searcher

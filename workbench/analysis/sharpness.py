@@ -33,8 +33,16 @@ import numpy as np
 import torch
 
 from ..events import AnalysisResult, EpochEnded, StepEnded
-from .common import (Batches, alpha_parameters, batch_loss, check_choice, preserved, searcher_batches, set_bn_mode,
-                     softmax_weights)
+from .common import (
+    Batches,
+    alpha_parameters,
+    batch_loss,
+    check_choice,
+    preserved,
+    searcher_batches,
+    set_bn_mode,
+    softmax_weights,
+)
 from .hessian import HessianOperator, dense_hessian, lanczos, power_iteration
 
 if TYPE_CHECKING:  # pragma: no cover
