@@ -4,17 +4,18 @@ For each (space, method) a fresh subprocess (so memory numbers do not leak
 between methods) builds a searcher at the default small configs (digits,
 batch 64; NB201: C=8, one cell per stage; DARTS: C=8, 3 cells), resets the
 peak-RSS counter (``/proc/self/clear_refs``), takes 2 warm-up steps, then
-times ``--steps`` steps. Printed per method: median ms/step, ratio to
+times ``--steps`` steps; ``--rounds`` repeats the whole plan, interleaved.
+Printed per method: ms/step (median within a round, min over rounds), ratio to
 DARTS-V1 on the same space (measured in the same run), the peak RSS during
 the steps (warm-up included) over the RSS of the built searcher before its
 first step (MiB: activations, gradients, optimizer state), and that RSS.
 Timings on a shared machine are noisy: compare ratios, rerun. PC-DARTS runs
 with its warm-up disabled so its arch step is timed; DARTS-ADA is timed as a
-plain step (its driver adds a dense alpha-Hessian every ev_freq epochs, see
-bench_analysis). sharpDARTS also runs on a DARTS space whose convolutions are
+plain step (its driver adds a dense alpha-Hessian every ev_freq epochs).
+sharpDARTS also runs on a DARTS space whose convolutions are
 SharpSepConv (``sharp``).
 
-Usage: python benchmarks/bench_methods.py [--steps N] [--threads N] [--methods a,b]
+Usage: python benchmarks/bench_methods.py [--steps N] [--rounds N] [--threads N] [--methods a,b]
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--methods", default="")
     ap.add_argument("--spaces", default="nb201,darts")
     ap.add_argument("--child", nargs=2, metavar=("SPACE", "METHOD"))
@@ -86,20 +88,24 @@ def main() -> None:
     from workbench.methods import method_names
     methods = [m for m in (args.methods.split(",") if args.methods else method_names())]
     spaces = args.spaces.split(",")
-    print(f"steps timed: {args.steps} (median), threads: {args.threads}, batch 64, digits 8x8")
+    print(f"steps timed: {args.steps} (median per round, min over {args.rounds} rounds), threads: {args.threads}, "
+          "batch 64, digits 8x8")
     print(f"{'space':6} {'method':11} {'ms/step':>8} {'x v1':>6} {'peak MiB':>9} {'RSS MiB':>8}")
     plan = [(sp, m) for sp in spaces for m in methods] + ([("sharp", "sharpdarts")] if "sharpdarts" in methods else [])
-    base: dict[str, float] = {}
+    results: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(args.rounds):  # rounds interleave the methods, so a burst of load hits one round of each
+        for sp, m in plan:
+            out = subprocess.run([sys.executable, __file__, "--child", sp, m, "--steps", str(args.steps),
+                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+            results.setdefault((sp, m), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = {sp: min(r["ms"] for r in results[(sp, "darts-v1")]) for sp in spaces if (sp, "darts-v1") in results}
     for sp, m in plan:
-        out = subprocess.run([sys.executable, __file__, "--child", sp, m, "--steps", str(args.steps),
-                              "--threads", str(args.threads)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rs = results[(sp, m)]
+        ms = min(r["ms"] for r in rs)  # the least disturbed round
         key = "darts" if sp == "sharp" else sp
-        if m == "darts-v1":
-            base[key] = r["ms"]
-        ratio = r["ms"] / base[key] if key in base else float("nan")
-        print(f"{sp:6} {m:11} {r['ms']:8.1f} {ratio:6.2f} {r['peak_mib']:9.1f} {r['rss_mib']:8.1f}", flush=True)
-
+        ratio = ms / base[key] if key in base else float("nan")
+        peak = statistics.median(r["peak_mib"] for r in rs)
+        print(f"{sp:6} {m:11} {ms:8.1f} {ratio:6.2f} {peak:9.1f} {rs[0]['rss_mib']:8.1f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -105,7 +105,7 @@ ALL_RUN = (f"() => {{ const w = {CURRENT}; if (!w || !w.content) return false; "
 ERRORS = (f"() => {CURRENT}.content.widgets.filter(c => c.model.type === 'code')"
           ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
           ".map(o => o.ename + ': ' + o.evalue)")
-HEATMAP_Z = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-heatmap .js-plotly-plot'); "
+HEATMAP_Z = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-heatmap.js-plotly-plot'); "
              "return el && el.data ? el.data[0].z : null; }")
 STEP = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-progress'); if (!el) return null; "
         "const m = el.textContent.match(/step\\s+(\\d+)\\//); return m ? Number(m[1]) : null; }")

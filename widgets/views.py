@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -209,7 +210,7 @@ class AlphaView(LiveView):
                 self.heatmaps[c] = _figure_widget(fig, "dnas-heatmap")
                 self.heatmaps[c].add_class(f"dnas-heatmap-{c}")
             if curves:
-                fig = F.alpha_curves(h, c, max_points=max_points)
+                fig = F.alpha_curves(h, c, max_points=max_points, title=f"Mixing weights over steps · {_cell(c)}")
                 fig.update_layout(width=width)
                 self.curves[c] = _figure_widget(fig, "dnas-alpha-curves")
         self._curve_x: dict[str, int] = {}
@@ -483,12 +484,22 @@ def genotype_html(genotype: Genotype | str, **kw: Any) -> str:
 
 
 def _svg_or_dot(dot: str) -> str:
-    """Inline SVG of DOT text, or the DOT text itself when Graphviz is missing (with the install hint)."""
+    """Inline SVG of DOT text, or the DOT text itself when Graphviz is missing (with the install hint).
+
+    The SVG is made fluid (it shrinks to its container's width, keeping its aspect ratio), so a wide
+    cell never overflows the dashboard column.
+    """
     try:
-        return G.render_svg(dot)
+        return _fluid(G.render_svg(dot))
     except G.GraphvizNotFoundError as exc:
         return (f"<div style='color:#b26a00'>{html.escape(str(exc))}</div>"
                 f"<pre style='font-size:11px'>{html.escape(dot)}</pre>")
+
+
+def _fluid(svg: str) -> str:
+    head_end = svg.find(">")
+    head = re.sub(r'\sheight="[^"]*"', "", svg[:head_end])  # keep the natural width, at most the column's
+    return head + ' style="max-width:100%;height:auto"' + svg[head_end:]
 
 
 def _genotype_text(g: Genotype) -> str:

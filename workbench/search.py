@@ -132,8 +132,11 @@ class Searcher:
         self.train_stream = BatchStream(xw, yw, config.batch_size, seed=config.seed * 1000 + 1, device=self.device)
         self.val_stream = BatchStream(xa, ya, config.batch_size, seed=config.seed * 1000 + 2, device=self.device)
         self.val_data = (xa.to(self.device), ya.to(self.device))
-        self.optimizer = torch.optim.SGD(self.model.weight_parameters(), lr=config.lr, momentum=config.momentum,
-                                         weight_decay=config.weight_decay)
+        # parameter lists never change after construction: look them up once (walking the module tree is slow)
+        self._named_weights = self.model.named_weight_parameters()
+        self._weights = [p for _, p in self._named_weights]
+        self.optimizer = torch.optim.SGD(self._weights, lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay, foreach=True)
         self.arch_optimizer = torch.optim.Adam(self.model.arch_parameters(), lr=config.arch_lr,
                                                betas=config.arch_betas, weight_decay=config.arch_weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + 3)
@@ -235,7 +238,8 @@ class Searcher:
             wd = self.method.weight_decay(epoch, cfg.epochs, cfg.weight_decay)
             for g in self.optimizer.param_groups:
                 g["weight_decay"] = wd
-        self.model.train()
+        if not self.model.training:
+            self.model.train()
         batch_t = self.train_stream.next()
         batch_v = self.val_stream.next()
         # Snapshot what an aborted step must restore: a failing step leaves the search as it was.
@@ -278,8 +282,7 @@ class Searcher:
                 loss = F.cross_entropy(logits, yv)
             return self._check(loss, "validation"), _acc(logits, yv), {}
         momentum_buffers = {}
-        named = dict(self.model.named_weight_parameters())
-        for n, p in named.items():
+        for n, p in self._named_weights:
             st = self.optimizer.state.get(p, {})
             if st.get("momentum_buffer") is not None:
                 momentum_buffers[n] = st["momentum_buffer"]
@@ -305,12 +308,12 @@ class Searcher:
         logits = self.model(x, w, active)
         loss = F.cross_entropy(logits, y)
         value = self._check(loss, "training")
-        params = self.model.weight_parameters()
+        params = self._weights
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         for p, g in zip(params, grads):
             p.grad = g
         if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip, foreach=True)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return value, _acc(logits, y)
