@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--C", type=int, default=8)
     ap.add_argument("--cells-per-stage", type=int, default=1)
     ap.add_argument("--retrain-epochs", type=int, default=10)
+    ap.add_argument("--snas-anneal-epochs", type=int, default=0,
+                    help="SNAS temperature annealing length; 0 = the run's length, 150 = the reference")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", default=str(TABLE))
     ap.add_argument("--out", default=str(ROOT / "runs" / "compare_nb201"))
@@ -63,7 +65,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     base = SearchConfig(space="nb201", dataset="digits", arch_lr=args.arch_lr,
                         supernet=SupernetConfig(C=args.C, cells_per_stage=args.cells_per_stage))
-    options = {"pc-darts": {"warmup_epochs": round(0.3 * args.epochs)}, "snas": {"anneal_epochs": None}}
+    options = {"pc-darts": {"warmup_epochs": round(0.3 * args.epochs)}, "snas": {"anneal_epochs": args.snas_anneal_epochs or None}}
     options = {k: v for k, v in options.items() if k in methods}
     retrain = EvalConfig(epochs=args.retrain_epochs, C=args.C, cells_per_stage=args.cells_per_stage) \
         if args.retrain_epochs > 0 else None

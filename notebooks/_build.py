@@ -366,7 +366,208 @@ settle. Next: [03 · Skip-connection collapse](03_skip_collapse.ipynb).
 """),
 ]
 
-NB03 = [md("# 03 · placeholder\n\nWhat you will learn"), code("assert True"), md("What you should have seen")]
+# ============================================================================== 03
+NB03 = [
+    md("""
+# 03 · Skip-connection collapse on NAS-Bench-201, watched live
+
+**What you will learn**
+
+* DARTS's best-known failure mode: as the supernet trains, **parameter-free ops** (skip connections above all)
+  take over the argmax, and the derived cell gets *worse*, while the supernet itself looks fine
+  (Zela et al., *Understanding and Robustifying DARTS*, ICLR 2020; Liang et al., *DARTS+*, 2019;
+  Chu et al., *Fair DARTS*, ECCV 2020);
+* how to watch it happen: the skip weights in the heatmap, the count of parameter-free ops and its warning,
+  the genotype over time with the scrubber;
+* how to check derived cells against **ground truth**: NAS-Bench-201 lists the CIFAR-10 accuracy of every one
+  of its 15,625 cells after full training (the all-skip cell: 54.30%; the best cell: 94.37%);
+* how robust the phenomenon is at this tiny, CPU-sized scale (honestly: in most seeds, not all).
+
+**The setting.** The NAS-Bench-201 supernet at its real depth (5 cells per stage, 15 cells), 8 channels,
+digits, DARTS first order with arch lr 1e-2 (DARTS's 3e-4 barely moves α in 120 steps), 10 epochs =
+120 steps: about a minute on 2 CPU cores. In a pilot, collapse did not appear reliably with 1 or 2 cells per
+stage, and did with 5.
+
+**Ground truth.** The notebook reads the NAS-Bench-201 table from the environment variable
+`DNAS_NB201_TABLE`, by default `../../shared/data/nb201/nb201_merged.csv.gz` relative to this folder. Without
+the table the search still runs; the ground-truth cells say so and skip their checks.
+"""),
+    code(SETUP + """
+import os
+import time
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from workbench import SearchConfig, Searcher, SupernetConfig
+from workbench.genotype import nb201_genotype, nb201_ops
+from workbench.nb201 import NB201Table
+from widgets import SearchSession, dashboard
+
+TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
+table = NB201Table.load(TABLE) if TABLE.is_file() else None
+print(table if table is not None else f"NAS-Bench-201 table not found at {TABLE.resolve()}: set DNAS_NB201_TABLE "
+      "to a copy of nb201_merged.csv.gz; the ground-truth checks below will be skipped")"""),
+    code("""
+CONFIG = SearchConfig(space="nb201", dataset="digits", supernet=SupernetConfig(C=8, cells_per_stage=5),
+                      batch_size=64, arch_lr=1e-2, epochs=10, seed=7)
+session = SearchSession(Searcher(CONFIG))
+dash = dashboard(session)
+dash"""),
+    md("""
+## Run it
+
+In JupyterLab you can click *Run to end* above and watch: within the first epochs the `skip_connect` column
+of the heatmap darkens, the derived cell fills with orange skip edges, and the red warning appears. Here the
+next cell runs the search and waits for it (that is also how CI executes this notebook).
+"""),
+    code("""
+t0 = time.perf_counter()
+session.run()
+session.wait()
+h = session.history
+print(f"{len(h)} steps in {time.perf_counter() - t0:.0f} s; final genotype {h.epochs[-1].genotype.to_nb201_str()}")"""),
+    md("""
+## What happened, epoch by epoch
+
+For every epoch end: how many of the 6 edges of the derived cell are `skip_connect`, how many are
+parameter-free (skip or pooling), the mean softmax weight of `skip_connect`, and the supernet's own validation
+accuracy.
+"""),
+    code("""
+skip = session.searcher.space.ops.index("skip_connect")
+rows = []
+for rec in h.epochs:
+    ops = nb201_ops(rec.genotype)
+    i = h.index_of(rec.step)
+    rows.append(dict(epoch=rec.epoch + 1, step=rec.step, skips=ops.count("skip_connect"),
+                     param_free=sum(op in ("skip_connect", "avg_pool_3x3") for op in ops),
+                     skip_weight=float(h.weights("cell")[i][:, skip].mean()), supernet_val_acc=rec.val_acc))
+print(f"{'epoch':>5} {'skips':>5} {'param-free':>10} {'mean skip weight':>16} {'supernet val acc':>16}")
+for r in rows:
+    print(f"{r['epoch']:>5} {r['skips']:>5} {r['param_free']:>10} {r['skip_weight']:>16.3f} "
+          f"{r['supernet_val_acc']:>16.1%}")
+
+first = next(r for r in rows if r["skips"] >= 4)
+print(f"\\nfirst epoch with 4 or more skip edges: {first['epoch']} (step {first['step']})")
+assert max(r["skips"] for r in rows) >= 4          # the derived cell drifted to skip connections
+assert rows[-1]["param_free"] >= 4                  # ... and ended mostly parameter-free
+assert dash.views["param_free"].warning             # the dashboard's warning is up
+assert rows[-1]["supernet_val_acc"] > 0.9           # while the supernet itself looks fine
+uniform = 1 / len(session.searcher.space.ops)
+assert rows[-1]["skip_weight"] > uniform            # skip gained weight over the uniform start"""),
+    md("""
+Scrub back to the first epoch with four skip edges (or drag the slider yourself):
+"""),
+    code("""
+dash.scrubber.scrub(first["step"])
+assert nb201_ops(dash.views["genotype"].genotype).count("skip_connect") >= 4"""),
+    md("""
+## Ground truth: what would these cells score?
+
+NAS-Bench-201 trained every cell of this space on CIFAR-10 for 200 epochs. Looking the derived cells up gives
+what the search *would* have delivered at each epoch. (The search ran on 8×8 digits, so this is a label on
+the cell, not a prediction for digits: the point is the kind of cell the search converges to.)
+"""),
+    code("""
+if table is None:
+    print("skipped: no NAS-Bench-201 table (set DNAS_NB201_TABLE)")
+else:
+    acc = [table.lookup(rec.genotype).c10 for rec in h.epochs]
+    final = h.epochs[-1].genotype
+    # the counterfactual: the same cell with every skip connection replaced by a 3x3 convolution
+    convs = nb201_genotype([("nor_conv_3x3" if op == "skip_connect" else op) for op in nb201_ops(final)])
+    all_skip = table.lookup(nb201_genotype(["skip_connect"] * 6)).c10
+    print(f"final derived cell:        {acc[-1]:.2f}%  {final.to_nb201_str()}")
+    print(f"same cell, skips -> convs: {table.lookup(convs).c10:.2f}%")
+    print(f"best cell of the space:    {table.best().c10:.2f}%   all-skip cell: {all_skip:.2f}%")
+    fig = go.Figure([
+        go.Scatter(x=[r["epoch"] for r in rows], y=acc, name="derived cell: NB201 CIFAR-10 test accuracy",
+                   mode="lines+markers", line=dict(color="#e4572e", width=2.5)),
+        go.Scatter(x=[r["epoch"] for r in rows], y=[100 * r["supernet_val_acc"] for r in rows],
+                   name="supernet: validation accuracy on digits", mode="lines+markers",
+                   line=dict(color="#3a78b8", width=2.5, dash="dot")),
+        go.Bar(x=[r["epoch"] for r in rows], y=[r["skips"] for r in rows], name="skip edges in the cell (of 6)",
+               yaxis="y2", marker_color="#f28e2b", opacity=0.35)])
+    fig.update_layout(template="plotly_white", height=380, title="The supernet looks fine; the cell it derives does not",
+                      xaxis_title="epoch", yaxis=dict(title="accuracy (%)", range=[50, 100]),
+                      yaxis2=dict(title="skip edges", overlaying="y", side="right", range=[0, 6.5], dtick=1),
+                      legend=dict(orientation="h", y=-0.2))
+    display(fig)
+    assert abs(all_skip - 54.30) < 0.01
+    assert table.lookup(convs).c10 > acc[-1] + 2   # the skips cost accuracy
+    assert acc[-1] < table.best().c10 - 4"""),
+    md("""
+And over the whole benchmark: the median accuracy of all cells with *k* skip edges. More skip connections
+make worse cells, which is why a search that drifts there has failed, whatever its supernet accuracy says.
+"""),
+    code("""
+if table is None:
+    print("skipped: no NAS-Bench-201 table (set DNAS_NB201_TABLE)")
+else:
+    records = [table.record(i) for i in range(len(table))]
+    k = np.array([r.arch_str.count("skip_connect") for r in records])
+    c10 = np.array([r.c10 for r in records])
+    med = [float(np.median(c10[k == n])) for n in range(7)]
+    for n in range(7):
+        print(f"{n} skip edges: {np.sum(k == n):5d} cells, median CIFAR-10 accuracy {med[n]:.2f}%")
+    assert all(a >= b for a, b in zip(med, med[1:]))  # never better with one more skip edge
+    assert med[2] - med[5] > 10"""),
+    md("""
+## How robust is this?
+
+Not every seed collapses. With exactly this config (C=8, 5 cells per stage, arch lr 1e-2, 10 epochs; one CPU
+thread, torch 2.13) we ran seeds 0-7:
+
+| seed | skip edges at the end | most skip edges at an epoch end | NB201 CIFAR-10 of the final cell |
+|---:|---:|---:|---:|
+| 0 | 4 | 4 | 88.4% |
+| 1 | 5 | 5 | 80.6% |
+| 2 | 2 | 3 | 93.0% |
+| 3 | 4 | 5 | 88.2% |
+| 4 | 1 | 2 | 93.6% |
+| 5 | 2 | 5 | 93.5% |
+| 6 | 4 | 5 | 89.0% |
+| 7 (this notebook) | 4 | 5 | 88.2% |
+
+So: **5 of 8 seeds end with 4-5 of the 6 edges on skip** (cells of 80.6-89.0% on CIFAR-10), one more (seed 5)
+collapsed for five epochs and recovered, and 2 never went past 3 skip edges (93.0-93.6%). The early drift to
+parameter-free ops (epochs 1-5) shows in nearly every run; whether it sticks depends on the seed. With arch lr
+3e-2 the alphas oscillate more and only 1 of 6 seeds ended collapsed; with 1-2 cells per stage collapse was
+rare in a pilot. None of our runs reached the all-skip cell.
+
+Note also how small the margins are: the mean `skip_connect` weight only moved from 0.20 (uniform over 5 ops)
+to about 0.23. The argmax turns small, noisy differences in α into a discrete cell, one reason the outcome
+varies from seed to seed.
+
+To repeat the table, set `RUN_MORE_SEEDS = True` (about 40 s per seed, no dashboard):
+"""),
+    code("""
+RUN_MORE_SEEDS = False
+if RUN_MORE_SEEDS:
+    for seed in range(8):
+        s = Searcher(CONFIG.replace(seed=seed))
+        s.run()
+        ops = nb201_ops(s.genotype())
+        score = f"{table.lookup(s.genotype()).c10:.1f}%" if table is not None else "n/a"
+        print(f"seed {seed}: {ops.count('skip_connect')} skip edges, NB201 CIFAR-10 {score}: {s.genotype().to_nb201_str()}")"""),
+    md("""
+## What you should have seen
+
+* Within a few epochs the derived cell filled with `skip_connect` (4 or more of 6 edges), the heatmap's skip
+  column gained weight, and the dashboard raised its parameter-free warning.
+* The supernet's validation accuracy kept rising (above 90% by epoch 10) while its derived cell held 4 or more
+  skip edges: nothing in the training curves warns you.
+* NAS-Bench-201 ground truth: the derived cell scores several points below the same cell with convolutions in
+  place of the skips, and far below the best cell (94.37%); the all-skip cell, the end point of this drift,
+  scores 54.30%. Across the benchmark, more skip edges never make a better median cell.
+* At this scale the collapse is a tendency, not a law: 5 of 8 seeds ended collapsed.
+
+Things to try in the dashboard above: *Reset*, switch `skip_connect` off in *Candidate ops* before running, or
+in the middle of the drift, and compare the cell you get. Next:
+[04 · Published genotypes](04_published_genotypes.ipynb).
+"""),
+]
 
 # ============================================================================== 04
 NB04 = [

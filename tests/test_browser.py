@@ -106,7 +106,7 @@ ERRORS = (f"() => {CURRENT}.content.widgets.filter(c => c.model.type === 'code')
           ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
           ".map(o => o.ename + ': ' + o.evalue)")
 HEATMAP_Z = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-heatmap.js-plotly-plot'); "
-             "return el && el.data ? el.data[0].z : null; }")
+             "return el && el.data ? Array.from(el.data[0].z, row => Array.from(row, Number)) : null; }")
 STEP = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-progress'); if (!el) return null; "
         "const m = el.textContent.match(/step\\s+(\\d+)\\//); return m ? Number(m[1]) : null; }")
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # NB201 op order (columns)
@@ -142,9 +142,12 @@ def test_dashboard_controls_a_running_search_in_jupyterlab(lab):
             assert step0 == 36, f"the notebook leaves the search at step 36, the page shows {step0}"
 
             # Run to end: the search runs in the kernel's background thread, the heatmap changes in the DOM
-            dash.locator(".dnas-run").click()
-            _wait(page, "(z0) => { const el = document.querySelector('.dnas-dashboard .dnas-heatmap "
-                        ".js-plotly-plot'); return el && JSON.stringify(el.data[0].z) !== JSON.stringify(z0); }",
+            run = dash.locator(".dnas-run")
+            run.scroll_into_view_if_needed()
+            assert run.is_enabled()
+            run.click()
+            _wait(page, f"() => ({STEP})() > {step0}", timeout=60)
+            _wait(page, f"(z0) => ({HEATMAP_Z})().some((row, i) => row.some((v, j) => Math.abs(v - z0[i][j]) > 1e-4))",
                   arg=z0, timeout=60)
             _wait(page, f"() => ({STEP})() >= 40", timeout=60)
 
@@ -173,10 +176,12 @@ def test_dashboard_controls_a_running_search_in_jupyterlab(lab):
             assert all(abs(sum(row) - 1) < 1e-4 for row in z)  # still a softmax over the other ops
 
             ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))  # what a 1440x900 laptop screen shows
+            page.set_viewport_size({"width": 1440, "height": 2200})  # tall enough for the whole dashboard
+            time.sleep(1.5)
             dash.scroll_into_view_if_needed()
             time.sleep(1.0)
             dash.screenshot(path=str(ARTIFACTS / "dashboard.png"))
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
         finally:
             browser.close()
     serious = [e for e in console_errors if "favicon" not in e]

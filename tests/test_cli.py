@@ -236,3 +236,19 @@ def test_cli_and_run_store_import_no_ui_modules():
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"  # widgets (report, drawing) are imported lazily
+
+
+def test_compare_subcommand_tabulates_methods(tmp_path, capsys):
+    from workbench.cli import main
+    code = main(["compare", "--methods", "darts-v1,sdarts-rs", "--seeds", "0", "--space", "toy", "--epochs", "1",
+                 "--C", "4", "--batch-size", "32", "--no-hessian", "--quiet", "--out", str(tmp_path / "cmp")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "darts-v1" in out and "sdarts-rs" in out
+    assert (tmp_path / "cmp" / "comparison.csv").exists()
+
+
+def test_compare_subcommand_rejects_unknown_method(capsys):
+    from workbench.cli import main
+    assert main(["compare", "--methods", "darts-v1,gdass", "--space", "toy"]) == 2
+    assert "gdas" in capsys.readouterr().err

@@ -131,6 +131,13 @@ def test_estimators_are_seeded(problem):
     assert a == b and a.trace != c.trace
 
 
+def test_works_inside_no_grad(problem):
+    _, params, loss_fn, exact, _ = problem
+    with torch.no_grad():
+        H = dense_hessian(loss_fn, params, weight_decay=WD)
+    assert torch.allclose(H, exact, rtol=1e-10, atol=1e-12)
+
+
 def test_linear_loss_has_only_the_weight_decay_curvature():
     p = torch.ones(4, dtype=torch.float64, requires_grad=True)
     H = dense_hessian(lambda: (3 * p).sum(), [p], weight_decay=0.5)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import tiny_config
-from workbench import EpochEnded, OpMaskChanged, Searcher, StepEnded
+
+from workbench import OpMaskChanged, Searcher, StepEnded
 from workbench.history import History
 from workbench.select import derive_genotype
 
@@ -26,8 +25,14 @@ from widgets import figures as F  # noqa: E402
 from widgets.controls import ControlPanel, OpSwapper, SearchSession, as_session  # noqa: E402
 from widgets.dashboard import Dashboard, ScrubberView, dashboard  # noqa: E402
 from widgets.fallback import StaticDashboard  # noqa: E402
-from widgets.views import (AlphaView, CurvesView, GenotypeDiffView, GenotypeView, ParamFreeWarning,  # noqa: E402
-                           genotype_edge_changes)
+from widgets.views import (  # noqa: E402
+    AlphaView,
+    CurvesView,
+    GenotypeDiffView,
+    GenotypeView,
+    ParamFreeWarning,
+    genotype_edge_changes,
+)
 
 
 def masked_softmax(alpha: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -334,18 +339,19 @@ def test_live_figures_match_the_static_report_figures(finished):
         d.views[name].refresh()
     live = d.views["alpha_curves"].curves["cell"]
     static = F.alpha_curves(h, "cell")
-    for a, b in zip(live.data, static.data):
+    assert len(live.data) == len(static.data)
+    for a, b in zip(live.data, static.data, strict=True):
         if a.meta is not None:
             np.testing.assert_allclose(np.asarray(a.y, float), np.asarray(b.y, float), rtol=1e-6)
     live = d.views["curves"].figure
     static = F.loss_curves(h)
     assert [t.name for t in live.data] == [t.name for t in static.data]
-    for a, b in zip(live.data, static.data):
+    for a, b in zip(live.data, static.data, strict=True):
         np.testing.assert_allclose(np.asarray(a.y, float), np.asarray(b.y, float), rtol=1e-6, atol=1e-9)
     live = d.views["param_free_curve"].figure
     steps, counts = F.param_free_counts(h)
-    y = dict(zip(np.asarray(trace(live, "cell").x), np.asarray(trace(live, "cell").y)))
-    assert all(y[int(st)] == c for st, c in zip(steps, counts["cell"]))
+    y = dict(zip(np.asarray(trace(live, "cell").x), np.asarray(trace(live, "cell").y), strict=True))
+    assert all(y[int(st)] == c for st, c in zip(steps, counts["cell"], strict=True))
 
 
 def test_op_swapper_toggle_masks_the_op_and_springs_back_when_refused():
@@ -435,4 +441,25 @@ def test_views_accept_a_plain_history_and_a_searcher():
     np.testing.assert_allclose(np.asarray(trace(v.figure, "train loss (per batch)").y, float),
                                sess.history.scalar("train_loss"))
     assert AlphaView(s, curves=False).feed.session is sess
-    assert isinstance(EpochEnded, type)
+
+
+def test_views_of_a_two_cell_darts_search():
+    from workbench import SupernetConfig
+    s = SearchSession(tiny_config(space="darts", supernet=SupernetConfig(C=4, layers=3), epochs=1), threaded=False)
+    alphas = AlphaView(s, curves=False, min_interval=0)
+    gv = GenotypeView(s, min_interval=0)
+    sw = OpSwapper(s)
+    assert set(alphas.heatmaps) == set(sw.toggles) == {"normal", "reduce"}
+    sw.toggles["reduce"]["max_pool_3x3"].value = False
+    s.run(2)
+    h = s.history
+    for c in ("normal", "reduce"):
+        np.testing.assert_allclose(z_of(alphas.heatmaps[c]),
+                                   masked_softmax(h.alphas(c)[-1], h.masks_at(int(h.steps[-1]))[c]), atol=1e-6)
+        # the genotype keeps 2 edges per node: exactly those edges carry a star in the heatmap
+        kept = F.genotype_edge_ops(s.space, gv.genotype, c)
+        star = trace(alphas.heatmaps[c], "kept by genotype")
+        assert sorted(round(y) for y in star.y) == sorted(kept)  # a star sits in its cell
+    assert np.all(h.weights("reduce")[:, :, s.space.ops.index("max_pool_3x3")] == 0)
+    assert np.all(h.weights("normal")[:, :, s.space.ops.index("max_pool_3x3")] > 0)
+    assert gv.genotype == s.searcher.genotype() and "normal" in gv.dot and "reduce" in gv.dot

@@ -27,8 +27,9 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 import ipywidgets as W
 
@@ -330,7 +331,7 @@ class SearchSession:
 
 
 # id(searcher) -> its session, weakly: one session per searcher, so two dashboards never step it from two threads
-_SESSIONS: "weakref.WeakValueDictionary[int, SearchSession]" = weakref.WeakValueDictionary()
+_SESSIONS: weakref.WeakValueDictionary[int, SearchSession] = weakref.WeakValueDictionary()
 
 
 def as_session(obj: SearchSession | Searcher | SearchConfig) -> SearchSession:
@@ -473,9 +474,9 @@ class OpSwapper:
                 t.add_class(f"dnas-op-{c}-{op}")
                 t.observe(lambda ch, c=c, op=op: self._on_toggle(c, op, ch), "value")
                 self.toggles[c][op] = t
-            rows.append(W.HBox([W.HTML(f"<b>{c}</b>", layout=W.Layout(width="56px")), picker,
-                                *self.toggles[c].values()], layout=W.Layout(flex_flow="row wrap",
-                                                                            align_items="center")))
+            rows.append(W.HBox([W.HTML(f"<b>{c}</b>", layout=W.Layout(width="64px")), picker],
+                               layout=W.Layout(align_items="center")))
+            rows.append(W.HBox(list(self.toggles[c].values()), layout=W.Layout(flex_flow="row wrap")))
         self.widget = W.VBox(rows + [self.message])
         self.widget.add_class("dnas-op-swapper")
         self._unsub = [self.session.bus.subscribe(lambda ev: self.sync(), kinds=(OpMaskChanged,)),
@@ -521,8 +522,9 @@ class OpSwapper:
             if exc is not None:
                 self.message.value = f"<span style='color:#c62828'>refused: {html.escape(str(exc))}</span>"
             else:
-                self.message.value = (f"{op} switched <b>{'on' if enabled else 'off'}</b> on {where} of the {c} "
-                                      f"cell after step {self.session.searcher.step_count}")
+                cell = c if c == "cell" else f"{c} cell"
+                self.message.value = (f"{op} switched <b>{'on' if enabled else 'off'}</b> on {where} of the {cell} "
+                                      f"after step {self.session.searcher.step_count}")
             self.sync()
 
         fut.add_done_callback(done)

@@ -24,14 +24,24 @@ from workbench import SearchConfig, StepEnded
 
 from .controls import ControlPanel, OpSwapper, SearchSession
 from .fallback import StaticDashboard, figure_widgets_available, static_requested
-from .views import (AlphaView, CurvesView, Feed, GenotypeDiffView, GenotypeView, LiveView, ParamFreeWarning,
-                    _genotype_text, latest_step)
+from .views import (
+    AlphaView,
+    CurvesView,
+    Feed,
+    GenotypeDiffView,
+    GenotypeView,
+    LiveView,
+    ParamFreeWarning,
+    _genotype_text,
+    latest_step,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ScrubberView", "Dashboard", "dashboard"]
 
-WIDTH = 1120  # px: the tab figures; the whole dashboard fits a 1280-1440 px laptop screen
+TAB_WIDTH = 960  # px: the figures in the tabs; the dashboard fits a 1280-1440 px laptop screen
+
 
 
 class ScrubberView:
@@ -189,7 +199,7 @@ class Dashboard(W.VBox):
 
     def __init__(self, children: list[W.Widget], session: SearchSession | None, views: dict[str, Any],
                  scrubber: ScrubberView) -> None:
-        super().__init__(children, layout=W.Layout(width="100%", max_width="1180px"))
+        super().__init__(children, layout=W.Layout(width="100%", max_width=f"{TAB_WIDTH + 40}px"))
         self.add_class("dnas-dashboard")
         self.session = session
         self.views = views
@@ -229,12 +239,14 @@ def dashboard(search: Any, *, static: bool | None = None, cell_types: list[str] 
     kw = dict(min_interval=min_interval, every=every)
     slow = dict(min_interval=max(1.0, 4 * min_interval), every=every)  # curves: 1 Hz is plenty
     n_cells = len(cell_types or feed.space.cell_types)
-    heat = AlphaView(feed, cell_types, curves=False, width=470 if n_cells > 1 else 540, **kw)
-    alpha_curves = AlphaView(feed, cell_types, heatmaps=False, width=WIDTH, **slow)
+    heat_w = 480 if n_cells > 1 else 520
+    heat = AlphaView(feed, cell_types, curves=False, width=heat_w, **kw)
+    # fixed widths: figures in a hidden tab cannot measure their container when first drawn
+    alpha_curves = AlphaView(feed, cell_types, heatmaps=False, width=TAB_WIDTH, **slow)
     genotype = GenotypeView(feed, export_dir=export_dir, **slow)
     warning = ParamFreeWarning(feed, curve=False, **kw)
-    pf_curve = ParamFreeWarning(feed, badge=False, width=WIDTH, **slow)
-    curves = CurvesView(feed, width=WIDTH, **slow)
+    pf_curve = ParamFreeWarning(feed, badge=False, width=TAB_WIDTH, **slow)
+    curves = CurvesView(feed, width=TAB_WIDTH, **slow)
     diff = GenotypeDiffView(feed if compare_with is None else compare_with, feed)
     views: dict[str, Any] = {"alphas": heat, "alpha_curves": alpha_curves, "genotype": genotype,
                              "param_free": warning, "param_free_curve": pf_curve, "curves": curves}
@@ -255,8 +267,10 @@ def dashboard(search: Any, *, static: bool | None = None, cell_types: list[str] 
 
     tabs.observe(on_tab, "selected_index")
     on_tab({"new": tabs.selected_index or 0})
-    heat_box = W.VBox([_title("Architecture weights"), heat.widget])
-    graph = W.VBox([_title("Derived genotype"), genotype.widget], layout=W.Layout(min_width="360px"))
+    heat_box = W.VBox([_title("Architecture weights"), heat.widget],
+                      layout=W.Layout(width=f"{heat_w * n_cells + 10}px", flex="0 0 auto"))
+    graph = W.VBox([_title("Derived genotype"), genotype.widget],
+                   layout=W.Layout(flex="1 1 auto", min_width="0", overflow="hidden", margin="0 0 0 12px"))
     children: list[W.Widget] = []
     session = feed.session
     if session is not None:

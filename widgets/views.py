@@ -25,8 +25,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import ipywidgets as W
 import numpy as np
@@ -173,7 +174,21 @@ class LiveView:
         display(self.widget)  # type: ignore[attr-defined]
 
 
+def _json_safe(fig: go.Figure | go.FigureWidget) -> None:
+    """Replace NaN in heatmap ``z`` by None (a gap): widget messages travel as strict JSON, where NaN is invalid.
+
+    plotly sends 2-D ``z`` as nested lists, and jupyter_client rejects NaN in them
+    ("Out of range float values are not JSON compliant").
+    """
+    for tr in fig.data:
+        if tr.type == "heatmap" and tr.z is not None:
+            z = np.asarray(tr.z, dtype=float)
+            if np.isnan(z).any():
+                tr.z = np.where(np.isnan(z), None, z.astype(object))
+
+
 def _figure_widget(fig: go.Figure, css: str) -> go.FigureWidget:
+    _json_safe(fig)
     fw = go.FigureWidget(fig)
     fw.add_class(css)
     return fw
@@ -199,6 +214,7 @@ class AlphaView(LiveView):
         self.max_points = max_points
         self.labels = F.edge_labels(space)
         self.heatmaps: dict[str, go.FigureWidget] = {}
+        self._shadow: dict[str, go.Figure] = {}
         self.curves: dict[str, go.FigureWidget] = {}
         h = self.history
         self._n_changes = len(h.mask_changes)
@@ -207,6 +223,7 @@ class AlphaView(LiveView):
                 w, mask, kept, title = self._heat_data(c, self.shown_step())
                 fig = F.alpha_heatmap(w, space.ops, self.labels, title=title, mask=mask, genotype_edges=kept)
                 fig.update_layout(width=width)
+                self._shadow[c] = go.Figure(fig)  # update_alpha_heatmap writes here; changes are copied over
                 self.heatmaps[c] = _figure_widget(fig, "dnas-heatmap")
                 self.heatmaps[c].add_class(f"dnas-heatmap-{c}")
             if curves:
@@ -240,8 +257,16 @@ class AlphaView(LiveView):
         step = self.shown_step()
         for c, fw in self.heatmaps.items():
             w, mask, kept, title = self._heat_data(c, step)
-            with fw.batch_update():
-                F.update_alpha_heatmap(fw, w, mask, kept, title=title)
+            shadow = self._shadow[c]
+            F.update_alpha_heatmap(shadow, w, mask, kept, title=title)
+            _json_safe(shadow)
+            with fw.batch_update():  # only what update_alpha_heatmap touches, and only what changed is sent
+                for live, new in zip(fw.data, shadow.data, strict=True):
+                    for key in (("z", "text", "zmin", "zmax") if new.type == "heatmap" else ("x", "y")):
+                        live[key] = new[key]
+                fw.data[0].colorbar.title.text = shadow.data[0].colorbar.title.text
+                fw.layout.yaxis.ticktext = shadow.layout.yaxis.ticktext
+                fw.layout.title.text = shadow.layout.title.text
         self._draw_curves()
 
     def _draw_curves(self) -> None:
@@ -507,7 +532,8 @@ def _genotype_text(g: Genotype) -> str:
         text = g.to_nb201_str() if g.is_nb201() else str(g)
     except Exception:  # a genotype outside both text formats
         text = str(g)
-    return f"<code style='font-size:11px;word-break:break-all'>{html.escape(text)}</code>"
+    text = html.escape(text).replace("+", "+<wbr>").replace("), (", "), <wbr>(")  # break between nodes
+    return f"<code style='font-size:11px;overflow-wrap:anywhere'>{text}</code>"
 
 
 class GenotypeView(LiveView):

@@ -447,6 +447,37 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run several methods x seeds on one space and dataset; print and write the comparison table."""
+    from .compare import compare
+    from .discrete import EvalConfig
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        get_method(m)  # unknown names fail here, listing the valid ones
+    try:
+        seeds = [int(x) for x in args.seeds.split(",")]
+    except ValueError:
+        raise UsageError(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
+    get_space(args.space)
+    table = args.nb201_table or os.environ.get(NB201_ENV)
+    base = SearchConfig(space=args.space, dataset=args.dataset, epochs=args.epochs, arch_lr=args.arch_lr,
+                        batch_size=args.batch_size,
+                        supernet=SupernetConfig(C=args.C, layers=args.layers, cells_per_stage=args.cells_per_stage))
+    retrain = EvalConfig(epochs=args.retrain_epochs) if args.retrain_epochs else None
+
+    def on_run(row: dict) -> None:
+        if not args.quiet:
+            print(f"  done {row.get('method')} seed {row.get('seed')}: {row.get('genotype')}", file=sys.stderr)
+
+    result = compare(methods, seeds, args.space, args.dataset, args.epochs, args.out, table, base_config=base,
+                     retrain=retrain, hessian=not args.no_hessian, on_run=on_run)
+    print(result.to_markdown())
+    if args.out:
+        print(f"\ntables and run folders in {args.out}")
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 def default_threads() -> int:
     """Half the cores, at most 4: the small convolutions of a search gain little from more, and an
@@ -537,6 +568,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true")
     _threads_flag(e)
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="run methods x seeds on one space/dataset and tabulate them")
+    c.add_argument("--methods", default="darts-v1,darts-v2,pc-darts,gdas,snas,sdarts-rs",
+                   help="comma-separated method names (default: the DARTS family comparison)")
+    c.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    c.add_argument("--space", default="nb201")
+    c.add_argument("--dataset", default="digits")
+    c.add_argument("--epochs", type=int, default=30)
+    c.add_argument("--arch-lr", type=float, default=1e-2, help="alpha learning rate for every method (default 1e-2)")
+    c.add_argument("--batch-size", type=int, default=64)
+    c.add_argument("--C", type=int, default=8)
+    c.add_argument("--layers", type=int, default=3)
+    c.add_argument("--cells-per-stage", type=int, default=1)
+    c.add_argument("--retrain-epochs", type=int, default=0, help="retrain each derived cell this long (0: skip)")
+    c.add_argument("--no-hessian", action="store_true", help="skip the dominant eigenvalue column")
+    c.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (or ${NB201_ENV})")
+    c.add_argument("--out", help="folder for the run folders and comparison.{csv,md,json}")
+    c.add_argument("--quiet", action="store_true")
+    _threads_flag(c)
+    c.set_defaults(func=cmd_compare)
 
     rs = sub.add_parser("runs", help="inspect run folders")
     rsub = rs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)

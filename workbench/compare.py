@@ -10,11 +10,13 @@ driver, :meth:`workbench.methods.Method.run`), persists it with
 * search time (wall seconds of the search itself) and ms/step;
 * optionally the dominant eigenvalue of the alpha Hessian at the end
   (:func:`workbench.analysis.sharpness.compute_sharpness`, dense, as
-  RobustDARTS; Zela et al. 2020; the validation loss under softmax(alpha)
-  for every method, so GDAS/SNAS are measured in DARTS's relaxation), the retrained accuracy of the genotype at a
-  small budget (:func:`workbench.discrete.evaluate_genotype`), and, for
-  NAS-Bench-201 cells with a table path, ground truth CIFAR-10/100/ImageNet16
-  test accuracy and the CIFAR-10 rank among all 15,625 cells
+  RobustDARTS, Zela et al. 2020; the validation loss under softmax(alpha) for
+  every method, so GDAS/SNAS are measured in DARTS's relaxation);
+* optionally the retrained accuracy of the genotype at a small budget
+  (:func:`workbench.discrete.evaluate_genotype`; with the EvalConfig's seed,
+  the same for every run, so the column differs by genotype only);
+* for NAS-Bench-201 cells, given a table path, ground-truth CIFAR-10/100/
+  ImageNet16 test accuracy and the CIFAR-10 rank among all 15,625 cells
   (:class:`workbench.nb201.NB201Table`; Dong & Yang, ICLR 2020).
 
 A missing optional module or table drops its columns cleanly (logged, never

@@ -168,6 +168,10 @@ SPACES.register("s2", _darts("s2", ("skip_connect", "sep_conv_3x3")))
 SPACES.register("s3", _darts("s3", ("none", "skip_connect", "sep_conv_3x3")))
 SPACES.register("s4", _darts("s4", ("sep_conv_3x3", "noise")))
 SPACES.register("s5", _darts("s5", DARTS_OPS[1:]))
+# sharpDARTS (Hundt et al. 2019): the DARTS cell with SharpSepConv in place of the separable/dilated convs.
+SPACES.register("sharp", _darts("sharp", ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+                                          "sharp_sep_conv_3x3", "sharp_sep_conv_5x5", "sharp_dil_conv_3x3",
+                                          "sharp_dil_conv_5x5")))
 
 
 def cell_genotype(space: SearchSpace, nodes: Sequence[Sequence[tuple[str, int]]]) -> CellGenotype:

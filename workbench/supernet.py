@@ -287,6 +287,10 @@ class Supernet(nn.Module):
                  in_channels: int = 1, n_classes: int = 10) -> None:
         super().__init__()
         space = get_space(space)
+        if space.macro == "darts" and (cfg.C // cfg.partial_channels) % 2:
+            raise ValueError(f"DARTS-style cells need an even number of channels per op (C/K = {cfg.C}/"
+                             f"{cfg.partial_channels}) for the stride-2 skip (FactorizedReduce); "
+                             f"choose C divisible by {2 * cfg.partial_channels}")
         self.space, self.cfg = space, cfg
         self.in_channels, self.n_classes = in_channels, n_classes
         n_ops = len(space.ops)

@@ -45,12 +45,13 @@ class HessianOperator:
         if bad:
             raise ValueError(f"parameter(s) {bad} do not require grad; the Hessian is taken w.r.t. leaf tensors "
                              "with requires_grad=True")
-        loss = loss_fn()
-        if not isinstance(loss, Tensor) or loss.dim() != 0:
-            raise ValueError("loss_fn must return a scalar tensor with a graph to the parameters")
-        grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
-        self.grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, self.params)]
-        self._flat_grad = flatten(self.grads)
+        with torch.enable_grad():  # also inside a caller's no_grad block
+            loss = loss_fn()
+            if not isinstance(loss, Tensor) or loss.dim() != 0:
+                raise ValueError("loss_fn must return a scalar tensor with a graph to the parameters")
+            grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
+            self.grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, self.params)]
+            self._flat_grad = flatten(self.grads)
         self.loss = loss.detach()
         self.weight_decay = float(weight_decay)
         self.n = self._flat_grad.numel()
@@ -67,8 +68,9 @@ class HessianOperator:
         self.matvecs += 1
         if not self._flat_grad.requires_grad:  # the loss is (at most) linear in the parameters
             return self.weight_decay * v
-        hv = torch.autograd.grad(self._flat_grad, self.params, grad_outputs=v, retain_graph=True,
-                                 allow_unused=True)
+        with torch.enable_grad():
+            hv = torch.autograd.grad(self._flat_grad, self.params, grad_outputs=v, retain_graph=True,
+                                     allow_unused=True)
         hv = flatten([torch.zeros_like(p) if h is None else h for h, p in zip(hv, self.params)])
         return hv + self.weight_decay * v
 
