@@ -93,7 +93,7 @@ def mixed_op(x, alpha, mask=None):
 
 
 y, w = mixed_op(x, alpha)
-print("weights:", dict(zip(space.ops, w.detach().numpy().round(3))))
+print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w)})
 assert torch.allclose(w, torch.full((4,), 0.25)) and y.shape == x.shape"""),
     md("""
 ## α gets an ordinary gradient
@@ -126,7 +126,7 @@ mask = torch.tensor([op != "avg_pool_3x3" for op in space.ops])
 alpha.grad = None
 y, w = mixed_op(x, alpha, mask)
 ((y - target) ** 2).mean().backward()
-print("weights:", dict(zip(space.ops, w.detach().numpy().round(3))))
+print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w)})
 assert w[pool] == 0 and alpha.grad[pool] == 0
 assert torch.allclose(w[mask], torch.softmax(alpha[mask], 0))"""),
     md("""
@@ -208,7 +208,9 @@ display(HTML(genotype_html(g, title="the derived toy cell")))"""),
 * The gradient with respect to α matched the softmax-Jacobian formula: α is learned like any other parameter.
 * A switched-off op got exactly zero weight and zero gradient; the rest renormalised.
 * The mixed op only equals the discrete op in the one-hot limit: at T = 1 it was far from the argmax op.
-* After 20 search steps the weights left the uniform 0.25, and the derived cell is the argmax per edge.
+* After 20 search steps the weights left the uniform 0.25, and the derived cell is the argmax per edge. Early in
+  a search that is often a parameter-free op (a pool or a skip): they help the untrained supernet most, a bias
+  that notebook 03 follows to its end.
 
 Next: [02 · DARTS step by step](02_darts_step_by_step.ipynb) runs the bilevel search with the live dashboard.
 """),
@@ -662,7 +664,14 @@ print("\\n".join(changes))
 assert len(changes) == 4  # 2 nodes of the normal cell and 2 of the reduction cell take other inputs
 diff"""),
     md("""
-GDAS and PC-DARTS against DARTS (second order):
+Two of DARTS's descendants. PC-DARTS (Xu et al., ICLR 2020) samples a fraction of the channels on each edge
+and normalises edges; GDAS (Dong & Yang, CVPR 2019) samples one op per edge with Gumbel-softmax. Their cells:
+"""),
+    code("""
+for name, title in (("PC_DARTS_cifar", "PC-DARTS, CIFAR-10"), ("GDAS_V1", "GDAS, CIFAR-10")):
+    display(HTML(genotype_html(published(name), title=title)))"""),
+    md("""
+And against DARTS (second order), node by node:
 """),
     code("""
 for other in ("GDAS_V1", "PC_DARTS_cifar"):

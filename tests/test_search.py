@@ -190,3 +190,20 @@ def test_load_state_from_other_config_is_rejected():
     b = Searcher(tiny_config(removed_ops=("none",)))
     with pytest.raises(ValueError, match="ops"):
         b.load_state_dict(a.state_dict())
+
+
+def test_history_forgets_steps_undone_by_a_rollback():
+    from workbench.history import History
+    cfg = tiny_config(epochs=3)
+    s = Searcher(cfg)
+    h = History.attach(s)
+    s.run(4)
+    state = s.state_dict()
+    s.run(5)
+    assert len(h) == 9
+    s.load_state_dict(state)  # roll back to step 4, then continue
+    s.run(2)
+    assert list(h.steps) == [1, 2, 3, 4, 5, 6]
+    fresh = Searcher(cfg)
+    evs = fresh.run(6)
+    assert np.array_equal(h.alphas("cell")[-1], evs[-1].alphas["cell"])

@@ -105,6 +105,18 @@ def test_worker_runs_in_background_and_commands_run_between_steps(session):
     assert session.wait(60) and session.searcher.step_count == 6
 
 
+def test_an_idle_worker_exits_and_the_next_command_starts_a_new_one(session):
+    session.IDLE_EXIT_S = 0.05
+    session.run(2)
+    assert session.wait(60)
+    deadline = time.time() + 30
+    while session._thread is not None and time.time() < deadline:
+        time.sleep(0.01)
+    assert session._thread is None  # no thread left behind by an idle session
+    session.run(2)
+    assert session.wait(60) and session.searcher.step_count == 4
+
+
 def test_threaded_and_inline_sessions_record_identical_searches():
     a, b = SearchSession(tiny_config(), threaded=True), SearchSession(tiny_config(), threaded=False)
     a.run()
@@ -312,6 +324,21 @@ def test_scrubbed_step_shows_that_steps_alphas_and_genotype(finished):
     assert d.views["alphas"].step is None and d.views["genotype"].genotype == s.searcher.genotype()
 
 
+def test_reset_clears_every_view_and_the_scrubber():
+    s = SearchSession(tiny_config(), threaded=False)
+    d = dashboard(s, min_interval=0)
+    s.run(4)
+    d.scrubber.scrub(2)
+    assert d.views["alphas"].step == 2
+    s.reset().result()
+    assert d.scrubber.slider.disabled and d.scrubber.step is None and d.views["alphas"].step is None
+    assert "before the first step" in d.views["alphas"].heatmaps["cell"].layout.title.text
+    assert len(d.views["curves"].figure.data[0].x) == 0
+    s.run(3)
+    assert (d.scrubber.slider.min, d.scrubber.slider.max, d.scrubber.slider.value) == (1, 3, 3)
+    np.testing.assert_allclose(z_of(d.views["alphas"].heatmaps["cell"]), s.history.weights("cell")[-1], rtol=1e-6)
+
+
 def test_swapped_off_op_has_zero_weight_thereafter_in_every_view(finished):
     s, d = finished
     h = s.history
@@ -437,6 +464,7 @@ def test_views_accept_a_plain_history_and_a_searcher():
     sess = as_session(s)
     assert as_session(s) is sess  # one session (one worker) per searcher
     sess.run(3)
+    assert sess.wait(60)
     v = CurvesView(sess.history)
     np.testing.assert_allclose(np.asarray(trace(v.figure, "train loss (per batch)").y, float),
                                sess.history.scalar("train_loss"))

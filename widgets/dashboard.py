@@ -182,7 +182,6 @@ class ScrubberView:
             self._quiet = True
             try:
                 self.follow.value = True
-                self.slider.max = 0
             finally:
                 self._quiet = False
         if kind in ("idle", "reset"):

@@ -230,7 +230,7 @@ class AlphaView(LiveView):
                 fig = F.alpha_curves(h, c, max_points=max_points, title=f"Mixing weights over steps · {_cell(c)}")
                 fig.update_layout(width=width)
                 self.curves[c] = _figure_widget(fig, "dnas-alpha-curves")
-        self._curve_x: dict[str, int] = {}
+        self._curve_x: dict[str, int] = {}  # epoch-boundary segments drawn, per cell type
         parts: list[W.Widget] = [W.HBox(list(self.heatmaps.values()))] if heatmaps else []
         parts += list(self.curves.values())
         self.widget = W.VBox(parts)
@@ -284,11 +284,12 @@ class AlphaView(LiveView):
             wi = wts[idx].astype(float)
             ymax = float(np.nanmax(wi)) if n else 1.0
             rng = [0, min(1.0, round(ymax * 1.08 + 0.01, 2))]
+            bx, by = _boundaries(h, n)
             with fw.batch_update():
                 for tr in fw.data:
                     if tr.name == "epochs":
-                        if self._curve_x.get(c) != n:
-                            tr.x, tr.y = _boundaries(h, n)
+                        if self._curve_x.get(c) != len(bx):  # only when an epoch ended
+                            tr.x, tr.y = bx, by
                     elif tr.meta is not None:
                         tr.x = x
                         tr.y = wi[:, int(tr.meta[0]), ops.index(tr.meta[1])]
@@ -298,7 +299,7 @@ class AlphaView(LiveView):
                     ref = F.alpha_curves(h, c, max_points=2)
                     fw.layout.annotations = ref.layout.annotations
                     fw.layout.shapes = ref.layout.shapes
-            self._curve_x[c] = n
+            self._curve_x[c] = len(bx)
         self._n_changes = changes
 
     def _reset(self) -> None:
@@ -474,19 +475,20 @@ class ParamFreeWarning(LiveView):
             self.badge.value = _badge("no step yet: the derived cell appears after the first step", "#555")
         else:
             g = h.genotype_at(step)
-            parts, warn = [], False
+            parts, warn, skips = [], False, False
             for c in h.space.cell_types:
                 n_pf, n_kept, per = param_free_status(g, c)
-                thr = n_kept / 2
-                warn |= n_pf >= thr
+                warn |= n_pf >= n_kept / 2
+                skips |= per.get("skip_connect", 0) >= n_kept / 2
                 detail = ", ".join(f"{op} ×{k}" for op, k in sorted(per.items())) or "none"
-                parts.append(f"{c}: <b>{n_pf}</b> of {n_kept} kept edges parameter-free ({detail})")
+                parts.append(f"{_cell(c)}: <b>{n_pf}</b> of {n_kept} kept edges parameter-free ({detail})")
             self.warning = warn
             msg = f"step {step} · " + " · ".join(parts)
             if warn:
-                msg = ("⚠ drifting towards skip-connection collapse: " + msg +
-                       ". DARTS tends to prefer parameter-free ops as the supernet trains "
-                       "(RobustDARTS, DARTS+); consider early stopping or removing skip_connect.")
+                what = "skip-connection collapse" if skips else "a parameter-free cell"
+                msg = (f"⚠ drifting towards {what}: " + msg + ". DARTS tends to prefer parameter-free ops as the "
+                       "supernet trains (RobustDARTS, DARTS+); consider early stopping, or switching "
+                       f"{'skip_connect' if skips else 'those ops'} off below.")
             self.badge.value = _badge(msg, "#c62828" if warn else "#2e7d32", warn)
 
 

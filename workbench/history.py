@@ -104,10 +104,24 @@ class History:
         elif isinstance(event, RunStarted):
             if self.started is None:
                 self.started = event
+            if event.resumed:  # a rollback or a resume from an earlier checkpoint: forget the undone steps
+                self.truncate(event.step)
         elif isinstance(event, RunFinished):
             self.finished = event
         elif isinstance(event, RunFailed):
             self.failed = event
+
+    def truncate(self, step: int) -> None:
+        """Drop everything recorded after ``step`` (steps > step; mask changes made at or after it)."""
+        keep = int(np.searchsorted(self.steps, step, side="right"))
+        for g in [self._steps, *self._scalars.values(), *self._alphas.values(), *self._weights.values(),
+                  *self._extras.values()]:
+            g.n = min(g.n, keep)
+        self.epochs = [e for e in self.epochs if e.step <= step]
+        self.mask_changes = [m for m in self.mask_changes if m.step < step]
+        self.analysis = [a for a in self.analysis if a.step <= step]
+        self.finished = None
+        self.failed = None
 
     # -- reading --------------------------------------------------------------------------------
     def __len__(self) -> int:
