@@ -46,12 +46,15 @@ def make(name: str, method: str, naive: bool) -> Searcher:
     return s
 
 
+CLOCK = time.perf_counter  # wall clock; --cpu-time switches to process time (robust on a busy machine)
+
+
 def time_steps(s: Searcher, n: int) -> list[float]:
     out = []
     for _ in range(n):
-        t = time.perf_counter()
+        t = CLOCK()
         s.step()
-        out.append(time.perf_counter() - t)
+        out.append(CLOCK() - t)
     return out
 
 
@@ -66,30 +69,49 @@ def side_by_side(name: str, method: str, n: int, rounds: int) -> tuple[float, fl
 
 
 def ops_alone_ms(name: str) -> float:
-    """Sum over op modules of forward+backward time alone, for one forward+backward of the supernet."""
+    """Sum over the network's top-level modules (the batched op modules of every wave, the
+    preprocessing, stem, residual blocks and classifier) of forward+backward time when each is run
+    alone on a tensor of the shape it sees in the search: the floor our execution cannot go under."""
     s = make(name, "darts-v1", False)
-    shapes: list[tuple[EdgeOp, torch.Size]] = []
-    hooks = [m.register_forward_pre_hook(lambda mod, inp: shapes.append((mod, inp[0].shape)))
-             for m in s.model.modules() if isinstance(m, EdgeOp) or isinstance(m, (torch.nn.Conv2d, torch.nn.Linear,
-                                                                                  torch.nn.BatchNorm2d))]
-    x, y = s.train_stream.next()
+    net = s.model
+    units: list[torch.nn.Module] = [net.stem, net.head_norm, net.classifier]
+    for cell in net.cells:
+        if hasattr(cell, "wave_ops"):
+            units += [getattr(cell, n) for n in ("pre0", "pre1") if hasattr(cell, n)]
+            units += [op for ops in cell.wave_ops for op in ops.values()]
+        else:
+            units.append(cell)
+    shapes: dict[int, torch.Size] = {}
+
+    def recorder(u: torch.nn.Module, fn):
+        def wrapped(x, *rest, **kw):
+            shapes.setdefault(id(u), x.shape)
+            return fn(x, *rest, **kw)
+        return wrapped
+
+    for u in units:  # wave ops are called through run()/body(), not __call__, so wrap those
+        for meth in ("run", "body", "forward"):
+            if meth in type(u).__dict__ or (meth == "forward" and not isinstance(u, EdgeOp)):
+                setattr(u, meth, recorder(u, getattr(u, meth)))
+    x, _ = s.train_stream.next()
     w, a = s.mixing_weights()
-    s.model(x, w, a).sum().backward()
-    for h in hooks:
-        h.remove()
+    net(x, w, a).sum().backward()
     total = 0.0
-    seen_parents = set()
-    for mod, shape in shapes:
-        if any(mod is p for p in seen_parents):
+    for u in units:
+        if id(u) not in shapes:
             continue
-        xin = torch.randn(shape, requires_grad=True)
-        for _ in range(2):
-            mod(xin).sum().backward()
+        for meth in ("run", "body", "forward"):
+            u.__dict__.pop(meth, None)
+        shape = shapes[id(u)]
+        xin = torch.randn(shape).contiguous(memory_format=torch.channels_last) if len(shape) == 4 else torch.randn(shape)
+        xin.requires_grad_(True)
+        call = (lambda t, u=u: u.run(t, None)) if isinstance(u, EdgeOp) else u
         reps = []
-        for _ in range(5):
-            t = time.perf_counter()
-            mod(xin).sum().backward()
-            reps.append(time.perf_counter() - t)
+        for i in range(7):
+            t = time.process_time()
+            call(xin).sum().backward()
+            if i >= 2:
+                reps.append(time.process_time() - t)
         total += statistics.median(reps)
     return total * 1e3
 
@@ -110,11 +132,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time steps by process CPU time (use with --threads 1 on a machine shared with other work)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     n, rounds = (3, 2) if args.quick else (5, 4)
     results = {}
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"clock {'process CPU time' if args.cpu_time else 'wall'}")
     print(f"{'space':6} {'method':9} {'ours ms':>8} {'naive ms':>9} {'speed-up':>8} {'peak MB':>8}")
     for name in CONFIGS:
         for method in ("darts-v1", "darts-v2"):
@@ -133,9 +161,9 @@ def main() -> None:
               f"= {step / (2 * alone):.2f}x the ops' own time (our overhead)")
     if not args.quick:
         s = Searcher(CONFIGS["nb201"].replace(epochs=50))
-        t = time.perf_counter()
+        t = CLOCK()
         s.run()
-        wall = time.perf_counter() - t
+        wall = CLOCK() - t
         results["nb201/50_epochs_s"] = wall
         print(f"\nNB201 50-epoch first-order search ({s.total_steps} steps incl. per-epoch eval): {wall:.1f} s")
     if args.json:
