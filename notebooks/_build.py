@@ -15,12 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
-SETUP = """\
-import numpy as np
-import torch
-from IPython.display import HTML, display
-
-torch.set_num_threads(1)  # tiny convs gain nothing from threads, and one thread keeps runs bit-reproducible"""
+THREADS = "torch.set_num_threads(1)  # tiny convs gain nothing from threads; one thread keeps runs bit-reproducible"
 
 
 def md(text: str):
@@ -47,13 +42,18 @@ NB01 = [
 
 Everything runs on a CPU in a few seconds.
 """),
-    code(SETUP + """
+    code("""
+import numpy as np
+import torch
+from IPython.display import HTML, display
+
+from widgets import alpha_heatmap, edge_labels, genotype_edge_ops, genotype_html
 from workbench import SearchConfig, Searcher, SupernetConfig, get_space
 from workbench.genotype import CellGenotype, Genotype
 from workbench.ops import make_op
 from workbench.relax import masked_softmax
-from widgets import alpha_heatmap, edge_labels, genotype_edge_ops, genotype_html
 
+""" + THREADS + """
 torch.manual_seed(0)
 space = get_space("toy")
 print(space.describe())
@@ -93,7 +93,7 @@ def mixed_op(x, alpha, mask=None):
 
 
 y, w = mixed_op(x, alpha)
-print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w)})
+print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w, strict=True)})
 assert torch.allclose(w, torch.full((4,), 0.25)) and y.shape == x.shape"""),
     md("""
 ## α gets an ordinary gradient
@@ -126,7 +126,7 @@ mask = torch.tensor([op != "avg_pool_3x3" for op in space.ops])
 alpha.grad = None
 y, w = mixed_op(x, alpha, mask)
 ((y - target) ** 2).mean().backward()
-print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w)})
+print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w, strict=True)})
 assert w[pool] == 0 and alpha.grad[pool] == 0
 assert torch.allclose(w[mask], torch.softmax(alpha[mask], 0))"""),
     md("""
@@ -147,7 +147,7 @@ with torch.no_grad():
         y_T, _ = mixed_op(x, a / T)
         gaps.append(float((y_T - target_op).norm() / target_op.norm()))
         print(f"T = {T:<5} relative distance to the argmax op ({best}): {gaps[-1]:.3f}")
-assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:])) and gaps[-1] < 1e-3"""),
+assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:], strict=False)) and gaps[-1] < 1e-3"""),
     md("""
 ## Try it: drag the α of one edge
 
@@ -233,13 +233,17 @@ NB02 = [
 The search is the default small config: the NAS-Bench-201 cell (6 edges × 5 ops), scikit-learn's 8×8 digits,
 C = 8 channels, one cell per stage, batch 64: 12 steps per epoch, well under 0.1 s per step on a laptop CPU.
 """),
-    code(SETUP + """
+    code("""
 import time
 
+import numpy as np
+import torch
+
+from widgets import GenotypeDiffView, SearchSession, alpha_curves, dashboard
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.history import History
-from widgets import GenotypeDiffView, SearchSession, alpha_curves, dashboard
 
+""" + THREADS + """
 CONFIG = SearchConfig(space="nb201", dataset="digits", supernet=SupernetConfig(C=8, cells_per_stage=1),
                       batch_size=64, arch_lr=1e-2, epochs=20, seed=2)
 searcher = Searcher(CONFIG)
@@ -394,18 +398,22 @@ stage, and did with 5.
 `DNAS_NB201_TABLE`, by default `../../shared/data/nb201/nb201_merged.csv.gz` relative to this folder. Without
 the table the search still runs; the ground-truth cells say so and skip their checks.
 """),
-    code(SETUP + """
+    code("""
 import os
 import time
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
+import torch
+from IPython.display import display
 
+from widgets import SearchSession, dashboard
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.genotype import nb201_genotype, nb201_ops
 from workbench.nb201 import NB201Table
-from widgets import SearchSession, dashboard
 
+""" + THREADS + """
 TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
 table = NB201Table.load(TABLE) if TABLE.is_file() else None
 print(table if table is not None else f"NAS-Bench-201 table not found at {TABLE.resolve()}: set DNAS_NB201_TABLE "
@@ -513,7 +521,7 @@ else:
     med = [float(np.median(c10[k == n])) for n in range(7)]
     for n in range(7):
         print(f"{n} skip edges: {np.sum(k == n):5d} cells, median CIFAR-10 accuracy {med[n]:.2f}%")
-    assert all(a >= b for a, b in zip(med, med[1:]))  # never better with one more skip edge
+    assert all(a >= b for a, b in zip(med, med[1:], strict=False))  # never better with one more skip edge
     assert med[2] - med[5] > 10"""),
     md("""
 ## How robust is this?
@@ -588,13 +596,15 @@ NB04 = [
 
 The genotypes are stored as data in `workbench.zoo`, parsed with `ast` (never `eval`).
 """),
-    code(SETUP + """
+    code("""
 import tempfile
 from pathlib import Path
 
+from IPython.display import HTML, display
+
+from widgets import GenotypeDiffView, export, genotype_edge_changes, genotype_html
 from workbench.genotype import Genotype, count_param_free, nb201_genotype
 from workbench.zoo import SOURCES, published, published_names
-from widgets import GenotypeDiffView, export, genotype_edge_changes, genotype_html
 
 for name in published_names():
     g = published(name)

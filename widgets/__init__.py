@@ -29,3 +29,11 @@ __all__ += [
     "ParamFreeWarning", "ScrubberView", "SearchSession", "StaticDashboard", "as_session", "dashboard",
     "genotype_edge_changes", "genotype_html",
 ]
+
+# Method comparison: table / figure / alpha overlay of several runs, and the RunComparison widget.
+from .compare_figures import (METHOD_COLORS, alpha_overlay, comparison_figure,  # noqa: E402
+                              comparison_table_figure, method_color)
+from .compare_views import RunComparison, run_label  # noqa: E402
+
+__all__ += ["METHOD_COLORS", "RunComparison", "alpha_overlay", "comparison_figure", "comparison_table_figure",
+            "method_color", "run_label"]

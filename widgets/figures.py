@@ -218,7 +218,7 @@ def update_alpha_heatmap(fig: go.Figure, weights: np.ndarray, mask: np.ndarray |
     hm.zmin, hm.zmax = mid - span, mid + span
     hm.colorbar.title.text = f"weight<br><sup>white = 1/{1 / mid:.3g}</sup>"
     off = traces["off"]
-    off.z = np.where(on, np.nan, 1.0)
+    off.z = np.where(on, None, 1.0)  # None, not NaN: NaN is not valid JSON for the widget comm
     off.text = np.where(on, "", "off")
     wm = np.where(on, w, -np.inf)
     bx: list[Any] = []
@@ -311,8 +311,8 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
         for k, e in enumerate(shown):
             if e in ch.edges:
                 ax = "" if k == 0 else str(k + 1)
-                notes.append(dict(x=ch.step + 0.5, y=1.0, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
-                                  text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
+                notes.append(dict(x=ch.step + 0.5, y=0.02, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
+                                  xanchor="left", text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
                                   font=dict(size=10, color=op_color(ch.op))))
                 shapes.append(dict(type="line", x0=ch.step + 0.5, x1=ch.step + 0.5, y0=0, y1=1, xref=f"x{ax}",
                                    yref=f"y{ax} domain", line=dict(color=op_color(ch.op), width=1, dash="dash")))
@@ -331,7 +331,8 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
         last = max(k for k in range(len(shown)) if k % cols == c - 1) // cols + 1 if c <= len(shown) else None
         if last is not None:
             fig.update_xaxes(title_text="step", showticklabels=True, row=last, col=c)
-    _base_layout(fig, title if title is not None else f"Mixing weights over steps · {cell_type} cell",
+    cell_name = cell_type if cell_type == "cell" else f"{cell_type} cell"
+    _base_layout(fig, title if title is not None else f"Mixing weights over steps · {cell_name}",
                  height=110 + 190 * rows)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (110 + 190 * rows), x=0,
                                   font=dict(size=11)), margin=dict(t=95))
