@@ -43,6 +43,11 @@ def _hand_result() -> ComparisonResult:
     return ComparisonResult(rows, "nb201", "digits", 3)
 
 
+def _plain(html_text: str) -> str:
+    """Table text as read: tags dropped, <br> and non-breaking spaces as spaces."""
+    return re.sub("<(?!br).*?>", "", html_text).replace("<br>", " ").replace("\u00a0", " ")
+
+
 def _traces(fig, **meta):
     return [t for t in fig.data if isinstance(t.meta, dict) and all(t.meta.get(k) == v for k, v in meta.items())]
 
@@ -89,17 +94,18 @@ def test_comparison_figure_seeds_means_published_and_gaps():
 def test_table_summary_and_per_run():
     res = _hand_result()
     fig = comparison_table_figure(res)
-    cells = fig.data[0].cells.values
-    header = [re.sub("<.*?>", "", h) for h in fig.data[0].header.values]
-    assert [re.sub("<.*?>", "", v) for v in cells[0]] == ["darts-v1", "gdas"]
+    cells = [[_plain(v) for v in col] for col in fig.data[0].cells.values]
+    header = [_plain(h) for h in fig.data[0].header.values]
+    assert cells[0] == ["darts-v1", "gdas"]
     col = header.index("NB201 CIFAR-10 (%)")
     sd = float(np.std([60.0, 80.0], ddof=1))
-    assert list(cells[col]) == [f"70.0 ± {sd:.1f}", f"92.0 ± {np.std([93.0, 91.0], ddof=1):.1f}"]
+    assert cells[col] == [f"70.0 ± {sd:.1f}", f"92.0 ± {np.std([93.0, 91.0], ddof=1):.1f}"]
     acc = header.index("supernet val acc (%)")
     assert cells[acc][0].startswith("92.0 ± ")  # fractions shown in percent
     fills = fig.data[0].cells.fill.color
     assert fills[col][1] != fills[col][0]  # the best ground-truth mean (gdas) is shaded
-    assert header[-1].startswith("published") and list(cells[-1]) == ["54.30", "93.61"]
+    assert header[-1].startswith("published") and cells[-1] == ["54.30", "93.61"]
+    assert not any(" " in v for col in fig.data[0].cells.values for v in col)  # no breakable space (see _nowrap)
     per = comparison_table_figure(res, per_run=True).data[0]
     assert len(per.cells.values[0]) == len(res.rows)
     assert per.cells.values[-1][0] == "|skip_connect~0|<br>|none~0|nor_conv_3x3~0|"  # one node per line

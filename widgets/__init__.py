@@ -37,3 +37,11 @@ from .compare_views import RunComparison, run_label  # noqa: E402
 
 __all__ += ["METHOD_COLORS", "RunComparison", "alpha_overlay", "comparison_figure", "comparison_table_figure",
             "method_color", "run_label"]
+
+# Analysis views and figures: sharpness track, loss landscapes, perturbation probe.
+from .analysis_figures import (landscape_figure, probe_figure, selection_heatmap,  # noqa: E402
+                               selection_table_html, sharpness_comparison_figure, sharpness_figure)
+from .analysis_views import LandscapeView, ProbeView, SharpnessView  # noqa: E402
+
+__all__ += ["LandscapeView", "ProbeView", "SharpnessView", "landscape_figure", "probe_figure", "selection_heatmap",
+            "selection_table_html", "sharpness_comparison_figure", "sharpness_figure"]

@@ -184,7 +184,6 @@ def update_sharpness_figure(fig: go.Figure, source: Sequence[AnalysisResult] | H
     spec = traces["top-k spectrum"]
     spec.x, spec.y, spec.text = sx, sy, st
     spec.hovertemplate = "%{text} = %{y:.4f}<extra></extra>"
-    spec.name = "top-k spectrum" if k > 1 else "top-k spectrum"
     spec.showlegend = k > 1
     la = traces["local average"]
     has_avg = not np.all(np.isnan(track.local_average)) if len(track) else False
@@ -198,22 +197,31 @@ def update_sharpness_figure(fig: go.Figure, source: Sequence[AnalysisResult] | H
     ymax = max([float(np.max(track.eigenvalue)) if len(track) else 0.0] +
                [float(r.values["eigenvalue"]) for r in track.discarded] + [1e-9])
     es = track.early_stop
-    fired.x = fired.y = fired.text = kept.x = kept.y = kept.text = ()
-    fired.showlegend = kept.showlegend = False
+    # each property is assigned exactly once: inside a FigureWidget's batch_update, clearing a value and then
+    # setting it back to what is on screen would leave the clearing edit pending
+    f_x: list = []
+    f_y: list = []
+    f_t: list = []
+    k_x: list = []
+    k_y: list = []
+    k_t: list = []
+    k_h = None
     if es is not None:
         xt = track.x_of_epoch(int(es["trigger_epoch"]), axis) if axis == "epoch" else float(es["step"])
         ratio = es.get("ratio")
         label = f"early stop fired (ratio {ratio:.2f} > {es.get('factor', float('nan')):.2f})" \
             if ratio is not None else "early stop fired"
-        fired.x, fired.y, fired.text = [xt, xt], [0.0, ymax * 1.08], ["", label]
-        fired.showlegend = True
+        f_x, f_y, f_t = [xt, xt], [0.0, ymax * 1.08], ["", label]
         xs_stop = track.x_of_epoch(int(es["stop_epoch"]), axis)
         if xs_stop is not None:
             ev_at = _eigen_at(track, int(es["stop_epoch"]))
-            kept.x, kept.y = [xs_stop], [ev_at if ev_at is not None else 0.0]
-            kept.text = [f"rolled back to epoch {int(es['stop_epoch'])}"]
-            kept.hovertemplate = f"kept the architecture of epoch {int(es['stop_epoch'])}<extra></extra>"
-            kept.showlegend = True
+            k_x, k_y = [xs_stop], [ev_at if ev_at is not None else 0.0]
+            k_t = [f"rolled back to epoch {int(es['stop_epoch'])}"]
+            k_h = f"kept the architecture of epoch {int(es['stop_epoch'])}<extra></extra>"
+    fired.x, fired.y, fired.text, fired.showlegend = f_x, f_y, f_t, bool(f_x)
+    kept.x, kept.y, kept.text, kept.showlegend = k_x, k_y, k_t, bool(k_x)
+    if k_h is not None:
+        kept.hovertemplate = k_h
     fig.layout.xaxis.title.text = axis
     return axis
 

@@ -454,7 +454,7 @@ _TITLE_RE = re.compile(r"^(?P<cell>.+)_s(?P<src>\d+)->(?P=cell)_s(?P<dst>\d+)$")
 
 def edge_from_title(title: str, space: Any) -> tuple[str, int] | None:
     """(cell type, edge index) of a graphviz edge title ``<cell>_s<src>-><cell>_s<dst>`` (None if not an op edge)."""
-    m = _TITLE_RE.match(title.strip())
+    m = _TITLE_RE.match(html.unescape(title).strip())
     if m is None or m["cell"] not in space.cell_types:
         return None
     node = int(m["dst"]) - space.n_inputs

@@ -111,6 +111,26 @@ def _digits(column: str) -> int:
     return 1
 
 
+_NBSP = "\u00a0"
+
+
+def _nowrap(text: str) -> str:
+    """Spaces -> non-breaking: plotly's table re-wraps text at spaces by measuring it, which fails in a
+    FigureWidget (the text of every cell with a space vanished in JupyterLab); line breaks are explicit."""
+    return text.replace(" ", _NBSP)
+
+
+def _header(text: str, width: int = 14) -> str:
+    """A header on lines of at most ``width`` characters (explicit ``<br>``), bold, without breakable spaces."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<b>" + "<br>".join(_nowrap(ln) for ln in lines) + "</b>"
+
+
 def _wrap_genotype(text: str) -> str:
     """An NB201 string one node per line (``|a~0|+|b~0|c~1|`` -> two lines); other genotypes unchanged."""
     return "<br>".join(text.split("|+|")).replace("<br>", "|<br>|") if "|+|" in text else text
@@ -177,13 +197,14 @@ def comparison_table_figure(result: ComparisonResult, per_run: bool = False, tit
         c = cols[k - 2] if 2 <= k < 2 + len(cols) else None
         fills.append([_BEST_FILL if c in best and best[c] == i else stripes[i] for i in range(n)])
     font_colors = [[method_color(m) for m in methods]] + [["#222"] * n for _ in body[1:]]
+    body = [[_nowrap(v) for v in col] for col in body]
     align = ["left", "center"] + ["right"] * (len(body) - 2)
     sizes = [12] * len(body)
     if per_run:  # the genotype string: left-aligned, a little smaller
         align[-1], sizes[-1] = "left", 11
     fig = go.Figure(go.Table(
         columnwidth=widths,
-        header=dict(values=[f"<b>{h}</b>" for h in header], fill_color=_HEAD_FILL, align="center",
+        header=dict(values=[_header(h, 10 if per_run else 14) for h in header], fill_color=_HEAD_FILL, align="center",
                     font=dict(family=FONT["family"], size=12 if not per_run else 11, color="#222"),
                     line_color="#d5d9e0", height=34),
         cells=dict(values=body, fill_color=fills, align=align,
@@ -194,7 +215,9 @@ def comparison_table_figure(result: ComparisonResult, per_run: bool = False, tit
         f"{res.epochs} epochs")
     lines = [max(str(col[i]).count("<br>") + 1 for col in body) for i in range(n)]
     rows_px = sum(max(28, 15 * k + 12) for k in lines)
-    fig.update_layout(template="plotly_white", font=FONT, height=height or 50 + 62 + rows_px + 20,
+    head_px = 15 * max(h.count("<br>") + 1 for h in fig.data[0].header.values) + 14
+    fig.data[0].header.height = head_px
+    fig.update_layout(template="plotly_white", font=FONT, height=height or 50 + head_px + rows_px + 20,
                       title=dict(text=head, x=0.01, xanchor="left", font=dict(size=15)),
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig

@@ -94,12 +94,17 @@ class RunComparison:
     skipped; the table and figure still show. ``a`` / ``b`` pick the two runs
     (labels, default: the first run and the first run of another method),
     ``cell`` / ``edge`` the overlaid edge (default: the first edge on which the
-    two derived genotypes differ).
+    two derived genotypes differ); ``references`` go to
+    :func:`~widgets.compare_figures.comparison_figure`; ``width`` is the widget's width in pixels.
     """
 
     def __init__(self, source: Any, *, root: PathLike | None = None, a: str | None = None, b: str | None = None,
                  cell: str | None = None, edge: int | str | None = None,
-                 references: Mapping[str, float] | None = None) -> None:
+                 references: Mapping[str, float] | None = None, width: int = 980) -> None:
+        if width < 600:
+            raise ValueError(f"width must be at least 600 (pixels), got {width}")
+        self.width = width
+        self._overlay_w = int(0.58 * width)
         self.result: ComparisonResult | None = None
         self.runs: dict[str, Run] = {}
         self.missing: dict[str, str] = {}
@@ -115,9 +120,11 @@ class RunComparison:
         self.changes_html = W.HTML()
         self.overlay = go.FigureWidget()
         self.overlay.add_class("dnas-alpha-overlay")
-        self.table = None if self.result is None else go.FigureWidget(comparison_table_figure(self.result))
+        # explicit widths: a FigureWidget does not follow its container's width (text in a squeezed table vanishes)
+        self.table = None if self.result is None else go.FigureWidget(
+            comparison_table_figure(self.result).update_layout(width=width))
         self.figure = None if self.result is None else go.FigureWidget(
-            comparison_figure(self.result, references=references))
+            comparison_figure(self.result, references=references).update_layout(width=width))
         self._busy = False
         if self.labels:
             a0 = a if a is not None else self.labels[0]
@@ -306,14 +313,15 @@ class RunComparison:
         lines = genotype_edge_changes(ga, gb)
         same = "<b>identical genotypes</b>" if la != lb else "<i>the same run picked twice</i>"
         self.changes_html.value = (
-            f"<div style='font-size:12px'><code>a: {html.escape(str(ga))}</code><br>"
-            f"<code>b: {html.escape(str(gb))}</code><br>"
+            "<div style='font-size:12px;line-height:1.4;word-break:break-all'>"
+            f"<b>a</b> <code>{html.escape(str(ga))}</code><br><b>b</b> <code>{html.escape(str(gb))}</code><br>"
             + (same if not lines else "<br>".join(html.escape(x) for x in lines)) + "</div>")
 
     def _draw_overlay(self) -> None:
         la, lb = self.pick_a.value, self.pick_b.value
         runs = {la: self.runs[la]} if la == lb else {la: self.runs[la], lb: self.runs[lb]}
         fig = alpha_overlay(runs, self.pick_cell.value, int(self.pick_edge.value), height=360)
+        fig.update_layout(width=self._overlay_w)
         with self.overlay.batch_update():
             self.overlay.data = ()
         self.overlay.add_traces(list(fig.data))
@@ -331,16 +339,17 @@ class RunComparison:
             parts.append(W.HTML(f"<details style='color:#8a5a00'><summary>{m} run folder{'s' if m != 1 else ''} "
                                 f"not loaded (the table still shows them)</summary><ul>{items}</ul></details>"))
         if self.runs:
+            left_w = self.width - self._overlay_w - 10
             left = W.VBox([W.HTML("<b>Genotype diff</b>"), self.diff_html, self.changes_html],
-                          layout=W.Layout(width="44%", min_width="320px"))
+                          layout=W.Layout(width=f"{left_w}px", flex="0 0 auto", overflow="hidden"))
             right = W.VBox([W.HBox([self.pick_cell, self.pick_edge]), self.overlay],
-                           layout=W.Layout(width="56%", min_width="380px"))
-            parts += [W.HBox([self.pick_a, self.pick_b]), W.HBox([left, right], layout=W.Layout(width="100%"))]
+                           layout=W.Layout(width=f"{self._overlay_w}px", flex="0 0 auto", margin="0 0 0 10px"))
+            parts += [W.HBox([self.pick_a, self.pick_b]), W.HBox([left, right])]
         if self.figure is not None:
             parts.append(self.figure)
         if self.table is not None:
             parts.append(self.table)
-        box = W.VBox(parts, layout=W.Layout(width="100%"))
+        box = W.VBox(parts, layout=W.Layout(width=f"{self.width + 10}px", max_width="100%"))
         box.add_class("dnas-run-comparison")
         return box
 
