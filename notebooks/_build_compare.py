@@ -86,7 +86,7 @@ import time
 from pathlib import Path
 
 import torch
-from IPython.display import display
+from IPython.display import HTML, display
 
 from workbench import SearchConfig, SupernetConfig
 from workbench.compare import PUBLISHED_NB201_C10, ComparisonResult, compare
@@ -94,7 +94,7 @@ from workbench.discrete import EvalConfig
 from workbench.genotype import nb201_genotype, nb201_ops
 from workbench.nb201 import NB201Table
 from workbench.runs import load_run
-from widgets import RunComparison, comparison_figure, comparison_table_figure
+from widgets import RunComparison, comparison_figure, comparison_table_figure, comparison_table_html
 
 torch.set_num_threads(1)  # tiny convs gain nothing from threads, and one thread keeps runs bit-reproducible
 TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
@@ -140,13 +140,13 @@ result = compare(METHODS, SEEDS, "nb201", "digits", EPOCHS, OUT, None if table i
                  on_run=lambda r: print(f"{r['method']:>10} seed {r['seed']}: {r['genotype']}"))
 print(f"{len(result.rows)} searches in {time.perf_counter() - t0:.0f} s; run folders in {OUT}")"""),
     md("""
-The summary: mean ± std over the two seeds (accuracies in percent; the best mean of each accuracy column is
-shaded). `published NB201 C10` is what each method's own search reached on NAS-Bench-201 (CIFAR-10, 200-epoch
+The summary: mean and (below it) std over the two seeds (accuracies in percent; the best mean of each accuracy
+column is shaded), then every run with its derived cell (one NB201 node per line). `published NB201 C10` is what each method's own search reached on NAS-Bench-201 (CIFAR-10, 200-epoch
 training of the derived cell), where a number is published.
 """),
     code("""
 display(comparison_table_figure(result))
-display(comparison_table_figure(result, per_run=True))
+display(HTML(comparison_table_html(result, per_run=True)))  # the same table per run, as HTML (scrolls if wide)
 
 assert [(r["method"], r["seed"]) for r in result.rows] == [(m, s) for m in METHODS for s in SEEDS]
 for r in result.rows:  # every run folder reloads, and gives back the genotype the table reports

@@ -14,7 +14,7 @@ from workbench.compare import ComparisonResult, compare
 from workbench.genotype import Genotype
 from workbench.runs import load_run
 from widgets.compare_figures import (METRIC_SCALE, RUN_DASHES, alpha_overlay, comparison_figure,
-                                     comparison_table_figure)
+                                     comparison_table_figure, comparison_table_html)
 from widgets.compare_views import RunComparison, run_label
 from widgets.figures import edge_labels, op_color
 from widgets.graph import _ADDED, _REMOVED
@@ -97,18 +97,32 @@ def test_table_summary_and_per_run():
     cells = [[_plain(v) for v in col] for col in fig.data[0].cells.values]
     header = [_plain(h) for h in fig.data[0].header.values]
     assert cells[0] == ["darts-v1", "gdas"]
-    col = header.index("NB201 CIFAR-10 (%)")
+    col = header.index("NB201 C10 (%)")
     sd = float(np.std([60.0, 80.0], ddof=1))
     assert cells[col] == [f"70.0 ± {sd:.1f}", f"92.0 ± {np.std([93.0, 91.0], ddof=1):.1f}"]
-    acc = header.index("supernet val acc (%)")
+    acc = header.index("supernet acc (%)")
     assert cells[acc][0].startswith("92.0 ± ")  # fractions shown in percent
     fills = fig.data[0].cells.fill.color
     assert fills[col][1] != fills[col][0]  # the best ground-truth mean (gdas) is shaded
     assert header[-1].startswith("published") and cells[-1] == ["54.30", "93.61"]
-    assert not any(" " in v for col in fig.data[0].cells.values for v in col)  # no breakable space (see _nowrap)
+    shown = [re.sub("<[^>]*>", "", v) for col in fig.data[0].cells.values for v in col]
+    assert not any(" " in v for v in shown)  # no breakable space outside tags (see _nowrap)
     per = comparison_table_figure(res, per_run=True).data[0]
     assert len(per.cells.values[0]) == len(res.rows)
     assert per.cells.values[-1][0] == "|skip_connect~0|<br>|none~0|nor_conv_3x3~0|"  # one node per line
+
+
+@pytest.mark.parametrize("per_run", [False, True])
+def test_html_table_shows_the_figure_table(per_run):
+    res = _hand_result()
+    fig = comparison_table_figure(res, per_run=per_run).data[0]
+    page = comparison_table_html(res, per_run=per_run)
+    heads = [_plain(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", page)]
+    rows = [[_plain(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)] for tr in re.findall(r"<tr>(.*?)</tr>", page)]
+    assert heads == [_plain(h) for h in fig.header.values]
+    assert [r for r in rows if r] == [[_plain(col[i]) for col in fig.cells.values] for i in range(len(rows) - 1)]
+    best = [i for i, tr in enumerate(re.findall(r"<tr>(.*?)</tr>", page)[1:]) if "#dff0d8" in tr]
+    assert best == ([] if per_run else [0, 1])  # darts-v1 best supernet acc, gdas best ground truth and rank
 
 
 # ------------------------------------------------------------------------------ overlay
@@ -204,7 +218,7 @@ def test_run_comparison_from_run_folders_and_missing_runs(comparison, tmp_path):
                              res.epochs)
     rc3 = RunComparison(moved, root=tmp_path)
     assert rc3.labels == [run_label(METHODS[0], 0)] and len(rc3.missing) == 1
-    assert len(rc3.table.data[0].cells.values[0]) == 2  # the table still lists both methods
+    assert rc3.table.value.count("<tr>") == 1 + 2  # the table still lists both methods (header + 2 rows)
     with pytest.raises(ValueError, match="comparison folder"):
         RunComparison(tmp_path)
     with pytest.raises(TypeError, match="RunComparison takes"):

@@ -32,11 +32,11 @@ __all__ += [
 
 # Method comparison: table / figure / alpha overlay of several runs, and the RunComparison widget.
 from .compare_figures import (METHOD_COLORS, alpha_overlay, comparison_figure,  # noqa: E402
-                              comparison_table_figure, method_color)
+                              comparison_table_figure, comparison_table_html, method_color)
 from .compare_views import RunComparison, run_label  # noqa: E402
 
 __all__ += ["METHOD_COLORS", "RunComparison", "alpha_overlay", "comparison_figure", "comparison_table_figure",
-            "method_color", "run_label"]
+            "comparison_table_html", "method_color", "run_label"]
 
 # Analysis views and figures: sharpness track, loss landscapes, perturbation probe.
 from .analysis_figures import (landscape_figure, probe_figure, selection_heatmap,  # noqa: E402

@@ -25,7 +25,9 @@ Trace layout (tests and the widget rely on it):
 """
 from __future__ import annotations
 
+import html
 import math
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,7 +42,7 @@ from workbench.history import History
 from .figures import FONT, edge_labels, op_color
 
 __all__ = ["METHOD_COLORS", "METRIC_LABELS", "METRIC_SCALE", "RUN_DASHES", "method_color", "primary_metric",
-           "comparison_table_figure", "comparison_figure", "alpha_overlay"]
+           "comparison_table_figure", "comparison_table_html", "comparison_figure", "alpha_overlay"]
 
 #: A fixed colour per method of the DARTS family (others get a stable colour from their name).
 METHOD_COLORS: dict[str, str] = {
@@ -59,8 +61,13 @@ METRIC_LABELS: dict[str, str] = {
 }
 _SHORT_LABELS = {"supernet_val_acc": "supernet acc %", "retrain_test_acc": "retrain acc %",
                  "param_free": "param-free ops", "skips": "skips", "eigenvalue": "eigen-value",
-                 "search_seconds": "search s", "nb201_c10": "C10 %", "nb201_c100": "C100 %", "nb201_in16": "IN16 %",
-                 "nb201_rank_c10": "C10 rank"}
+                 "search_seconds": "search s", "nb201_c10": "NB201 C10 %", "nb201_c100": "NB201 C100 %",
+                 "nb201_in16": "NB201 IN16 %",
+                 "nb201_rank_c10": "NB201 rank"}
+_TABLE_LABELS = {"supernet_val_acc": "supernet acc (%)", "retrain_test_acc": "retrained acc (%)",
+                 "param_free": "param-free ops", "skips": "skip edges", "eigenvalue": "dominant eigenvalue",
+                 "search_seconds": "search (s)", "nb201_c10": "NB201 C10 (%)", "nb201_c100": "NB201 C100 (%)",
+                 "nb201_in16": "NB201 IN16 (%)", "nb201_rank_c10": "NB201 rank (C10)"}
 #: Columns stored as fractions in [0, 1] and shown in percent.
 METRIC_SCALE: dict[str, float] = {"supernet_val_acc": 100.0, "retrain_test_acc": 100.0}
 #: Table columns, in order; columns the result lacks are left out.
@@ -117,7 +124,8 @@ _NBSP = "\u00a0"
 def _nowrap(text: str) -> str:
     """Spaces -> non-breaking: plotly's table re-wraps text at spaces by measuring it, which fails in a
     FigureWidget (the text of every cell with a space vanished in JupyterLab); line breaks are explicit."""
-    return text.replace(" ", _NBSP)
+    return "".join(part if part.startswith("<") else part.replace(" ", _NBSP)
+                   for part in re.split(r"(<[^>]*>)", text))
 
 
 def _header(text: str, width: int = 14) -> str:
@@ -137,90 +145,147 @@ def _wrap_genotype(text: str) -> str:
 
 
 def _cell_text(mean: float, std: float | None, column: str) -> str:
+    """``mean`` (and ``± std``) formatted for ``column``; "–" when missing."""
     if math.isnan(mean):
         return "–"
-    d = _digits(column)
     if std is None and column in ("param_free", "skips", "nones") and float(mean).is_integer():
         return str(int(mean))  # one run's count
-    if column == "nb201_rank_c10":
-        text = f"{mean:,.0f}"
-        return text + (f" ± {std:,.0f}" if std is not None and not math.isnan(std) else "")
-    return f"{mean:.{d}f}" + (f" ± {std:.{d}f}" if std is not None and not math.isnan(std) else "")
+    fmt = "{:,.0f}" if column == "nb201_rank_c10" else f"{{:.{_digits(column)}f}}"
+    text = fmt.format(mean)
+    return text if std is None or math.isnan(std) else text + " ± " + fmt.format(std)
+
+
+def _stacked(mean: float, std: float | None, column: str) -> str:
+    """The mean, with ``± std`` below it, smaller and grey (keeps summary columns narrow)."""
+    text = _cell_text(mean, None if std is None else math.nan, column)
+    if std is None or math.isnan(std) or text == "–":
+        return text
+    fmt = "{:,.0f}" if column == "nb201_rank_c10" else f"{{:.{_digits(column)}f}}"
+    return f"{text}<br><span style='color:#888;font-size:10px'>± {fmt.format(std)}</span>"
+
+
+def _visible_len(cell: str) -> int:
+    """Characters of the longest line of a table cell as shown (tags dropped)."""
+    return max(len(re.sub(r"<[^>]*>", "", line)) for line in cell.split("<br>"))
 
 
 # ------------------------------------------------------------------------------ table
+def _table_content(res: ComparisonResult, per_run: bool
+                   ) -> tuple[list[str], list[list[str]], list[str], list[str], dict[str, int]]:
+    """(headers, columns of cell text, method per row, measured columns, column -> row index of the best mean)."""
+    cols = [c for c in TABLE_COLUMNS if c in res.columns]
+    best: dict[str, int] = {}
+    if per_run:
+        header = ["method", "seed"] + [_SHORT_LABELS[c] for c in cols] + ["genotype"]
+        body: list[list[str]] = [[f"<b>{r['method']}</b>" for r in res.rows], [str(r["seed"]) for r in res.rows]]
+        body += [[_cell_text(_scaled(r.get(c), c), None, c) for r in res.rows] for c in cols]
+        body.append([_wrap_genotype(str(r.get("genotype", ""))) for r in res.rows])
+        return header, body, [r["method"] for r in res.rows], cols, best
+    summary = res.summary()
+    has_pub = any(s.get("published_nb201_c10") is not None for s in summary)
+    header = ["method", "seeds"] + [_TABLE_LABELS[c] for c in cols] + (["published NB201 C10 (%)"] if has_pub
+                                                                      else [])
+    body = [[f"<b>{s['method']}</b>" for s in summary], [str(s["seeds"]) for s in summary]]
+    for c in cols:
+        means = [_scaled(s.get(c), c) for s in summary]
+        stds = [_scaled(s.get(c + "_std"), c) for s in summary]
+        body.append([_stacked(m, sd, c) for m, sd in zip(means, stds)])
+        finite = [(m, i) for i, m in enumerate(means) if not math.isnan(m)]
+        if len(finite) > 1 and (c in _HIGHER_BETTER or c in _LOWER_BETTER):
+            best[c] = (max if c in _HIGHER_BETTER else min)(finite)[1]
+    if has_pub:
+        body.append(["–" if s.get("published_nb201_c10") is None else f"{s['published_nb201_c10']:.2f}"
+                     for s in summary])
+    return header, body, [s["method"] for s in summary], cols, best
+
+
+def _table_title(res: ComparisonResult, per_run: bool) -> str:
+    return (f"{'Per run' if per_run else 'Mean ± std over seeds'} · space {res.space}, dataset {res.dataset}, "
+            f"{res.epochs} epochs")
+
+
 def comparison_table_figure(result: ComparisonResult, per_run: bool = False, title: str | None = None,
                             height: int | None = None) -> go.Figure:
-    """The comparison as a plotly table.
+    """The comparison as a plotly table (for static output: notebooks' ``display``, HTML reports).
 
-    ``per_run=False``: one row per method, mean ± std over seeds of every
-    measured column (NB201 ground-truth columns when present) and the
+    ``per_run=False``: one row per method, mean (± std over seeds, below it)
+    of every measured column (NB201 ground-truth columns when present) and the
     published NB201 CIFAR-10 number; the best mean of each accuracy column
     (and the best rank) is shaded green. ``per_run=True``: one row per
-    (method, seed) with its genotype. Accuracies stored as fractions are shown
-    in percent.
+    (method, seed) with its genotype (an NB201 string one node per line).
+    Accuracies stored as fractions are shown in percent. Column widths follow
+    their content and every line break is explicit (no text is re-wrapped);
+    ``layout.meta["min_width"]`` is the width (px) at which nothing is cut.
+    Inside a ``FigureWidget`` plotly mis-measures table text (centred and
+    right-aligned cells come out blank); use :func:`comparison_table_html` there.
     """
     res = _check_result(result)
-    cols = [c for c in TABLE_COLUMNS if c in res.columns]
-    if per_run:
-        header = ["method", "seed"] + [_SHORT_LABELS.get(c, METRIC_LABELS[c]) for c in cols] + ["genotype"]
-        body: list[list[str]] = [[f"<b>{r['method']}</b>" for r in res.rows], [str(r["seed"]) for r in res.rows]]
-        for c in cols:
-            body.append([_cell_text(_scaled(r.get(c), c), None, c) for r in res.rows])
-        body.append([_wrap_genotype(str(r.get("genotype", ""))) for r in res.rows])
-        methods = [r["method"] for r in res.rows]
-        best: dict[str, int] = {}
-        widths = [80, 40] + [58 if c != "nb201_rank_c10" else 64 for c in cols] + [330]
-    else:
-        summary = res.summary()
-        has_pub = any(s.get("published_nb201_c10") is not None for s in summary)
-        header = ["method", "seeds"] + [METRIC_LABELS[c] for c in cols] + (["published NB201 C10 (%)"] if has_pub
-                                                                          else [])
-        body = [[f"<b>{s['method']}</b>" for s in summary], [str(s["seeds"]) for s in summary]]
-        best = {}
-        for c in cols:
-            means = [_scaled(s.get(c), c) for s in summary]
-            stds = [_scaled(s.get(c + "_std"), c) for s in summary]
-            body.append([_cell_text(m, sd, c) for m, sd in zip(means, stds)])
-            finite = [(m, i) for i, m in enumerate(means) if not math.isnan(m)]
-            if len(finite) > 1 and (c in _HIGHER_BETTER or c in _LOWER_BETTER):
-                best[c] = (max if c in _HIGHER_BETTER else min)(finite)[1]
-        if has_pub:
-            body.append(["–" if s.get("published_nb201_c10") is None else f"{s['published_nb201_c10']:.2f}"
-                         for s in summary])
-        methods = [s["method"] for s in summary]
-        widths = [90, 45] + [105 if c != "nb201_rank_c10" else 125 for c in cols] + ([90] if has_pub else [])
+    header, body, methods, cols, best = _table_content(res, per_run)
     n = len(methods)
-    stripes = [_ROW_FILLS[i % 2] for i in range(n)]
-    fills = []
-    for k, col in enumerate(body):
-        c = cols[k - 2] if 2 <= k < 2 + len(cols) else None
-        fills.append([_BEST_FILL if c in best and best[c] == i else stripes[i] for i in range(n)])
-    font_colors = [[method_color(m) for m in methods]] + [["#222"] * n for _ in body[1:]]
+    heads = [_header(h, 10) for h in header]
     body = [[_nowrap(v) for v in col] for col in body]
+    px = [6.2] * len(body)  # ~ pixels per character at 11-12 px; the genotype column a little wider
+    if per_run:
+        px[-1] = 6.6
+    widths = [round(max(6.8 * _visible_len(h), px[k] * max(_visible_len(v) for v in col))) + 16  # bold headers
+              for k, (h, col) in enumerate(zip(heads, body))]
+    stripes = [_ROW_FILLS[i % 2] for i in range(n)]
+    fills = [[_BEST_FILL if 2 <= k < 2 + len(cols) and best.get(cols[k - 2]) == i else stripes[i] for i in range(n)]
+             for k in range(len(body))]
     align = ["left", "center"] + ["right"] * (len(body) - 2)
     sizes = [12] * len(body)
-    if per_run:  # the genotype string: left-aligned, a little smaller
+    if per_run:  # the genotype: left-aligned, a little smaller
         align[-1], sizes[-1] = "left", 11
+    font_colors = [[method_color(m) for m in methods]] + [["#222"] * n for _ in body[1:]]
+    lines = [max(str(col[i]).count("<br>") + 1 for col in body) for i in range(n)]
+    head_px = 15 * max(h.count("<br>") + 1 for h in heads) + 14
     fig = go.Figure(go.Table(
         columnwidth=widths,
-        header=dict(values=[_header(h, 10 if per_run else 14) for h in header], fill_color=_HEAD_FILL, align="center",
-                    font=dict(family=FONT["family"], size=12 if not per_run else 11, color="#222"),
-                    line_color="#d5d9e0", height=34),
-        cells=dict(values=body, fill_color=fills, align=align,
-                   font=dict(family=FONT["family"], size=sizes, color=font_colors), line_color="#e3e6eb",
-                   height=28)))
-    head = title if title is not None else (
-        f"{'Per run' if per_run else 'Mean ± std over seeds'} · space {res.space}, dataset {res.dataset}, "
-        f"{res.epochs} epochs")
-    lines = [max(str(col[i]).count("<br>") + 1 for col in body) for i in range(n)]
-    rows_px = sum(max(28, 15 * k + 12) for k in lines)
-    head_px = 15 * max(h.count("<br>") + 1 for h in fig.data[0].header.values) + 14
-    fig.data[0].header.height = head_px
-    fig.update_layout(template="plotly_white", font=FONT, height=height or 50 + head_px + rows_px + 20,
-                      title=dict(text=head, x=0.01, xanchor="left", font=dict(size=15)),
-                      margin=dict(l=10, r=10, t=50, b=10))
+        header=dict(values=heads, fill_color=_HEAD_FILL, align="center", height=head_px,
+                    font=dict(family=FONT["family"], size=11, color="#222"), line_color="#d5d9e0"),
+        cells=dict(values=body, fill_color=fills, align=align, height=28,
+                   font=dict(family=FONT["family"], size=sizes, color=font_colors), line_color="#e3e6eb")))
+    rows_px = sum(max(28, 16 * k + 12) for k in lines)
+    fig.update_layout(template="plotly_white", font=FONT, height=height or 50 + head_px + rows_px + 30,
+                      title=dict(text=title if title is not None else _table_title(res, per_run), x=0.01,
+                                 xanchor="left", font=dict(size=15)),
+                      margin=dict(l=10, r=10, t=50, b=10), meta={"min_width": sum(widths) + 20})
     return fig
+
+
+def comparison_table_html(result: ComparisonResult, per_run: bool = False, title: str | None = None) -> str:
+    """The same table as :func:`comparison_table_figure`, as a self-contained styled HTML ``<table>``.
+
+    For widgets (an ``ipywidgets.HTML``) and anywhere text must be selectable;
+    the cell text is the figure's (the genotype escaped for HTML).
+    """
+    res = _check_result(result)
+    header, body, methods, cols, best = _table_content(res, per_run)
+    font = FONT["family"].replace('"', "").replace("'", "")  # unquoted family names are valid CSS
+    th = ("padding:5px 6px;background:#eef1f5;border:1px solid #d5d9e0;font-weight:600;font-size:11px;"
+          "text-align:center;vertical-align:bottom;line-height:1.25")
+    out = [f"<div style='font-family:{font};color:#222;overflow-x:auto;max-width:100%'>",
+           f"<div style='font-size:15px;margin:4px 0 6px'>{html.escape(title or _table_title(res, per_run))}</div>",
+           "<table style='border-collapse:collapse;font-size:12px'><thead><tr>"]
+    out += [f"<th style='{th}'>{_header(h, 10)}</th>" for h in header]
+    out.append("</tr></thead><tbody>")
+    for i, m in enumerate(methods):
+        out.append("<tr>")
+        for k, col in enumerate(body):
+            c = cols[k - 2] if 2 <= k < 2 + len(cols) else None
+            fill = _BEST_FILL if c is not None and best.get(c) == i else _ROW_FILLS[i % 2]
+            align = "left" if k == 0 or (per_run and k == len(body) - 1) else "center" if k == 1 else "right"
+            text = col[i]
+            if per_run and k == len(body) - 1:
+                text = "<br>".join(html.escape(x) for x in text.split("<br>"))
+                extra = "font-family:monospace;font-size:11px;"
+            else:
+                extra = f"color:{method_color(m)};" if k == 0 else ""
+            out.append(f"<td style='padding:4px 6px;border:1px solid #e3e6eb;background:{fill};text-align:{align};"
+                       f"vertical-align:top;white-space:nowrap;line-height:1.3;{extra}'>{text}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
 
 
 # ------------------------------------------------------------------------------ figure
@@ -402,6 +467,6 @@ def alpha_overlay(histories: Mapping[str, Any], cell: str, edge: int | str, titl
                    x=0.01, xanchor="left", font=dict(size=15)),
         xaxis=dict(title="step", showgrid=False, zeroline=False),
         yaxis=dict(title="softmax(α) weight", gridcolor="#e6e6e6", zeroline=False, rangemode="tozero"),
-        legend=dict(groupclick="toggleitem", font=dict(size=11), tracegroupgap=12),
+        legend=dict(groupclick="toggleitem", font=dict(size=11), tracegroupgap=8),
         margin=dict(l=60, r=20, t=60, b=45), hoverlabel=dict(font=dict(family=FONT["family"])))
     return fig

@@ -28,7 +28,7 @@ from workbench.genotype import Genotype
 from workbench.runs import Run, RunError, load_run
 
 from . import graph as G
-from .compare_figures import alpha_overlay, comparison_figure, comparison_table_figure
+from .compare_figures import alpha_overlay, comparison_figure, comparison_table_html
 from .figures import edge_labels, genotype_edge_ops
 from .views import genotype_edge_changes, genotype_html
 
@@ -120,9 +120,10 @@ class RunComparison:
         self.changes_html = W.HTML()
         self.overlay = go.FigureWidget()
         self.overlay.add_class("dnas-alpha-overlay")
-        # explicit widths: a FigureWidget does not follow its container's width (text in a squeezed table vanishes)
-        self.table = None if self.result is None else go.FigureWidget(
-            comparison_table_figure(self.result).update_layout(width=width))
+        # explicit widths: a FigureWidget does not follow its container's width
+        # an HTML table: plotly mis-measures table text inside a FigureWidget (see comparison_table_figure)
+        self.table = None if self.result is None else W.HTML(comparison_table_html(self.result),
+                                                             layout=W.Layout(width=f"{width}px"))
         self.figure = None if self.result is None else go.FigureWidget(
             comparison_figure(self.result, references=references).update_layout(width=width))
         self._busy = False
@@ -320,7 +321,7 @@ class RunComparison:
     def _draw_overlay(self) -> None:
         la, lb = self.pick_a.value, self.pick_b.value
         runs = {la: self.runs[la]} if la == lb else {la: self.runs[la], lb: self.runs[lb]}
-        fig = alpha_overlay(runs, self.pick_cell.value, int(self.pick_edge.value), height=360)
+        fig = alpha_overlay(runs, self.pick_cell.value, int(self.pick_edge.value), height=410)
         fig.update_layout(width=self._overlay_w)
         with self.overlay.batch_update():
             self.overlay.data = ()

@@ -395,7 +395,10 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     status, error = "incomplete", None
     for d in _read_jsonl(path / EVENTS):
         ev = _other_event(d, info["config"])
-        hist(ev)
+        if isinstance(ev, RunStarted):  # the logs were already cut back on resume: no rollback to replay
+            hist.started = hist.started or ev
+        else:
+            hist(ev)
         if isinstance(ev, RunFinished):
             status, error = "finished", None
         elif isinstance(ev, RunFailed):
