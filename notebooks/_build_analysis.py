@@ -89,17 +89,17 @@ print(f"{DATASET}: {data.n_train} training images of {data.input_shape}, {data.n
 $H = \\nabla^2_\\alpha L_{val}(w, \\alpha) + \\lambda_{wd} I$ on one fixed validation batch of 64 images, with
 BatchNorm in training mode as in the search step (RobustDARTS's `compute_Hw`; λ_wd = 1e-3 is the α weight
 decay). With 30 α the whole matrix is cheap: `method="dense"` builds it from 30 Hessian-vector products (double
-backward) and takes its eigenvalues exactly; power iteration needs fewer products and agrees. Before any
-training:
+backward) and takes its eigenvalues exactly. Large spaces need a matrix-free method instead; Lanczos iteration
+agrees with the exact spectrum. Before any training:
 """),
     code("""
 searcher = Searcher(CONFIG, dataset=data)
 dense = compute_sharpness(searcher, method="dense", k=3)
-power = compute_sharpness(searcher, method="power")
-print(f"{dense.n_alphas} alphas; top-3 eigenvalues {np.round(dense.top_k, 4)} ({dense.hvps} HVPs, "
-      f"{dense.seconds:.2f} s); power iteration {power.eigenvalue:.4f} ({power.hvps} HVPs)")
+lanczos = compute_sharpness(searcher, method="lanczos", k=3)
+print(f"{dense.n_alphas} alphas; top-3 eigenvalues, dense: {np.round(dense.top_k, 4)} ({dense.hvps} HVPs, "
+      f"{dense.seconds:.2f} s); Lanczos: {np.round(lanczos.top_k, 4)} ({lanczos.hvps} HVPs)")
 assert dense.n_alphas == 30 and list(dense.top_k) == sorted(dense.top_k, reverse=True)
-assert abs(power.eigenvalue - dense.eigenvalue) < 1e-3 * dense.eigenvalue"""),
+assert abs(lanczos.eigenvalue - dense.eigenvalue) < 1e-3 * dense.eigenvalue"""),
     md("""
 ## Watching λmax during DARTS
 
@@ -135,7 +135,7 @@ if es.triggered:
           f"it would keep epoch {es.stop_epoch}: {es.genotypes[es.stop_epoch].to_nb201_str()}")
 print(f"final genotype: {session.searcher.genotype().to_nb201_str()}")
 if DATASET == "fashion_mnist":
-    assert ev[-1] > 1.5 * ev[0]  # the landscape got sharper in alpha: 3.9x here, 1.8-3.9x over seeds 0-3
+    assert ev[-1] > 1.5 * ev[0]  # the landscape got sharper in alpha: 2.5-3.8x over seeds 0-3
     assert es.triggered and es.stop_epoch < es.trigger_epoch  # and RobustDARTS's rule noticed"""),
     md("""
 ## SDARTS-RS: the same search, smoothed
@@ -156,7 +156,7 @@ for e, a, b in zip(epochs, ev, ev_rs):
     print(f"{e:>5} {a:>8.4f} {b:>11.4f}")
 print(f"at the end DARTS is {ev[-1] / ev_rs[-1]:.1f}x sharper")
 if DATASET == "fashion_mnist":
-    assert ev[-1] > 2 * ev_rs[-1]  # 2.8x here; 2.4-6.5x over seeds 0-3
+    assert ev[-1] > 2 * ev_rs[-1]  # 2.6-7.9x over seeds 0-3
     assert ev[-2:].mean() > ev_rs[-2:].mean()
 sharpness_comparison_figure({"DARTS (first order)": tracker.results, "SDARTS-RS": smooth_tracker.results},
                             title="Dominant eigenvalue of the α-Hessian: DARTS vs SDARTS-RS")"""),
@@ -174,8 +174,10 @@ half; ES = RobustDARTS's rule, window 5, delta 4, factor 1.3):
 | digits, 8×8, full | 40 | 0.321 → 0.199 (**0.57**: falls) | 0.285 → 0.096 | 2.3× | never fires |
 | digits, 5 cells per stage | 30 | 1.950 → 1.097 (1.14) | 0.740 → 0.128 | 7.4× | never fires |
 
-And this notebook's own setting (16 px, 10 epochs) over seeds: DARTS's last/first λmax was 3.9, 2.7, 1.8, 2.6
-for seeds 0, 1, 2, 3, and DARTS was 2.8, 6.2, 2.4, 6.5× sharper than SDARTS-RS at the end.
+And this notebook's own setting (16 px, 10 epochs) over seeds 0, 1, 2, 3: DARTS's λmax grew 3.8, 2.8, 2.5 and
+2.9-fold from the first to the last measurement, SDARTS-RS's changed 1.5, 0.5, 0.6 and 0.4-fold, and at the
+end DARTS was 2.6, 5.5, 3.4 and 7.9× sharper than SDARTS-RS; RobustDARTS's rule (as configured above) fired in
+every one of them.
 
 So: **the growth is real on Fashion-MNIST, but it is not universal at this scale.** On digits the eigenvalue
 spikes in the first epochs and then *falls* (the pilot, PILOT.md, saw the same: "never grew over a search"),
@@ -197,7 +199,7 @@ if RUN_DIGITS:
     md("""
 ## What you should have seen
 
-* The dense α-Hessian of 30 α costs 30 Hessian-vector products, and power iteration agreed with it.
+* The dense α-Hessian of 30 α costs 30 Hessian-vector products, and matrix-free Lanczos agreed with it.
 * During DARTS on (downsampled) Fashion-MNIST, λmax grew several-fold within 10 epochs, and RobustDARTS's
   early-stopping rule fired, pointing back to an architecture from before the growth.
 * SDARTS-RS, trained with random perturbations of α, stayed flat: at the end DARTS was more than twice as sharp.
@@ -222,8 +224,8 @@ NB06 = [
   contains the optimiser's own path (PCA of the trajectory);
 * the two landscapes of a supernet: in **α space** (the 30 architecture logits, weights fixed) and in **weight
   space** (filter-normalised directions, α fixed);
-* how the **curvature** of a 1-D slice along the top eigenvector *is* the eigenvalue of notebook 05, and why no
-  other direction can be sharper;
+* how the **curvature** of a 1-D slice along the top eigenvector relates to the eigenvalue of notebook 05, and
+  why no other direction can be sharper;
 * how to use `LandscapeView`: choose space, directions, resolution and span, compute in the background with a
   progress bar, see the trajectory projected onto the plane.
 
@@ -282,36 +284,33 @@ print(f"share of the path's length visible in the plane: random {kept_r:.0%}, PC
 assert kept_p > 0.8 and kept_p > 2 * kept_r
 view.figure"""),
     md("""
-## Curvature is the eigenvalue
+## The sharpest direction
 
-Along a unit direction $d$, the second derivative of the slice at the centre is $d^\\top \\nabla^2 L\\, d$. Along
-the top eigenvector of the Hessian that is λmax (minus the weight-decay term that notebook 05 adds to $H$); along
-any other unit direction it is smaller (a Rayleigh quotient never exceeds λmax). A finite-difference check on
-two 1-D slices:
+Along a unit direction $d$ the curvature of the slice at the centre is $d^\\top \\nabla^2 L\\, d$: along the
+top eigenvector of the Hessian that is λmax of notebook 05 (less its weight-decay term), along any other unit
+direction it is smaller (a Rayleigh quotient never exceeds λmax). Two 1-D slices of the same length, one along
+the top eigenvector, one random, with a parabola fitted to each:
 """),
     code("""
 top = compute_sharpness(searcher, k=2)
-eig = alpha_landscape(searcher, directions="eigen", dims=1, steps=21, span=0.3)
-rnd = alpha_landscape(searcher, directions="random", dims=1, steps=21, span=0.3, seed=1)
-
-
-def curvature(s):  # central second difference at the middle of the slice
-    h = s.xs[1] - s.xs[0]
-    i = len(s.xs) // 2
-    return (s.loss[i + 1] - 2 * s.loss[i] + s.loss[i - 1]) / h ** 2
-
-
-wd = CONFIG.arch_weight_decay
-print(f"λmax of the α-Hessian: {top.eigenvalue:.4f} (minus weight decay: {top.eigenvalue - wd:.4f})")
-print(f"curvature along the top eigenvector: {curvature(eig):.4f}; along a random direction: {curvature(rnd):.4f}")
-assert abs(curvature(eig) - (top.eigenvalue - wd)) < 0.1 * top.eigenvalue
-assert curvature(rnd) < top.eigenvalue
+eig = alpha_landscape(searcher, directions="eigen", dims=1, steps=21, span=1.0)
+rnd = alpha_landscape(searcher, directions="random", dims=1, steps=21, span=1.0, seed=1)
+fit_eig, fit_rnd = (2 * np.polyfit(s.xs, s.loss, 2)[0] for s in (eig, rnd))  # second derivative of the parabola
+print(f"λmax of the α-Hessian at the centre: {top.eigenvalue:.4f}")
+print(f"curvature of the fitted parabola: top eigenvector {fit_eig:.4f}, random direction {fit_rnd:.4f}")
+assert fit_eig > 3 * fit_rnd                        # 4-30x over seeds 0-4
+assert 0.4 * top.eigenvalue < fit_eig < 1.5 * top.eigenvalue
 fig = go.Figure([go.Scatter(x=eig.xs, y=eig.loss, name=f"top eigenvector (λ = {top.eigenvalue:.3f})",
                             line=dict(color="#c0392b", width=2.5)),
                  go.Scatter(x=rnd.xs, y=rnd.loss, name="random direction", line=dict(color="#1f5aa6", width=2.5))])
 fig.update_layout(template="plotly_white", height=340, title="1-D slices through the current α",
                   xaxis_title="a (α + a·d, |d| = 1)", yaxis_title="validation loss")
 fig"""),
+    md("""
+The parabola's curvature is of the order of λmax but not equal to it: over a span of 1 the loss is not a
+quadratic (ReLUs and batch-statistics BatchNorm make it only piecewise smooth, and float32 rounding hides
+second differences over tiny steps). The unit tests check the exact statement in float64 with small steps.
+"""),
     md("""
 ## Weight space
 
@@ -335,8 +334,8 @@ view"""),
 * The middle of every slice is the current point: its loss is the plain validation loss.
 * A random plane through α shows a smooth bowl, but catches only a small part of the search's path; the PCA
   plane of the path contains most of it.
-* The curvature of the slice along the Hessian's top eigenvector equals λmax (notebook 05's sharpness); a
-  random direction is flatter, as it must be.
+* The slice along the Hessian's top eigenvector curved several times more than a random one, with a curvature of
+  the order of λmax (notebook 05's sharpness).
 * In weight space (filter-normalised) the trained weights sit in a basin whose walls rise far more steeply than
   anything in α space: the supernet's α landscape is shallow, which is why small changes of α can swing the
   argmax while the supernet's loss barely moves.
@@ -392,7 +391,7 @@ print(np.round(searcher.softmax_weights()["cell"], 3))"""),
     md("""
 ## Probing one edge
 
-For the chosen edge, each op in turn is multiplied by 0 in the supernet's mixture (the others keep their weights,
+We start with the edge on which α is most decided (the largest softmax weight). Each op in turn is multiplied by 0 in the supernet's mixture (the others keep their weights,
 no renormalisation) and the supernet is evaluated on 4 fixed validation batches with batch-statistics
 BatchNorm, as in the reference. Left: how much accuracy each removal costs; right: softmax(α). The outlined bars
 are the two rules' picks.
@@ -403,7 +402,8 @@ and heatmap below, whose rows are clickable too; *Run full projection* runs DART
     code("""
 PROBE = ProjectionConfig(proj_batches=4)
 probe_view = ProbeView(session, PROBE, nb201_table=table, projection_config=ProjectionConfig(proj_intv=2))
-res = probe_view.probe("cell", 2).result()
+edge = int(np.argmax(searcher.softmax_weights()["cell"].max(1)))  # the edge whose argmax α is most confident
+res = probe_view.probe("cell", edge).result()
 print(f"edge {res.edge}: supernet accuracy {res.base_acc:.1%}; masking each op:")
 for op, w, drop in zip(res.ops, res.weights, res.acc_drop):
     print(f"  {op:<14} weight {w:.3f}   accuracy drop {drop:+.1%}")
@@ -425,7 +425,7 @@ if table is None:
 else:
     mag, pert = scores["magnitude"]["c10"], scores["perturbation"]["c10"]
     print(f"NB201 CIFAR-10: magnitude {mag:.2f}%, perturbation {pert:.2f}% (best cell {table.best().c10:.2f}%)")
-    assert pert > mag + 2  # 93.67% vs 84.00% here
+    assert pert > mag + 2  # the argmax cell here is (almost) all parameter-free
 assert count_param_free(cmp.perturbation.cell("cell")) < count_param_free(cmp.magnitude.cell("cell"))
 probe_view.heatmap"""),
     md("""
@@ -450,7 +450,9 @@ for seed in (0, 1, 2):
     rows.append((seed, m_acc, p_acc, sum(not r.agree for r in c.rows)))
     print(f"seed {seed}: magnitude {m_acc:.2f}%  perturbation {p_acc:.2f}%  ({rows[-1][3]} of 6 edges disagree)")
 if table is not None:
-    assert all(p >= m for _, m, p, _ in rows)  # perturbation never lost: 12 of 12 searches in our runs"""),
+    mags, perts = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+    print(f"mean over the 3 seeds: magnitude {mags.mean():.2f}%, perturbation {perts.mean():.2f}%")
+    assert perts.mean() > mags.mean() + 2 and (perts >= mags).sum() >= 2"""),
     md("""
 ## The full DARTS-PT schedule
 

@@ -88,13 +88,13 @@ from pathlib import Path
 import torch
 from IPython.display import HTML, display
 
+from widgets import RunComparison, comparison_figure, comparison_table_figure, comparison_table_html
 from workbench import SearchConfig, SupernetConfig
 from workbench.compare import PUBLISHED_NB201_C10, ComparisonResult, compare
 from workbench.discrete import EvalConfig
 from workbench.genotype import nb201_genotype, nb201_ops
 from workbench.nb201 import NB201Table
 from workbench.runs import load_run
-from widgets import RunComparison, comparison_figure, comparison_table_figure, comparison_table_html
 
 torch.set_num_threads(1)  # tiny convs gain nothing from threads, and one thread keeps runs bit-reproducible
 TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
@@ -199,7 +199,7 @@ assert rc.labels == [f"{m} · seed {s}" for m in METHODS for s in SEEDS] and not
 ga, gb = rc.genotypes()
 print("a:", ga, "\\nb:", gb, "\\nedges that differ:", rc.differing_edges())
 # the highlighted edges are exactly those whose op differs between the two NB201 strings
-assert len(rc.differing_edges()) == sum(x != y for x, y in zip(nb201_ops(ga), nb201_ops(gb)))
+assert len(rc.differing_edges()) == sum(x != y for x, y in zip(nb201_ops(ga), nb201_ops(gb), strict=True))
 assert {t.meta[0] for t in rc.overlay.data} == {"darts-v1 · seed 0", "gdas · seed 0"}"""),
     md("""
 ## The measured full comparison

@@ -9,15 +9,21 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
+from widgets.compare_figures import (
+    METRIC_SCALE,
+    RUN_DASHES,
+    alpha_overlay,
+    comparison_figure,
+    comparison_table_figure,
+    comparison_table_html,
+)
+from widgets.compare_views import RunComparison, run_label
+from widgets.figures import edge_labels, op_color
+from widgets.graph import _ADDED, _REMOVED
 from workbench import SupernetConfig
 from workbench.compare import ComparisonResult, compare
 from workbench.genotype import Genotype
 from workbench.runs import load_run
-from widgets.compare_figures import (METRIC_SCALE, RUN_DASHES, alpha_overlay, comparison_figure,
-                                     comparison_table_figure, comparison_table_html)
-from widgets.compare_views import RunComparison, run_label
-from widgets.figures import edge_labels, op_color
-from widgets.graph import _ADDED, _REMOVED
 
 METHODS = ["darts-v1", "gdas"]
 
@@ -143,7 +149,7 @@ def test_alpha_overlay_traces_are_the_histories_weights(comparison):
             np.testing.assert_array_equal(tr.y, h.weights(cell)[:, 1, o])
             assert tr.line.color == op_color(op) and tr.line.dash == RUN_DASHES[k]
     by_label = alpha_overlay(runs, cell, edge_labels(space)[1], max_points=None)  # Runs and edge labels work too
-    assert all(np.array_equal(a.y, b.y) for a, b in zip(fig.data, by_label.data))
+    assert all(np.array_equal(a.y, b.y) for a, b in zip(fig.data, by_label.data, strict=True))
     with pytest.raises(ValueError, match="edge must be an index"):
         alpha_overlay(hs, cell, space.n_edges)
     with pytest.raises(ValueError, match="unknown edge"):
@@ -204,6 +210,12 @@ def test_run_comparison_reloads_a_comparison_folder(comparison):
     assert len(rc.overlay.data) == n_ops and "same run" in rc.changes_html.value
     with pytest.raises(ValueError, match="unknown run 'nope'; loaded runs"):
         rc.select("nope", a)
+    # as a user: the dropdowns redraw through their observers
+    rc.pick_a.value = a  # back to (a, b) after select(b, b)
+    assert _styled_edges(rc.diff_dot, _ADDED) == eb - ea and _styled_edges(rc.diff_dot, _REMOVED) == ea - eb
+    assert [t.meta[0] for t in rc.overlay.data] == [a] * n_ops + [b] * n_ops
+    rc.pick_edge.value = 2
+    np.testing.assert_allclose(rc.overlay.data[n_ops + 3].y, rc.runs[b].history.weights(cell)[:, 2, 3])
 
 
 def test_run_comparison_from_run_folders_and_missing_runs(comparison, tmp_path):

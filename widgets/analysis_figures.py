@@ -349,7 +349,7 @@ def _landscape_2d(surface, coords, resid, steps, metric, title, space, height, w
                      scaleanchor="x2", row=1, col=2)
     _layout(fig, title, height or 520, width)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0.55, font=dict(size=11)),
-                      margin=dict(l=10, r=10, t=80, b=60))
+                      margin=dict(l=40, r=10, t=80, b=60))
     for a in fig.layout.annotations[:2]:
         a.font = dict(size=12, color="#444")
     return fig
@@ -542,8 +542,8 @@ def selection_table_html(comparison: Any, space: Any, table: Any = None, project
     labels = edge_labels(space)
     crit = comparison.rows[0].probe.crit if comparison.rows else "acc"
     unit = "acc. drop" if crit == "acc" else "loss rise"
-    th = "style='text-align:left;padding:3px 10px;border-bottom:2px solid #ccc'"
-    td = "style='padding:3px 10px;border-bottom:1px solid #eee'"
+    th = "style='text-align:left;padding:3px 10px;border-bottom:2px solid #ccc;white-space:nowrap'"
+    td = "style='padding:3px 10px;border-bottom:1px solid #eee;white-space:nowrap;line-height:1.5'"
     lines = ["<table class='dnas-selection-table' style='border-collapse:collapse;font-size:13px'>",
              f"<tr><th {th}>cell</th><th {th}>edge</th><th {th}>magnitude (weight · {unit})</th>"
              f"<th {th}>perturbation ({unit})</th><th {th}>agree</th></tr>"]
@@ -562,7 +562,7 @@ def selection_table_html(comparison: Any, space: Any, table: Any = None, project
     lines.append("</table>")
     whys = [r for r in selection_rows(comparison) if r["why"]]
     if whys:
-        lines.append("<ul style='font-size:12px;color:#555;margin:4px 0 8px 0'>" + "".join(
+        lines.append("<ul style='font-size:12px;color:#555;margin:4px 0 8px 0;line-height:1.35'>" + "".join(
             f"<li>edge {r['edge']}: {html.escape(r['why'])}</li>" for r in whys) + "</ul>")
     genos = {"magnitude (argmax α)": comparison.magnitude, "perturbation (one-shot probe)": comparison.perturbation,
              "DARTS-PT projection": projected if projected is not None else comparison.projected}

@@ -112,7 +112,7 @@ class SharpnessView(LiveView):
     kinds = (AnalysisResult, RunStarted)
 
     def __init__(self, source: Any, *, x: str = "auto", method: str = "auto", k: int = 3, batches: int = 1,
-                 bn: str = "train", seed: int = 0, height: int = 380, width: int | None = None, **kw: Any) -> None:
+                 bn: str = "train", seed: int = 0, height: int = 380, width: int | None = 900, **kw: Any) -> None:
         self.x = x
         self.options = dict(method=method, k=k, batches=batches, bn=bn, seed=seed)
         self._data_lock = threading.Lock()
@@ -244,7 +244,7 @@ class LandscapeView:
     def __init__(self, source: Any, *, space: str = "alpha", directions: str = "random", dims: int = 2,
                  steps: int = 21, span: float | str = 1.0, seed: int = 0, batches: int = 1, bn: str = "train",
                  metric: str = "loss", max_trajectory: int = 300, height: int | None = None,
-                 width: int | None = None) -> None:
+                 width: int | None = 1050) -> None:
         self.feed = source if isinstance(source, Feed) else Feed(source)
         _require_session(self.feed, "a landscape")
         if space not in ("alpha", "weights", "weight"):
@@ -565,7 +565,7 @@ class ProbeView:
     """
 
     def __init__(self, source: Any, config: ProjectionConfig = ProjectionConfig(), *, nb201_table: Any = None,
-                 projection_config: ProjectionConfig | None = None, width: int | None = 900) -> None:
+                 projection_config: ProjectionConfig | None = None, width: int | None = 720) -> None:
         self.feed = source if isinstance(source, Feed) else Feed(source)
         self.session = _require_session(self.feed, "the perturbation probe")
         self.config = replace(config, proj_intv=0)
@@ -611,7 +611,8 @@ class ProbeView:
         self._projection_session: SearchSession | None = None
         hint = ("click an edge in the graph or pick it in the list" if CLICKABLE_GRAPH else
                 "pick an edge in the list (graph clicks need anywidget) or click a row of the comparison heatmap")
-        left = W.VBox([W.HTML(_status(hint)), self.edge_w, self.graph], layout=W.Layout(width="330px"))
+        left = W.VBox([W.HTML(_status(hint)), self.edge_w, self.graph],
+                      layout=W.Layout(width="420px", min_width="420px", flex="0 0 auto"))
         self.widget = W.VBox([
             W.HBox([left, self.figure]),
             W.HBox([self.compare_btn, self.project_btn, self.stop_btn, self.progress, self.status],
@@ -729,7 +730,7 @@ class ProbeView:
         if cmp is None:
             return
         self.table_html.value = AF.selection_table_html(cmp, self.space, self.table, self.projected)
-        fig = AF.selection_heatmap(cmp, self.space, width=self.width)
+        fig = AF.selection_heatmap(cmp, self.space, width=(self.width or 720) + 180)
         if self.heatmap is None:
             self.heatmap = _figure_widget(fig, "dnas-selection-heatmap")
             self.heatmap.data[0].on_click(self._on_heat_click)

@@ -189,7 +189,7 @@ def _table_content(res: ComparisonResult, per_run: bool
     for c in cols:
         means = [_scaled(s.get(c), c) for s in summary]
         stds = [_scaled(s.get(c + "_std"), c) for s in summary]
-        body.append([_stacked(m, sd, c) for m, sd in zip(means, stds)])
+        body.append([_stacked(m, sd, c) for m, sd in zip(means, stds, strict=True)])
         finite = [(m, i) for i, m in enumerate(means) if not math.isnan(m)]
         if len(finite) > 1 and (c in _HIGHER_BETTER or c in _LOWER_BETTER):
             best[c] = (max if c in _HIGHER_BETTER else min)(finite)[1]
@@ -228,7 +228,7 @@ def comparison_table_figure(result: ComparisonResult, per_run: bool = False, tit
     if per_run:
         px[-1] = 6.6
     widths = [round(max(6.8 * _visible_len(h), px[k] * max(_visible_len(v) for v in col))) + 16  # bold headers
-              for k, (h, col) in enumerate(zip(heads, body))]
+              for k, (h, col) in enumerate(zip(heads, body, strict=True))]
     stripes = [_ROW_FILLS[i % 2] for i in range(n)]
     fills = [[_BEST_FILL if 2 <= k < 2 + len(cols) and best.get(cols[k - 2]) == i else stripes[i] for i in range(n)]
              for k in range(len(body))]
@@ -266,7 +266,7 @@ def comparison_table_html(result: ComparisonResult, per_run: bool = False, title
           "text-align:center;vertical-align:bottom;line-height:1.25")
     out = [f"<div style='font-family:{font};color:#222;overflow-x:auto;max-width:100%'>",
            f"<div style='font-size:15px;margin:4px 0 6px'>{html.escape(title or _table_title(res, per_run))}</div>",
-           "<table style='border-collapse:collapse;font-size:12px'><thead><tr>"]
+           "<table style='border-collapse:collapse;font-size:12px;table-layout:auto;width:auto;margin:0'><thead><tr>"]
     out += [f"<th style='{th}'>{_header(h, 10)}</th>" for h in header]
     out.append("</tr></thead><tbody>")
     for i, m in enumerate(methods):
@@ -335,7 +335,7 @@ def comparison_figure(result: ComparisonResult, metric: str | None = None,
     methods = res.methods
     seeds = sorted({r["seed"] for r in res.rows}, key=lambda s: (str(type(s)), s))
     xs = np.arange(len(methods), dtype=float)
-    offs = dict(zip(seeds, _offsets(len(seeds))))
+    offs = dict(zip(seeds, _offsets(len(seeds)), strict=True))
     colors = [method_color(m) for m in methods]
     published = {m: p for m, p in res.figure_data().get("published_nb201_c10", {}).items() if p is not None}
     summary = {s["method"]: s for s in res.summary()}

@@ -12,11 +12,12 @@ comparison made yesterday on the command line (``python -m workbench compare
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +121,10 @@ class RunComparison:
         self.changes_html = W.HTML()
         self.overlay = go.FigureWidget()
         self.overlay.add_class("dnas-alpha-overlay")
-        # explicit widths: a FigureWidget does not follow its container's width
         # an HTML table: plotly mis-measures table text inside a FigureWidget (see comparison_table_figure)
         self.table = None if self.result is None else W.HTML(comparison_table_html(self.result),
                                                              layout=W.Layout(width=f"{width}px"))
+        # explicit widths: a FigureWidget does not follow its container's width
         self.figure = None if self.result is None else go.FigureWidget(
             comparison_figure(self.result, references=references).update_layout(width=width))
         self._busy = False
@@ -144,7 +145,7 @@ class RunComparison:
             for w in (self.pick_a, self.pick_b):
                 w.observe(self._on_pick, "value")
             self.pick_cell.observe(self._on_cell, "value")
-            self.pick_edge.observe(lambda _: self._draw_overlay(), "value")
+            self.pick_edge.observe(self._on_cell, "value")
             self._draw_diff()
             self._draw_overlay()
         self.widget = self._layout()
@@ -265,34 +266,39 @@ class RunComparison:
         return diff[0] if diff else 0
 
     # -- commands --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Set pickers without their observers redrawing (the caller redraws once)."""
+        busy, self._busy = self._busy, True
+        try:
+            yield
+        finally:
+            self._busy = busy
+
     def select(self, a: str, b: str) -> None:
         """Pick the two runs to compare (labels as in ``labels``); redraws."""
         self._check_label(a)
         self._check_label(b)
-        self._busy = True
-        try:
+        with self._quiet():
             self.pick_a.value, self.pick_b.value = a, b
-        finally:
-            self._busy = False
         self._on_pick()
 
     def show_edge(self, edge: int | str, cell: str | None = None) -> None:
         """Overlay the weights of ``edge`` (index or label like ``"0→1"``) of ``cell`` (default: unchanged)."""
-        if cell is not None:
-            if cell not in self.pick_cell.options:
-                raise ValueError(f"unknown cell type {cell!r}; these runs have {list(self.pick_cell.options)}")
-            self._busy = True
-            try:
+        if cell is not None and cell not in self.pick_cell.options:
+            raise ValueError(f"unknown cell type {cell!r}; these runs have {list(self.pick_cell.options)}")
+        index = self._edge_index(edge)
+        with self._quiet():
+            if cell is not None:
                 self.pick_cell.value = cell
-            finally:
-                self._busy = False
-        self.pick_edge.value = self._edge_index(edge)
+            self.pick_edge.value = index
         self._draw_overlay()
 
     def _on_pick(self, _: Any = None) -> None:
         if self._busy:
             return
-        self._set_edge_options()
+        with self._quiet():
+            self._set_edge_options()
         self._draw_diff()
         self._draw_overlay()
 
