@@ -23,9 +23,9 @@ Trace layout (the live layer and the tests rely on it; traces are found by ``nam
   as None-separated lines), "local average", "rolled back" (results undone
   by a rollback), "early stop fired" (a vertical line), "rolled back to".
 * :func:`landscape_figure`: 2-D: "loss surface" (``go.Surface``, z = the
-  Surface's [iy, ix] array), "loss contour", "trajectory", "trajectory (3-D)",
-  "current point", "current point (3-D)"; 1-D: "loss", "accuracy",
-  "trajectory", "current point".
+  Surface's [iy, ix] array; "accuracy surface" with ``metric="acc"``), "loss
+  contour", "trajectory", "trajectory (3-D)", "current point", "current point
+  (3-D)"; 1-D: "loss", "accuracy", "trajectory", "current point".
 * :func:`probe_figure`: "accuracy drop" (or "loss rise") and "weight" bars.
 * :func:`selection_heatmap`: ``data[0]`` the per-edge, per-op drop heatmap,
   then "perturbation pick" and "magnitude pick" markers.
@@ -166,7 +166,7 @@ def update_sharpness_figure(fig: go.Figure, source: Sequence[AnalysisResult] | H
     traces = {t.name: t for t in fig.data}
     xs = track.xs(axis)
     hover = [f"step {int(s)} · epoch {'?' if math.isnan(e) else int(e)}<br>λmax = {v:.4f}"
-             for s, e, v in zip(track.step, track.epoch, track.eigenvalue)]
+             for s, e, v in zip(track.step, track.epoch, track.eigenvalue, strict=True)]
     ev = traces["dominant eigenvalue"]
     ev.x, ev.y, ev.text, ev.hovertemplate = xs, track.eigenvalue, hover, "%{text}<extra></extra>"
     sx: list[Any] = []
@@ -174,7 +174,7 @@ def update_sharpness_figure(fig: go.Figure, source: Sequence[AnalysisResult] | H
     st: list[Any] = []
     k = max((len(t) for t in track.top_k), default=1)
     for i in range(1, k):  # λ2 over the run, then λ3, ... one polyline each
-        for xv, tk in zip(xs, track.top_k):
+        for xv, tk in zip(xs, track.top_k, strict=True):
             sx.append(float(xv))
             sy.append(tk[i] if i < len(tk) else None)
             st.append(f"λ{i + 1}")
@@ -247,7 +247,7 @@ def _interp2(surface: Surface, z: np.ndarray, cx: np.ndarray, cy: np.ndarray) ->
     """Bilinear interpolation of z[iy, ix] at (cx, cy); NaN outside the grid."""
     xs, ys = surface.xs, surface.ys
     out = np.full(len(cx), np.nan)
-    for i, (a, b) in enumerate(zip(cx, cy)):
+    for i, (a, b) in enumerate(zip(cx, cy, strict=True)):
         if not (xs[0] <= a <= xs[-1] and ys[0] <= b <= ys[-1]):
             continue
         ix = int(np.clip(np.searchsorted(xs, a) - 1, 0, len(xs) - 2))
@@ -295,7 +295,7 @@ def landscape_figure(surface: Surface, trajectory: np.ndarray | None = None, ste
 
 def _traj_hover(steps: Sequence[int], resid: np.ndarray, zname: str, z: np.ndarray) -> list[str]:
     return [f"step {int(s)}<br>off the plane by {r:.3g}" + ("" if np.isnan(v) else f"<br>{zname} here ≈ {v:.4f}")
-            for s, r, v in zip(steps, resid, z)]
+            for s, r, v in zip(steps, resid, z, strict=True)]
 
 
 def _landscape_2d(surface, coords, resid, steps, metric, title, space, height, width) -> go.Figure:
@@ -306,7 +306,7 @@ def _landscape_2d(surface, coords, resid, steps, metric, title, space, height, w
     scale = "Viridis" if metric == "loss" else "Viridis_r"
     fig.add_trace(go.Surface(x=surface.xs, y=surface.ys, z=z, name=f"{zname} surface", colorscale=scale,
                              showscale=False, opacity=0.95,
-                             contours=dict(z=dict(show=True, usecolormap=True, project=dict(z=True), width=1)),
+                             contours=dict(z=dict(show=True, usecolormap=True, width=1)),
                              hovertemplate="a=%{x:.2f} b=%{y:.2f}<br>" + zname + " %{z:.4f}<extra></extra>"),
                   row=1, col=1)
     fig.add_trace(go.Contour(x=surface.xs, y=surface.ys, z=z, name=f"{zname} contour", colorscale=scale,
@@ -327,7 +327,7 @@ def _landscape_2d(surface, coords, resid, steps, metric, title, space, height, w
         inside = ~np.isnan(zt)
         fig.add_trace(go.Scatter3d(x=cx[inside], y=cy[inside], z=zt[inside] + 0.004 * (np.ptp(z) + 1e-12),
                                    name="trajectory (3-D)", mode="lines+markers",
-                                   text=[h for h, k in zip(hover, inside) if k],
+                                   text=[h for h, k in zip(hover, inside, strict=True) if k],
                                    hovertemplate="%{text}<extra>trajectory</extra>", showlegend=False,
                                    line=dict(color="rgba(230,120,30,0.8)", width=4),
                                    marker=dict(size=2.5, color="#e67e22")), row=1, col=1)
@@ -370,7 +370,7 @@ def _landscape_1d(surface, coords, resid, steps, title, space, height, width) ->
         inside = (cx >= surface.xs[0]) & (cx <= surface.xs[-1])
         yl = np.where(inside, np.interp(cx, surface.xs, surface.loss), np.nan)
         fig.add_trace(go.Scatter(x=cx[inside], y=yl[inside], name="trajectory", mode="markers",
-                                 text=[h for h, k in zip(_traj_hover(steps, resid, "loss", yl), inside) if k],
+                                 text=[h for h, k in zip(_traj_hover(steps, resid, "loss", yl), inside, strict=True) if k],
                                  hovertemplate="%{text}<extra>trajectory</extra>",
                                  marker=dict(size=6, color=np.asarray(steps, float)[inside], colorscale="Oranges",
                                              line=dict(width=0.5, color="#a04000"))), secondary_y=False)
@@ -468,7 +468,7 @@ def selection_heatmap(comparison: Any, space: Any, *, title: str | None = None, 
     crit = rows[0].probe.crit if rows else "acc"
     for i, r in enumerate(rows):
         scores, _ = _probe_scores(r.probe)
-        for o, v in zip(r.probe.ops, scores):
+        for o, v in zip(r.probe.ops, scores, strict=True):
             z[i, ops.index(o)] = v
             text[i, ops.index(o)] = f"{v:+.1%}" if crit == "acc" else f"{v:+.3f}"
     ylab = [f"{r.probe.cell_type} · {labels[r.probe.edge]}" if len(space.cell_types) > 1 else
@@ -500,7 +500,7 @@ def selection_heatmap(comparison: Any, space: Any, *, title: str | None = None, 
     fig.update_layout(xaxis=dict(side="top", tickmode="array", tickvals=xs, ticktext=ops, tickangle=-25,
                                  showgrid=False, zeroline=False, range=[-0.5, len(ops) - 0.5]),
                       yaxis=dict(tickmode="array", tickvals=py,
-                                 ticktext=[lab if r.agree else f"<b>{lab} ≠</b>" for lab, r in zip(ylab, rows)],
+                                 ticktext=[lab if r.agree else f"<b>{lab} ≠</b>" for lab, r in zip(ylab, rows, strict=True)],
                                  range=[len(rows) - 0.5, -0.5], showgrid=False, zeroline=False),
                       legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, font=dict(size=11)),
                       plot_bgcolor="#fff", margin=dict(t=120, l=130, b=40))
@@ -573,8 +573,9 @@ def selection_table_html(comparison: Any, space: Any, table: Any = None, project
     head += f"<th {th}>NB201 CIFAR-10</th><th {th}>rank</th></tr>" if table is not None else "</tr>"
     lines.append(head)
     for label, s in scores.items():
-        cells = (f"<td {td}>{html.escape(label)}</td><td {td}><code style='font-size:11px'>"
-                 f"{html.escape(_gstr(s['genotype']))}</code></td><td {td}>{s['pf']}</td>")
+        text = html.escape(_gstr(s["genotype"])).replace("+", "+<wbr>")
+        cells = (f"<td {td}>{html.escape(label)}</td><td {td.replace('white-space:nowrap;', '')}>"
+                 f"<code style='font-size:11px'>{text}</code></td><td {td}>{s['pf']}</td>")
         if table is not None:
             if s["c10"] is not None:
                 cells += f"<td {td}><b>{s['c10']:.2f}%</b></td><td {td}>{s['rank']:,} / {s['n']:,}</td>"

@@ -41,12 +41,24 @@ import numpy as np
 import plotly.graph_objects as go
 
 from workbench import AnalysisResult, RunStarted
-from workbench.analysis import (Surface, alpha_landscape, alpha_trajectory, compute_sharpness, pca_directions,
-                                weight_landscape)
+from workbench.analysis import (
+    Surface,
+    alpha_landscape,
+    alpha_trajectory,
+    compute_sharpness,
+    pca_directions,
+    weight_landscape,
+)
 from workbench.analysis.common import searcher_batches
 from workbench.genotype import Genotype
-from workbench.projection import Projection, ProjectionConfig, ProbeResult, SelectionComparison, clone_searcher, \
-    compare_selection
+from workbench.projection import (
+    ProbeResult,
+    Projection,
+    ProjectionConfig,
+    SelectionComparison,
+    clone_searcher,
+    compare_selection,
+)
 
 from . import analysis_figures as AF
 from . import figures as F
@@ -59,6 +71,7 @@ log = logging.getLogger(__name__)
 __all__ = ["SharpnessView", "LandscapeView", "ProbeView", "ClickableSVG", "sharpness_event", "edge_from_title"]
 
 SHARPNESS_KINDS = ("sharpness", "early_stop")
+DEFAULT_PROBE = ProjectionConfig()  # DARTS-PT's defaults: 4 fixed validation batches, crit acc, train-mode BN
 
 
 def _status(text: str, color: str = "#555") -> str:
@@ -210,7 +223,7 @@ class _ForwardCounter:
         self.model, self.total, self.on_progress, self.count = model, max(int(total), 1), on_progress, 0
         self._handle = None
 
-    def __enter__(self) -> "_ForwardCounter":
+    def __enter__(self) -> _ForwardCounter:
         self._handle = self.model.register_forward_hook(self._hook)
         return self
 
@@ -244,7 +257,7 @@ class LandscapeView:
     def __init__(self, source: Any, *, space: str = "alpha", directions: str = "random", dims: int = 2,
                  steps: int = 21, span: float | str = 1.0, seed: int = 0, batches: int = 1, bn: str = "train",
                  metric: str = "loss", max_trajectory: int = 300, height: int | None = None,
-                 width: int | None = 1050) -> None:
+                 width: int | None = 980) -> None:
         self.feed = source if isinstance(source, Feed) else Feed(source)
         _require_session(self.feed, "a landscape")
         if space not in ("alpha", "weights", "weight"):
@@ -409,8 +422,10 @@ class LandscapeView:
         self.surface, self.trajectory, self.trajectory_steps = surface, trajectory, steps
         fig = AF.landscape_figure(surface, trajectory, steps, metric=self.metric, height=self.height,
                                   width=self.width)
-        self.figure = _figure_widget(fig, "dnas-landscape-figure")
+        old, self.figure = self.figure, _figure_widget(fig, "dnas-landscape-figure")
         self.plot.children = (self.figure,)
+        if old is not None:
+            old.close()  # its traces differ (1-D vs 2-D): a new widget, and the old one's comm is released
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -540,7 +555,7 @@ def _replace_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
     """Show ``fig`` in an existing FigureWidget: traces updated in place when the layout of traces matches."""
     with fw.batch_update():
         if [t.type for t in fw.data] == [t.type for t in fig.data]:
-            for live, new in zip(fw.data, fig.data):
+            for live, new in zip(fw.data, fig.data, strict=True):
                 live.update(new.to_plotly_json(), overwrite=True)
         else:
             fw.data = []
@@ -564,8 +579,8 @@ class ProbeView:
     search, with a progress bar.
     """
 
-    def __init__(self, source: Any, config: ProjectionConfig = ProjectionConfig(), *, nb201_table: Any = None,
-                 projection_config: ProjectionConfig | None = None, width: int | None = 720) -> None:
+    def __init__(self, source: Any, config: ProjectionConfig = DEFAULT_PROBE, *, nb201_table: Any = None,
+                 projection_config: ProjectionConfig | None = None, width: int | None = 900) -> None:
         self.feed = source if isinstance(source, Feed) else Feed(source)
         self.session = _require_session(self.feed, "the perturbation probe")
         self.config = replace(config, proj_intv=0)
@@ -609,12 +624,13 @@ class ProbeView:
         self.heatmap: go.FigureWidget | None = None
         self._cancel = threading.Event()
         self._projection_session: SearchSession | None = None
-        hint = ("click an edge in the graph or pick it in the list" if CLICKABLE_GRAPH else
+        hint = ("click an edge of the graph (or pick it in the list) to probe it" if CLICKABLE_GRAPH else
                 "pick an edge in the list (graph clicks need anywidget) or click a row of the comparison heatmap")
-        left = W.VBox([W.HTML(_status(hint)), self.edge_w, self.graph],
-                      layout=W.Layout(width="420px", min_width="420px", flex="0 0 auto"))
+        self.graph.layout = W.Layout(flex="1 1 auto", max_width="600px")
+        left = W.VBox([W.HTML(_status(hint)), self.edge_w], layout=W.Layout(width="310px", flex="0 0 auto"))
         self.widget = W.VBox([
-            W.HBox([left, self.figure]),
+            W.HBox([left, self.graph], layout=W.Layout(align_items="center")),
+            self.figure,
             W.HBox([self.compare_btn, self.project_btn, self.stop_btn, self.progress, self.status],
                    layout=W.Layout(align_items="center", flex_flow="row wrap")),
             self.table_html, self.heatmap_box])
@@ -730,7 +746,7 @@ class ProbeView:
         if cmp is None:
             return
         self.table_html.value = AF.selection_table_html(cmp, self.space, self.table, self.projected)
-        fig = AF.selection_heatmap(cmp, self.space, width=(self.width or 720) + 180)
+        fig = AF.selection_heatmap(cmp, self.space, width=self.width)
         if self.heatmap is None:
             self.heatmap = _figure_widget(fig, "dnas-selection-heatmap")
             self.heatmap.data[0].on_click(self._on_heat_click)

@@ -119,7 +119,8 @@ class History:
             g.n = min(g.n, keep)
         self.epochs = [e for e in self.epochs if e.step <= step]
         self.mask_changes = [m for m in self.mask_changes if m.step < step]
-        self.analysis = [a for a in self.analysis if a.step <= step]
+        # an early-stopping trigger is what caused the rollback: keep it so views can mark it
+        self.analysis = [a for a in self.analysis if a.step <= step or a.kind == "early_stop"]
         self.finished = None
         self.failed = None
 
