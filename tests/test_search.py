@@ -1,15 +1,22 @@
 """The search loop: events, determinism, resume, failure handling."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
-from workbench import (EpochEnded, EventBus, NonFiniteLossError, OpMaskChanged, RunFailed, RunFinished, RunStarted,
-                       Searcher, StepEnded)
+
+from workbench import (
+    EpochEnded,
+    EventBus,
+    NonFiniteLossError,
+    OpMaskChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Searcher,
+    StepEnded,
+)
 
 
 def _record(bus):
@@ -81,7 +88,6 @@ def test_alphas_are_not_in_weight_optimizer_and_arch_step_comes_first():
     assert arch_ids == {id(a) for a in s.model.arch_parameters()}
     # arch step first: the first step's validation metrics are from the untouched initial weights
     s2 = Searcher(tiny_config())
-    xv, yv = s2.val_stream.state_dict(), None
     w0 = [p.detach().clone() for p in s2.model.weight_parameters()]
     ev = s2.step()
     s3 = Searcher(tiny_config())
@@ -110,7 +116,7 @@ def test_resume_equals_uninterrupted(method):
     for a, b in zip(rest, full_events[7:]):
         assert a.train_loss == b.train_loss and a.val_loss == b.val_loss
         assert np.array_equal(a.alphas["cell"], b.alphas["cell"])
-    for (k, v), (k2, v2) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+    for (k, v), (_, v2) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(v, v2), k
 
 

@@ -36,7 +36,7 @@ def test_darts_rule_ties_keep_lower_source_and_first_op():
     sp = get_space("darts")
     w = np.full((14, 8), 0.125)  # all equal: every node keeps its two lowest sources, op = first non-none
     g = derive_genotype(sp, {"normal": w, "reduce": w})
-    for i, node in enumerate(g.cell("normal").nodes):
+    for node in g.cell("normal").nodes:
         assert node == (("max_pool_3x3", 0), ("max_pool_3x3", 1))
 
 

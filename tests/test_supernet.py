@@ -1,7 +1,6 @@
 """The batched supernet computes exactly what the per-op reference execution computes."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

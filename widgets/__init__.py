@@ -4,10 +4,27 @@ Dependency direction: ``widgets -> workbench``; the engine never imports this pa
 """
 from __future__ import annotations
 
-from .figures import (OP_COLORS, alpha_curves, alpha_heatmap, edge_labels, genotype_edge_ops, loss_curves,
-                      op_color, op_family, param_free_counts, param_free_curve, update_alpha_heatmap)
-from .graph import (GraphvizNotFoundError, export, genotype_diff_dot, genotype_dot, genotype_weights,
-                    render_svg)
+from .figures import (
+                      OP_COLORS,
+                      alpha_curves,
+                      alpha_heatmap,
+                      edge_labels,
+                      genotype_edge_ops,
+                      loss_curves,
+                      op_color,
+                      op_family,
+                      param_free_counts,
+                      param_free_curve,
+                      update_alpha_heatmap,
+)
+from .graph import (
+                      GraphvizNotFoundError,
+                      export,
+                      genotype_diff_dot,
+                      genotype_dot,
+                      genotype_weights,
+                      render_svg,
+)
 from .report import report_html, write_report
 
 __all__ = [
@@ -21,8 +38,15 @@ __all__ = [
 from .controls import ControlPanel, OpSwapper, SearchSession, as_session  # noqa: E402
 from .dashboard import Dashboard, ScrubberView, dashboard  # noqa: E402
 from .fallback import StaticDashboard  # noqa: E402
-from .views import (AlphaView, CurvesView, GenotypeDiffView, GenotypeView, ParamFreeWarning,  # noqa: E402
-                    genotype_edge_changes, genotype_html)
+from .views import (  # noqa: E402
+                      AlphaView,
+                      CurvesView,
+                      GenotypeDiffView,
+                      GenotypeView,
+                      ParamFreeWarning,
+                      genotype_edge_changes,
+                      genotype_html,
+)
 
 __all__ += [
     "AlphaView", "ControlPanel", "CurvesView", "Dashboard", "GenotypeDiffView", "GenotypeView", "OpSwapper",
@@ -31,16 +55,28 @@ __all__ += [
 ]
 
 # Method comparison: table / figure / alpha overlay of several runs, and the RunComparison widget.
-from .compare_figures import (METHOD_COLORS, alpha_overlay, comparison_figure,  # noqa: E402
-                              comparison_table_figure, comparison_table_html, method_color)
+from .compare_figures import (  # noqa: E402
+                      METHOD_COLORS,
+                      alpha_overlay,
+                      comparison_figure,
+                      comparison_table_figure,
+                      comparison_table_html,
+                      method_color,
+)
 from .compare_views import RunComparison, run_label  # noqa: E402
 
 __all__ += ["METHOD_COLORS", "RunComparison", "alpha_overlay", "comparison_figure", "comparison_table_figure",
             "comparison_table_html", "method_color", "run_label"]
 
 # Analysis views and figures: sharpness track, loss landscapes, perturbation probe.
-from .analysis_figures import (landscape_figure, probe_figure, selection_heatmap,  # noqa: E402
-                               selection_table_html, sharpness_comparison_figure, sharpness_figure)
+from .analysis_figures import (  # noqa: E402
+                      landscape_figure,
+                      probe_figure,
+                      selection_heatmap,
+                      selection_table_html,
+                      sharpness_comparison_figure,
+                      sharpness_figure,
+)
 from .analysis_views import LandscapeView, ProbeView, SharpnessView  # noqa: E402
 
 __all__ += ["LandscapeView", "ProbeView", "SharpnessView", "landscape_figure", "probe_figure", "selection_heatmap",

@@ -5,11 +5,19 @@ views live in the separate ``widgets`` package and observe the engine's events.
 """
 from __future__ import annotations
 
-from .events import (AnalysisResult, EpochEnded, EventBus, OpMaskChanged, RunFailed, RunFinished, RunStarted,
-                     StepEnded)
+from .events import (
+                     AnalysisResult,
+                     EpochEnded,
+                     EventBus,
+                     OpMaskChanged,
+                     RunFailed,
+                     RunFinished,
+                     RunStarted,
+                     StepEnded,
+)
 from .genotype import CellGenotype, Genotype, GenotypeError
-from .methods import Method, get_method, method_names
 from .history import History
+from .methods import Method, get_method, method_names
 from .runs import RunStore, load_run, resume
 from .search import NonFiniteLossError, SearchConfig, Searcher
 from .serialize import CheckpointError

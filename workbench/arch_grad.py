@@ -26,8 +26,8 @@ autograd for alpha gradients alone, so no weight gradients are built.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -9,8 +9,9 @@ arrays), never live tensors, so an observer cannot change the search.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class EpochEnded:
 
     epoch: int
     step: int
-    genotype: "Genotype"
+    genotype: Genotype
     val_loss: float | None = None
     val_acc: float | None = None
 
@@ -91,7 +92,7 @@ class AnalysisResult:
 @dataclass(frozen=True)
 class RunFinished:
     step: int
-    genotype: "Genotype"
+    genotype: Genotype
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class RunFailed:
     error_type: str
 
 
-Event = Union[RunStarted, StepEnded, EpochEnded, OpMaskChanged, AnalysisResult, RunFinished, RunFailed]
+Event = RunStarted | StepEnded | EpochEnded | OpMaskChanged | AnalysisResult | RunFinished | RunFailed
 Observer = Callable[[Any], None]
 
 

@@ -9,12 +9,20 @@ scrubber needs nothing but a History, live or reloaded from a run folder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .events import AnalysisResult, EpochEnded, OpMaskChanged, RunFailed, RunFinished, RunStarted, StepEnded
+from .events import (
+    AnalysisResult,
+    EpochEnded,
+    OpMaskChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepEnded,
+)
 from .genotype import Genotype
 from .select import derive_genotype
 from .spaces import SearchSpace
@@ -71,7 +79,7 @@ class History:
                                            for k in range(space.n_edges)]) for c in space.cell_types}
 
     @classmethod
-    def attach(cls, searcher: Any) -> "History":
+    def attach(cls, searcher: Any) -> History:
         """A History subscribed to ``searcher.bus`` (starting from the searcher's current masks)."""
         h = cls(searcher.space, searcher.method.genotype_rule)
         h.initial_masks = searcher.masks()
@@ -87,7 +95,7 @@ class History:
             for c in self.space.cell_types:
                 self._alphas[c].append(event.alphas[c])
                 self._weights[c].append(event.weights[c])
-            for k, v in event.extras.items():
+            for k in event.extras:
                 if k not in self._extras:
                     g = _Growing()
                     for _ in range(self._steps.n - 1):

@@ -160,7 +160,7 @@ class Projection:
     ``searcher.bus`` and returns it.
     """
 
-    def __init__(self, searcher: "Searcher", config: ProjectionConfig = ProjectionConfig()) -> None:
+    def __init__(self, searcher: Searcher, config: ProjectionConfig = ProjectionConfig()) -> None:
         self.searcher, self.config, self.space = searcher, config, searcher.space
         self.model = searcher.model
         self.exclude_none = (self.space.genotype_rule == "darts") if config.exclude_none is None else config.exclude_none
@@ -343,7 +343,7 @@ class Projection:
         return self.genotype()
 
 
-def clone_searcher(searcher: "Searcher") -> "Searcher":
+def clone_searcher(searcher: Searcher) -> Searcher:
     """An independent copy of a search at its current state (same data object, fresh bus)."""
     from .search import Searcher
     twin = Searcher(searcher.config, dataset=searcher.dataset, space=searcher.space, method=searcher.method)
@@ -396,7 +396,7 @@ def _why(p: ProbeResult, m: str, q: str) -> str:
     return text
 
 
-def compare_selection(searcher: "Searcher", config: ProjectionConfig = ProjectionConfig(),
+def compare_selection(searcher: Searcher, config: ProjectionConfig = ProjectionConfig(),
                       projected: Genotype | None = None) -> SelectionComparison:
     """Magnitude (argmax) vs perturbation selection on the same supernet, edge by edge; nothing changes."""
     pt = Projection(searcher, replace(config, proj_intv=0))

@@ -19,8 +19,9 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .data import BatchStream, ImageDataset, eval_batches, load_dataset, search_split
-from .events import (EpochEnded, EventBus, OpMaskChanged, RunFailed, RunFinished, RunStarted, StepEnded)
+from .events import (
+    EpochEnded,
+    EventBus,
+    OpMaskChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepEnded,
+)
 from .genotype import Genotype
 from .methods import Method, get_method
 from .relax import RelaxContext
@@ -88,7 +97,7 @@ class SearchConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SearchConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> SearchConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -101,7 +110,7 @@ class SearchConfig:
                 d[key] = tuple(d[key])
         return cls(**d)
 
-    def replace(self, **kw: Any) -> "SearchConfig":
+    def replace(self, **kw: Any) -> SearchConfig:
         return dataclasses.replace(self, **kw)
 
 

@@ -17,7 +17,7 @@ Disabled (masked) ops never win. Weights are numpy arrays (edges, ops).
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

@@ -18,8 +18,8 @@ returns a new space; during a search, ``Supernet.set_op_enabled`` masks ops.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping, Sequence
 
 from .genotype import CellGenotype, Genotype, GenotypeError
 from .ops import OPS
@@ -83,7 +83,7 @@ class SearchSpace:
             return True
         return op in self.edge_ops[cell_type][edge]
 
-    def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> "SearchSpace":
+    def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> SearchSpace:
         """A copy with ops removed or added by name (unknown names list the known ops)."""
         remove, add = list(remove), list(add)
         for op in remove:
@@ -113,7 +113,7 @@ class SearchSpace:
                 raise GenotypeError(f"cell {name!r} has {len(cell.nodes)} intermediate nodes; space "
                                     f"{self.name!r} expects {self.n_nodes}")
             for i, node in enumerate(cell.nodes):
-                for op, src in node:
+                for op, _src in node:
                     if op not in self.ops:
                         raise GenotypeError(f"cell {name!r} node {i} uses op {op!r}, which is not in space "
                                             f"{self.name!r}; accepted ops: {', '.join(self.ops)}")

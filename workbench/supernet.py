@@ -88,7 +88,7 @@ class SearchCell(nn.Module):
             self.waves.append(edges)
             stride = 2 if reduction and j < space.n_inputs else 1
             ops = nn.ModuleDict()
-            for o, name in enumerate(space.ops):
+            for name in space.ops:
                 if name == "none" or not any(space.op_allowed(cell_type, k, name) for k in edges):
                     continue
                 ops[name] = make_op(name, C_op, len(edges), stride, affine, pool_bn=space.pool_bn)
@@ -316,7 +316,7 @@ class Supernet(nn.Module):
         else:
             self.stem = nn.Sequential(nn.Conv2d(in_channels, cfg.C, 3, padding=1, bias=False), nn.BatchNorm2d(cfg.C))
             C_p = cfg.C
-            for kind, C, red in macro_plan(space, cfg):
+            for kind, C, _ in macro_plan(space, cfg):
                 self.cells.append(ResBlock(C_p, C) if kind == "resblock" else
                                   SearchCell(space, kind, C, C, C, False, False, cfg.affine,
                                              cfg.partial_channels, cfg.inactive_bias))

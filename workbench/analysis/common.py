@@ -15,8 +15,9 @@ BatchNorm modes used throughout (``bn=``):
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ def set_bn_mode(model: nn.Module, bn: str) -> None:
     model.train(bn == "train")
 
 
-def split_data(searcher: "Searcher", split: str) -> tuple[Tensor, Tensor]:
+def split_data(searcher: Searcher, split: str) -> tuple[Tensor, Tensor]:
     """The examples of a split: ``val`` = the arch half, ``train`` = the weight half, ``test`` = held out."""
     check_choice("split", split, SPLITS)
     if split == "val":
@@ -88,7 +89,7 @@ def fixed_batches(x: Tensor, y: Tensor, batch_size: int, n_batches: int | None) 
     return out if n_batches is None else out[:n_batches]
 
 
-def searcher_batches(searcher: "Searcher", split: str = "val", batches: int | Batches | None = 1,
+def searcher_batches(searcher: Searcher, split: str = "val", batches: int | Batches | None = 1,
                      batch_size: int | None = None) -> Batches:
     """Explicit batches pass through; an int takes that many fixed batches of the split (None: all)."""
     if isinstance(batches, list):

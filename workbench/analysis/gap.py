@@ -87,7 +87,7 @@ class GapResult:
         return {**asdict(self), "inherited_gap": self.inherited_gap}
 
 
-def discretisation_gap(searcher: "Searcher", genotype: Genotype | str | None = None, split: str = "val",
+def discretisation_gap(searcher: Searcher, genotype: Genotype | str | None = None, split: str = "val",
                        batches: int | Batches | None = None, bn: str = "train",
                        retrain: Any = None) -> GapResult:
     """Supernet vs derived network (default genotype: the search's current one) on ``split``.
@@ -126,7 +126,7 @@ class GapTracker:
     ``retrain_every`` measurements (expensive: a full training run each).
     """
 
-    def __init__(self, searcher: "Searcher", every: int = 1, split: str = "val", batches: int | Batches | None = None,
+    def __init__(self, searcher: Searcher, every: int = 1, split: str = "val", batches: int | Batches | None = None,
                  bn: str = "train", retrain: Any = None, retrain_every: int = 1) -> None:
         if every < 1 or retrain_every < 1:
             raise ValueError(f"every and retrain_every must be >= 1, got {every}, {retrain_every}")
@@ -154,6 +154,6 @@ class GapTracker:
                          for r in self.results])
 
 
-def track_gap(searcher: "Searcher", every: int = 1, **options: Any) -> GapTracker:
+def track_gap(searcher: Searcher, every: int = 1, **options: Any) -> GapTracker:
     """Attach a :class:`GapTracker` (see its options); ``tracker.close()`` detaches it."""
     return GapTracker(searcher, every=every, **options)

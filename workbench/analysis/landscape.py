@@ -24,8 +24,9 @@ modes) by :func:`workbench.analysis.common.preserved`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -179,7 +180,7 @@ def _check_dims(dims: int) -> None:
         raise ValueError(f"dims must be 1 (a line) or 2 (a plane), got {dims}")
 
 
-def _surface(searcher: "Searcher", params: list[Tensor], dirs: list[Direction], steps: int,
+def _surface(searcher: Searcher, params: list[Tensor], dirs: list[Direction], steps: int,
              span: float | tuple[float, float], data: Batches, bn: str, space: str, split: str,
              kind: str, eigenvalues: list[float] | None = None) -> Surface:
     model = searcher.model
@@ -225,7 +226,7 @@ def _check_dirs(dirs: Sequence[Direction], params: list[Tensor]) -> list[Directi
     return out
 
 
-def alpha_landscape(searcher: "Searcher", directions: str | Sequence[Direction] = "random", dims: int = 2,
+def alpha_landscape(searcher: Searcher, directions: str | Sequence[Direction] = "random", dims: int = 2,
                     steps: int = 21, span: float | tuple[float, float] = 1.0, split: str = "val",
                     batches: int | Batches | None = 1, bn: str = "train", seed: int = 0, norm: str = "unit",
                     center: bool = True) -> Surface:
@@ -262,7 +263,7 @@ def alpha_landscape(searcher: "Searcher", directions: str | Sequence[Direction] 
     return _surface(searcher, params, dirs, steps, span, data, bn, "alpha", split, kind, top)
 
 
-def _weight_eigen_directions(searcher: "Searcher", params: list[Tensor], data: Batches, bn: str, k: int,
+def _weight_eigen_directions(searcher: Searcher, params: list[Tensor], data: Batches, bn: str, k: int,
                              seed: int) -> tuple[list[Direction], list[float]]:
     """Top-k eigenvectors of the weight Hessian of the same loss (Lanczos on HVPs; alphas fixed)."""
     from .common import batch_loss
@@ -278,7 +279,7 @@ def _weight_eigen_directions(searcher: "Searcher", params: list[Tensor], data: B
     return [unflatten(v, params) for v in res.eigenvectors], [float(v) for v in res.eigenvalues]
 
 
-def weight_landscape(searcher: "Searcher", directions: str | Sequence[Direction] = "random", dims: int = 2,
+def weight_landscape(searcher: Searcher, directions: str | Sequence[Direction] = "random", dims: int = 2,
                      steps: int = 21, span: float | tuple[float, float] = 1.0, split: str = "train",
                      batches: int | Batches | None = 1, bn: str = "train", seed: int = 0, norm: str = "filter",
                      ignore: str | None = "biasbn") -> Surface:

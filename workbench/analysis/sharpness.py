@@ -26,8 +26,9 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -64,13 +65,13 @@ class SharpnessResult:
     loss: float
 
 
-def alpha_loss_fn(searcher: "Searcher", batches: Batches) -> Callable[[], torch.Tensor]:
+def alpha_loss_fn(searcher: Searcher, batches: Batches) -> Callable[[], torch.Tensor]:
     """Closure: mean validation loss on ``batches`` under softmax(alpha), with the graph to the alphas."""
     model = searcher.model
     return lambda: batch_loss(model, batches, softmax_weights(model))
 
 
-def compute_sharpness(searcher: "Searcher", method: str = "dense", k: int = 1, batches: int | Batches | None = 1,
+def compute_sharpness(searcher: Searcher, method: str = "dense", k: int = 1, batches: int | Batches | None = 1,
                       split: str = "val", bn: str = "train", weight_decay: float | None = None, seed: int = 0,
                       iters: int = 200, tol: float = 1e-6) -> SharpnessResult:
     """Top eigenvalue(s) of the alpha Hessian of the ``split`` loss; the model is restored exactly afterwards.
@@ -201,7 +202,7 @@ class EarlyStopping:
     def reset_trigger(self) -> None:
         self.triggered, self.trigger_epoch, self.stop_epoch, self.ratio = False, None, None, None
 
-    def snapshot(self) -> "EarlyStopping":
+    def snapshot(self) -> EarlyStopping:
         return copy.deepcopy(self)
 
 
@@ -216,7 +217,7 @@ class SharpnessTracker:
     :meth:`rollback` (or :func:`run_with_early_stopping`) does, when called.
     """
 
-    def __init__(self, searcher: "Searcher", every: int = 1, unit: str = "step", method: str = "dense", k: int = 1,
+    def __init__(self, searcher: Searcher, every: int = 1, unit: str = "step", method: str = "dense", k: int = 1,
                  batches: int | Batches | None = 1, split: str = "val", bn: str = "train",
                  weight_decay: float | None = None, seed: int = 0, early_stopping: EarlyStopping | None = None) -> None:
         check_choice("unit", unit, ("step", "epoch"))
@@ -294,7 +295,7 @@ class SharpnessTracker:
         return epoch
 
 
-def track_sharpness(searcher: "Searcher", every: int = 1, method: str = "dense", batches: int | Batches | None = 1,
+def track_sharpness(searcher: Searcher, every: int = 1, method: str = "dense", batches: int | Batches | None = 1,
                     **options: Any) -> SharpnessTracker:
     """Attach a :class:`SharpnessTracker` to ``searcher`` (see its options); ``tracker.close()`` detaches it."""
     return SharpnessTracker(searcher, every=every, method=method, batches=batches, **options)
@@ -308,7 +309,7 @@ class EarlyStopOutcome:
     weight_decay: float
 
 
-def run_with_early_stopping(searcher: "Searcher", tracker: SharpnessTracker, mode: str = "stop",
+def run_with_early_stopping(searcher: Searcher, tracker: SharpnessTracker, mode: str = "stop",
                             mul_factor: float = 10.0, max_weight_decay: float = 0.03,
                             extra_rollback_epochs: int = 0) -> EarlyStopOutcome:
     """Step the search until it ends or early stopping fires (DARTS-ES, ``--early_stop 1``).
