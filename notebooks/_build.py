@@ -10,20 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _nbtools import code, main, md
 
-HERE = Path(__file__).resolve().parent
 
 THREADS = "torch.set_num_threads(1)  # tiny convs gain nothing from threads; one thread keeps runs bit-reproducible"
 
-
-def md(text: str):
-    return new_markdown_cell(text.strip("\n"))
-
-
-def code(text: str):
-    return new_code_cell(text.strip("\n"))
 
 
 # ============================================================================== 01
@@ -733,35 +724,5 @@ NOTEBOOKS = {"01_relaxation.ipynb": NB01, "02_darts_step_by_step.ipynb": NB02, "
              "04_published_genotypes.ipynb": NB04}
 
 
-def build(name: str, cells: list) -> nbformat.NotebookNode:
-    """A notebook without outputs, with stable cell ids (so rebuilding changes nothing)."""
-    stem = name.split("_")[0]
-    for i, cell in enumerate(cells):
-        cell["id"] = f"nb{stem}-{i:02d}"
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}})
-    nbformat.validate(nb)
-    return nb
-
-
-def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
-    for name, cells in NOTEBOOKS.items():
-        text = nbformat.writes(build(name, cells))
-        path = HERE / name
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.write_text(text)
-            print("wrote", path.relative_to(HERE.parent))
-    if stale:
-        print("out of date (run python notebooks/_build.py):", ", ".join(stale))
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(NOTEBOOKS, sys.argv[1:], Path(__file__).name))

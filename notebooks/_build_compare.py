@@ -14,19 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _nbtools import code, main, md
 
-HERE = Path(__file__).resolve().parent
 NAME = "08_darts_family.ipynb"
 
-
-def md(text: str):
-    return new_markdown_cell(text.strip("\n"))
-
-
-def code(text: str):
-    return new_code_cell(text.strip("\n"))
 
 
 #: Per-run results of ``python benchmarks/compare_methods.py`` (30 epochs, seeds 0,1,2), 2026-11-24,
@@ -324,29 +315,5 @@ if OUT.name.startswith("dnas-compare-"):  # the temporary folder of the live com
 ]
 
 
-def build(cells: list) -> nbformat.NotebookNode:
-    """The notebook without outputs, with stable cell ids (so rebuilding changes nothing)."""
-    for i, cell in enumerate(cells):
-        cell["id"] = f"nb08-{i:02d}"
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}})
-    nbformat.validate(nb)
-    return nb
-
-
-def main(argv: list[str]) -> int:
-    text = nbformat.writes(build(NB08))
-    path = HERE / NAME
-    if "--check" in argv:
-        if not path.exists() or path.read_text() != text:
-            print(f"out of date (run python notebooks/{Path(__file__).name}): {NAME}")
-            return 1
-        return 0
-    path.write_text(text)
-    print("wrote", path.relative_to(HERE.parent))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main({NAME: NB08}, sys.argv[1:], Path(__file__).name))
