@@ -12,7 +12,6 @@ from pathlib import Path
 
 from _nbtools import code, main, md
 
-
 THREADS = "torch.set_num_threads(1)  # tiny convs gain nothing from threads; one thread keeps runs bit-reproducible"
 
 

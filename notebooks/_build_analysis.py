@@ -15,7 +15,6 @@ from pathlib import Path
 
 from _nbtools import code, main, md
 
-
 SETUP = """\
 import numpy as np
 import torch
