@@ -167,9 +167,8 @@ class Pool(EdgeOp):
         if self.kind == "max":
             y = F.max_pool2d(x, 3, self.stride, 1)
         elif e is None:  # batched: the same average as a depthwise sum, 3-4x faster than avg_pool2d on CPU
-            ones = x.new_ones(x.shape[1], 1, 3, 3)
+            ones, inv = self._sum_kernel(x)
             y = F.conv2d(x, ones, None, self.stride, 1, 1, x.shape[1])
-            inv = self._inverse_counts(x.shape[-2], x.shape[-1], x)
             if self.bn is None and scale is not None:  # fold the mixing weight into the same multiply
                 return y * (inv * scale.view(-1, 1, 1))
             y = y * inv
@@ -179,11 +178,14 @@ class Pool(EdgeOp):
             return self.bn.run(y, e, self.C, scale)
         return y if scale is None else y * scale.view(1, -1, 1, 1)
 
-    def _inverse_counts(self, H: int, W: int, like: Tensor) -> Tensor:
-        """1 / (number of in-bounds pixels under each 3x3 window), shape (1, H', W')."""
-        ones = like.new_ones(1, 1, H, W)
-        counts = F.avg_pool2d(ones, 3, self.stride, 1, count_include_pad=True) * 9.0
-        return (1.0 / counts)[0]
+    def _sum_kernel(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The all-ones depthwise kernel and 1 / (in-bounds pixels under each 3x3 window), cached per shape."""
+        key = (x.shape[1], x.shape[-2], x.shape[-1], x.dtype, x.device)
+        cache = self.__dict__.setdefault("_sum_cache", {})
+        if key not in cache:
+            counts = F.avg_pool2d(x.new_ones(1, 1, *x.shape[-2:]), 3, self.stride, 1, count_include_pad=True) * 9.0
+            cache[key] = (x.new_ones(x.shape[1], 1, 3, 3), (1.0 / counts)[0])
+        return cache[key]
 
 
 class FactorizedReduce(EdgeOp):  # noqa: D101 (docstring below)
