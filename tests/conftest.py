@@ -30,3 +30,39 @@ def tiny_config(**kw):
                 supernet=SupernetConfig(C=4), seed=0, eval_each_epoch=True)
     base.update(kw)
     return SearchConfig(**base)
+
+
+def execute_notebook(path: Path, tmp_path: Path, monkeypatch, timeout: int = 300,
+                     env: dict[str, str] | None = None) -> str:
+    """Run a copy of notebook ``path`` headless in ``tmp_path/notebooks`` (as a user runs a copy elsewhere).
+
+    The kernel gets the repository on PYTHONPATH and the NAS-Bench-201 table through DNAS_NB201_TABLE when
+    ../shared/data has it. Fails on the first failing cell; returns everything the notebook printed.
+    """
+    import os
+    import shutil
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path / "notebooks"
+    work.mkdir(exist_ok=True)
+    shutil.copy(path, work / path.name)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    if NB201_CSV.exists():
+        monkeypatch.setenv("DNAS_NB201_TABLE", str(NB201_CSV))
+    else:
+        monkeypatch.delenv("DNAS_NB201_TABLE", raising=False)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(work / path.name, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(work)}})
+    t = time.perf_counter()
+    client.execute()  # raises CellExecutionError (with the cell and traceback) on the first failing cell
+    print(f"{path.name}: {time.perf_counter() - t:.1f} s")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    return "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

@@ -3,17 +3,17 @@
 Each notebook asserts the phenomenon it teaches, so a notebook that runs is a
 notebook whose claims held on this run. Kernels get the repository on
 PYTHONPATH (so the checkout is imported, installed or not) and run with the
-notebooks folder as working directory, as JupyterLab would.
+notebooks folder as working directory, as JupyterLab would (a copy in a temporary folder, handed the
+NAS-Bench-201 table through DNAS_NB201_TABLE).
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -49,15 +49,5 @@ def test_notebooks_match_their_generator():
 @pytest.mark.notebook
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_headless(path, monkeypatch):
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(NB_DIR)}})
-    t = time.perf_counter()
-    client.execute()  # raises CellExecutionError (with the cell and traceback) on the first failing cell
-    print(f"{path.name}: {time.perf_counter() - t:.1f} s")
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+def test_notebook_executes_headless(path, tmp_path, monkeypatch):
+    execute_notebook(path, tmp_path, monkeypatch)

@@ -9,15 +9,12 @@ phenomenon it teaches, so a notebook that runs is one whose claims held.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import NB201_CSV
+from conftest import NB201_CSV, execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -51,24 +48,6 @@ def test_stored_without_outputs_and_open_and_close_as_a_course(name):
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("name", NAMES)
 def test_analysis_notebook_executes_headless(name, tmp_path, monkeypatch):
-    from nbclient import NotebookClient
-
-    work = tmp_path / "notebooks"
-    work.mkdir()
-    shutil.copy(NB_DIR / name, work / name)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    if NB201_CSV.exists():
-        monkeypatch.setenv("DNAS_NB201_TABLE", str(NB201_CSV))
-    else:
-        monkeypatch.delenv("DNAS_NB201_TABLE", raising=False)
-    nb = nbformat.read(work / name, as_version=4)
-    client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(work)}})
-    t = time.perf_counter()
-    client.execute()  # raises CellExecutionError (with the cell and traceback) on the first failing cell
-    print(f"{name}: {time.perf_counter() - t:.1f} s")
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    text = execute_notebook(NB_DIR / name, tmp_path, monkeypatch, timeout=240)
     for marker in MARKERS[name]:
         assert marker in text, f"{name}: {marker!r} not in its printed output"

@@ -7,15 +7,12 @@ checks), and no measured ``runs/`` folder is visible, as in CI.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import NB201_CSV
+from conftest import NB201_CSV, execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -42,25 +39,7 @@ def test_notebook_08_is_stored_without_outputs_and_opens_and_closes_as_a_course(
 @pytest.mark.notebook
 @pytest.mark.timeout(300)
 def test_notebook_08_executes_headless(tmp_path, monkeypatch):
-    from nbclient import NotebookClient
-
-    work = tmp_path / "notebooks"
-    work.mkdir()
-    shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    if NB201_CSV.exists():
-        monkeypatch.setenv("DNAS_NB201_TABLE", str(NB201_CSV))
-    else:
-        monkeypatch.delenv("DNAS_NB201_TABLE", raising=False)
-    monkeypatch.setenv("DNAS_COMPARE_DIR", str(tmp_path / "no-measured-runs"))
-    nb = nbformat.read(work / NOTEBOOK.name, as_version=4)
-    client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(work)}})
-    t = time.perf_counter()
-    client.execute()  # raises CellExecutionError (with the cell and traceback) on the first failing cell
-    print(f"{NOTEBOOK.name}: {time.perf_counter() - t:.1f} s")
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    text = execute_notebook(NOTEBOOK, tmp_path, monkeypatch, timeout=240,
+                            env={"DNAS_COMPARE_DIR": str(tmp_path / "no-measured-runs")})
     assert "8 searches in" in text and "measured ranking:" in text
     assert ("skipped: no NAS-Bench-201 table" in text) != NB201_CSV.exists()
