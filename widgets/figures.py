@@ -30,9 +30,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.genotype import Genotype
+from workbench.genotype import Genotype, count_param_free
 from workbench.history import History
-from workbench.ops import PARAM_FREE
 from workbench.spaces import SearchSpace
 
 __all__ = [
@@ -432,7 +431,7 @@ def param_free_counts(history: History, max_points: int = 400) -> tuple[np.ndarr
     for i, s in enumerate(steps):
         g = history.genotype_at(int(s))
         for c in history.space.cell_types:
-            counts[c][i] = sum(op in PARAM_FREE for _, op, _ in g.cell(c).edges())
+            counts[c][i] = count_param_free(g.cell(c))
     return steps, counts
 
 

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from workbench.genotype import CellGenotype, Genotype
+from workbench.genotype import CellGenotype, Genotype, count_param_free
 from workbench.history import History
-from workbench.ops import PARAM_FREE
 
 from .figures import (
     alpha_curves,
@@ -194,7 +193,7 @@ def _collapse_note(history: History) -> str:
     parts, warn = [], False
     for c in history.space.cell_types:
         edges = g.cell(c).edges()
-        k = sum(op in PARAM_FREE for _, op, _ in edges)
+        k = count_param_free(g.cell(c))
         if c in judged:
             warn |= k >= len(edges) / 2
         parts.append(f"{c}: {k} of {len(edges)}")

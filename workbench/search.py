@@ -40,7 +40,7 @@ from .events import (
 )
 from .genotype import Genotype
 from .methods import Method, get_method
-from .relax import RelaxContext
+from .relax import RelaxContext, masked_softmax
 from .select import derive_genotype
 from .spaces import SearchSpace, get_space
 from .supernet import Supernet, SupernetConfig
@@ -189,7 +189,6 @@ class Searcher:
         With PC-DARTS edge normalisation each row is multiplied by its edge's
         weight softmax(beta) (the PC-DARTS genotype rule, ALGORITHMS.md §2.2).
         """
-        from .relax import masked_softmax
         out = {}
         with torch.no_grad():
             for c in self.space.cell_types:
