@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from workbench import AnalysisResult, SearchConfig, Searcher, SupernetConfig  # noqa: E402
 from workbench.analysis import alpha_landscape, compute_sharpness, weight_landscape  # noqa: E402
-from workbench.projection import Projection, ProjectionConfig  # noqa: E402
+from workbench.analysis.projection import Projection, ProjectionConfig  # noqa: E402
 
 
 def timed(fn, *a, **kw):

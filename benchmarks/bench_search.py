@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from workbench import SearchConfig, Searcher, SupernetConfig  # noqa: E402
-from workbench.ops import EdgeOp  # noqa: E402
+from workbench.spaces.cell.ops import EdgeOp  # noqa: E402
 
 CONFIGS = {
     "nb201": SearchConfig(space="nb201", supernet=SupernetConfig(C=8, cells_per_stage=1), batch_size=64),

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from workbench import SearchConfig, SupernetConfig  # noqa: E402
 from workbench.compare import compare  # noqa: E402
-from workbench.discrete import EvalConfig  # noqa: E402
+from workbench.spaces.cell.discrete import EvalConfig  # noqa: E402
 
 TABLE = ROOT.parent / "shared" / "data" / "nb201" / "nb201_merged.csv.gz"
 METHODS = "darts-v1,darts-v2,pc-darts,gdas,snas,sdarts-rs"
@@ -75,7 +75,7 @@ def main() -> None:
     def progress(row: dict) -> None:
         gt = f" C10 {row['nb201_c10']:.2f} rank {row['nb201_rank_c10']}" if row.get("nb201_c10") is not None else ""
         print(f"[{time.perf_counter() - t0:6.0f}s] {row['method']:10} seed {row['seed']}: "
-              f"{row['search_seconds']:.0f}s search, supernet acc {row['supernet_val_acc']:.3f}, "
+              f"{row['search_seconds']:.0f}s search, supernet acc {row['supernet_val_accuracy']:.3f}, "
               f"pf {row['param_free']}{gt}  {row['genotype']}", flush=True)
 
     res = compare(methods, seeds, "nb201", "digits", args.epochs, args.out, table, base_config=base,

@@ -32,9 +32,14 @@ import torch  # noqa: E402
 
 from workbench import SearchConfig, Searcher, SupernetConfig  # noqa: E402
 from workbench.analysis import discretisation_gap  # noqa: E402
-from workbench.genotype import count_param_free  # noqa: E402
-from workbench.nb201 import NB201Table  # noqa: E402
-from workbench.projection import Projection, ProjectionConfig, clone_searcher, compare_selection  # noqa: E402
+from workbench.analysis.projection import (  # noqa: E402
+    Projection,
+    ProjectionConfig,
+    clone_searcher,
+    compare_selection,
+)
+from workbench.spaces.cell.genotype import count_param_free  # noqa: E402
+from workbench.spaces.cell.nb201 import NB201Table  # noqa: E402
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_merged.csv.gz"
 
@@ -65,8 +70,9 @@ def main() -> None:
     t0 = time.perf_counter()
     s.run()
     t_search = time.perf_counter() - t0
-    val_loss, val_acc = s.evaluate()
-    w = s.softmax_weights()["cell"]
+    val_loss, val_m = s.evaluate()
+    val_acc = val_m["accuracy"]
+    w = s.probabilities()["cell"]
     print(f"supernet: NB201 space, C={args.C}, N={args.cells_per_stage}, {args.dataset}, {args.epochs} epochs x "
           f"{s.steps_per_epoch} steps, {args.method}, arch lr {args.arch_lr}, seed {args.seed}: {t_search:.0f} s; "
           f"val acc (eval BN) {val_acc:.3f}")

@@ -38,7 +38,7 @@ from workbench import (  # noqa: E402
     method_names,
 )
 from workbench.analysis import EarlyStopping, track_sharpness  # noqa: E402
-from workbench.genotype import count_param_free  # noqa: E402
+from workbench.spaces.cell.genotype import count_param_free  # noqa: E402
 
 
 def run(method: str, args: argparse.Namespace) -> dict:
@@ -62,9 +62,9 @@ def run(method: str, args: argparse.Namespace) -> dict:
         g = genos[e]
         w = s.space.cell_types[0]
         rows.append({"epoch": e, "ev": evals[e]["eigenvalue"], "ev2": evals[e]["top_k"][1],
-                     "val_acc": g.val_acc, "pf": count_param_free(g.genotype.cell(w)),
+                     "val_acc": g.val_metrics["accuracy"], "pf": count_param_free(g.genotype.cell(w)),
                      "genotype": g.genotype})
-    weights = s.softmax_weights()[s.space.cell_types[0]]
+    weights = s.probabilities()[s.space.cell_types[0]]
     return {"method": method, "rows": rows, "seconds": time.perf_counter() - t0, "skip": float(weights[:, skip].mean()),
             "steps_per_epoch": s.steps_per_epoch}
 

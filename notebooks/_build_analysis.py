@@ -56,7 +56,7 @@ import torch.nn.functional as nnF
 
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.analysis import EarlyStopping, compute_sharpness, track_sharpness
-from workbench.data import load_dataset
+from workbench.tasks.data import load_dataset
 from widgets import SearchSession, SharpnessView, sharpness_comparison_figure
 
 try:
@@ -363,9 +363,9 @@ import os
 from pathlib import Path
 
 from workbench import SearchConfig, Searcher, SupernetConfig
-from workbench.genotype import count_param_free
-from workbench.nb201 import NB201Table
-from workbench.projection import Projection, ProjectionConfig, compare_selection
+from workbench.spaces.cell.genotype import count_param_free
+from workbench.spaces.cell.nb201 import NB201Table
+from workbench.analysis.projection import Projection, ProjectionConfig, compare_selection
 from widgets import ProbeView, SearchSession
 
 TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
@@ -379,7 +379,7 @@ session.run()
 session.wait()
 searcher = session.searcher
 print("softmax(α) per edge (" + ", ".join(searcher.space.ops) + "):")
-print(np.round(searcher.softmax_weights()["cell"], 3))"""),
+print(np.round(searcher.probabilities()["cell"], 3))"""),
     md("""
 ## Probing one edge
 
@@ -394,7 +394,7 @@ and heatmap below, whose rows are clickable too; *Run full projection* runs DART
     code("""
 PROBE = ProjectionConfig(proj_batches=4)
 probe_view = ProbeView(session, PROBE, nb201_table=table, projection_config=ProjectionConfig(proj_intv=2))
-edge = int(np.argmax(searcher.softmax_weights()["cell"].max(1)))  # the edge whose argmax α is most confident
+edge = int(np.argmax(searcher.probabilities()["cell"].max(1)))  # the edge whose argmax α is most confident
 res = probe_view.probe("cell", edge).result()
 print(f"edge {res.edge}: supernet accuracy {res.base_acc:.1%}; masking each op:")
 for op, w, drop in zip(res.ops, res.weights, res.acc_drop):

@@ -23,7 +23,7 @@ NAME = "08_darts_family.ipynb"
 #: Per-run results of ``python benchmarks/compare_methods.py`` (30 epochs, seeds 0,1,2), 2026-11-24,
 #: copied from runs/compare_nb201/comparison.csv (rounded; run_dir/status/ms_per_step dropped).
 MEASURED_CSV = """\
-method,seed,genotype,supernet_val_acc,retrain_test_acc,param_free,skips,nones,eigenvalue,search_seconds,nb201_c10,nb201_c100,nb201_in16,nb201_rank_c10
+method,seed,genotype,supernet_val_accuracy,retrain_test_acc,param_free,skips,nones,eigenvalue,search_seconds,nb201_c10,nb201_c100,nb201_in16,nb201_rank_c10
 darts-v1,0,|nor_conv_1x1~0|+|skip_connect~0|skip_connect~1|+|nor_conv_3x3~0|nor_conv_1x1~1|none~2|,0.9889,0.9917,2,2,1,0.0904,37.4,92.23,68.76,41.89,3697
 darts-v1,1,|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|avg_pool_3x3~2|,0.9805,0.9917,1,0,0,0.0679,39.6,93.00,70.01,36.45,1428
 darts-v1,2,|nor_conv_1x1~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|none~2|,0.9819,0.9889,4,0,1,0.2682,27.0,86.85,60.47,27.24,12250
@@ -82,9 +82,9 @@ from IPython.display import HTML, display
 from widgets import RunComparison, comparison_figure, comparison_table_figure, comparison_table_html
 from workbench import SearchConfig, SupernetConfig
 from workbench.compare import PUBLISHED_NB201_C10, ComparisonResult, compare
-from workbench.discrete import EvalConfig
-from workbench.genotype import nb201_genotype, nb201_ops
-from workbench.nb201 import NB201Table
+from workbench.spaces.cell.discrete import EvalConfig
+from workbench.spaces.cell.genotype import nb201_genotype, nb201_ops
+from workbench.spaces.cell.nb201 import NB201Table
 from workbench.runs import load_run
 
 torch.set_num_threads(1)  # tiny convs gain nothing from threads, and one thread keeps runs bit-reproducible
@@ -164,7 +164,7 @@ relaxation, not the one it was trained in). Hover a marker for its genotype.
 fig = comparison_figure(result, references=REFERENCES)
 display(fig)
 
-main = "nb201_c10" if table is not None else "supernet_val_acc"
+main = "nb201_c10" if table is not None else "supernet_val_accuracy"
 scale = 1 if table is not None else 100
 for seed in SEEDS:  # the markers are the table's rows
     (pts,) = [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("kind") == "seed"

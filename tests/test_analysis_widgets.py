@@ -28,8 +28,8 @@ from workbench.analysis import (
     track_sharpness,
     weight_landscape,
 )
+from workbench.analysis.projection import ProbeResult, Projection, ProjectionConfig, clone_searcher
 from workbench.history import History
-from workbench.projection import ProbeResult, Projection, ProjectionConfig, clone_searcher
 
 pytest.importorskip("ipywidgets")
 go = pytest.importorskip("plotly.graph_objects")
@@ -238,7 +238,7 @@ def test_probe_view_bars_are_the_probe_drops_and_graph_clicks_pick_edges(nb201_s
     oracle = Projection(s, replace_intv(cfg)).probe("cell", 4)
     assert res.masked_acc == oracle.masked_acc and res.chosen == oracle.chosen
     np.testing.assert_allclose(ys(view.figure, "accuracy drop"), res.acc_drop)
-    w = s.softmax_weights()["cell"][4]
+    w = s.probabilities()["cell"][4]
     np.testing.assert_allclose(ys(view.figure, "weight"), [w[s.space.ops.index(o)] for o in res.ops], rtol=1e-6)
     assert list(trace(view.figure, "weight").x) == list(res.ops)
     # a click on the graph edge 1 -> 3 (node 2, input 1) picks edge 4's neighbour: edge index of (node 2, src 1)
@@ -260,7 +260,7 @@ def replace_intv(cfg):
 
 
 def test_compare_all_edges_heatmap_table_and_row_click(nb201_session, nb201_csv):
-    from workbench.nb201 import NB201Table
+    from workbench.spaces.cell.nb201 import NB201Table
     s = nb201_session.searcher
     table = NB201Table.load(nb201_csv)
     view = ProbeView(nb201_session, ProjectionConfig(proj_batches=2), nb201_table=table)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from workbench import Genotype, Searcher
-from workbench import cli as cli_mod
-from workbench.cli import main
+from workbench.app import cli as cli_mod
+from workbench.app.cli import main
 from workbench.runs import list_checkpoints, load_run
-from workbench.zoo import published
+from workbench.spaces.cell.zoo import published
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--space", "toy", "--epochs", "1", "--C", "4", "--data-limit", "160", "--batch-size", "16", "--seed", "0",
@@ -55,7 +55,7 @@ def test_search_writes_run_summary_and_report(search_out):
     assert "\r" not in stdout and "step/s" in stderr  # the progress bar stays on stderr
     summary = json.loads((out / "summary.json").read_text())
     assert Genotype.from_dict(summary["genotype"]) == run.genotype and summary["steps"] == 10
-    assert 0 <= summary["supernet"]["test_acc"] <= 1 and summary["nb201_truth"] is None
+    assert 0 <= summary["supernet"]["test_metrics"]["accuracy"] <= 1 and summary["nb201_truth"] is None
     try:
         import widgets.report  # noqa: F401
     except ImportError:
@@ -173,7 +173,7 @@ def test_genotype_draw(tmp_path, capsys):
 
 
 def test_nb201_lookup(nb201_csv, capsys, monkeypatch):
-    from workbench.nb201 import NB201Table
+    from workbench.spaces.cell.nb201 import NB201Table
     table = NB201Table.load(nb201_csv)
     rec = table.lookup(NB201_STR)
     assert main(["nb201", NB201_STR, "--table", str(nb201_csv)]) == 0
@@ -192,7 +192,7 @@ def test_search_reports_nb201_ground_truth(nb201_csv, tmp_path, capsys):
             "--threads", "1", "--out", str(out), "--nb201-table", str(nb201_csv), "--quiet", "--no-report"]
     assert main(argv) == 0
     stdout = capsys.readouterr().out
-    from workbench.nb201 import NB201Table
+    from workbench.spaces.cell.nb201 import NB201Table
     g = load_run(out).genotype
     rec = NB201Table.load(nb201_csv).lookup(g)
     assert f"genotype (NB201)  {g.to_nb201_str()}" in stdout
@@ -200,7 +200,7 @@ def test_search_reports_nb201_ground_truth(nb201_csv, tmp_path, capsys):
 
 
 def test_evaluate_is_wired_to_discrete(capsys):
-    pytest.importorskip("workbench.discrete")
+    pytest.importorskip("workbench.spaces.cell.discrete")
     assert main(["evaluate", NB201_STR, "--space", "nb201", "--epochs", "1", "--C", "4", "--data-limit", "64",
                  "--threads", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -227,8 +227,8 @@ def test_subprocess_search(tmp_path):
 
 
 def test_cli_and_run_store_import_no_ui_modules():
-    code = ("import sys, workbench.cli, workbench.runs, workbench.serialize\n"
-            "from workbench.cli import build_parser; build_parser()\n"
+    code = ("import sys, workbench.app.cli, workbench.runs, workbench.serialize\n"
+            "from workbench.app.cli import build_parser; build_parser()\n"
             "ui = sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'widgets', 'plotly', 'ipywidgets', 'graphviz', 'IPython'})\n"
             "print(ui)")
@@ -239,7 +239,7 @@ def test_cli_and_run_store_import_no_ui_modules():
 
 
 def test_compare_subcommand_tabulates_methods(tmp_path, capsys):
-    from workbench.cli import main
+    from workbench.app.cli import main
     code = main(["compare", "--methods", "darts-v1,sdarts-rs", "--seeds", "0", "--space", "toy", "--epochs", "1",
                  "--C", "4", "--batch-size", "32", "--no-hessian", "--quiet", "--out", str(tmp_path / "cmp")])
     out = capsys.readouterr().out
@@ -249,6 +249,6 @@ def test_compare_subcommand_tabulates_methods(tmp_path, capsys):
 
 
 def test_compare_subcommand_rejects_unknown_method(capsys):
-    from workbench.cli import main
+    from workbench.app.cli import main
     assert main(["compare", "--methods", "darts-v1,gdass", "--space", "toy"]) == 2
     assert "gdas" in capsys.readouterr().err

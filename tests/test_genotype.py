@@ -1,4 +1,4 @@
-"""Tests for workbench.genotype and workbench.zoo (DARTS / NB201 genotype formats)."""
+"""Tests for workbench.spaces.cell.genotype and workbench.spaces.cell.zoo (DARTS / NB201 genotype formats)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from workbench import zoo
-from workbench.genotype import (
+from workbench.spaces.cell import zoo
+from workbench.spaces.cell.genotype import (
     PARAM_FREE_OPS,
     CellGenotype,
     Genotype,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from widgets.graph import export, genotype_diff_dot, genotype_dot, genotype_weights, render_svg
-from workbench import zoo
-from workbench.genotype import Genotype, nb201_genotype
+from workbench.spaces.cell import zoo
+from workbench.spaces.cell.genotype import Genotype, nb201_genotype
 
 EDGE = re.compile(r'^\s*"([^"]+)" -> "([^"]+)" \[(.*)\];$')
 ATTR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

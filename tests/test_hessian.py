@@ -15,8 +15,8 @@ from workbench.analysis import (
     lanczos,
     power_iteration,
 )
-from workbench.relax import masked_softmax
-from workbench.supernet import Supernet, SupernetConfig
+from workbench.methods.relax import masked_softmax
+from workbench.spaces.cell.supernet import Supernet, SupernetConfig
 
 WD = 1e-3
 

@@ -65,7 +65,8 @@ def test_origin_is_the_plain_loss_and_the_model_is_restored(searcher, space, bn)
     assert surf.loss.shape == surf.acc.shape == (3, 3) and surf.ys is not None
     s.model.train(bn == "train")
     w = softmax_weights(s.model)
-    plain = evaluate(s.model, searcher_batches(s, split, 1), {c: t.detach() for c, t in w.items()})
+    plain = evaluate(s.model, searcher_batches(s, split, 1), {c: t.detach() for c, t in w.items()},
+                     objective=s.objective)
     s.model.load_state_dict(snap[0])
     s.model.train()
     assert surf.loss[1, 1] == plain[0] and surf.acc[1, 1] == plain[1]
@@ -106,7 +107,7 @@ def test_plane_is_orthogonal_after_normalising(searcher):
 
 def test_alpha_random_directions_are_centred_unit_and_masked(searcher):
     s = searcher
-    s.set_op_enabled("cell", "avg_pool_3x3", False, edges=[0])
+    s.set_op_enabled("cell", "avg_pool_3x3", False, rows=[0])
     try:
         surf = alpha_landscape(s, dims=1, steps=3, seed=3)
         d = surf.directions[0].reshape(s.space.n_edges, len(s.space.ops))
@@ -114,7 +115,7 @@ def test_alpha_random_directions_are_centred_unit_and_masked(searcher):
         assert d[0, s.space.ops.index("avg_pool_3x3")] == 0
         assert np.allclose(d.sum(1), 0, atol=1e-6)
     finally:
-        s.set_op_enabled("cell", "avg_pool_3x3", True, edges=[0])
+        s.set_op_enabled("cell", "avg_pool_3x3", True, rows=[0])
 
 
 def test_curvature_along_top_eigenvector_is_the_eigenvalue(searcher64):
@@ -138,7 +139,7 @@ def test_towards_a_target_reaches_it(searcher):
         for p, t in zip(params, target):
             p.copy_(t)
     s.model.train()
-    at_target = evaluate(s.model, searcher_batches(s, "val", 1), softmax_weights(s.model))
+    at_target = evaluate(s.model, searcher_batches(s, "val", 1), softmax_weights(s.model), objective=s.objective)
     s.model.load_state_dict(snap[0])
     assert surf.loss[-1] == pytest.approx(at_target[0], rel=1e-6)
 

@@ -1,6 +1,8 @@
 """The DARTS family as slot compositions: equivalences, relaxations, genotype rules, resume."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -8,25 +10,24 @@ import torch.nn.functional as F
 from conftest import tiny_config
 
 from workbench import Searcher, SupernetConfig
-from workbench.arch_grad import first_order
 from workbench.methods import (
     METHODS,
+    StepContext,
     get_method,
     method_names,
     method_options,
     paper_config,
-    single_level,
 )
-from workbench.relax import (
+from workbench.methods.arch_grad import first_order, single_level
+from workbench.methods.relax import (
     GumbelHard,
     GumbelSoft,
     MaxW,
-    RelaxContext,
     Softmax,
     gumbel_noise,
     masked_softmax,
 )
-from workbench.schedules import cosine_power_annealing, gdas_tau, snas_temperature
+from workbench.methods.schedules import cosine_power_annealing, gdas_tau, snas_temperature
 
 REQUIRED = {"darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs", "sdarts-adv", "sharpdarts",
             "darts-l2", "darts-ada", "blank"}
@@ -79,7 +80,7 @@ def test_pc_darts_warmup_partial_channels_and_edge_normalisation():
     w = masked_softmax(s.model.alphas["cell"], s.model.op_mask("cell")).detach()
     beta = s.model.betas["cell"].detach()
     edge = torch.cat([torch.softmax(beta[s.space.node_edges(i)], 0) for i in range(s.space.n_nodes)])
-    assert np.allclose(s.softmax_weights()["cell"], (w * edge[:, None]).numpy())
+    assert np.allclose(s.probabilities()["cell"], (w * edge[:, None]).numpy())
 
 
 def test_pc_darts_genotype_uses_betas_to_rank_edges():
@@ -107,7 +108,7 @@ def test_hard_gumbel_is_one_hot_forward_and_reaches_every_alpha():
     mask = torch.ones(6, 5, dtype=torch.bool)
     mask[0, 2] = False
     gen = torch.Generator().manual_seed(1)
-    w, active = GumbelHard()(alpha, mask, RelaxContext(3, 10, 0, gen))
+    w, active = GumbelHard()(alpha, mask, StepContext(3, 10, 0, gen))
     assert torch.allclose(w.detach().sum(1), torch.ones(6))
     assert ((w.detach() - torch.as_tensor(active, dtype=w.dtype)).abs() < 1e-6).all()  # numerically one-hot
     assert active.sum(1).tolist() == [1] * 6 and not active[0, 2]
@@ -123,7 +124,7 @@ def test_hard_gumbel_is_one_hot_forward_and_reaches_every_alpha():
     assert torch.allclose(g, g_ref, atol=1e-6)
     assert torch.equal(torch.as_tensor(active), F.one_hot(probs.argmax(-1), 5).bool())
     # evaluation: deterministic argmax of alpha
-    w_eval, a_eval = GumbelHard()(alpha, mask, RelaxContext(3, 10, 0, None, training=False))
+    w_eval, a_eval = GumbelHard()(alpha, mask, StepContext(3, 10, 0, None, training=False))
     assert torch.equal(w_eval.argmax(1), alpha.masked_fill(~mask, float("-inf")).argmax(1))
 
 
@@ -154,23 +155,24 @@ def test_gdas_takes_the_weight_step_first(monkeypatch):
 def test_soft_gumbel_sample_and_temperature():
     alpha = torch.randn(3, 4)
     mask = torch.ones(3, 4, dtype=torch.bool)
-    w, active = GumbelSoft()(alpha, mask, RelaxContext(74, 10, 0, torch.Generator().manual_seed(5)))
+    w, active = GumbelSoft()(alpha, mask, StepContext(74, 10, 0, torch.Generator().manual_seed(5)))
     g = gumbel_noise(alpha.shape, torch.Generator().manual_seed(5), alpha)
     tau = snas_temperature(75)  # reference: training epoch e uses scheduler epoch e + 1, total 150
     assert tau == pytest.approx(0.515)
     assert torch.allclose(w, torch.softmax((alpha + g) / tau, -1)) and active.all()
-    w_eval, _ = GumbelSoft()(alpha, mask, RelaxContext(74, 10, 0, None, training=False))
+    w_eval, _ = GumbelSoft()(alpha, mask, StepContext(74, 10, 0, None, training=False))
     assert torch.allclose(w_eval, torch.softmax(alpha / tau, -1))
 
 
 def test_single_level_gradient_is_the_training_loss_gradient():
     s = Searcher(tiny_config())
     bt, bv = s.train_stream.next(), s.val_stream.next()
-    res = single_level(s.model, bt, bv, s.mixing_weights)
-    ref = first_order(s.model, bt, bt, s.mixing_weights)  # first order on the *training* batch: the oracle
+    ctx = s.context(True, bt, bv)
+    res = single_level(ctx)
+    ref = first_order(dataclasses.replace(ctx, batch_v=bt))  # first order on the *training* batch: the oracle
     assert all(torch.allclose(a, b) for a, b in zip(res.grads, ref.grads, strict=True))
-    assert res.val_logits.shape[0] == len(bv[1])  # reported metrics are on the validation batch
-    clipped = single_level(s.model, bt, bv, s.mixing_weights, max_norm=1e-4)
+    assert res.val_output.shape[0] == len(bv[1])  # reported metrics are on the validation batch
+    clipped = single_level(ctx, max_norm=1e-4)
     assert float(torch.sqrt(sum((g ** 2).sum() for g in clipped.grads))) == pytest.approx(1e-4, rel=1e-3)
 
 
@@ -178,7 +180,7 @@ def test_single_level_gradient_is_the_training_loss_gradient():
 def test_max_w_weighting_by_hand():
     alpha = torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]))
     mask = torch.tensor([[True, True, True], [True, False, True]])
-    w, _ = MaxW()(alpha, mask, RelaxContext(0, 1, 0))
+    w, _ = MaxW()(alpha, mask, StepContext(0, 1, 0))
     sm = masked_softmax(alpha, mask)
     assert torch.allclose(w[0], torch.tensor([1.0, 0.8, 0.7]))
     assert torch.allclose(w[1], torch.tensor([1 - sm[1, 2] + sm[1, 0], 0.0, 1.0]))
@@ -272,7 +274,8 @@ def test_darts_ada_driver_runs_the_search_with_sharpness_tracking():
     s = Searcher(_config("darts-ada", "toy").replace(epochs=3))
     seen = []
     s.bus.subscribe(seen.append)
-    outcome = s.method.run(s)
+    s.run()  # the controller the method attached is consulted inside every step
+    outcome = s.controller.outcome
     assert s.finished
     kinds = [e.kind for e in seen if type(e).__name__ == "AnalysisResult"]
     assert kinds.count("sharpness") >= 3  # ev_freq 1: an eigenvalue at every epoch end (more after rollbacks)

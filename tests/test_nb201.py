@@ -1,4 +1,4 @@
-"""Tests for workbench.nb201 against the NAS-Bench-201 table in ../shared/data/nb201/."""
+"""Tests for workbench.spaces.cell.nb201 against the NAS-Bench-201 table in ../shared/data/nb201/."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench import zoo
-from workbench.genotype import Genotype, GenotypeError, nb201_genotype
-from workbench.nb201 import NB201Table, canonical_str, output_reachable
+from workbench.spaces.cell import zoo
+from workbench.spaces.cell.genotype import Genotype, GenotypeError, nb201_genotype
+from workbench.spaces.cell.nb201 import NB201Table, canonical_str, output_reachable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TABLE = DATA / "nb201" / "nb201_merged.csv.gz"

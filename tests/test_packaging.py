@@ -110,7 +110,7 @@ def test_environment_yml_conda_part():
 def test_pyproject_basics():
     data = _pyproject()
     project = data["project"]
-    assert project["scripts"]["dnas-workbench"] == "workbench.cli:main"
+    assert project["scripts"]["dnas-workbench"] == "workbench.app.cli:main"
     assert project["requires-python"].startswith(">=3.11")
     find = data["tool"]["setuptools"]["packages"]["find"]
     tops = {p.split(".")[0] for p in find["include"]}

@@ -6,10 +6,16 @@ import pytest
 import torch
 from conftest import tiny_config
 
-import workbench.perturb as perturb
+import workbench.methods.perturb as perturb
 from workbench import Searcher
-from workbench.perturb import AdversarialPGD, Epsilon, RandomSmoothing, simplex_clip, uniform_noise
-from workbench.schedules import sdarts_epsilon
+from workbench.methods.perturb import (
+    AdversarialPGD,
+    Epsilon,
+    RandomSmoothing,
+    simplex_clip,
+    uniform_noise,
+)
+from workbench.methods.schedules import sdarts_epsilon
 
 
 def test_simplex_clip_matches_the_reference_rule_by_hand():
@@ -37,7 +43,7 @@ def test_random_smoothing_is_clip_of_bounded_uniform_noise():
     w = {c: t.detach() for c, t in w.items()}
     gen_copy = torch.Generator().manual_seed(0)
     gen_copy.set_state(s.generator.get_state())
-    out = RandomSmoothing()(s, w, active, s.train_stream.next())
+    out = RandomSmoothing()(s.context(True, s.train_stream.next()), w, active)
     for c in w:
         noise = uniform_noise(w[c], eps, gen_copy)  # the same draw: the oracle
         assert noise.abs().max() <= eps
@@ -65,7 +71,7 @@ def test_adversarial_attack_stays_in_the_eps_ball_and_on_the_simplex(monkeypatch
     monkeypatch.setattr(s.model, "forward", lambda *a, **k: (modes.append(s.model.training), real_forward(*a, **k))[1])
     alphas = [p.detach().clone() for p in s.model.arch_parameters()]
     batch = s.train_stream.next()
-    out = AdversarialPGD(steps=3)(s, a0, active, batch)
+    out = AdversarialPGD(steps=3)(s.context(True, batch), a0, active)
     # random start + 3 projected steps, each followed by clip; every projected point is within eps of A0
     assert len(clip_inputs) == 4
     for pre in clip_inputs:
@@ -95,7 +101,7 @@ def test_adversarial_attack_raises_the_loss_above_the_unperturbed_weights():
     with torch.no_grad():
         base = float(torch.nn.functional.cross_entropy(s.model(x, a0, active), y))
     s.model.train()
-    out = AdversarialPGD(eps=Epsilon(0.3, 0.3))(s, a0, active, (x, y))
+    out = AdversarialPGD(eps=Epsilon(0.3, 0.3))(s.context(True, (x, y)), a0, active)
     s.model.eval()
     with torch.no_grad():
         attacked = float(torch.nn.functional.cross_entropy(s.model(x, out, active), y))

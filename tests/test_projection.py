@@ -9,8 +9,7 @@ from conftest import tiny_config
 
 from workbench import AnalysisResult, EventBus, Genotype, Searcher, SupernetConfig, get_space
 from workbench.analysis import discretisation_gap, genotype_weights
-from workbench.nb201 import NB201Table
-from workbench.projection import (
+from workbench.analysis.projection import (
     Projection,
     ProjectionConfig,
     clone_searcher,
@@ -18,9 +17,10 @@ from workbench.projection import (
     projection_schedule,
     topology_nodes,
 )
-from workbench.relax import masked_softmax
-from workbench.select import derive_genotype
-from workbench.zoo import published
+from workbench.methods.relax import masked_softmax
+from workbench.spaces.cell.nb201 import NB201Table
+from workbench.spaces.cell.select import derive_genotype
+from workbench.spaces.cell.zoo import published
 
 
 def _events(schedule, kind):
@@ -211,7 +211,7 @@ def test_bad_config_is_explained():
 
 def test_gap_tracker_over_a_search_with_retraining():
     from workbench.analysis import track_gap
-    from workbench.discrete import EvalConfig
+    from workbench.spaces.cell.discrete import EvalConfig
     events = []
     bus = EventBus(strict=True)
     bus.subscribe(events.append, kinds=(AnalysisResult,))

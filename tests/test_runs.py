@@ -46,7 +46,7 @@ def test_folder_layout_and_config(full_run):
                                                "checkpoints"}
     info = read_run_info(out)
     assert SearchConfig.from_dict(info["config"]) == CFG
-    assert info["space"]["ops"] == list(s.space.ops) and info["method"] == "darts-v1"
+    assert info["space"]["groups"][0]["options"] == list(s.space.ops) and info["method"] == "darts-v1"
     assert info["versions"]["torch"] and info["command"] == ["python", "-m", "workbench", "search"]
     steps = _lines(out / "steps.jsonl")
     assert [r["step"] for r in steps] == list(range(1, 16))
@@ -69,7 +69,7 @@ def test_reloaded_history_equals_live_history(full_run):
         assert np.array_equal(h.scalar(k), live.scalar(k)), k
     assert np.array_equal(h.alphas("cell"), live.alphas("cell"))
     assert np.array_equal(h.weights("cell"), live.weights("cell"))
-    assert [(c.step, c.op, c.edges, c.enabled) for c in h.mask_changes] == [(6, "skip_connect", (0, 1, 2), False)]
+    assert [(c.step, c.op, c.rows, c.enabled) for c in h.mask_changes] == [(6, "skip_connect", (0, 1, 2), False)]
     for step in range(1, 16):
         assert h.genotype_at(step) == live.genotype_at(step), step
     assert [g for _, g in run.genotypes] == [e.genotype for e in live.epochs]

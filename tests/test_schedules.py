@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.perturb import Epsilon
-from workbench.schedules import (
+from workbench.methods.perturb import Epsilon
+from workbench.methods.schedules import (
     CosinePowerAnnealing,
     GdasTau,
     SnasTau,

@@ -40,7 +40,7 @@ def test_event_order_and_payloads():
     assert np.allclose(step.weights["cell"].sum(1), 1)
     assert step.lr == pytest.approx(0.025)
     ep = [e for e in seen if isinstance(e, EpochEnded)]
-    assert [e.epoch for e in ep] == [0, 1] and 0 <= ep[-1].val_acc <= 1
+    assert [e.epoch for e in ep] == [0, 1] and 0 <= ep[-1].val_metrics["accuracy"] <= 1
     assert seen[-1].genotype == s.genotype()
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.select import derive_genotype
 from workbench.spaces import get_space
+from workbench.spaces.cell.select import derive_genotype
 
 OPS = get_space("darts").ops  # none, max, avg, skip, sep3, sep5, dil3, dil5
 

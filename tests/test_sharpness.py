@@ -132,7 +132,7 @@ def test_dense_sharpness_is_the_robustdarts_matrix(trained):
     s = trained
     batches = searcher_batches(s, "val", 1)
     s.model.train()
-    H = dense_hessian(lambda: batch_loss(s.model, batches, softmax_weights(s.model)), s.model.arch_parameters(),
+    H = dense_hessian(lambda: batch_loss(s.model, batches, softmax_weights(s.model), objective=s.objective), s.model.arch_parameters(),
                       weight_decay=s.config.arch_weight_decay)
     res = compute_sharpness(s, "dense", k=1)
     assert res.eigenvalue == pytest.approx(float(torch.linalg.eigvalsh(H)[-1]), rel=1e-5)

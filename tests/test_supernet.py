@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.ops import OPS, make_op
-from workbench.relax import masked_softmax
+from workbench.methods.relax import masked_softmax
 from workbench.spaces import get_space
-from workbench.supernet import Supernet, SupernetConfig
+from workbench.spaces.cell.ops import OPS, make_op
+from workbench.spaces.cell.supernet import Supernet, SupernetConfig
 
 
 @pytest.mark.parametrize("name", [n for n in OPS.names() if n not in ("noise",)])

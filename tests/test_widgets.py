@@ -16,7 +16,7 @@ from conftest import tiny_config
 
 from workbench import OpMaskChanged, Searcher, StepEnded
 from workbench.history import History
-from workbench.select import derive_genotype
+from workbench.spaces.cell.select import derive_genotype
 
 ipywidgets = pytest.importorskip("ipywidgets")
 go = pytest.importorskip("plotly.graph_objects")
@@ -141,7 +141,7 @@ def test_op_swap_during_a_running_search_masks_the_op_from_the_next_step(session
     assert session.wait(60) and session.searcher.finished
     h = session.history
     (ch,) = h.mask_changes
-    assert (ch.cell_type, ch.op, ch.enabled) == ("cell", "avg_pool_3x3", False)
+    assert (ch.group, ch.op, ch.enabled) == ("cell", "avg_pool_3x3", False)
     o = h.space.ops.index("avg_pool_3x3")
     w = h.weights("cell")
     after = h.steps > ch.step
@@ -296,7 +296,7 @@ def test_heatmap_equals_softmax_of_the_recorded_alphas(finished):
     mask = h.masks_at(int(h.steps[-1]))["cell"]
     np.testing.assert_allclose(z_of(heat), masked_softmax(h.alphas("cell")[-1], mask), rtol=1e-5, atol=1e-7)
     # and equals the engine's own softmax of its live alphas
-    np.testing.assert_allclose(z_of(heat), s.searcher.softmax_weights()["cell"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(z_of(heat), s.searcher.probabilities()["cell"], rtol=1e-5, atol=1e-7)
 
 
 def test_scrubbed_step_shows_that_steps_alphas_and_genotype(finished):
@@ -417,7 +417,7 @@ def test_genotype_view_exports_svg_and_dot(tmp_path, finished):
 
 
 def test_genotype_diff_lists_exactly_the_changed_edges():
-    from workbench.genotype import nb201_genotype
+    from workbench.spaces.cell.genotype import nb201_genotype
     a = nb201_genotype(["skip_connect", "nor_conv_3x3", "skip_connect", "none", "nor_conv_1x1", "avg_pool_3x3"])
     b = nb201_genotype(["skip_connect", "nor_conv_3x3", "nor_conv_3x3", "none", "nor_conv_1x1", "skip_connect"])
     lines = genotype_edge_changes(a, b)

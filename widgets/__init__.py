@@ -4,7 +4,7 @@ Dependency direction: ``widgets -> workbench``; the engine never imports this pa
 """
 from __future__ import annotations
 
-from .figures import (
+from widgets.figures import (
                       OP_COLORS,
                       alpha_curves,
                       alpha_heatmap,
@@ -17,7 +17,7 @@ from .figures import (
                       param_free_curve,
                       update_alpha_heatmap,
 )
-from .graph import (
+from widgets.graph import (
                       GraphvizNotFoundError,
                       export,
                       genotype_diff_dot,
@@ -25,7 +25,7 @@ from .graph import (
                       genotype_weights,
                       render_svg,
 )
-from .report import report_html, write_report
+from widgets.report import report_html, write_report
 
 __all__ = [
     "OP_COLORS", "GraphvizNotFoundError", "alpha_curves", "alpha_heatmap", "edge_labels", "export",
@@ -35,10 +35,10 @@ __all__ = [
 ]
 
 # Live widgets: the background-thread search session, controls, views and the dashboard.
-from .controls import ControlPanel, OpSwapper, SearchSession, as_session  # noqa: E402
-from .dashboard import Dashboard, ScrubberView, dashboard  # noqa: E402
-from .fallback import StaticDashboard  # noqa: E402
-from .views import (  # noqa: E402
+from widgets.controls import ControlPanel, OpSwapper, SearchSession, as_session  # noqa: E402
+from widgets.dashboard import Dashboard, ScrubberView, dashboard  # noqa: E402
+from widgets.fallback import StaticDashboard  # noqa: E402
+from widgets.views import (  # noqa: E402
                       AlphaView,
                       CurvesView,
                       GenotypeDiffView,
@@ -55,7 +55,7 @@ __all__ += [
 ]
 
 # Method comparison: table / figure / alpha overlay of several runs, and the RunComparison widget.
-from .compare_figures import (  # noqa: E402
+from widgets.compare_figures import (  # noqa: E402
                       METHOD_COLORS,
                       alpha_overlay,
                       comparison_figure,
@@ -63,13 +63,13 @@ from .compare_figures import (  # noqa: E402
                       comparison_table_html,
                       method_color,
 )
-from .compare_views import RunComparison, run_label  # noqa: E402
+from widgets.compare_views import RunComparison, run_label  # noqa: E402
 
 __all__ += ["METHOD_COLORS", "RunComparison", "alpha_overlay", "comparison_figure", "comparison_table_figure",
             "comparison_table_html", "method_color", "run_label"]
 
 # Analysis views and figures: sharpness track, loss landscapes, perturbation probe.
-from .analysis_figures import (  # noqa: E402
+from widgets.analysis_figures import (  # noqa: E402
                       landscape_figure,
                       probe_figure,
                       selection_heatmap,
@@ -77,7 +77,7 @@ from .analysis_figures import (  # noqa: E402
                       sharpness_comparison_figure,
                       sharpness_figure,
 )
-from .analysis_views import LandscapeView, ProbeView, SharpnessView  # noqa: E402
+from widgets.analysis_views import LandscapeView, ProbeView, SharpnessView  # noqa: E402
 
 __all__ += ["LandscapeView", "ProbeView", "SharpnessView", "landscape_figure", "probe_figure", "selection_heatmap",
             "selection_table_html", "sharpness_comparison_figure", "sharpness_figure"]

@@ -1,7 +1,7 @@
 """Pure figure functions for the analyses: sharpness track, loss landscapes, perturbation probes.
 
 Figures for the three analyses of :mod:`workbench.analysis` and
-:mod:`workbench.projection`, drawn from their results (never recomputed):
+:mod:`workbench.analysis.projection`, drawn from their results (never recomputed):
 
 * the dominant eigenvalue of the alpha Hessian over a search, with its top-k
   spectrum and RobustDARTS's early-stopping marks (Zela et al., ICLR 2020,
@@ -41,12 +41,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from widgets.figures import FONT, edge_labels, op_color
 from workbench.analysis.landscape import Surface, project_trajectory
 from workbench.events import AnalysisResult
-from workbench.genotype import Genotype, count_param_free
 from workbench.history import History
-
-from .figures import FONT, edge_labels, op_color
+from workbench.spaces.cell.genotype import Genotype, count_param_free
 
 __all__ = [
     "SharpnessTrack", "sharpness_track", "sharpness_figure", "update_sharpness_figure", "sharpness_comparison_figure",
@@ -396,7 +395,7 @@ def probe_figure(probe: Any, labels: Sequence[str] | None = None, *, title: str 
                  height: int = 330, width: int | None = None) -> go.Figure:
     """One edge's DARTS-PT probe: accuracy drop when each op is masked (left) next to softmax(alpha) (right).
 
-    ``probe`` is a :class:`workbench.projection.ProbeResult`. The op the
+    ``probe`` is a :class:`workbench.analysis.projection.ProbeResult`. The op the
     perturbation rule picks (largest drop; first among ties) and the op the
     magnitude rule picks (largest weight) are outlined and labelled.
     """
@@ -440,7 +439,7 @@ def probe_figure(probe: Any, labels: Sequence[str] | None = None, *, title: str 
 
 
 def selection_rows(comparison: Any) -> list[dict[str, Any]]:
-    """One dict per probed edge of a :class:`workbench.projection.SelectionComparison` (plain data)."""
+    """One dict per probed edge of a :class:`workbench.analysis.projection.SelectionComparison` (plain data)."""
     out = []
     for r in comparison.rows:
         p = r.probe
@@ -510,7 +509,7 @@ def selection_heatmap(comparison: Any, space: Any, *, title: str | None = None, 
 def nb201_scores(genotypes: Mapping[str, Genotype | None], table: Any) -> dict[str, dict[str, Any]]:
     """NAS-Bench-201 CIFAR-10 accuracy and rank of labelled genotypes: ``{label: {genotype, c10, rank, pf}}``.
 
-    ``table`` is a :class:`workbench.nb201.NB201Table` (or None: no scores);
+    ``table`` is a :class:`workbench.spaces.cell.nb201.NB201Table` (or None: no scores);
     genotypes outside the table get ``c10 = None`` and the reason.
     """
     out: dict[str, dict[str, Any]] = {}

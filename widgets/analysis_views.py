@@ -40,6 +40,11 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from widgets import analysis_figures as AF
+from widgets import figures as F
+from widgets import graph as G
+from widgets.controls import SearchSession
+from widgets.views import Feed, LiveView, _figure_widget, _svg_or_dot
 from workbench import AnalysisResult, RunStarted
 from workbench.analysis import (
     Surface,
@@ -50,8 +55,7 @@ from workbench.analysis import (
     weight_landscape,
 )
 from workbench.analysis.common import searcher_batches
-from workbench.genotype import Genotype
-from workbench.projection import (
+from workbench.analysis.projection import (
     ProbeResult,
     Projection,
     ProjectionConfig,
@@ -59,12 +63,7 @@ from workbench.projection import (
     clone_searcher,
     compare_selection,
 )
-
-from . import analysis_figures as AF
-from . import figures as F
-from . import graph as G
-from .controls import SearchSession
-from .views import Feed, LiveView, _figure_widget, _svg_or_dot
+from workbench.spaces.cell.genotype import Genotype
 
 log = logging.getLogger(__name__)
 
@@ -543,7 +542,7 @@ except Exception:  # pragma: no cover - anywidget missing
 def _load_table(table: Any) -> Any:
     if table is None or not isinstance(table, (str, Path)):
         return table
-    from workbench.nb201 import NB201Table
+    from workbench.spaces.cell.nb201 import NB201Table
     path = Path(table)
     if not path.is_file():
         log.warning("NAS-Bench-201 table not found at %s: no ground-truth scores", path)
@@ -672,7 +671,7 @@ class ProbeView:
 
         def job(s: Any) -> tuple[ProbeResult, Genotype, dict]:
             res = Projection(s, cfg).probe(cell_type, edge)
-            return res, s.genotype(), s.softmax_weights()
+            return res, s.genotype(), s.probabilities()
 
         fut = self.session.submit(job)
         out: Future = Future()

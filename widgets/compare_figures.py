@@ -36,10 +36,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from widgets.figures import FONT, edge_labels, op_color
 from workbench.compare import ComparisonResult
 from workbench.history import History
-
-from .figures import FONT, edge_labels, op_color
 
 __all__ = ["METHOD_COLORS", "METRIC_LABELS", "METRIC_SCALE", "RUN_DASHES", "method_color", "primary_metric",
            "comparison_table_figure", "comparison_table_html", "comparison_figure", "alpha_overlay"]
@@ -53,27 +52,27 @@ METHOD_COLORS: dict[str, str] = {
 _OTHER = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#9467bd", "#d62728")
 #: Column -> (short label, unit) for tables and axes.
 METRIC_LABELS: dict[str, str] = {
-    "supernet_val_acc": "supernet val acc (%)", "retrain_test_acc": "retrained test acc (%)",
+    "supernet_val_accuracy": "supernet val acc (%)", "retrain_test_acc": "retrained test acc (%)",
     "param_free": "parameter-free ops", "skips": "skip edges", "nones": "none edges",
     "eigenvalue": "dominant eigenvalue", "search_seconds": "search (s)", "ms_per_step": "ms / step",
     "nb201_c10": "NB201 CIFAR-10 (%)", "nb201_c100": "NB201 CIFAR-100 (%)", "nb201_in16": "NB201 ImageNet16 (%)",
     "nb201_rank_c10": "rank (C10, of 15,625)",
 }
-_SHORT_LABELS = {"supernet_val_acc": "supernet acc %", "retrain_test_acc": "retrain acc %",
+_SHORT_LABELS = {"supernet_val_accuracy": "supernet acc %", "retrain_test_acc": "retrain acc %",
                  "param_free": "param-free ops", "skips": "skips", "eigenvalue": "eigen-value",
                  "search_seconds": "search s", "nb201_c10": "NB201 C10 %", "nb201_c100": "NB201 C100 %",
                  "nb201_in16": "NB201 IN16 %",
                  "nb201_rank_c10": "NB201 rank"}
-_TABLE_LABELS = {"supernet_val_acc": "supernet acc (%)", "retrain_test_acc": "retrained acc (%)",
+_TABLE_LABELS = {"supernet_val_accuracy": "supernet acc (%)", "retrain_test_acc": "retrained acc (%)",
                  "param_free": "param-free ops", "skips": "skip edges", "eigenvalue": "dominant eigenvalue",
                  "search_seconds": "search (s)", "nb201_c10": "NB201 C10 (%)", "nb201_c100": "NB201 C100 (%)",
                  "nb201_in16": "NB201 IN16 (%)", "nb201_rank_c10": "NB201 rank (C10)"}
 #: Columns stored as fractions in [0, 1] and shown in percent.
-METRIC_SCALE: dict[str, float] = {"supernet_val_acc": 100.0, "retrain_test_acc": 100.0}
+METRIC_SCALE: dict[str, float] = {"supernet_val_accuracy": 100.0, "retrain_test_acc": 100.0}
 #: Table columns, in order; columns the result lacks are left out.
-TABLE_COLUMNS = ("supernet_val_acc", "retrain_test_acc", "param_free", "skips", "eigenvalue", "search_seconds",
+TABLE_COLUMNS = ("supernet_val_accuracy", "retrain_test_acc", "param_free", "skips", "eigenvalue", "search_seconds",
                  "nb201_c10", "nb201_c100", "nb201_in16", "nb201_rank_c10")
-_HIGHER_BETTER = ("supernet_val_acc", "retrain_test_acc", "nb201_c10", "nb201_c100", "nb201_in16")
+_HIGHER_BETTER = ("supernet_val_accuracy", "retrain_test_acc", "nb201_c10", "nb201_c100", "nb201_in16")
 _LOWER_BETTER = ("nb201_rank_c10",)
 #: Line dash per run in :func:`alpha_overlay` (cycled).
 RUN_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -96,7 +95,7 @@ def _check_result(result: Any) -> ComparisonResult:
 
 def primary_metric(result: ComparisonResult) -> str:
     """The headline accuracy: NB201 CIFAR-10 ground truth when present, else the supernet's val accuracy."""
-    return "nb201_c10" if "nb201_c10" in result.columns else "supernet_val_acc"
+    return "nb201_c10" if "nb201_c10" in result.columns else "supernet_val_accuracy"
 
 
 def _scaled(v: Any, column: str) -> float:

@@ -24,14 +24,13 @@ from typing import Any
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from widgets import graph as G
+from widgets.compare_figures import alpha_overlay, comparison_figure, comparison_table_html
+from widgets.figures import edge_labels, genotype_edge_ops
+from widgets.views import genotype_edge_changes, genotype_html
 from workbench.compare import SUMMARY_FILE, ComparisonResult
-from workbench.genotype import Genotype
 from workbench.runs import Run, RunError, load_run
-
-from . import graph as G
-from .compare_figures import alpha_overlay, comparison_figure, comparison_table_html
-from .figures import edge_labels, genotype_edge_ops
-from .views import genotype_edge_changes, genotype_html
+from workbench.spaces.cell.genotype import Genotype
 
 __all__ = ["RunComparison", "run_label"]
 

@@ -20,11 +20,9 @@ from typing import Any
 
 import ipywidgets as W
 
-from workbench import SearchConfig, StepEnded
-
-from .controls import ControlPanel, OpSwapper, SearchSession
-from .fallback import StaticDashboard, figure_widgets_available, static_requested
-from .views import (
+from widgets.controls import ControlPanel, OpSwapper, SearchSession
+from widgets.fallback import StaticDashboard, figure_widgets_available, static_requested
+from widgets.views import (
     AlphaView,
     CurvesView,
     Feed,
@@ -35,6 +33,7 @@ from .views import (
     _genotype_text,
     latest_step,
 )
+from workbench import SearchConfig, StepEnded
 
 log = logging.getLogger(__name__)
 

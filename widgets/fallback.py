@@ -20,10 +20,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from widgets import figures as F
+from widgets import graph as G
 from workbench.history import History
-
-from . import figures as F
-from . import graph as G
 
 log = logging.getLogger(__name__)
 
@@ -117,5 +116,5 @@ class StaticDashboard:
 
 def as_history(obj: Any) -> History:
     """The History behind a session, Run, History or run folder."""
-    from .views import Feed
+    from widgets.views import Feed
     return Feed(obj).history

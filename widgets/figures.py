@@ -22,7 +22,6 @@ Trace layout (the live layer relies on it):
 """
 from __future__ import annotations
 
-import zlib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -30,9 +29,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.genotype import Genotype, count_param_free
 from workbench.history import History
 from workbench.spaces import SearchSpace
+from workbench.spaces.cell.genotype import Genotype, count_param_free
+from workbench.spaces.palette import OP_COLORS, op_color, op_family
 
 __all__ = [
     "OP_COLORS", "FONT", "op_color", "op_family", "edge_labels", "genotype_edge_ops", "alpha_heatmap",
@@ -40,56 +40,10 @@ __all__ = [
     "alpha_curves", "loss_curves", "param_free_curve", "param_free_counts", "decimate",
 ]
 
-# ------------------------------------------------------------------------------ palette
-#: One colour per op, by family: convs blue shades, dilated convs purple, pools
-#: green/teal, skip orange, none grey, anything else a distinct colour.
-OP_COLORS: dict[str, str] = {
-    "none": "#a0a0a0",
-    "skip_connect": "#f28e2b",
-    "max_pool_3x3": "#2e9d4f",
-    "avg_pool_3x3": "#17a2a0",
-    "sep_conv_3x3": "#6aaed6",
-    "sep_conv_5x5": "#2f7fc1",
-    "sep_conv_7x7": "#134f8f",
-    "conv_7x1_1x7": "#3d6fa3",
-    "nor_conv_1x1": "#5fa8e0",
-    "nor_conv_3x3": "#1f5aa6",
-    "dil_conv_3x3": "#a17fd0",
-    "dil_conv_5x5": "#6a3d9a",
-    "noise": "#d62728",
-}
-_OTHER_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#c44e52", "#7f7f7f", "#dd8452")
-_FAMILY_COLORS = {"conv": "#3a78b8", "dil_conv": "#8a63c0", "pool": "#2e9d7a", "skip": "#f28e2b",
-                  "none": "#a0a0a0"}
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", size=12,
             color="#222")
 _GRID = "#e6e6e6"
 _TEMPLATE = "plotly_white"
-
-
-def op_family(op: str) -> str:
-    """'none', 'skip', 'pool', 'dil_conv', 'conv' or 'other'."""
-    if op == "none":
-        return "none"
-    if op.startswith("skip"):
-        return "skip"
-    if "pool" in op:
-        return "pool"
-    if op.startswith("dil_conv"):
-        return "dil_conv"
-    if "conv" in op:
-        return "conv"
-    return "other"
-
-
-def op_color(op: str) -> str:
-    """The colour of an op: fixed for known ops, by family otherwise (stable across runs)."""
-    if op in OP_COLORS:
-        return OP_COLORS[op]
-    fam = op_family(op)
-    if fam in _FAMILY_COLORS:
-        return _FAMILY_COLORS[fam]
-    return _OTHER_COLORS[zlib.crc32(op.encode()) % len(_OTHER_COLORS)]
 
 
 def _base_layout(fig: go.Figure, title: str | None, height: int, width: int | None = None) -> go.Figure:
@@ -305,10 +259,10 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
                                  line=dict(color="#c8c8c8", width=1)), row=k // cols + 1, col=k % cols + 1)
     notes, shapes = [], []
     for ch in history.mask_changes:
-        if ch.cell_type != cell_type:
+        if ch.group != cell_type:
             continue
         for k, e in enumerate(shown):
-            if e in ch.edges:
+            if e in ch.rows:
                 ax = "" if k == 0 else str(k + 1)
                 notes.append(dict(x=ch.step + 0.5, y=0.02, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
                                   xanchor="left", text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
@@ -360,17 +314,19 @@ def loss_curves(history: History, smoothing: float | None = 0.8,
     """
     if smoothing is not None and not 0 <= smoothing < 1:
         raise ValueError(f"smoothing must be in [0, 1) or None, got {smoothing}")
+    primary = history.primary_metric or "accuracy"
+    pct = primary == "accuracy"
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.4, 0.4, 0.2],
-                        subplot_titles=["loss", "accuracy", "learning rate"])
+                        subplot_titles=["loss", primary, "learning rate"])
     idx = decimate(len(history), max_points)
     x = history.steps[idx]
     colors = {"train": "#3a78b8", "val": "#e4572e"}
-    for row, metric in ((1, "loss"), (2, "acc")):
+    for row, metric in ((1, "loss"), (2, primary)):
         for part in ("train", "val"):
             y_all = history.scalar(f"{part}_{metric}")
             y = y_all[idx]
-            name = f"{part} {'loss' if metric == 'loss' else 'accuracy'}"
-            fmt = ".3f" if metric == "loss" else ".1%"
+            name = f"{part} {metric}"
+            fmt = ".1%" if metric == "accuracy" else ".3f"
             raw_style = dict(color=colors[part], width=1)
             fig.add_trace(go.Scattergl(x=x, y=y, name=name if smoothing is None else f"{name} (per batch)",
                                        legendgroup=part, mode="lines", opacity=0.35 if smoothing is not None else 1,
@@ -382,12 +338,14 @@ def loss_curves(history: History, smoothing: float | None = 0.8,
                                            line=dict(color=colors[part], width=2.2), showlegend=metric == "loss",
                                            hovertemplate=f"{name} (smoothed)<br>step %{{x}}: %{{y:{fmt}}}"
                                                          "<extra></extra>"), row=row, col=1)
-    ep = [r for r in history.epochs if r.val_acc is not None]
-    fig.add_trace(go.Scatter(x=[r.step for r in ep], y=[r.val_acc for r in ep], name="supernet val acc (epoch)",
+    ep = [r for r in history.epochs if r.val_metrics and primary in r.val_metrics]
+    fig.add_trace(go.Scatter(x=[r.step for r in ep], y=[r.val_metrics[primary] for r in ep],
+                             name="supernet val acc (epoch)" if pct else f"supernet val {primary} (epoch)",
                              mode="markers+lines", line=dict(color="#222", width=1, dash="dot"),
                              marker=dict(size=8, color="#222", symbol="diamond"),
                              customdata=[r.epoch for r in ep],
-                             hovertemplate="epoch %{customdata}: %{y:.1%}<extra></extra>"), row=2, col=1)
+                             hovertemplate="epoch %{customdata}: %{y:" + (".1%" if pct else ".4g")
+                                           + "}<extra></extra>"), row=2, col=1)
     fig.add_trace(go.Scattergl(x=x, y=history.scalar("lr")[idx], name="lr (weights)", mode="lines",
                                line=dict(color="#2e9d4f", width=2),
                                hovertemplate="lr<br>step %{x}: %{y:.4g}<extra></extra>"), row=3, col=1)
@@ -398,7 +356,8 @@ def loss_curves(history: History, smoothing: float | None = 0.8,
                               for b in _epoch_boundaries(history) for r in (1, 2, 3)])
     fig.update_yaxes(gridcolor=_GRID, zeroline=False)
     fig.update_xaxes(showgrid=False, zeroline=False)
-    fig.update_yaxes(tickformat=".0%", row=2, col=1)
+    if pct:
+        fig.update_yaxes(tickformat=".0%", row=2, col=1)
     fig.update_yaxes(exponentformat="e", row=3, col=1)
     fig.update_xaxes(title_text="step", row=3, col=1)
     for a in fig.layout.annotations:

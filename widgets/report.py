@@ -18,10 +18,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from workbench.genotype import CellGenotype, Genotype, count_param_free
-from workbench.history import History
-
-from .figures import (
+from widgets.figures import (
     alpha_curves,
     alpha_heatmap,
     edge_labels,
@@ -30,7 +27,9 @@ from .figures import (
     op_color,
     param_free_curve,
 )
-from .graph import GraphvizNotFoundError, genotype_dot, genotype_weights, render_svg
+from widgets.graph import GraphvizNotFoundError, genotype_dot, genotype_weights, render_svg
+from workbench.history import History
+from workbench.spaces.cell.genotype import CellGenotype, Genotype, count_param_free
 
 __all__ = ["report_html", "write_report"]
 
@@ -146,7 +145,16 @@ def _graph_html(g: Genotype, weights: Mapping[str, Any] | None) -> str:
     return f'<div class="svgbox">{svg}</div>'
 
 
+def _metric_label(metric: str) -> str:
+    return "acc" if metric == "accuracy" else metric
+
+
+def _fmt_metric(metric: str, value: float) -> str:
+    return f"{value:.1%}" if metric == "accuracy" else f"{value:.4g}"
+
+
 def _epoch_table(history: History) -> str:
+    metric = history.primary_metric or "accuracy"
     rows = []
     prev: Genotype | None = None
     for r in history.epochs:
@@ -154,7 +162,7 @@ def _epoch_table(history: History) -> str:
         cells = "<br>".join(
             (f'<span class="cellname">{_esc(n)}</span>' if len(r.genotype.cells) > 1 else "") + _cell_chips(c)
             for n, c in r.genotype.cells)
-        acc = "–" if r.val_acc is None else f"{r.val_acc:.1%}"
+        acc = "–" if not r.val_metrics else _fmt_metric(metric, r.val_metrics.get(metric, float("nan")))
         loss = "–" if r.val_loss is None else f"{r.val_loss:.3f}"
         badge = '<span class="badge">changed</span>' if changed else ""
         rows.append(f'<tr class="{"changed" if changed else ""}"><td class="num">{r.epoch + 1}{badge}</td>'
@@ -163,18 +171,21 @@ def _epoch_table(history: History) -> str:
         prev = r.genotype
     if not rows:
         return '<p class="note">No epoch finished yet.</p>'
-    return ("<table><thead><tr><th>epoch</th><th>step</th><th>val acc</th><th>val loss</th><th>genotype "
+    return (f"<table><thead><tr><th>epoch</th><th>step</th><th>val {_esc(_metric_label(metric))}</th><th>val loss</th><th>genotype "
             "(op←input per node)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _stats(history: History) -> str:
+    metric = history.primary_metric or "accuracy"
     items: list[tuple[str, str]] = []
     if len(history):
         items.append(("steps", f"{len(history)}"))
-        ep = [r for r in history.epochs if r.val_acc is not None]
+        ep = [r for r in history.epochs if r.val_metrics]
         if ep:
-            items.append(("final val acc", f"{ep[-1].val_acc:.1%}"))
-            items.append(("best val acc", f"{max(r.val_acc for r in ep):.1%}"))
+            vals = [r.val_metrics[metric] for r in ep]
+            best = max(vals) if (history.started is None or history.started.higher_is_better) else min(vals)
+            items.append((f"final val {_metric_label(metric)}", _fmt_metric(metric, vals[-1])))
+            items.append((f"best val {_metric_label(metric)}", _fmt_metric(metric, best)))
         items.append(("final train loss", f"{float(history.scalar('train_loss')[-1]):.3f}"))
         items.append(("search time", f"{float(np.nansum(history.scalar('seconds'))):.1f} s"))
     if history.failed is not None:

@@ -33,14 +33,13 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from widgets import figures as F
+from widgets import graph as G
+from widgets.controls import SearchSession, as_session
 from workbench import EpochEnded, OpMaskChanged, Searcher, StepEnded
-from workbench.genotype import Genotype
 from workbench.history import History
-from workbench.ops import PARAM_FREE
-
-from . import figures as F
-from . import graph as G
-from .controls import SearchSession, as_session
+from workbench.spaces.cell.genotype import Genotype
+from workbench.spaces.cell.ops import PARAM_FREE
 
 __all__ = ["Feed", "LiveView", "AlphaView", "CurvesView", "ParamFreeWarning", "GenotypeView", "GenotypeDiffView",
            "param_free_status", "genotype_edge_changes", "genotype_html"]
@@ -360,7 +359,8 @@ class CurvesView(LiveView):
 
     def _reset(self) -> None:
         self._n_bounds = -1
-        self._ema = {k: _EMA(self.smoothing) for k in ("train_loss", "val_loss", "train_acc", "val_acc")} \
+        m = self.history.primary_metric or "accuracy"
+        self._ema = {k: _EMA(self.smoothing) for k in ("train_loss", "val_loss", f"train_{m}", f"val_{m}")} \
             if self.smoothing is not None else {}
 
     def _draw(self) -> None:
@@ -368,16 +368,18 @@ class CurvesView(LiveView):
         n = len(h)
         steps = h.steps[:n]
         idx = F.decimate(n, self.max_points)
-        series = {k: h.scalar(k)[:n] for k in ("train_loss", "val_loss", "train_acc", "val_acc", "lr")}
+        m = h.primary_metric or "accuracy"
+        series = {k: h.scalar(k)[:n] for k in ("train_loss", "val_loss", f"train_{m}", f"val_{m}", "lr")}
         smooth = {k: e.extend(series[k]) for k, e in self._ema.items()}
-        ep = [r for r in h.epochs if r.val_acc is not None]
+        ep = [r for r in h.epochs if r.val_metrics and m in r.val_metrics]
         with self.figure.batch_update():
             for tr in self.figure.data:
                 key = _curve_key(tr.name)
                 if key is None:
                     continue
                 if key == "epoch":
-                    tr.x, tr.y, tr.customdata = [r.step for r in ep], [r.val_acc for r in ep], [r.epoch for r in ep]
+                    tr.x, tr.y, tr.customdata = ([r.step for r in ep], [r.val_metrics[m] for r in ep],
+                                                 [r.epoch for r in ep])
                     continue
                 raw = tr.name.endswith("(per batch)") or self.smoothing is None or key == "lr"
                 y = series[key] if raw else smooth[key]
@@ -394,13 +396,13 @@ class CurvesView(LiveView):
 def _curve_key(name: str | None) -> str | None:
     if not name:
         return None
-    if name.startswith("supernet val acc"):
+    if name.startswith("supernet val"):
         return "epoch"
     if name.startswith("lr"):
         return "lr"
-    part = name.split(" ")[0]
-    if part in ("train", "val"):
-        return f"{part}_{'loss' if ' loss' in name else 'acc'}"
+    words = name.split(" ")
+    if words[0] in ("train", "val") and len(words) > 1:
+        return f"{words[0]}_{words[1]}"  # "train accuracy (per batch)" -> train_accuracy
     return None
 
 

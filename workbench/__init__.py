@@ -5,7 +5,7 @@ views live in the separate ``widgets`` package and observe the engine's events.
 """
 from __future__ import annotations
 
-from .events import (
+from workbench.events import (
                      AnalysisResult,
                      EpochEnded,
                      EventBus,
@@ -15,14 +15,14 @@ from .events import (
                      RunStarted,
                      StepEnded,
 )
-from .genotype import CellGenotype, Genotype, GenotypeError
-from .history import History
-from .methods import Method, get_method, method_names
-from .runs import RunStore, load_run, resume
-from .search import NonFiniteLossError, SearchConfig, Searcher
-from .serialize import CheckpointError
-from .spaces import SearchSpace, get_space, space_names
-from .supernet import Supernet, SupernetConfig
+from workbench.history import History
+from workbench.methods import Method, get_method, method_names
+from workbench.runs import RunStore, load_run, resume
+from workbench.search import NonFiniteLossError, SearchConfig, Searcher
+from workbench.serialize import CheckpointError
+from workbench.spaces import SearchSpace, get_space, space_names
+from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError
+from workbench.spaces.cell.supernet import Supernet, SupernetConfig
 
 __all__ = [
     "AnalysisResult", "CellGenotype", "CheckpointError", "History", "RunStore", "load_run", "resume", "EpochEnded", "EventBus", "Genotype", "GenotypeError", "Method",

@@ -1,6 +1,6 @@
-"""``python -m workbench``: the command-line interface (see :mod:`workbench.cli`)."""
+"""``python -m workbench``: the command-line interface (see :mod:`workbench.app.cli`)."""
 import sys
 
-from .cli import main
+from workbench.app.cli import main
 
 sys.exit(main())

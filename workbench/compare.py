@@ -13,11 +13,11 @@ driver, :meth:`workbench.methods.Method.run`), persists it with
   RobustDARTS, Zela et al. 2020; the validation loss under softmax(alpha) for
   every method, so GDAS/SNAS are measured in DARTS's relaxation);
 * optionally the retrained accuracy of the genotype at a small budget
-  (:func:`workbench.discrete.evaluate_genotype`; with the EvalConfig's seed,
+  (:func:`workbench.spaces.cell.discrete.evaluate_genotype`; with the EvalConfig's seed,
   the same for every run, so the column differs by genotype only);
 * for NAS-Bench-201 cells, given a table path, ground-truth CIFAR-10/100/
   ImageNet16 test accuracy and the CIFAR-10 rank among all 15,625 cells
-  (:class:`workbench.nb201.NB201Table`; Dong & Yang, ICLR 2020).
+  (:class:`workbench.spaces.cell.nb201.NB201Table`; Dong & Yang, ICLR 2020).
 
 A missing optional module or table drops its columns cleanly (logged, never
 an error). A finished run's ``summary.json`` is reused when :func:`compare`
@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from .events import EpochEnded
-from .genotype import count_param_free
-from .search import SearchConfig, Searcher
-from .serialize import atomic_write_text
+from workbench.events import EpochEnded
+from workbench.search import SearchConfig, Searcher
+from workbench.serialize import atomic_write_text
+from workbench.spaces.cell.genotype import count_param_free
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ log = logging.getLogger(__name__)
 #: (shared/data/README.md, from NATS-Bench and later papers). SDARTS has no NB201 number there; the
 #: fixed-alpha ("blank") result (93.80) needs perturbation-based selection, so it is not listed for ``blank``.
 PUBLISHED_NB201_C10 = {"darts-v1": 54.30, "darts-v2": 54.30, "gdas": 93.61, "pc-darts": 93.41, "snas": 92.77}
-COLUMNS = ("method", "seed", "genotype", "supernet_val_acc", "retrain_test_acc", "param_free", "skips", "nones",
+COLUMNS = ("method", "seed", "genotype", "supernet_val_accuracy", "retrain_test_acc", "param_free", "skips", "nones",
            "eigenvalue", "search_seconds", "ms_per_step", "nb201_c10", "nb201_c100", "nb201_in16", "nb201_rank_c10",
            "run_dir", "status")
-NUMERIC = ("supernet_val_acc", "retrain_test_acc", "param_free", "skips", "nones", "eigenvalue", "search_seconds",
+NUMERIC = ("supernet_val_accuracy", "retrain_test_acc", "param_free", "skips", "nones", "eigenvalue", "search_seconds",
            "ms_per_step", "nb201_c10", "nb201_c100", "nb201_in16", "nb201_rank_c10")
 SUMMARY_FILE = "summary.json"
 
@@ -113,7 +113,7 @@ class ComparisonResult:
         """Per method: mean and std (over seeds) of every numeric column, plus the genotypes found."""
         out = []
         for m in self.methods:
-            row: dict[str, Any] = {"method": m, "seeds": len(self.values(m, "supernet_val_acc"))}
+            row: dict[str, Any] = {"method": m, "seeds": len(self.values(m, "supernet_val_accuracy"))}
             for c in NUMERIC:
                 if c not in self.columns:
                     continue
@@ -210,7 +210,7 @@ class Extras:
     """Which optional measurements to take (each is skipped when its module or input is missing)."""
 
     hessian: bool = True
-    retrain: Any = None  # an EvalConfig (workbench.discrete) or None = no retraining
+    retrain: Any = None  # an EvalConfig (workbench.spaces.cell.discrete) or None = no retraining
     table_path: str | Path | None = None
 
 
@@ -218,14 +218,15 @@ def _measure(searcher: Searcher, seconds: float, extras: Extras, table: Any) -> 
     g = searcher.genotype()
     cells = [c for _, c in g.cells]
     ops = [op for c in cells for _, op, _ in c.edges()]
-    _, val_acc = searcher.evaluate()
+    _, val_metrics = searcher.evaluate()
     row: dict[str, Any] = {
-        "genotype": str(g), "supernet_val_acc": val_acc, "param_free": sum(count_param_free(c) for c in cells),
+        "genotype": str(g), **{f"supernet_val_{k}": v for k, v in val_metrics.items()},
+        "param_free": sum(count_param_free(c) for c in cells),
         "skips": ops.count("skip_connect"), "nones": ops.count("none"), "search_seconds": seconds,
         "ms_per_step": 1000.0 * seconds / max(searcher.step_count, 1)}
     if extras.hessian and (sharp := _optional("workbench.analysis.sharpness")) is not None:
         row["eigenvalue"] = sharp.compute_sharpness(searcher, method="dense").eigenvalue
-    if extras.retrain is not None and (disc := _optional("workbench.discrete")) is not None:
+    if extras.retrain is not None and (disc := _optional("workbench.spaces.cell.discrete")) is not None:
         res = disc.evaluate_genotype(g, searcher.space, searcher.dataset, extras.retrain)
         row["retrain_test_acc"] = res.test_acc
     if table is not None and g.is_nb201():
@@ -238,7 +239,7 @@ def _curve_recorder(curve: dict[str, list]) -> Callable[[Any], None]:
     def on_epoch(ev: Any) -> None:
         if isinstance(ev, EpochEnded):
             curve["epoch"].append(ev.epoch)
-            curve["val_acc"].append(ev.val_acc)
+            curve["val_metrics"].append(dict(ev.val_metrics or {}))
             curve["param_free"].append(sum(count_param_free(c) for _, c in ev.genotype.cells))
             curve["genotype"].append(str(ev.genotype))
     return on_epoch
@@ -262,11 +263,11 @@ def run_one(config: SearchConfig, run_dir: Path | None, extras: Extras = Extras(
             store = runs.RunStore(run_dir, searcher)
         elif run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
-    curve: dict[str, list] = {"epoch": [], "val_acc": [], "param_free": [], "genotype": []}
+    curve: dict[str, list] = {"epoch": [], "val_metrics": [], "param_free": [], "genotype": []}
     unsubscribe = searcher.bus.subscribe(_curve_recorder(curve), kinds=(EpochEnded,))
     try:
         t0 = time.perf_counter()
-        searcher.method.run(searcher)
+        searcher.run()  # the method's controller (DARTS-ADA) is consulted inside every step
         seconds = time.perf_counter() - t0
     finally:
         unsubscribe()
@@ -300,7 +301,7 @@ def compare(methods: Sequence[str], seeds: Sequence[int], space: str, dataset: s
     if unknown:
         raise ValueError(f"method_options given for {unknown}, which are not among the compared methods {list(methods)}")
     table = None
-    if table_path is not None and (nb := _optional("workbench.nb201")) is not None:
+    if table_path is not None and (nb := _optional("workbench.spaces.cell.nb201")) is not None:
         table = nb.NB201Table.load(table_path)
     extras = Extras(hessian, retrain, table_path)
     out = None if out_dir is None else Path(out_dir)

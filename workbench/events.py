@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .genotype import Genotype
+    from workbench.spaces.base import ChoiceGroup
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,11 @@ class RunStarted:
     steps_per_epoch: int
     space: str
     method: str
-    cell_types: tuple[str, ...]
-    ops: tuple[str, ...]
+    groups: tuple[ChoiceGroup, ...]  # what the space chooses: rows x options per group, with labels
+    objective: str
+    metrics: tuple[str, ...]  # metric names every StepEnded / EpochEnded carries
+    primary_metric: str
+    higher_is_better: bool
     config: Mapping[str, Any]
     resumed: bool = False
 
@@ -40,16 +43,18 @@ class RunStarted:
 class StepEnded:
     """One architecture update and one weight update are done.
 
-    ``alphas`` maps each cell type to its (edges, ops) logits and ``weights``
-    to the mixing weights the supernet used (softmax over enabled ops).
+    ``alphas`` maps each choice group to its (rows, options) logits and
+    ``weights`` to the probabilities architectures are decoded from (softmax
+    over enabled options for DARTS). ``train_metrics`` / ``val_metrics`` hold
+    the task's metrics by name (e.g. ``{"accuracy": 0.93}``).
     """
 
     step: int  # 1-based count of completed steps
     epoch: int  # 0-based epoch the step belongs to
     train_loss: float
-    train_acc: float
     val_loss: float
-    val_acc: float
+    train_metrics: Mapping[str, float]
+    val_metrics: Mapping[str, float]
     lr: float
     arch_lr: float
     alphas: Mapping[str, np.ndarray]
@@ -60,23 +65,24 @@ class StepEnded:
 
 @dataclass(frozen=True)
 class EpochEnded:
-    """The last step of an epoch is done; the genotype derived at that point."""
+    """The last step of an epoch is done; the architecture decoded at that point (``genotype``) and, when the
+    search evaluates each epoch, the supernet's loss and metrics on the architecture half."""
 
     epoch: int
     step: int
-    genotype: Genotype
+    genotype: Any
     val_loss: float | None = None
-    val_acc: float | None = None
+    val_metrics: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
 class OpMaskChanged:
-    """Candidate ops were switched on or off (op swapper)."""
+    """Candidate options were switched on or off (op swapper) in some rows of a choice group."""
 
     step: int
-    cell_type: str
+    group: str
     op: str
-    edges: tuple[int, ...]
+    rows: tuple[int, ...]
     enabled: bool
 
 
@@ -92,7 +98,7 @@ class AnalysisResult:
 @dataclass(frozen=True)
 class RunFinished:
     step: int
-    genotype: Genotype
+    genotype: Any
 
 
 @dataclass(frozen=True)

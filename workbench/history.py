@@ -1,20 +1,23 @@
 """History: the recorded course of a search, the model every view reads.
 
-An observer of the event bus that appends each step's metrics, alphas and
-mixing weights to growing numpy buffers (amortised O(1) per step, never a
-quadratic ``torch.cat``), plus the per-epoch genotypes, op-mask changes and
-analysis results. Any recorded step can be shown again: ``genotype_at(step)``
-re-derives the genotype from the weights and op masks of that step, so a time
+An observer of the event bus that appends each step's losses, metrics (by
+name: ``train_accuracy``, ``val_mse``, ...), architecture logits and
+probabilities per choice group to growing numpy buffers (amortised O(1) per
+step, never a quadratic ``torch.cat``), plus the per-epoch architectures,
+option-mask changes and analysis results. Any recorded step can be shown
+again: ``genotype_at(step)`` re-decodes the architecture from the
+probabilities and option masks of that step with the space's rule, so a time
 scrubber needs nothing but a History, live or reloaded from a run folder.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .events import (
+from workbench.events import (
     AnalysisResult,
     EpochEnded,
     OpMaskChanged,
@@ -23,11 +26,9 @@ from .events import (
     RunStarted,
     StepEnded,
 )
-from .genotype import Genotype
-from .select import derive_genotype
-from .spaces import SearchSpace
+from workbench.spaces import SearchSpace
 
-SCALARS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "arch_lr", "seconds")
+SCALARS = ("epoch", "train_loss", "val_loss", "lr", "arch_lr", "seconds")
 
 
 class _Growing:
@@ -51,22 +52,27 @@ class _Growing:
 class EpochRecord:
     epoch: int
     step: int
-    genotype: Genotype
+    genotype: Any
     val_loss: float | None
-    val_acc: float | None
+    val_metrics: Mapping[str, float] | None
 
 
 class History:
     """Records StepEnded / EpochEnded / OpMaskChanged / AnalysisResult events of one search."""
 
-    def __init__(self, space: SearchSpace, genotype_rule: str | None = None) -> None:
+    def __init__(self, space: SearchSpace, genotype_rule: str | None = None, metrics: tuple[str, ...] = (),
+                 primary_metric: str | None = None) -> None:
         self.space = space
         self.genotype_rule = genotype_rule
-        shape = (space.n_edges, len(space.ops))
+        self.groups = space.choice_groups()
+        self.group_names = tuple(g.name for g in self.groups)
         self._steps = _Growing(dtype=np.int64)
         self._scalars = {k: _Growing() for k in SCALARS}
-        self._alphas = {c: _Growing(shape, np.float32) for c in space.cell_types}
-        self._weights = {c: _Growing(shape, np.float32) for c in space.cell_types}
+        self._alphas = {g.name: _Growing(g.shape, np.float32) for g in self.groups}
+        self._weights = {g.name: _Growing(g.shape, np.float32) for g in self.groups}
+        self._metrics: dict[str, _Growing] = {}
+        self._primary = primary_metric
+        self._declare_metrics(metrics)
         self._extras: dict[str, _Growing] = {}
         self.epochs: list[EpochRecord] = []
         self.mask_changes: list[OpMaskChanged] = []
@@ -75,13 +81,13 @@ class History:
         self.finished: RunFinished | None = None
         self.failed: RunFailed | None = None
         # masks in force at step 0; changes are replayed from mask_changes
-        self.initial_masks = {c: np.array([[space.op_allowed(c, k, o) for o in space.ops]
-                                           for k in range(space.n_edges)]) for c in space.cell_types}
+        self.initial_masks = {g.name: g.allowed_matrix() for g in self.groups}
 
     @classmethod
     def attach(cls, searcher: Any) -> History:
         """A History subscribed to ``searcher.bus`` (starting from the searcher's current masks)."""
-        h = cls(searcher.space, searcher.method.genotype_rule)
+        h = cls(searcher.space, searcher.method.genotype_rule, searcher.objective.metric_names,
+                searcher.objective.primary)
         h.initial_masks = searcher.masks()
         searcher.bus.subscribe(h)
         return h
@@ -92,19 +98,16 @@ class History:
             self._steps.append(event.step)
             for k in SCALARS:
                 self._scalars[k].append(getattr(event, k))
-            for c in self.space.cell_types:
+            for c in self.group_names:
                 self._alphas[c].append(event.alphas[c])
                 self._weights[c].append(event.weights[c])
-            for k in event.extras:
-                if k not in self._extras:
-                    g = _Growing()
-                    for _ in range(self._steps.n - 1):
-                        g.append(np.nan)
-                    self._extras[k] = g
-            for k, g in self._extras.items():
-                g.append(event.extras.get(k, np.nan))
+            values = {f"{split}_{k}": v for split, m in (("train", event.train_metrics), ("val", event.val_metrics))
+                      for k, v in m.items()}
+            self._append_named(self._metrics, values)
+            self._append_named(self._extras, event.extras)
         elif isinstance(event, EpochEnded):
-            self.epochs.append(EpochRecord(event.epoch, event.step, event.genotype, event.val_loss, event.val_acc))
+            self.epochs.append(EpochRecord(event.epoch, event.step, event.genotype, event.val_loss,
+                                           event.val_metrics))
         elif isinstance(event, OpMaskChanged):
             self.mask_changes.append(event)
         elif isinstance(event, AnalysisResult):
@@ -112,6 +115,8 @@ class History:
         elif isinstance(event, RunStarted):
             if self.started is None:
                 self.started = event
+                self._primary = event.primary_metric
+                self._declare_metrics(event.metrics)
             if event.resumed:  # a rollback or a resume from an earlier checkpoint: forget the undone steps
                 self.truncate(event.step)
         elif isinstance(event, RunFinished):
@@ -119,11 +124,30 @@ class History:
         elif isinstance(event, RunFailed):
             self.failed = event
 
+    def _declare_metrics(self, names: tuple[str, ...]) -> None:
+        """Create the (empty, NaN-filled to the current length) series of the task's metrics."""
+        self._append_named(self._metrics, {}, declare=[f"{s}_{m}" for m in names for s in ("train", "val")])
+
+    def _append_named(self, series: dict[str, _Growing], values: Mapping[str, float],
+                      declare: list[str] | tuple[str, ...] = ()) -> None:
+        """Append one value per named series (a series first seen now is back-filled with NaN); with
+        ``declare``, only create those series, filled to the current length."""
+        for k in [*values, *declare]:
+            if k not in series:
+                g = _Growing()
+                for _ in range(self._steps.n - (0 if declare else 1)):
+                    g.append(np.nan)
+                series[k] = g
+        if declare:
+            return
+        for k, g in series.items():
+            g.append(values.get(k, np.nan))
+
     def truncate(self, step: int) -> None:
         """Drop everything recorded after ``step`` (steps > step; mask changes made at or after it)."""
         keep = int(np.searchsorted(self.steps, step, side="right"))
         for g in [self._steps, *self._scalars.values(), *self._alphas.values(), *self._weights.values(),
-                  *self._extras.values()]:
+                  *self._metrics.values(), *self._extras.values()]:
             g.n = min(g.n, keep)
         self.epochs = [e for e in self.epochs if e.step <= step]
         self.mask_changes = [m for m in self.mask_changes if m.step < step]
@@ -141,23 +165,34 @@ class History:
         return self._steps.view()
 
     def scalar(self, name: str) -> np.ndarray:
-        if name in self._scalars:
-            return self._scalars[name].view()
-        if name in self._extras:
-            return self._extras[name].view()
-        raise KeyError(f"unknown metric {name!r}; recorded: {', '.join(list(self._scalars) + list(self._extras))}")
+        """A per-step series: a scalar (``train_loss``, ``lr``, ...), a metric (``val_accuracy``) or an extra."""
+        for series in (self._scalars, self._metrics, self._extras):
+            if name in series:
+                return series[name].view()
+        known = list(self._scalars) + list(self._metrics) + list(self._extras)
+        raise KeyError(f"unknown series {name!r}; recorded: {', '.join(known)}")
+
+    @property
+    def metrics(self) -> list[str]:
+        """Recorded metric series, ``train_<name>`` and ``val_<name>``."""
+        return list(self._metrics)
+
+    @property
+    def primary_metric(self) -> str | None:
+        """The task's headline metric (from RunStarted), e.g. ``accuracy``; None before a run started."""
+        return self._primary
 
     @property
     def extras(self) -> list[str]:
         return list(self._extras)
 
-    def alphas(self, cell_type: str) -> np.ndarray:
-        """(steps, edges, ops) architecture logits after each step."""
-        return self._alphas[cell_type].view()
+    def alphas(self, group: str) -> np.ndarray:
+        """(steps, rows, options) architecture logits after each step."""
+        return self._alphas[group].view()
 
-    def weights(self, cell_type: str) -> np.ndarray:
-        """(steps, edges, ops) softmax(alpha) over the ops enabled at each step."""
-        return self._weights[cell_type].view()
+    def weights(self, group: str) -> np.ndarray:
+        """(steps, rows, options) probabilities (softmax(alpha) over the enabled options) at each step."""
+        return self._weights[group].view()
 
     def index_of(self, step: int) -> int:
         """Row of a recorded step (1-based step numbers; the last row at or before ``step``)."""
@@ -171,24 +206,24 @@ class History:
 
     def masks_at(self, step: int) -> dict[str, np.ndarray]:
         masks = {c: m.copy() for c, m in self.initial_masks.items()}
-        o = {name: i for i, name in enumerate(self.space.ops)}
+        options = {g.name: g.options for g in self.groups}
         for ch in self.mask_changes:
             if ch.step >= step:  # a change made after step s takes effect from step s+1
                 break
-            masks[ch.cell_type][list(ch.edges), o[ch.op]] = ch.enabled
+            masks[ch.group][list(ch.rows), options[ch.group].index(ch.op)] = ch.enabled
         return masks
 
     def weights_at(self, step: int) -> dict[str, np.ndarray]:
         i = self.index_of(step)
-        return {c: self.weights(c)[i] for c in self.space.cell_types}
+        return {c: self.weights(c)[i] for c in self.group_names}
 
-    def genotype_at(self, step: int) -> Genotype:
-        """The genotype derived from the weights recorded at ``step``."""
-        return derive_genotype(self.space, self.weights_at(step), self.masks_at(step), self.genotype_rule)
+    def genotype_at(self, step: int) -> Any:
+        """The architecture decoded from the probabilities recorded at ``step``."""
+        return self.space.decode(self.weights_at(step), self.masks_at(step), self.genotype_rule)
 
-    def genotype_changes(self) -> list[tuple[int, Genotype]]:
-        """(step, genotype) each time the derived genotype changed."""
-        out: list[tuple[int, Genotype]] = []
+    def genotype_changes(self) -> list[tuple[int, Any]]:
+        """(step, architecture) each time the decoded architecture changed."""
+        out: list[tuple[int, Any]] = []
         for s in self.steps:
             g = self.genotype_at(int(s))
             if not out or out[-1][1] != g:
@@ -199,8 +234,9 @@ class History:
         """All per-step arrays by name (for npz export)."""
         d = {"step": self.steps.copy()}
         d.update({k: self.scalar(k).copy() for k in SCALARS})
+        d.update({f"metric/{k}": g.view().copy() for k, g in self._metrics.items()})
         d.update({f"extra/{k}": g.view().copy() for k, g in self._extras.items()})
-        for c in self.space.cell_types:
+        for c in self.group_names:
             d[f"alphas/{c}"] = self.alphas(c).copy()
             d[f"weights/{c}"] = self.weights(c).copy()
         return d

@@ -3,9 +3,10 @@
 DESIGN.md section 7 ("History / run store"). A :class:`RunStore` observes a
 searcher's bus and writes, append-only and without pickle::
 
-    config.json          SearchConfig + space ops + genotype rule + initial op masks + versions + command
-    steps.jsonl          one line per StepEnded (scalars, extras, alphas and mixing weights as nested lists)
-    epochs.jsonl         one line per EpochEnded (genotype as JSON and text, validation metrics)
+    config.json          SearchConfig + space (name, fingerprint, choice groups) + task (dataset, objective,
+                         fingerprint) + method + decoding rule + initial option masks + versions + command
+    steps.jsonl          one line per StepEnded (losses, metrics by name, extras, alphas and probabilities)
+    epochs.jsonl         one line per EpochEnded (architecture as JSON and text, validation loss and metrics)
     events.jsonl         RunStarted, OpMaskChanged, AnalysisResult, RunFinished, RunFailed
     checkpoints/step_<n>.{json,safetensors}   Searcher.state_dict() via workbench.serialize
 
@@ -18,6 +19,13 @@ kept). :func:`resume` rebuilds the searcher from ``config.json`` and the
 newest checkpoint that loads, cuts the logs back to that step (the cut lines
 go to ``discarded.jsonl``), and re-attaches a store, so a resumed run's files
 read as if it had never stopped.
+
+Registered things are recorded by name; objects a user passed to the
+:class:`~workbench.search.Searcher` (a space object, a dataset or task, a
+:class:`~workbench.methods.Method`) are recorded by name *and* fingerprint:
+:func:`resume` and :func:`load_run` take them again as keyword arguments and
+refuse, with a message naming what differs, an object whose fingerprint does
+not match (or a registered name that now means something else).
 """
 from __future__ import annotations
 
@@ -36,8 +44,8 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from . import serialize
-from .events import (
+from workbench import serialize
+from workbench.events import (
     AnalysisResult,
     EpochEnded,
     EventBus,
@@ -47,11 +55,12 @@ from .events import (
     RunStarted,
     StepEnded,
 )
-from .genotype import Genotype
-from .history import SCALARS, History
-from .search import SearchConfig, Searcher
-from .serialize import CheckpointError
-from .spaces import SearchSpace, get_space
+from workbench.history import SCALARS, History
+from workbench.search import SearchConfig, Searcher
+from workbench.serialize import CheckpointError
+from workbench.spaces import ChoiceGroup, SearchSpace, space_names
+from workbench.spaces.base import SPACES
+from workbench.tasks import OBJECTIVES, Task
 
 __all__ = ["RUN_FORMAT", "Run", "RunError", "RunStore", "list_checkpoints", "load_run", "read_run_info", "resume"]
 
@@ -86,7 +95,7 @@ def _jsonable(o: Any) -> Any:
         return int(o)
     if isinstance(o, (float, np.floating)):
         return float(o) if math.isfinite(o) else None
-    if isinstance(o, Genotype):
+    if hasattr(o, "to_dict") and callable(o.to_dict):  # architectures (Genotype, Choices), choice groups
         return o.to_dict()
     return o
 
@@ -171,13 +180,60 @@ def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _space_of(cfg: SearchConfig) -> SearchSpace:
-    space = get_space(cfg.space)
-    return space.with_ops(remove=cfg.removed_ops) if cfg.removed_ops else space
+def _space_of(cfg: SearchConfig, info: dict[str, Any], space: SearchSpace | None = None) -> SearchSpace:
+    """The run's space: ``space`` if given, else the registered one; checked against the recorded fingerprint."""
+    rec = info["space"]
+    if space is None:
+        if cfg.space not in space_names():
+            raise RunError(f"this run used a space object named {rec['name']!r} that is not registered; pass it "
+                           f"again (resume(run_dir, space=...) / load_run(run_dir, space=...)); registered spaces: "
+                           f"{', '.join(space_names())}")
+        space = SPACES.get(cfg.space)
+    if cfg.removed_ops:
+        space = space.with_ops(remove=cfg.removed_ops)  # type: ignore[attr-defined]
+    want = rec.get("fingerprint")
+    if want is not None and space.fingerprint() != want:
+        given = "the space passed" if rec.get("registered") is False else f"the registered space {cfg.space!r}"
+        raise RunError(f"{given} (fingerprint {space.fingerprint()}) is not the space this run used "
+                       f"({rec['name']!r}, fingerprint {want}, choices "
+                       f"{[(g['name'], g['options']) for g in rec.get('groups', [])]}); pass the same space object "
+                       "again: resume(run_dir, space=...)")
+    if want is None and "ops" in rec and list(getattr(space, "ops", ())) != rec["ops"]:  # run folders before 0.2
+        raise RunError(f"recorded ops {rec['ops']} differ from space {cfg.space!r} minus "
+                       f"{list(cfg.removed_ops)} = {list(getattr(space, 'ops', ()))} in this version of workbench")
+    return space
+
+
+def _task_of(cfg: SearchConfig, info: dict[str, Any], task: Task | None, dataset: Any) -> Task | None:
+    """The run's task (None = let the Searcher load it by name), checked against the recorded fingerprint."""
+    rec = info.get("task")
+    if task is None and dataset is not None:
+        task = Task.of(dataset, cfg.objective)
+    if rec is None or (task is None and rec.get("registered", True)):
+        return task
+    if task is None:
+        raise RunError(f"this run searched on a dataset object {rec['name']!r} (objective {rec['objective']!r}) "
+                       "that is not loadable by name; pass it again: resume(run_dir, dataset=...) or task=...")
+    if task.fingerprint() != rec["fingerprint"]:
+        raise RunError(f"the task passed ({task.name!r}, objective {task.objective.name!r}, fingerprint "
+                       f"{task.fingerprint()}) is not the one this run used ({rec['name']!r}, objective "
+                       f"{rec['objective']!r}, fingerprint {rec['fingerprint']}): different data or objective")
+    return task
+
+
+def _method_of(cfg: SearchConfig, info: dict[str, Any], method: Any) -> Any:
+    rec = info.get("method_record", {})
+    if method is None and rec.get("registered") is False:
+        raise RunError(f"this run used a Method object {info.get('method')!r} that is not a registered preset; "
+                       "pass it again: resume(run_dir, method=...)")
+    if method is not None and getattr(method, "name", None) != info.get("method"):
+        raise RunError(f"the method passed ({getattr(method, 'name', method)!r}) is not the one this run used "
+                       f"({info.get('method')!r})")
+    return method
 
 
 def _versions() -> dict[str, str]:
-    from . import __version__
+    from workbench import __version__
     return {"workbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "platform": platform.platform()}
 
@@ -213,8 +269,12 @@ class RunStore:
         s = self.searcher
         info = {"format": RUN_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "config": s.config.to_dict(), "method": s.method.name,
-                "space": {"name": s.space.name, "ops": list(s.space.ops), "cell_types": list(s.space.cell_types),
-                          "n_edges": s.space.n_edges},
+                "method_record": {"registered": _method_registered(s)},
+                "space": {"name": s.space.name, "fingerprint": s.space.fingerprint(),
+                          "registered": _space_registered(s),
+                          "groups": [g.to_dict() for g in s.space.choice_groups()]},
+                "task": {"name": s.task.name, "objective": s.objective.name, "fingerprint": s.task.fingerprint(),
+                         "registered": _task_registered(s)},
                 "genotype_rule": s.method.genotype_rule, "steps_per_epoch": s.steps_per_epoch,
                 "start_step": s.step_count, "initial_masks": s.masks(), "torch_threads": torch.get_num_threads(),
                 "store": {"checkpoint_every": self.checkpoint_every, "keep": self.keep},
@@ -225,20 +285,24 @@ class RunStore:
         mine, theirs = self.searcher.config.to_dict(), dict(info["config"])
         diff = sorted(k for k in set(mine) | set(theirs)
                       if k not in _MAY_DIFFER_ON_RESUME and _jsonable(mine.get(k)) != _jsonable(theirs.get(k)))
-        if diff or info["space"]["ops"] != list(self.searcher.space.ops):
-            raise RunError(f"{self.dir} holds a different run: its config differs in {diff or ['space ops']}; "
+        fp = info["space"].get("fingerprint")
+        same_space = (self.searcher.space.fingerprint() == fp if fp is not None
+                      else info["space"].get("ops") == list(getattr(self.searcher.space, "ops", ())))
+        if diff or not same_space:
+            raise RunError(f"{self.dir} holds a different run: its config differs in {diff or ['space']}; "
                            "resume it with its own config (workbench.runs.resume) or choose a new folder")
 
     # -- observer ------------------------------------------------------------------------------
     def __call__(self, ev: Any) -> None:
         if isinstance(ev, StepEnded):
-            row = {"step": ev.step, **{k: getattr(ev, k) for k in SCALARS}, "extras": dict(ev.extras),
+            row = {"step": ev.step, **{k: getattr(ev, k) for k in SCALARS}, "train_metrics": dict(ev.train_metrics),
+                   "val_metrics": dict(ev.val_metrics), "extras": dict(ev.extras),
                    "alphas": dict(ev.alphas), "weights": dict(ev.weights)}
             self._logs[STEPS].write(row)
         elif isinstance(ev, EpochEnded):
             self._logs[EPOCHS].write({"epoch": ev.epoch, "step": ev.step, "genotype": ev.genotype.to_dict(),
                                       "genotype_text": str(ev.genotype), "val_loss": ev.val_loss,
-                                      "val_acc": ev.val_acc})
+                                      "val_metrics": ev.val_metrics})
             self.sync()
             if self.checkpoint_every and (ev.epoch + 1) % self.checkpoint_every == 0:
                 self.checkpoint()
@@ -327,7 +391,7 @@ class Run:
     info: dict[str, Any]
     history: History
     checkpoints: list[Path]
-    genotypes: list[tuple[int, Genotype]] = field(default_factory=list)  # (epoch, genotype) per epoch end
+    genotypes: list[tuple[int, Any]] = field(default_factory=list)  # (epoch, architecture) per epoch end
     status: str = "incomplete"  # "finished", "failed", or "incomplete" (interrupted or still running)
     error: str | None = None
 
@@ -340,38 +404,75 @@ class Run:
         return self.status == "failed"
 
     @property
-    def genotype(self) -> Genotype | None:
+    def genotype(self) -> Any:
         """The final genotype if finished, else the one at the last epoch end."""
         if self.history.finished is not None:
             return self.history.finished.genotype
         return self.genotypes[-1][1] if self.genotypes else None
 
 
+def _metrics(d: dict[str, Any], split: str) -> dict[str, float]:
+    """A step's metrics by name (run folders before 0.2 stored ``train_acc`` / ``val_acc``)."""
+    if f"{split}_metrics" in d:
+        return {k: _num(v) for k, v in d[f"{split}_metrics"].items()}
+    return {"accuracy": _num(d[f"{split}_acc"])} if f"{split}_acc" in d else {}
+
+
+def _epoch_metrics(d: dict[str, Any]) -> dict[str, float] | None:
+    if d.get("val_metrics") is not None:
+        return {k: _num(v) for k, v in d["val_metrics"].items()}
+    return {"accuracy": _num(d["val_acc"])} if d.get("val_acc") is not None else None
+
+
 def _step_event(d: dict[str, Any]) -> StepEnded:
     arr = {k: {c: np.asarray(v, dtype=np.float32) for c, v in d[k].items()} for k in ("alphas", "weights")}
-    return StepEnded(int(d["step"]), int(d["epoch"]), *(_num(d[k]) for k in SCALARS[1:-1]), arr["alphas"],
+    return StepEnded(int(d["step"]), int(d["epoch"]), _num(d["train_loss"]), _num(d["val_loss"]),
+                     _metrics(d, "train"), _metrics(d, "val"), _num(d["lr"]), _num(d["arch_lr"]), arr["alphas"],
                      arr["weights"], _num(d["seconds"]), {k: _num(v) for k, v in d.get("extras", {}).items()})
 
 
-def _other_event(d: dict[str, Any], config: dict[str, Any]) -> Any:
+def _other_event(d: dict[str, Any], config: dict[str, Any], space: SearchSpace) -> Any:
     d = dict(d)
     kind = d.pop("type")
     if kind == "OpMaskChanged":
-        return OpMaskChanged(d["step"], d["cell_type"], d["op"], tuple(d["edges"]), d["enabled"])
+        return OpMaskChanged(d["step"], d.get("group", d.get("cell_type")), d["op"],
+                             tuple(d.get("rows", d.get("edges", ()))), d["enabled"])
     if kind == "AnalysisResult":
         return AnalysisResult(d["step"], d["kind"], d["values"])
     if kind == "RunFinished":
-        return RunFinished(d["step"], Genotype.from_dict(d["genotype"]))
+        return RunFinished(d["step"], space.arch_from_dict(d["genotype"]))
     if kind == "RunFailed":
         return RunFailed(d["step"], d["error"], d["error_type"])
     if kind == "RunStarted":
-        return RunStarted(d["step"], d["total_steps"], d["steps_per_epoch"], d["space"], d["method"],
-                          tuple(d["cell_types"]), tuple(d["ops"]), config, d.get("resumed", False))
+        if "groups" in d:
+            groups = tuple(ChoiceGroup.from_dict(g) for g in d["groups"])
+        else:  # run folders before 0.2
+            groups = space.choice_groups()
+        return RunStarted(d["step"], d["total_steps"], d["steps_per_epoch"], d["space"], d["method"], groups,
+                          d.get("objective", "cross_entropy"), tuple(d.get("metrics", ("accuracy",))),
+                          d.get("primary_metric", "accuracy"), d.get("higher_is_better", True), config,
+                          d.get("resumed", False))
     raise RunError(f"unknown event type {kind!r} in {EVENTS}")
 
 
-def load_run(run_dir: str | os.PathLike[str]) -> Run:
+def _space_registered(s: Searcher) -> bool:
+    """True when ``config.space`` names a registered space that is (after removed_ops) the searcher's space."""
+    return s.provenance["space"] == "registered"
+
+
+def _task_registered(s: Searcher) -> bool:
+    """True when the data can be loaded again from the config alone (a registered dataset, loaded by name)."""
+    return s.provenance["task"] == "registered"
+
+
+def _method_registered(s: Searcher) -> bool:
+    return s.provenance["method"] == "registered"
+
+
+def load_run(run_dir: str | os.PathLike[str], *, space: SearchSpace | None = None) -> Run:
     """Read a run folder back (tolerates a torn last log line); its History gives the same genotype_at().
+
+    A run of an unregistered space object needs that object again (``space=``; checked by fingerprint).
 
     Differences from the live History: RunStarted.config is the (current) config.json config, and
     AnalysisResult values come back as JSON types (lists, not numpy arrays); non-finite extras as NaN.
@@ -379,22 +480,22 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     path = Path(run_dir)
     info = read_run_info(path)
     cfg = SearchConfig.from_dict(info["config"])
-    space = _space_of(cfg)
-    if list(space.ops) != info["space"]["ops"]:
-        raise RunError(f"{path}: recorded ops {info['space']['ops']} differ from space {cfg.space!r} minus "
-                       f"{list(cfg.removed_ops)} = {list(space.ops)} in this version of workbench")
-    hist = History(space, info.get("genotype_rule"))
+    space = _space_of(cfg, info, space)
+    objective = OBJECTIVES.get(info.get("task", {}).get("objective", "cross_entropy")) \
+        if info.get("task", {}).get("objective", "cross_entropy") in OBJECTIVES else None
+    hist = History(space, info.get("genotype_rule"), objective.metric_names if objective else (),
+                   objective.primary if objective else None)
     hist.initial_masks = {c: np.asarray(m, dtype=bool) for c, m in info["initial_masks"].items()}
     for d in _read_jsonl(path / STEPS):
         hist(_step_event(d))
     genotypes = []
     for d in _read_jsonl(path / EPOCHS):
-        g = Genotype.from_dict(d["genotype"])
-        hist(EpochEnded(d["epoch"], d["step"], g, d["val_loss"], d["val_acc"]))
+        g = space.arch_from_dict(d["genotype"])
+        hist(EpochEnded(d["epoch"], d["step"], g, d["val_loss"], _epoch_metrics(d)))
         genotypes.append((int(d["epoch"]), g))
     status, error = "incomplete", None
     for d in _read_jsonl(path / EVENTS):
-        ev = _other_event(d, info["config"])
+        ev = _other_event(d, info["config"], space)
         if isinstance(ev, RunStarted):  # the logs were already cut back on resume: no rollback to replay
             hist.started = hist.started or ev
         else:
@@ -430,10 +531,14 @@ def _truncate_logs(run_dir: Path, step: int, drop_endings: bool = True) -> None:
 
 
 def resume(run_dir: str | os.PathLike[str], bus: EventBus | None = None, *, epochs: int | None = None,
-           command: Sequence[str] | None = None) -> tuple[Searcher, RunStore]:
+           command: Sequence[str] | None = None, space: SearchSpace | None = None, task: Task | None = None,
+           dataset: Any = None, method: Any = None) -> tuple[Searcher, RunStore]:
     """Rebuild a run's searcher from its folder at its newest loadable checkpoint and re-attach a store.
 
     ``epochs`` changes the search length (the cosine lr schedule follows it).
+    ``space``, ``task`` / ``dataset`` and ``method``: the objects a run was
+    started with when they are not registered by name (checked against the
+    fingerprints in ``config.json``; a mismatch raises :class:`RunError`).
     A corrupt newest checkpoint is reported (logging) and the previous one
     used; :class:`CheckpointError` lists what was tried when none loads.
     """
@@ -442,7 +547,16 @@ def resume(run_dir: str | os.PathLike[str], bus: EventBus | None = None, *, epoc
     cfg = SearchConfig.from_dict(info["config"])
     if epochs is not None:
         cfg = cfg.replace(epochs=epochs)
-    searcher = Searcher(cfg, bus=bus)
+    the_space = _space_of(cfg, info, space)
+    the_task = _task_of(cfg, info, task, dataset)
+    the_method = _method_of(cfg, info, method)
+    base_space = None
+    if space is not None:  # _space_of applied removed_ops to check the fingerprint; the Searcher applies them again
+        base_space = space
+    searcher = Searcher(cfg, bus=bus, space=base_space, task=the_task, method=the_method)
+    if searcher.space.fingerprint() != the_space.fingerprint():
+        raise RunError(f"the rebuilt space (fingerprint {searcher.space.fingerprint()}) differs from the recorded "
+                       f"one ({the_space.fingerprint()})")
     tried, used = [], None
     for ck in reversed(list_checkpoints(path)):
         try:

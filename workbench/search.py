@@ -1,17 +1,26 @@
-"""The search loop: one step = one architecture update + one weight update.
+"""The search loop: one step = one architecture update + one weight update, for any space, task and method.
 
-DARTS's bilevel loop (Liu et al. 2019, Alg. 1; `quark0/darts:cnn/train_search.py`):
-for every mini-batch of the weight half, (1) update alpha on a batch of the
-arch half (first or second order), then (2) update w on the training batch
-with momentum SGD (weight decay, grad-norm clipping at 5), the lr following a
-per-epoch cosine schedule. Alphas are kept out of the weight optimizer and
-updated by Adam (lr 3e-4, betas (0.5, 0.999), L2 weight decay 1e-3).
+DARTS's bilevel loop (Liu et al. 2019, Alg. 1; `quark0/darts:cnn/train_search.py`)
+is the skeleton: for every mini-batch of the weight half, (1) update the
+architecture parameters on a batch of the architecture half, then (2) update
+the weights on the training batch with momentum SGD (weight decay, grad-norm
+clipping at 5), the lr following a per-epoch schedule. The architecture
+parameters are kept out of the weight optimizer and updated by their own
+optimizer (DARTS: Adam, lr 3e-4, betas (0.5, 0.999), L2 weight decay 1e-3).
+
+What is searched comes from the space (:mod:`workbench.spaces`), what is
+optimised from the task (:mod:`workbench.tasks`), and how from the method's
+slots (:mod:`workbench.methods`), each of which receives one frozen
+:class:`~workbench.methods.context.StepContext`. A method's controller (a
+loop over the loop, e.g. DARTS-ADA's rollbacks) is consulted after every
+step, so every way of stepping -- ``step()``, ``run()``, the dashboard, the
+CLI, ``compare`` -- honours it.
 
 The :class:`Searcher` is synchronous, deterministic (seeded: init, data
 order, any sampling noise) and silent. ``step()`` returns the
 :class:`~workbench.events.StepEnded` it emitted; ``run(n)`` steps n times;
 ``state_dict()``/``load_state_dict()`` capture everything needed to resume bit
-for bit on CPU. Methods (:mod:`workbench.methods`) fill the step's slots.
+for bit on CPU.
 """
 from __future__ import annotations
 
@@ -25,11 +34,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .data import BatchStream, ImageDataset, eval_batches, load_dataset, search_split
-from .events import (
+from workbench.events import (
     EpochEnded,
     EventBus,
     OpMaskChanged,
@@ -38,14 +45,14 @@ from .events import (
     RunStarted,
     StepEnded,
 )
-from .genotype import Genotype
-from .methods import Method, get_method
-from .relax import RelaxContext, masked_softmax
-from .select import derive_genotype
-from .spaces import SearchSpace, get_space
-from .supernet import Supernet, SupernetConfig
+from workbench.methods import Method, get_method
+from workbench.methods.context import StepContext
+from workbench.spaces import SearchSpace, get_space
+from workbench.tasks import Task, load_dataset
+from workbench.tasks.data import BatchStream, eval_batches, search_split
 
 log = logging.getLogger(__name__)
+STATE_FORMAT = "workbench-search-state/2"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -54,7 +61,15 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything that defines a search. Defaults are DARTS's (`cnn/train_search.py`), scaled-down supernet."""
+    """Everything that defines a search. Defaults are DARTS's (`cnn/train_search.py`), scaled-down supernet.
+
+    ``space``, ``method``, ``dataset`` and ``objective`` are registered names
+    (objects passed to :class:`Searcher` directly are recorded by their own
+    name and fingerprint in a run folder). ``supernet`` is the space's size
+    settings: its config object (``SupernetConfig`` for cell spaces), a mapping
+    of its fields, or None for the space's defaults. ``objective`` None means
+    the dataset's default (cross-entropy for image classification).
+    """
 
     space: str = "nb201"
     method: str = "darts-v1"
@@ -62,8 +77,9 @@ class SearchConfig:
     dataset: str = "digits"
     data_root: str | None = None
     data_limit: int | None = None
+    objective: str | None = None
     removed_ops: tuple[str, ...] = ()
-    supernet: SupernetConfig = SupernetConfig()
+    supernet: Any = None
     epochs: int = 50
     batch_size: int = 64
     lr: float = 0.025
@@ -80,6 +96,10 @@ class SearchConfig:
     eval_each_epoch: bool = True
 
     def __post_init__(self) -> None:
+        if self.supernet is None and self.space in _space_names():
+            object.__setattr__(self, "supernet", get_space(self.space).supernet_config(None))
+        elif isinstance(self.supernet, Mapping) and self.space in _space_names():
+            object.__setattr__(self, "supernet", get_space(self.space).supernet_config(self.supernet))
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -90,7 +110,10 @@ class SearchConfig:
             raise ValueError(f"train_portion must be in (0, 1], got {self.train_portion}")
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        sn = self.supernet
+        d["supernet"] = dataclasses.asdict(sn) if dataclasses.is_dataclass(sn) else (
+            dict(sn) if isinstance(sn, Mapping) else sn)
         d["removed_ops"] = list(self.removed_ops)
         d["arch_betas"] = list(self.arch_betas)
         d["method_options"] = dict(self.method_options)
@@ -103,57 +126,95 @@ class SearchConfig:
         if unknown:
             raise ValueError(f"unknown search config field(s) {sorted(unknown)}; accepted: {sorted(known)}")
         d = dict(d)
-        if "supernet" in d and isinstance(d["supernet"], Mapping):
-            d["supernet"] = SupernetConfig(**d["supernet"])
         for key in ("removed_ops", "arch_betas"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
 
     def replace(self, **kw: Any) -> SearchConfig:
+        if "space" in kw and "supernet" not in kw and kw["space"] != self.space:
+            kw["supernet"] = None  # another space: its own default size
         return dataclasses.replace(self, **kw)
+
+
+def _space_names() -> list[str]:
+    from workbench.spaces import space_names
+    return space_names()
+
+
+def _space_provenance(config: SearchConfig, space: SearchSpace) -> str:
+    """"registered" when ``config.space`` (minus ``removed_ops``) rebuilds exactly ``space``."""
+    if config.space not in _space_names():
+        return "object"
+    registered = get_space(config.space)
+    if config.removed_ops:
+        registered = registered.with_ops(remove=config.removed_ops)  # type: ignore[attr-defined]
+    return "registered" if registered.fingerprint() == space.fingerprint() else "object"
+
+
+def adam(params: list[torch.nn.Parameter], config: SearchConfig) -> torch.optim.Optimizer:
+    """DARTS's architecture optimizer: Adam(arch_lr, arch_betas, L2 weight decay arch_weight_decay)."""
+    return torch.optim.Adam(params, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
 
 class Searcher:
     """Runs a differentiable architecture search one step at a time."""
 
-    def __init__(self, config: SearchConfig = SearchConfig(), *, dataset: ImageDataset | None = None,
+    def __init__(self, config: SearchConfig = SearchConfig(), *, dataset: Any = None, task: Task | None = None,
                  space: SearchSpace | None = None, method: Method | None = None, bus: EventBus | None = None) -> None:
+        if space is not None and space.name != config.space:
+            config = config.replace(space=space.name)  # record the space the search really uses
         self.config = config
         self.bus = bus if bus is not None else EventBus()
         self.device = torch.device(config.device)
         space = space if space is not None else get_space(config.space)
         if config.removed_ops:
+            if not hasattr(space, "with_ops"):
+                raise ValueError(f"space {space.name!r} cannot remove options (removed_ops={config.removed_ops})")
             space = space.with_ops(remove=config.removed_ops)
         self.space = space
+        #: how each piece was obtained: "registered" (rebuilt from the config alone) or "object" (passed in)
+        self.provenance = {"space": _space_provenance(config, space), "task": "registered",
+                           "method": "registered" if method is None else "object"}
         method = method if method is not None else get_method(config.method, config.method_options)
-        self.method = method.for_space(space)  # resolves a per-space genotype rule (GDAS) to a name
+        self.method = method.for_space(space)  # resolves a per-space decoding rule (GDAS) to a name
         if self.method.arch_gradient is not None and self.method.arch_start_epoch >= config.epochs:
-            log.warning("method %s starts arch updates at epoch %d but the search has only %d epochs: the alphas "
-                        "will never be updated", self.method.name, self.method.arch_start_epoch, config.epochs)
-        self.dataset = dataset if dataset is not None else load_dataset(
-            config.dataset, config.data_root, seed=config.seed, limit=config.data_limit)
+            log.warning("method %s starts arch updates at epoch %d but the search has only %d epochs: the "
+                        "architecture will never be updated", self.method.name, self.method.arch_start_epoch,
+                        config.epochs)
+        if task is not None or dataset is not None:
+            self.provenance["task"] = "object"
+        if task is None:
+            if dataset is None:
+                dataset = load_dataset(config.dataset, config.data_root, seed=config.seed, limit=config.data_limit)
+            task = Task.of(dataset, config.objective)
+        self.task = task
+        self.objective = task.objective
+        self.dataset = task.dataset
         torch.manual_seed(config.seed)
-        C_in = self.dataset.input_shape[0]
-        net_cfg = dataclasses.replace(config.supernet, **dict(self.method.supernet_overrides))
-        self.model = Supernet(space, net_cfg, C_in, self.dataset.n_classes).to(self.device)
+        net_cfg = space.supernet_config(config.supernet, **dict(self.method.supernet_settings))
+        self.model = space.build_supernet(task.info, net_cfg).to(self.device)
         (xw, yw), (xa, ya) = search_split(self.dataset, config.train_portion)
         self.train_stream = BatchStream(xw, yw, config.batch_size, seed=config.seed * 1000 + 1, device=self.device)
         self.val_stream = BatchStream(xa, ya, config.batch_size, seed=config.seed * 1000 + 2, device=self.device)
         self.val_data = (xa.to(self.device), ya.to(self.device))
         # parameter lists never change after construction: look them up once (walking the module tree is slow)
-        self._named_weights = self.model.named_weight_parameters()
+        self.arch_params = list(self.method.arch_parameters(self.model) if self.method.arch_parameters
+                                else self.model.arch_parameters())
+        arch_ids = {id(p) for p in self.arch_params}
+        self._named_weights = [(n, p) for n, p in self.model.named_parameters() if id(p) not in arch_ids]
         self._weights = [p for _, p in self._named_weights]
         self.optimizer = torch.optim.SGD(self._weights, lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay, foreach=True)
-        self.arch_optimizer = torch.optim.Adam(self.model.arch_parameters(), lr=config.arch_lr,
-                                               betas=config.arch_betas, weight_decay=config.arch_weight_decay)
+        self.arch_optimizer = self.method.arch_optimizer(self.arch_params, config)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + 3)
         self.steps_per_epoch = self.train_stream.batches_per_epoch
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step_count = 0
         self._started = False
+        self._stopped = False
         self.failed: str | None = None
+        self.controller = self.method.driver(self) if self.method.driver is not None else None
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -163,77 +224,99 @@ class Searcher:
 
     @property
     def finished(self) -> bool:
-        return self.step_count >= self.total_steps
+        return self._stopped or self.step_count >= self.total_steps
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The names of the space's choice groups (a cell space: its cell types)."""
+        return tuple(g.name for g in self.model.groups)
 
     def lr(self, epoch: int | None = None) -> float:
         e = self.epoch if epoch is None else epoch
         return self.method.lr_schedule(e, self.config.epochs, self.config.lr, self.config.lr_min)
 
-    def _ctx(self, training: bool = True) -> RelaxContext:
-        return RelaxContext(self.epoch, self.config.epochs, self.step_count, self.generator, training)
+    def context(self, training: bool = True, batch_t: Any = None, batch_v: Any = None, lr: float = 0.0
+                ) -> StepContext:
+        """The frozen context the method's slots receive for the next step."""
+        buffers = {}
+        if batch_t is not None:
+            for n, p in self._named_weights:
+                st = self.optimizer.state.get(p)
+                if st and st.get("momentum_buffer") is not None:
+                    buffers[n] = st["momentum_buffer"]
+        return StepContext(self.epoch, self.config.epochs, self.step_count, self.generator, training,
+                           model=self.model, objective=self.objective, relaxation=self.method.relaxation,
+                           arch_params=self.arch_params, batch_t=batch_t, batch_v=batch_v, lr=lr,
+                           momentum=self.config.momentum, weight_decay=self.optimizer.param_groups[0]["weight_decay"],
+                           momentum_buffers=buffers, config=self.config)
 
     def mixing_weights(self, training: bool = True) -> tuple[dict[str, Tensor], dict[str, np.ndarray]]:
-        """Current mixing weights (with the graph to alpha) and ops to compute, per cell type."""
-        ctx = self._ctx(training)
-        weights, active = {}, {}
-        for c in self.space.cell_types:
-            weights[c], active[c] = self.method.relaxation(self.model.alphas[c], self.model.op_mask(c), ctx)
-        return weights, active
+        """Current mixing weights (with the graph to alpha) and options to compute, per choice group."""
+        return self.context(training).mixing_weights()
 
     def alphas(self) -> dict[str, np.ndarray]:
-        return {c: self.model.alphas[c].detach().cpu().numpy().copy() for c in self.space.cell_types}
+        return {g: self.model.alphas[g].detach().cpu().numpy().copy() for g in self.groups}
 
-    def softmax_weights(self) -> dict[str, np.ndarray]:
-        """softmax(alpha) over enabled ops, the weights genotypes are derived from.
-
-        With PC-DARTS edge normalisation each row is multiplied by its edge's
-        weight softmax(beta) (the PC-DARTS genotype rule, ALGORITHMS.md §2.2).
-        """
-        out = {}
+    def probabilities(self) -> dict[str, np.ndarray]:
+        """Per group, what architectures are decoded from (``model.probabilities``: softmax over enabled options;
+        PC-DARTS multiplies each row by its edge weight, ALGORITHMS.md §2.2)."""
         with torch.no_grad():
-            for c in self.space.cell_types:
-                w = masked_softmax(self.model.alphas[c], self.model.op_mask(c))
-                edge = self.model.edge_weights(c)
-                out[c] = (w if edge is None else w * edge[:, None]).cpu().numpy()
-        return out
+            return {g: self.model.probabilities(g).cpu().numpy() for g in self.groups}
 
     def masks(self) -> dict[str, np.ndarray]:
-        return {c: self.model.op_mask(c).cpu().numpy().copy() for c in self.space.cell_types}
+        return {g: self.model.op_mask(g).cpu().numpy().copy() for g in self.groups}
 
-    def genotype(self) -> Genotype:
-        """The genotype derived now, by the method's rule (default: the space's)."""
-        return derive_genotype(self.space, self.softmax_weights(), self.masks(), self.method.genotype_rule)
+    def genotype(self) -> Any:
+        """The architecture decoded now, by the method's rule (default: the space's)."""
+        return self.space.decode(self.probabilities(), self.masks(), self.method.genotype_rule)
 
     # -- commands -----------------------------------------------------------------------------
-    def set_op_enabled(self, cell_type: str, op: str, enabled: bool, edges: list[int] | None = None) -> None:
-        """Switch a candidate op on/off (on all or some edges); takes effect from the next step."""
-        changed = self.model.set_op_enabled(cell_type, op, enabled, edges)
+    def set_op_enabled(self, group: str, op: str, enabled: bool, rows: list[int] | None = None) -> None:
+        """Switch a candidate option on/off (in all or some rows of a group); takes effect from the next step."""
+        changed = self.model.set_op_enabled(group, op, enabled, rows)
         if changed:
-            self.bus.emit(OpMaskChanged(self.step_count, cell_type, op, changed, bool(enabled)))
+            self.bus.emit(OpMaskChanged(self.step_count, group, op, changed, bool(enabled)))
+
+    def set_weight_decay(self, weight_decay: float) -> None:
+        """Set the weight optimizer's weight decay (DARTS-ADA's adaptation)."""
+        for g in self.optimizer.param_groups:
+            g["weight_decay"] = weight_decay
+
+    def stop(self) -> None:
+        """End the search now (a controller's early stop): ``finished`` becomes true and RunFinished is emitted."""
+        if not self._stopped:
+            self._stopped = True
+            self.bus.emit(RunFinished(self.step_count, self.genotype()))
 
     def run(self, n: int | None = None) -> list[StepEnded]:
-        """Take ``n`` steps (default: to the end of the search); returns their events."""
-        n = self.total_steps - self.step_count if n is None else n
-        return [self.step() for _ in range(min(n, self.total_steps - self.step_count))]
+        """Take ``n`` steps (default: until the search is finished); returns their events."""
+        events = []
+        while not self.finished and (n is None or len(events) < n):
+            events.append(self.step())
+        return events
 
     def step(self) -> StepEnded:
         """One architecture update and one weight update; emits and returns StepEnded."""
         if self.failed:
             raise RuntimeError(f"this search failed earlier ({self.failed}); load a checkpoint to continue")
         if self.finished:
-            raise RuntimeError(f"the search is finished ({self.total_steps} steps = {self.config.epochs} epochs); "
-                               "start a new one or load an earlier state")
+            raise RuntimeError(f"the search is finished (step {self.step_count} of {self.total_steps}, "
+                               f"{self.config.epochs} epochs); start a new one or load an earlier state")
         if not self._started:
             self._started = True
             self.bus.emit(RunStarted(self.step_count, self.total_steps, self.steps_per_epoch, self.space.name,
-                                     self.method.name, self.space.cell_types, self.space.ops,
-                                     self.config.to_dict(), resumed=self.step_count > 0))
+                                     self.method.name, tuple(self.model.groups), self.objective.name,
+                                     self.objective.metric_names, self.objective.primary,
+                                     self.objective.higher_is_better, self.config.to_dict(),
+                                     resumed=self.step_count > 0))
         try:
             event = self._step()
         except Exception as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             self.bus.emit(RunFailed(self.step_count, str(exc), type(exc).__name__))
             raise
+        if self.controller is not None:
+            self.controller.after_step(self, event)
         return event
 
     def _step(self) -> StepEnded:
@@ -243,31 +326,28 @@ class Searcher:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         if self.method.weight_decay is not None:  # method slot (RobustDARTS L2); else leave the groups' value
-            wd = self.method.weight_decay(epoch, cfg.epochs, cfg.weight_decay)
-            for g in self.optimizer.param_groups:
-                g["weight_decay"] = wd
+            self.set_weight_decay(self.method.weight_decay(epoch, cfg.epochs, cfg.weight_decay))
         if not self.model.training:
             self.model.train()
-        batch_t = self.train_stream.next()
-        batch_v = self.val_stream.next()
+        ctx = self.context(True, self.train_stream.next(), self.val_stream.next(), lr)
         # Snapshot what an aborted step must restore: a failing step leaves the search as it was.
         undo = self._snapshot()
         try:
             if self.method.order == "weight_first":
-                train_loss, train_acc = self._weight_step(batch_t)
-                val_loss, val_acc, extras = self._arch_step(batch_t, batch_v, lr, epoch)
+                train_loss, train_m = self._weight_step(ctx)
+                val_loss, val_m, extras = self._arch_step(ctx)
             else:
-                val_loss, val_acc, extras = self._arch_step(batch_t, batch_v, lr, epoch)
-                train_loss, train_acc = self._weight_step(batch_t)
+                val_loss, val_m, extras = self._arch_step(ctx)
+                train_loss, train_m = self._weight_step(ctx)
         except NonFiniteLossError:
             self._restore(undo)
             raise
         self.step_count += 1
-        event = StepEnded(self.step_count, epoch, train_loss, train_acc, val_loss, val_acc, lr,
-                          self.arch_optimizer.param_groups[0]["lr"], self.alphas(), self.softmax_weights(),
+        event = StepEnded(self.step_count, epoch, train_loss, val_loss, train_m, val_m, lr,
+                          self.arch_optimizer.param_groups[0]["lr"], self.alphas(), self.probabilities(),
                           time.perf_counter() - t0, extras)
         self.bus.emit(event)
-        if self.step_count % self.steps_per_epoch == 0 or self.finished:
+        if self.step_count % self.steps_per_epoch == 0 or self.step_count >= self.total_steps:
             self._end_epoch(epoch)
         return event
 
@@ -280,94 +360,105 @@ class Searcher:
                 f"(lr={self.config.lr}, arch_lr={self.config.arch_lr}) or check the data.")
         return value
 
-    def _arch_step(self, batch_t, batch_v, lr: float, epoch: int) -> tuple[float, float, dict]:
-        xv, yv = batch_v
-        if self.method.arch_gradient is None or epoch < self.method.arch_start_epoch:
-            # fixed alphas (DARTS-PT "blank") or warm-up: weights only, still report validation metrics
+    def _arch_step(self, ctx: StepContext) -> tuple[float, dict[str, float], dict[str, float]]:
+        xv, yv = ctx.batch_v
+        if self.method.arch_gradient is None or ctx.epoch < self.method.arch_start_epoch:
+            # fixed architecture (DARTS-PT "blank") or warm-up: weights only, still report validation metrics
             with torch.no_grad():
-                w, a = self.mixing_weights()
-                logits = self.model(xv, w, a)
-                loss = F.cross_entropy(logits, yv)
-            return self._check(loss, "validation"), _acc(logits, yv), {}
-        momentum_buffers = {}
-        for n, p in self._named_weights:
-            st = self.optimizer.state.get(p, {})
-            if st.get("momentum_buffer") is not None:
-                momentum_buffers[n] = st["momentum_buffer"]
-        res = self.method.arch_gradient(
-            self.model, batch_t, batch_v, self.mixing_weights, lr=lr, momentum=self.config.momentum,
-            weight_decay=self.optimizer.param_groups[0]["weight_decay"], momentum_buffers=momentum_buffers)
+                out = self.model(xv, *ctx.mixing_weights())
+                loss = self.objective.loss(out, yv)
+            return self._check(loss, "validation"), self.objective.evaluate(out, yv), {}
+        res = self.method.arch_gradient(ctx)
         val_loss = self._check(res.val_loss, "validation (architecture step)")
-        for g, p in zip(res.grads, self.model.arch_parameters()):
+        grads = list(res.grads)
+        extras = dict(res.extras)
+        for term in self.method.arch_loss_terms:
+            value = term(ctx)
+            extras[term.name] = self._check(value, f"architecture term {term.name!r}")
+            tg = torch.autograd.grad(value, self.arch_params, allow_unused=True)
+            grads = [g if t is None else g + t for g, t in zip(grads, tg, strict=True)]
+        for g, p in zip(grads, self.arch_params, strict=True):
             if not torch.isfinite(g).all():
                 raise NonFiniteLossError(f"architecture gradient is not finite at step {self.step_count + 1}")
             p.grad = g.detach().clone()
         self.arch_optimizer.step()
         self.arch_optimizer.zero_grad(set_to_none=True)
-        return val_loss, _acc(res.val_logits, yv), res.extras
+        return val_loss, self.objective.evaluate(res.val_output, yv), extras
 
-    def _weight_step(self, batch_t) -> tuple[float, float]:
-        x, y = batch_t
+    def _weight_step(self, ctx: StepContext) -> tuple[float, dict[str, float]]:
+        x, y = ctx.batch_t
         with torch.no_grad():
-            w, active = self.mixing_weights()
+            w, active = ctx.mixing_weights()
         w = {c: t.detach() for c, t in w.items()}
         if self.method.perturbation is not None:
-            w = self.method.perturbation(self, w, active, batch_t)
-        logits = self.model(x, w, active)
-        loss = F.cross_entropy(logits, y)
+            w = self.method.perturbation(ctx, w, active)
+        out = self.model(x, w, active)
+        loss = self.objective.loss(out, y)
         value = self._check(loss, "training")
+        for term in self.method.weight_loss_terms:
+            loss = loss + term(ctx, out, ctx.batch_t)
+        if self.method.weight_loss_terms:
+            self._check(loss, "training (with the method's weight-loss terms)")
         params = self._weights
         grads = torch.autograd.grad(loss, params, allow_unused=True)
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=True):
             p.grad = g
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip, foreach=True)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return value, _acc(logits, y)
+        return value, self.objective.evaluate(out.detach(), y)
 
     def _snapshot(self) -> dict[str, Any]:
-        return {"alphas": [p.detach().clone() for p in self.model.arch_parameters()],
+        return {"arch": [p.detach().clone() for p in self.arch_params],
                 "arch_opt": _clone_state(self.arch_optimizer.state_dict())}
 
     def _restore(self, undo: dict[str, Any]) -> None:
         with torch.no_grad():
-            for p, a in zip(self.model.arch_parameters(), undo["alphas"]):
+            for p, a in zip(self.arch_params, undo["arch"], strict=True):
                 p.copy_(a)
         self.arch_optimizer.load_state_dict(undo["arch_opt"])
 
     def _end_epoch(self, epoch: int) -> None:
-        val_loss = val_acc = None
+        val_loss = val_metrics = None
         if self.config.eval_each_epoch:
-            val_loss, val_acc = self.evaluate()
-        self.bus.emit(EpochEnded(epoch, self.step_count, self.genotype(), val_loss, val_acc))
-        if self.finished:
-            self.bus.emit(RunFinished(self.step_count, self.genotype()))
+            val_loss, val_metrics = self.evaluate()
+        genotype = self.genotype()
+        self.bus.emit(EpochEnded(epoch, self.step_count, genotype, val_loss, val_metrics))
+        if self.step_count >= self.total_steps:
+            self.bus.emit(RunFinished(self.step_count, genotype))
 
     @torch.no_grad()
-    def evaluate(self, x: Tensor | None = None, y: Tensor | None = None, batch_size: int = 512) -> tuple[float, float]:
-        """Supernet loss and accuracy (eval-mode BN) on (x, y), default: the arch half."""
+    def evaluate(self, x: Tensor | None = None, y: Tensor | None = None, batch_size: int = 512
+                 ) -> tuple[float, dict[str, float]]:
+        """Supernet loss and metrics (eval-mode BN) on (x, y), default: the arch half. Metrics are
+        per-example means combined over batches."""
         if x is None:
             x, y = self.val_data
         was = self.model.training
         self.model.eval()
         w, a = self.mixing_weights(training=False)
-        loss_sum, correct, n = 0.0, 0, 0
+        loss_sum, sums, n = 0.0, {k: 0.0 for k in self.objective.metric_names}, 0
         for xb, yb in eval_batches(x, y, batch_size):
-            logits = self.model(xb.to(self.device), w, a)
-            loss_sum += float(F.cross_entropy(logits, yb.to(self.device), reduction="sum"))
-            correct += int((logits.argmax(1) == yb.to(self.device)).sum())
-            n += len(yb)
+            xb, yb = xb.to(self.device), yb.to(self.device)
+            out = self.model(xb, w, a)
+            b = len(yb)
+            loss_sum += float(self.objective.loss(out, yb)) * b
+            for k, v in self.objective.evaluate(out, yb).items():
+                sums[k] += v * b
+            n += b
         self.model.train(was)
-        return loss_sum / max(n, 1), correct / max(n, 1)
+        n = max(n, 1)
+        return loss_sum / n, {k: v / n for k, v in sums.items()}
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume bit for bit: weights, alphas, masks, optimizers, data order, RNG."""
+        """Everything needed to resume bit for bit: weights, architecture, masks, optimizers, data order, RNG."""
         return {
-            "format": "workbench-search-state/1",
+            "format": STATE_FORMAT,
             "step": self.step_count,
-            "space_ops": list(self.space.ops),
+            "stopped": self._stopped,
+            "space_groups": [g.to_dict() for g in self.model.groups],
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": _clone_state(self.optimizer.state_dict()),
             "arch_optimizer": _clone_state(self.arch_optimizer.state_dict()),
@@ -378,12 +469,22 @@ class Searcher:
         }
 
     def load_state_dict(self, sd: Mapping[str, Any]) -> None:
-        if sd.get("format") != "workbench-search-state/1":
-            raise ValueError(f"not a workbench search state (format={sd.get('format')!r}); "
-                             "expected 'workbench-search-state/1'")
-        if list(sd["space_ops"]) != list(self.space.ops):
-            raise ValueError(f"checkpoint was made with ops {list(sd['space_ops'])} but this search has "
-                             f"{list(self.space.ops)}; build the searcher with the same config")
+        fmt = sd.get("format")
+        if fmt not in (STATE_FORMAT, "workbench-search-state/1"):
+            raise ValueError(f"not a workbench search state (format={fmt!r}); expected {STATE_FORMAT!r}")
+        if fmt == "workbench-search-state/1":  # cell spaces before choice groups: one op list
+            ops = list(getattr(self.space, "ops", ()))
+            if list(sd["space_ops"]) != ops:
+                raise ValueError(f"checkpoint was made with ops {list(sd['space_ops'])} but this search has {ops}; "
+                                 "build the searcher with the same config")
+        else:
+            mine = [g.to_dict() for g in self.model.groups]
+            theirs = list(sd["space_groups"])
+            if theirs != mine:
+                raise ValueError(f"checkpoint was made with choice groups (name, ops) "
+                                 f"{[(g['name'], g['options']) for g in theirs]} but this search has "
+                                 f"{[(g['name'], g['options']) for g in mine]}; build the searcher with the same "
+                                 "space and config")
         own = self.model.state_dict()
         bad = [k for k, v in sd["model"].items() if k not in own or tuple(own[k].shape) != tuple(v.shape)]
         missing = [k for k in own if k not in sd["model"]]
@@ -398,12 +499,9 @@ class Searcher:
         self.generator.set_state(sd["generator"])
         torch.set_rng_state(sd["torch_rng"])
         self.step_count = int(sd["step"])
+        self._stopped = bool(sd.get("stopped", False))
         self.failed = None
         self._started = False
-
-
-def _acc(logits: Tensor, y: Tensor) -> float:
-    return float((logits.argmax(1) == y).float().mean())
 
 
 def _clone_state(obj: Any) -> Any:

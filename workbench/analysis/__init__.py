@@ -11,14 +11,20 @@
   NeurIPS 2018), trajectories projected onto them.
 * :mod:`.gap`: supernet vs derived network (inherited weights, retrained).
 
-Perturbation-based selection (DARTS-PT) lives in :mod:`workbench.projection`.
+Perturbation-based selection (DARTS-PT) lives in :mod:`workbench.analysis.projection`.
 Every analysis restores the model exactly (parameters, buffers, modes) and
 returns arrays and dataclasses, never figures.
 """
 from __future__ import annotations
 
-from .gap import GapResult, GapTracker, discretisation_gap, genotype_weights, track_gap
-from .hessian import (
+from workbench.analysis.gap import (
+                      GapResult,
+                      GapTracker,
+                      discretisation_gap,
+                      genotype_weights,
+                      track_gap,
+)
+from workbench.analysis.hessian import (
                       EigResult,
                       HessianOperator,
                       SpectrumResult,
@@ -29,7 +35,7 @@ from .hessian import (
                       lanczos,
                       power_iteration,
 )
-from .landscape import (
+from workbench.analysis.landscape import (
                       Surface,
                       alpha_landscape,
                       alpha_trajectory,
@@ -42,7 +48,7 @@ from .landscape import (
                       towards,
                       weight_landscape,
 )
-from .sharpness import (
+from workbench.analysis.sharpness import (
                       EarlyStopOutcome,
                       EarlyStopping,
                       SharpnessResult,

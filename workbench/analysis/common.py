@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..relax import masked_softmax
+from workbench.spaces.base import masked_softmax
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..search import Searcher
+    from workbench.search import Searcher
+    from workbench.tasks import Objective
 
 Batches = list[tuple[Tensor, Tensor]]
 BN_MODES = ("train", "eval")
@@ -101,43 +101,43 @@ def searcher_batches(searcher: Searcher, split: str = "val", batches: int | Batc
 
 
 def alpha_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The alphas alone, one (edges, ops) matrix per cell type (no PC-DARTS betas)."""
-    return [model.alphas[c] for c in model.space.cell_types]
+    """The alphas alone, one (rows, options) matrix per choice group (no PC-DARTS betas)."""
+    return [model.alphas[g.name] for g in model.groups]
 
 
 def softmax_weights(model: nn.Module, alphas: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
-    """DARTS's relaxation softmax(alpha) over enabled ops, per cell type (with the graph to alpha)."""
+    """DARTS's relaxation softmax(alpha) over enabled options, per choice group (with the graph to alpha)."""
     alphas = model.alphas if alphas is None else alphas
-    return {c: masked_softmax(alphas[c], model.op_mask(c)) for c in model.space.cell_types}
+    return {g.name: masked_softmax(alphas[g.name], model.op_mask(g.name)) for g in model.groups}
 
 
 def active_ops(model: nn.Module, weights: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
     """Ops worth computing: enabled and with a non-zero weight (DARTS-PT's MixedOp skips ``w == 0``)."""
-    return {c: (model.op_mask(c) & (weights[c].detach() != 0)).cpu().numpy() for c in model.space.cell_types}
+    return {g.name: (model.op_mask(g.name) & (weights[g.name].detach() != 0)).cpu().numpy() for g in model.groups}
 
 
 def batch_loss(model: nn.Module, batches: Batches, weights: Mapping[str, Tensor],
-               active: Mapping[str, np.ndarray] | None = None) -> Tensor:
-    """Mean cross-entropy over all examples of ``batches`` (each batch one forward), with the graph."""
+               active: Mapping[str, np.ndarray] | None = None, *, objective: Objective) -> Tensor:
+    """The objective's loss averaged over all examples of ``batches`` (each batch one forward), with the graph."""
     n = sum(len(yb) for _, yb in batches)
     total = None
     for xb, yb in batches:
-        term = F.cross_entropy(model(xb, weights, active), yb, reduction="sum")
+        term = objective.loss(model(xb, weights, active), yb) * len(yb)
         total = term if total is None else total + term
     return total / n
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Batches, weights: Mapping[str, Tensor],
-             active: Mapping[str, np.ndarray] | None = None) -> tuple[float, float]:
-    """(mean loss, accuracy) over ``batches`` in the model's current mode."""
-    loss_sum, correct, n = 0.0, 0, 0
+             active: Mapping[str, np.ndarray] | None = None, *, objective: Objective) -> tuple[float, float]:
+    """(mean loss, mean primary metric) over ``batches`` in the model's current mode."""
+    loss_sum, metric_sum, n = 0.0, 0.0, 0
     for xb, yb in batches:
-        logits = model(xb, weights, active)
-        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-        correct += int((logits.argmax(1) == yb).sum())
+        out = model(xb, weights, active)
+        loss_sum += float(objective.loss(out, yb)) * len(yb)
+        metric_sum += float(objective.metrics(out, yb)[objective.primary]) * len(yb)
         n += len(yb)
-    return loss_sum / n, correct / n
+    return loss_sum / n, metric_sum / n
 
 
 def flatten(tensors: list[Tensor]) -> Tensor:

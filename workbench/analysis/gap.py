@@ -12,7 +12,7 @@ NAS") and others point at. Three numbers, tracked over a search:
    (`ruocwang/darts-pt:sota/cnn/model_search_darts_proj.py`,
    ``get_projected_weights``);
 3. optionally, the genotype trained from scratch with
-   :func:`workbench.discrete.evaluate_genotype` (small budget; test split).
+   :func:`workbench.spaces.cell.discrete.evaluate_genotype` (small budget; test split).
 
 BatchNorm (``bn``): ``"train"`` uses batch statistics (DARTS-PT's
 ``infer(_eval=False)``; the running statistics are restored), ``"eval"`` the
@@ -28,10 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..events import AnalysisResult, EpochEnded
-from ..genotype import Genotype
-from ..spaces import SearchSpace
-from .common import (
+from workbench.analysis.common import (
     Batches,
     active_ops,
     check_choice,
@@ -41,9 +38,12 @@ from .common import (
     set_bn_mode,
     softmax_weights,
 )
+from workbench.events import AnalysisResult, EpochEnded
+from workbench.spaces import SearchSpace
+from workbench.spaces.cell.genotype import Genotype
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..search import Searcher
+    from workbench.search import Searcher
 
 
 def genotype_weights(space: SearchSpace, genotype: Genotype | str, dtype: torch.dtype = torch.float32,
@@ -93,7 +93,7 @@ def discretisation_gap(searcher: Searcher, genotype: Genotype | str | None = Non
     """Supernet vs derived network (default genotype: the search's current one) on ``split``.
 
     ``batches``: number of fixed batches of the split (None: all of it).
-    ``retrain``: a :class:`workbench.discrete.EvalConfig` to also train the
+    ``retrain``: a :class:`workbench.spaces.cell.discrete.EvalConfig` to also train the
     genotype from scratch (that number is on the dataset's test split).
     """
     check_choice("bn", bn, ("train", "eval"))
@@ -104,16 +104,16 @@ def discretisation_gap(searcher: Searcher, genotype: Genotype | str | None = Non
         set_bn_mode(model, bn)
         with torch.no_grad():
             w = softmax_weights(model)
-        s_loss, s_acc = evaluate(model, data, w, active_ops(model, w))
+        s_loss, s_acc = evaluate(model, data, w, active_ops(model, w), objective=searcher.objective)
         one_hot = genotype_weights(searcher.space, g, w[searcher.space.cell_types[0]].dtype, searcher.device)
         active = {c: (t != 0).cpu().numpy() for c, t in one_hot.items()}
-        i_loss, i_acc = evaluate(model, data, one_hot, active)
+        i_loss, i_acc = evaluate(model, data, one_hot, active, objective=searcher.objective)
     r_loss = r_acc = None
     if retrain is not None:
         try:
-            from ..discrete import evaluate_genotype
+            from workbench.spaces.cell.discrete import evaluate_genotype
         except ImportError as exc:  # pragma: no cover - the module ships with the engine
-            raise RuntimeError("retraining needs workbench.discrete.evaluate_genotype, which is not available") from exc
+            raise RuntimeError("retraining needs workbench.spaces.cell.discrete.evaluate_genotype, which is not available") from exc
         res = evaluate_genotype(g, searcher.space, searcher.dataset, retrain)
         r_loss, r_acc = float(res.test_loss), float(res.test_acc)
     return GapResult(str(g), split, bn, sum(len(y) for _, y in data), s_loss, s_acc, i_loss, i_acc, r_loss, r_acc)

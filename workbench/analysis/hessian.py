@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .common import flatten, unflatten
+from workbench.analysis.common import flatten, unflatten
 
 LossFn = Callable[[], Tensor]
 

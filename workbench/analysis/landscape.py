@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .common import (
+from workbench.analysis.common import (
     Batches,
     active_ops,
     alpha_parameters,
@@ -47,7 +47,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..search import Searcher
+    from workbench.search import Searcher
 
 Direction = list[Tensor]
 NORMS = ("filter", "layer", "unit", "none")
@@ -206,7 +206,7 @@ def _surface(searcher: Searcher, params: list[Tensor], dirs: list[Direction], st
                             value = value + c * d[i]
                     p.copy_(value)
                 w, a = fixed if fixed is not None else (softmax_weights(model), None)
-            loss[idx], acc[idx] = evaluate(model, data, w, a)
+            loss[idx], acc[idx] = evaluate(model, data, w, a, objective=searcher.objective)
     origin = flatten(base).cpu().numpy()
     return Surface(xs, ys, loss, acc, space, split, bn, origin,
                    np.stack([flatten(d).cpu().numpy() for d in dirs]), kind,
@@ -249,7 +249,7 @@ def alpha_landscape(searcher: Searcher, directions: str | Sequence[Direction] = 
         dirs = list(random_plane(params, gen, **kw)) if dims == 2 else [random_direction(params, gen, **kw)]
         kind = f"random ({norm}{', centred' if center else ''})"
     elif directions == "eigen":
-        from .sharpness import compute_sharpness
+        from workbench.analysis.sharpness import compute_sharpness
         res = compute_sharpness(searcher, "dense" if sum(p.numel() for p in params) <= 256 else "lanczos",
                                 k=dims, batches=data, split=split, bn=bn, seed=seed)
         dirs = [unflatten(torch.as_tensor(v, dtype=params[0].dtype, device=params[0].device), params)
@@ -266,15 +266,15 @@ def alpha_landscape(searcher: Searcher, directions: str | Sequence[Direction] = 
 def _weight_eigen_directions(searcher: Searcher, params: list[Tensor], data: Batches, bn: str, k: int,
                              seed: int) -> tuple[list[Direction], list[float]]:
     """Top-k eigenvectors of the weight Hessian of the same loss (Lanczos on HVPs; alphas fixed)."""
-    from .common import batch_loss
-    from .hessian import HessianOperator, lanczos
+    from workbench.analysis.common import batch_loss
+    from workbench.analysis.hessian import HessianOperator, lanczos
     model = searcher.model
     with preserved(model):
         set_bn_mode(model, bn)
         with torch.no_grad():
             w = softmax_weights(model)
         a = active_ops(model, w)
-        op = HessianOperator(lambda: batch_loss(model, data, w, a), params)
+        op = HessianOperator(lambda: batch_loss(model, data, w, a, objective=searcher.objective), params)
         res = lanczos(op, k=k, generator=torch.Generator().manual_seed(seed))
     return [unflatten(v, params) for v in res.eigenvectors], [float(v) for v in res.eigenvalues]
 

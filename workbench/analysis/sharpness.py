@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..events import AnalysisResult, EpochEnded, StepEnded
-from .common import (
+from workbench.analysis.common import (
     Batches,
     alpha_parameters,
     batch_loss,
@@ -44,10 +43,11 @@ from .common import (
     set_bn_mode,
     softmax_weights,
 )
-from .hessian import HessianOperator, dense_hessian, lanczos, power_iteration
+from workbench.analysis.hessian import HessianOperator, dense_hessian, lanczos, power_iteration
+from workbench.events import AnalysisResult, EpochEnded, StepEnded
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..search import Searcher
+    from workbench.search import Searcher
 
 log = logging.getLogger(__name__)
 METHODS = ("dense", "power", "lanczos")
@@ -68,7 +68,7 @@ class SharpnessResult:
 def alpha_loss_fn(searcher: Searcher, batches: Batches) -> Callable[[], torch.Tensor]:
     """Closure: mean validation loss on ``batches`` under softmax(alpha), with the graph to the alphas."""
     model = searcher.model
-    return lambda: batch_loss(model, batches, softmax_weights(model))
+    return lambda: batch_loss(model, batches, softmax_weights(model), objective=searcher.objective)
 
 
 def compute_sharpness(searcher: Searcher, method: str = "dense", k: int = 1, batches: int | Batches | None = 1,
@@ -309,42 +309,71 @@ class EarlyStopOutcome:
     weight_decay: float
 
 
+class EarlyStopController:
+    """RobustDARTS early stopping as a searcher controller (DARTS-ES ``stop``, DARTS-ADA ``ada``).
+
+    Consulted by the searcher after every step (``Method.driver`` builds one
+    for DARTS-ADA, so the CLI, the dashboard and ``compare`` honour it). When
+    the tracker's rule has fired: ``mode="stop"`` rolls back to the stop epoch
+    and ends the search (``searcher.genotype()`` is then that epoch's
+    architecture); ``mode="ada"`` (§4.4) rolls back to stop_epoch -
+    extra_rollback_epochs, multiplies the weight decay by ``mul_factor`` and
+    goes on, until the weight decay has reached ``max_weight_decay`` (then
+    further triggers are ignored). :attr:`outcome` says what happened.
+    """
+
+    def __init__(self, tracker: SharpnessTracker, mode: str = "stop", mul_factor: float = 10.0,
+                 max_weight_decay: float = 0.03, extra_rollback_epochs: int = 0) -> None:
+        check_choice("mode", mode, ("stop", "ada"))
+        es = tracker.early_stopping
+        if es is None:
+            raise ValueError("the tracker has no EarlyStopping; build it with early_stopping=EarlyStopping(...)")
+        if extra_rollback_epochs % es.ev_freq:
+            raise ValueError(f"extra_rollback_epochs must be a multiple of ev_freq={es.ev_freq}")
+        self.tracker, self.mode = tracker, mode
+        self.mul_factor, self.max_weight_decay, self.extra = mul_factor, max_weight_decay, extra_rollback_epochs
+        self.weight_decay = tracker.searcher.optimizer.param_groups[0]["weight_decay"]
+        self.rollbacks: list[tuple[int, int, float]] = []
+        self.stopped_at: int | None = None
+
+    @property
+    def outcome(self) -> EarlyStopOutcome:
+        return EarlyStopOutcome(self.stopped_at is not None, self.stopped_at, tuple(self.rollbacks), self.weight_decay)
+
+    def after_step(self, searcher: Searcher, event: Any) -> None:
+        tracker = self.tracker
+        if not tracker.triggered:
+            return
+        es = tracker.early_stopping
+        assert es is not None
+        if self.mode == "stop":
+            self.stopped_at = tracker.rollback()
+            searcher.stop()
+            return
+        wd = self.weight_decay
+        if wd > 0 and round(math.log(self.max_weight_decay) / math.log(wd), 1) == 1:
+            es.triggered = False  # at the maximum: RobustDARTS stops adapting
+            es.start = searcher.config.epochs  # and never checks again
+            return
+        trigger = es.trigger_epoch
+        epoch = tracker.rollback(max(es.stop_epoch - self.extra, 0))
+        self.weight_decay = wd * self.mul_factor
+        searcher.set_weight_decay(self.weight_decay)
+        self.rollbacks.append((trigger, epoch, self.weight_decay))
+        log.info("DARTS-ADA: rolled back to epoch %d, weight decay now %g", epoch, self.weight_decay)
+
+
 def run_with_early_stopping(searcher: Searcher, tracker: SharpnessTracker, mode: str = "stop",
                             mul_factor: float = 10.0, max_weight_decay: float = 0.03,
                             extra_rollback_epochs: int = 0) -> EarlyStopOutcome:
-    """Step the search until it ends or early stopping fires (DARTS-ES, ``--early_stop 1``).
+    """Step the search until it ends or early stopping fires, under an :class:`EarlyStopController`.
 
-    ``mode="stop"`` rolls back to the stop epoch and returns (``searcher.genotype()``
-    is then that epoch's architecture). ``mode="ada"`` (DARTS-ADA, §4.4) rolls
-    back to stop_epoch - extra_rollback_epochs, multiplies the weight decay by
-    ``mul_factor`` and goes on, until the weight decay has reached
-    ``max_weight_decay`` (then further triggers are ignored).
+    The controller replaces the searcher's own (if any) for the duration of the call.
     """
-    check_choice("mode", mode, ("stop", "ada"))
-    es = tracker.early_stopping
-    if es is None:
-        raise ValueError("the tracker has no EarlyStopping; build it with early_stopping=EarlyStopping(...)")
-    if extra_rollback_epochs % es.ev_freq:
-        raise ValueError(f"extra_rollback_epochs must be a multiple of ev_freq={es.ev_freq}")
-    wd = searcher.optimizer.param_groups[0]["weight_decay"]
-    rollbacks: list[tuple[int, int, float]] = []
-    while not searcher.finished:
-        searcher.step()
-        if not tracker.triggered:
-            continue
-        es = tracker.early_stopping
-        if mode == "stop":
-            epoch = tracker.rollback()
-            return EarlyStopOutcome(True, epoch, tuple(rollbacks), wd)
-        if wd > 0 and round(math.log(max_weight_decay) / math.log(wd), 1) == 1:
-            es.triggered = False  # at the maximum: RobustDARTS stops adapting
-            es.start = searcher.config.epochs  # and never checks again
-            continue
-        trigger = es.trigger_epoch
-        epoch = tracker.rollback(max(es.stop_epoch - extra_rollback_epochs, 0))
-        wd = wd * mul_factor
-        for g in searcher.optimizer.param_groups:
-            g["weight_decay"] = wd
-        rollbacks.append((trigger, epoch, wd))
-        log.info("DARTS-ADA: rolled back to epoch %d, weight decay now %g", epoch, wd)
-    return EarlyStopOutcome(False, None, tuple(rollbacks), wd)
+    controller = EarlyStopController(tracker, mode, mul_factor, max_weight_decay, extra_rollback_epochs)
+    previous, searcher.controller = searcher.controller, controller
+    try:
+        searcher.run()
+    finally:
+        searcher.controller = previous
+    return controller.outcome

@@ -30,17 +30,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .data import DatasetNotFoundError, dataset_names
-from .events import EpochEnded, StepEnded
-from .genotype import Genotype, GenotypeError
-from .methods import get_method, method_names
-from .runs import RunError, RunStore, list_checkpoints, load_run, read_run_info, resume
-from .search import NonFiniteLossError, SearchConfig, Searcher
-from .serialize import CheckpointError
-from .spaces import get_space, space_names
-from .supernet import SupernetConfig
+from workbench.events import EpochEnded, StepEnded
+from workbench.methods import get_method, method_names
+from workbench.runs import RunError, RunStore, list_checkpoints, load_run, read_run_info, resume
+from workbench.search import NonFiniteLossError, SearchConfig, Searcher
+from workbench.serialize import CheckpointError
+from workbench.spaces import get_space, space_names
+from workbench.spaces.cell.genotype import Genotype, GenotypeError
+from workbench.spaces.cell.supernet import SupernetConfig
+from workbench.tasks.data import DatasetNotFoundError, dataset_names
 
-log = logging.getLogger("workbench.cli")
+log = logging.getLogger("workbench.app.cli")
 NB201_ENV = "WORKBENCH_NB201_TABLE"
 
 
@@ -107,17 +107,20 @@ class _Progress:
         from tqdm import tqdm  # plain tqdm: never the notebook widget
 
         self.epochs, self.quiet = searcher.config.epochs, quiet
+        self.metric = searcher.objective.primary
         self.bar = tqdm(total=searcher.total_steps, initial=searcher.step_count, file=sys.stderr, unit="step",
                         disable=quiet, dynamic_ncols=True, desc=f"{searcher.space.name}/{searcher.method.name}")
         self._unsub = searcher.bus.subscribe(self, kinds=(StepEnded, EpochEnded))
 
     def __call__(self, ev: Any) -> None:
         if isinstance(ev, StepEnded):
-            self.bar.set_postfix_str(f"ep {ev.epoch + 1}/{self.epochs} loss {ev.train_loss:.3f} acc "
-                                     f"{ev.train_acc:.2f} val {ev.val_loss:.3f}/{ev.val_acc:.2f}", refresh=False)
+            m = self.metric
+            self.bar.set_postfix_str(f"ep {ev.epoch + 1}/{self.epochs} loss {ev.train_loss:.3f} {_short(m)} "
+                                     f"{ev.train_metrics[m]:.2f} val {ev.val_loss:.3f}/{ev.val_metrics[m]:.2f}",
+                                     refresh=False)
             self.bar.update(1)
         elif not self.quiet:
-            acc = "" if ev.val_acc is None else f" val acc {ev.val_acc:.1%}"
+            acc = "" if not ev.val_metrics else f" val {_metric_text(self.metric, ev.val_metrics[self.metric])}"
             self.bar.write(f"epoch {ev.epoch + 1}/{self.epochs}{acc}  {ev.genotype}", file=sys.stderr)
 
     def close(self) -> None:
@@ -169,6 +172,15 @@ def _drive(searcher: Searcher, store: RunStore, args: argparse.Namespace) -> int
     return 0
 
 
+def _short(metric: str) -> str:
+    return "acc" if metric == "accuracy" else metric
+
+
+def _metric_text(metric: str, value: float, digits: int = 1) -> str:
+    """``acc 93.1%`` for accuracy, ``mse 0.0123`` otherwise."""
+    return f"{_short(metric)} {value:.{digits}%}" if metric == "accuracy" else f"{metric} {value:.4g}"
+
+
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -181,7 +193,7 @@ def _is_main_thread() -> bool:
 def _nb201_truth(genotype: Genotype, table_path: str | None) -> dict[str, Any] | None:
     if not table_path:
         return None
-    from .nb201 import NB201Table
+    from workbench.spaces.cell.nb201 import NB201Table
     table = NB201Table.load(table_path)
     rec = table.lookup(genotype)
     return {"index": rec.index, "arch": rec.arch_str, "c10": rec.c10, "c100": rec.c100, "in16": rec.in16,
@@ -191,9 +203,10 @@ def _nb201_truth(genotype: Genotype, table_path: str | None) -> dict[str, Any] |
 def _finish(searcher: Searcher, run_dir: Path, args: argparse.Namespace, seconds: float) -> None:
     """Final summary on stdout, summary.json and report.html in the run folder."""
     g = searcher.genotype()
-    val_loss, val_acc = searcher.evaluate()
+    val_loss, val_m = searcher.evaluate()
     ds = searcher.dataset
-    test_loss, test_acc = searcher.evaluate(ds.x_test, ds.y_test)
+    test_loss, test_m = searcher.evaluate(ds.x_test, ds.y_test)
+    metric = searcher.objective.primary
     table = getattr(args, "nb201_table", None) or os.environ.get(NB201_ENV)
     truth, truth_note = None, ""
     if searcher.space.name == "nb201":
@@ -206,11 +219,13 @@ def _finish(searcher: Searcher, run_dir: Path, args: argparse.Namespace, seconds
     summary = {"run": str(run_dir), "space": searcher.space.name, "method": searcher.method.name,
                "dataset": searcher.config.dataset, "seed": searcher.config.seed, "epochs": searcher.config.epochs,
                "steps": searcher.step_count, "seconds": round(seconds, 3), "genotype": g.to_dict(),
-               "darts": g.to_darts_str() if g.is_darts() else None, "nb201": g.to_nb201_str() if g.is_nb201() else None,
-               "supernet": {"val_loss": val_loss, "val_acc": val_acc, "n_val": len(searcher.val_data[1]),
-                            "test_loss": test_loss, "test_acc": test_acc, "n_test": ds.n_test},
+               "darts": g.to_darts_str() if getattr(g, "is_darts", lambda: False)() else None,
+               "nb201": g.to_nb201_str() if getattr(g, "is_nb201", lambda: False)() else None,
+               "objective": searcher.objective.name, "primary_metric": metric,
+               "supernet": {"val_loss": val_loss, "val_metrics": val_m, "n_val": len(searcher.val_data[1]),
+                            "test_loss": test_loss, "test_metrics": test_m, "n_test": len(ds.y_test)},
                "nb201_truth": truth}
-    from .serialize import atomic_write_text
+    from workbench.serialize import atomic_write_text
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     report = None if args.no_report else _write_report(run_dir)
     cfg = searcher.config
@@ -221,8 +236,9 @@ def _finish(searcher: Searcher, run_dir: Path, args: argparse.Namespace, seconds
     if summary["nb201"]:
         lines.append(f"  genotype (NB201)  {summary['nb201']}")
     lines.append(f"  genotype (JSON)   {g.to_json()}")
-    lines.append(f"  supernet          val acc {val_acc:.2%} ({summary['supernet']['n_val']} arch-half images), "
-                 f"test acc {test_acc:.2%} ({ds.n_test} test images)")
+    lines.append(f"  supernet          val {_metric_text(metric, val_m[metric], 2)} ({summary['supernet']['n_val']} "
+                 f"arch-half examples), test {_metric_text(metric, test_m[metric], 2)} ({len(ds.y_test)} test "
+                 "examples)")
     if truth:
         lines.append(f"  NB201 truth       CIFAR-10 {truth['c10']:.2f}%  CIFAR-100 {truth['c100']:.2f}%  "
                      f"ImageNet16-120 {truth['in16']:.2f}%  (CIFAR-10 rank {truth['rank_c10']} of {truth['n']})")
@@ -340,7 +356,7 @@ def _draw(g: Genotype, path: Path) -> None:
 
 
 def cmd_genotype(args: argparse.Namespace) -> int:
-    from . import zoo
+    from workbench.spaces.cell import zoo
     if args.list:
         for name in zoo.published_names():
             print(f"{name:16s} {zoo.SOURCES.get(name, '')}")
@@ -368,7 +384,7 @@ def cmd_genotype(args: argparse.Namespace) -> int:
 
 
 def cmd_nb201(args: argparse.Namespace) -> int:
-    from .nb201 import NB201Table, canonical_str
+    from workbench.spaces.cell.nb201 import NB201Table, canonical_str
     table_path = args.table or os.environ.get(NB201_ENV)
     if not table_path:
         raise UsageError(f"nb201 needs --table PATH (a NAS-Bench-201 CSV export) or {NB201_ENV}")
@@ -396,9 +412,9 @@ def cmd_nb201(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
-        from . import discrete
+        from workbench.spaces.cell import discrete
     except ImportError as exc:
-        print(f"workbench: error: evaluate needs workbench.discrete ({exc})", file=sys.stderr)
+        print(f"workbench: error: evaluate needs workbench.spaces.cell.discrete ({exc})", file=sys.stderr)
         return 1
     g = _read_genotype(args.genotype)
     if args.space:
@@ -432,13 +448,14 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     print(f"status       {status}, step {done} of {total}")
     removed = f", removed {list(cfg.removed_ops)}" if cfg.removed_ops else ""
     print(f"search       {cfg.space} / {cfg.method} / {cfg.dataset}, seed {cfg.seed}, {_n(cfg.epochs, 'epoch')}, "
-          f"C={cfg.supernet.C}, batch {cfg.batch_size}{removed}")
+          f"supernet {cfg.supernet}, batch {cfg.batch_size}{removed}")
     if info.get("command"):
         print(f"command      {' '.join(info['command'])}")
     cks = list_checkpoints(run.path)
     print(f"checkpoints  {', '.join(p.stem for p in cks) or 'none'}")
     for rec in h.epochs:
-        acc = "" if rec.val_acc is None else f"val acc {rec.val_acc:6.1%}  "
+        m = run.history.primary_metric or "accuracy"
+        acc = "" if not rec.val_metrics else f"val {_metric_text(m, rec.val_metrics.get(m, float('nan')))}  "
         print(f"  epoch {rec.epoch + 1:3d}  step {rec.step:6d}  {acc}{rec.genotype}")
     if run.genotype is not None:
         print(f"genotype     {run.genotype}")
@@ -449,8 +466,8 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run several methods x seeds on one space and dataset; print and write the comparison table."""
-    from .compare import compare
-    from .discrete import EvalConfig
+    from workbench.compare import compare
+    from workbench.spaces.cell.discrete import EvalConfig
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:

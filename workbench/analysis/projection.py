@@ -42,11 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from . import arch_grad
-from .analysis.common import (
+from workbench.analysis.common import (
     active_ops,
     check_choice,
     evaluate,
@@ -55,13 +53,13 @@ from .analysis.common import (
     set_bn_mode,
     softmax_weights,
 )
-from .events import AnalysisResult
-from .genotype import Genotype
-from .select import derive_genotype
-from .spaces import SearchSpace
+from workbench.events import AnalysisResult
+from workbench.spaces import SearchSpace
+from workbench.spaces.cell.genotype import Genotype
+from workbench.spaces.cell.select import derive_genotype
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .search import Searcher
+    from workbench.search import Searcher
 
 
 @dataclass(frozen=True)
@@ -202,7 +200,7 @@ class Projection:
         keep_stats = cfg.bn == "train" and cfg.bn_side_effects
         with preserved(model, params=False, buffers=not keep_stats):
             set_bn_mode(model, cfg.bn)
-            return evaluate(model, self.data, weights, active_ops(model, weights))
+            return evaluate(model, self.data, weights, active_ops(model, weights), objective=self.searcher.objective)
 
     # -- the probe and the two projections ---------------------------------------------------
     def candidate_ops(self, cell_type: str, edge: int) -> list[int]:
@@ -288,19 +286,20 @@ class Projection:
         model.train()
         xt, yt = s.train_stream.next()
         batch_v = s.val_stream.next()
-        if self.arch_update == "darts":
-            def weights_fn() -> tuple[dict[str, Tensor], dict[str, np.ndarray]]:
-                w = self.weights(grad=True)
-                return w, active_ops(model, w)
-
-            res = arch_grad.first_order(model, (xt, yt), batch_v, weights_fn)
-            for p, g in zip(model.arch_parameters(), res.grads):
-                p.grad = g.detach()
+        objective = s.objective
+        if self.arch_update == "darts":  # first order on the projected weights
+            w = self.weights(grad=True)
+            xv, yv = batch_v
+            arch = model.arch_parameters()
+            grads = torch.autograd.grad(objective.loss(model(xv, w, active_ops(model, w)), yv), arch,
+                                        allow_unused=True)
+            for p, g in zip(arch, grads, strict=True):
+                p.grad = torch.zeros_like(p) if g is None else g.detach()
             s.arch_optimizer.step()
             s.arch_optimizer.zero_grad(set_to_none=True)
         w = self.weights()
         logits = model(xt, w, active_ops(model, w))
-        loss = F.cross_entropy(logits, yt)
+        loss = objective.loss(logits, yt)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"tuning loss is {value}; lower the lr_factor ({self.config.lr_factor})")
@@ -312,7 +311,7 @@ class Projection:
         s.optimizer.step()
         s.optimizer.zero_grad(set_to_none=True)
         self.tune_count += 1
-        return value, float((logits.argmax(1) == yt).float().mean())
+        return value, float(objective.metrics(logits.detach(), yt)[objective.primary])
 
     # -- schedule ---------------------------------------------------------------------------
     def step(self) -> AnalysisResult:
@@ -345,7 +344,7 @@ class Projection:
 
 def clone_searcher(searcher: Searcher) -> Searcher:
     """An independent copy of a search at its current state (same data object, fresh bus)."""
-    from .search import Searcher
+    from workbench.search import Searcher
     twin = Searcher(searcher.config, dataset=searcher.dataset, space=searcher.space, method=searcher.method)
     twin.load_state_dict(searcher.state_dict())
     return twin

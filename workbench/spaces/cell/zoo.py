@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from workbench.genotype import Genotype, GenotypeError
+from workbench.spaces.cell.genotype import Genotype, GenotypeError
 
 __all__ = ["ALIASES", "PUBLISHED", "SOURCES", "published", "published_names"]
 

@@ -19,7 +19,7 @@ the row sum. (So the L-inf bound eps holds for the perturbation *before* the
 final renormalisation, as in the reference; after it, a row can move further.)
 Disabled ops (masked) stay exactly 0: noise is added to enabled ops only.
 
-eps follows :func:`workbench.schedules.sdarts_epsilon` (0.03 -> eps_max = 0.3 over
+eps follows :func:`workbench.methods.schedules.sdarts_epsilon` (0.03 -> eps_max = 0.3 over
 the run). Noise is drawn from the searcher's generator, so resumes are exact.
 
 Differences from the reference: the reference writes A into the alpha
@@ -33,17 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .schedules import sdarts_epsilon
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .search import Searcher
+from workbench.methods.context import StepContext
+from workbench.methods.schedules import sdarts_epsilon
 
 Weights = dict[str, Tensor]
 EpsSchedule = Callable[[int, int], float]
@@ -81,21 +77,16 @@ class Epsilon:
         return sdarts_epsilon(epoch, epochs, self.eps_max, self.eps_min)
 
 
-def _masks(searcher: Searcher) -> dict[str, Tensor]:
-    return {c: searcher.model.op_mask(c) for c in searcher.space.cell_types}
-
-
 @dataclass(frozen=True)
 class RandomSmoothing:
     """SDARTS-RS: A = clip(A0 + U(-eps, eps)) for the weight step."""
 
     eps: EpsSchedule = Epsilon()
 
-    def __call__(self, searcher: Searcher, weights: Weights, active: dict[str, np.ndarray],
-                 batch_t: tuple[Tensor, Tensor]) -> Weights:
-        eps = float(self.eps(searcher.epoch, searcher.config.epochs))
-        masks = _masks(searcher)
-        return {c: simplex_clip(w + uniform_noise(w, eps, searcher.generator), masks[c]) for c, w in weights.items()}
+    def __call__(self, ctx: StepContext, weights: Weights, active: dict[str, np.ndarray]) -> Weights:
+        eps = float(self.eps(ctx.epoch, ctx.epochs))
+        masks = ctx.masks()
+        return {c: simplex_clip(w + uniform_noise(w, eps, ctx.generator), masks[c]) for c, w in weights.items()}
 
 
 @dataclass(frozen=True)
@@ -110,31 +101,30 @@ class AdversarialPGD:
         if self.steps < 1:
             raise ValueError(f"SDARTS-ADV needs at least 1 attack step, got {self.steps}")
 
-    def __call__(self, searcher: Searcher, weights: Weights, active: dict[str, np.ndarray],
-                 batch_t: tuple[Tensor, Tensor]) -> Weights:
-        eps = float(self.eps(searcher.epoch, searcher.config.epochs))
+    def __call__(self, ctx: StepContext, weights: Weights, active: dict[str, np.ndarray]) -> Weights:
+        eps = float(self.eps(ctx.epoch, ctx.epochs))
         lr = 2.0 * eps / self.steps
-        model, masks = searcher.model, _masks(searcher)
-        x, y = batch_t
+        model, masks = ctx.model, ctx.masks()
+        x, y = ctx.batch_t
         a0 = {c: w.detach() for c, w in weights.items()}
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
-                loss_before = float(F.cross_entropy(model(x, a0, active), y))
+                loss_before = float(ctx.loss(model(x, a0, active), y))
             a = dict(a0)
             if self.random_start:
-                a = {c: simplex_clip(w + uniform_noise(w, eps, searcher.generator), masks[c]) for c, w in a.items()}
+                a = {c: simplex_clip(w + uniform_noise(w, eps, ctx.generator), masks[c]) for c, w in a.items()}
             for _ in range(self.steps):
                 leaves = {c: w.detach().requires_grad_(True) for c, w in a.items()}
-                loss = F.cross_entropy(model(x, leaves, active), y)
+                loss = ctx.loss(model(x, leaves, active), y)
                 grads = torch.autograd.grad(loss, list(leaves.values()))
                 a = {}
                 for (c, w), g in zip(leaves.items(), grads, strict=True):
                     step = w.detach() + lr * g.sign()  # ascend the training loss
                     a[c] = simplex_clip(a0[c] + (step - a0[c]).clamp(-eps, eps), masks[c])
             with torch.no_grad():
-                loss_after = float(F.cross_entropy(model(x, a, active), y))
+                loss_after = float(ctx.loss(model(x, a, active), y))
         finally:
             model.train(was_training)
         return a0 if loss_before > loss_after else a

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from workbench.genotype import NB201_OPS, Genotype, GenotypeError
+from workbench.spaces.cell.genotype import NB201_OPS, Genotype, GenotypeError
 
 __all__ = ["NB201Record", "NB201Table", "canonical_str", "output_reachable", "REQUIRED_COLUMNS"]
 

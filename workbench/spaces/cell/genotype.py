@@ -249,7 +249,7 @@ class Genotype:
     # ------------------------------------------------------------------ misc
     @classmethod
     def parse(cls, s: str | Genotype) -> Genotype:
-        """Auto-detect JSON, NB201 string, DARTS text or a published name (see :mod:`workbench.zoo`)."""
+        """Auto-detect JSON, NB201 string, DARTS text or a published name (see :mod:`workbench.spaces.cell.zoo`)."""
         if isinstance(s, Genotype):
             return s
         if not isinstance(s, str):
@@ -261,7 +261,7 @@ class Genotype:
             return cls.from_nb201_str(text)
         if "Genotype(" in text or "normal=" in text:
             return cls.from_darts_str(text)
-        from workbench import zoo  # local import: zoo depends on this module
+        from workbench.spaces.cell import zoo  # local import: zoo depends on this module
 
         if _OP_RE.match(text):
             try:

@@ -32,9 +32,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..registry import Registry
-from . import synthetic
-from .formats import load_cifar_pickle, read_cifar_batch, read_idx, read_label_csv
+from workbench.registry import Registry
+from workbench.tasks.data import synthetic
+from workbench.tasks.data.formats import (
+    load_cifar_pickle,
+    read_cifar_batch,
+    read_idx,
+    read_label_csv,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,13 @@ class ImageDataset:
                 raise ValueError(f"{split}: x {tuple(x.shape)} / y {tuple(y.shape)} are not (N,C,H,W) / (N,)")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise ValueError("train and test images differ in shape")
+
+    default_objective = "cross_entropy"
+
+    @property
+    def n_outputs(self) -> int:
+        """One logit per class."""
+        return self.n_classes
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -1,4 +1,13 @@
-"""Search spaces as small frozen descriptions (no modules, no tensors).
+"""Cell search spaces (DARTS-style): frozen descriptions that implement the space protocol.
+
+A :class:`CellSpace` chooses one op per edge of a cell, for each cell type:
+its choice groups are the cell types, with the edges as rows (labelled
+"c_{k-2}→0", "0→1", ...) and the candidate ops as options. Architectures are
+:class:`~workbench.spaces.cell.genotype.Genotype` objects; the supernet is
+:class:`~workbench.spaces.cell.supernet.Supernet`, sized by
+:class:`~workbench.spaces.cell.supernet.SupernetConfig` (where PC-DARTS's
+partial channels and edge normalisation and GDAS's inactive-op terms are
+settings of the space's supernet, not engine flags).
 
 * ``darts``: the DARTS CNN cell space (Liu et al. 2019, Sec. 2.1;
   `quark0/darts:cnn/genotypes.py` PRIMITIVES): 8 ops, 2 input states,
@@ -18,12 +27,21 @@ returns a new space; during a search, ``Supernet.set_op_enabled`` masks ops.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
 
-from .genotype import CellGenotype, Genotype, GenotypeError
-from .ops import OPS
-from .registry import Registry
+import numpy as np
+from torch import nn
+
+from workbench.spaces.base import SPACES, ArchitectureError, ChoiceGroup, SearchSpace
+from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError
+from workbench.spaces.cell.ops import OPS
+from workbench.tasks.task import TaskInfo
 
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -31,7 +49,7 @@ NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3
 
 
 @dataclass(frozen=True)
-class SearchSpace:
+class CellSpace(SearchSpace):
     """A cell search space.
 
     Edges are ordered node by node, and within a node by source state, as in
@@ -83,7 +101,7 @@ class SearchSpace:
             return True
         return op in self.edge_ops[cell_type][edge]
 
-    def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> SearchSpace:
+    def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> CellSpace:
         """A copy with ops removed or added by name (unknown names list the known ops)."""
         remove, add = list(remove), list(add)
         for op in remove:
@@ -118,31 +136,123 @@ class SearchSpace:
                         raise GenotypeError(f"cell {name!r} node {i} uses op {op!r}, which is not in space "
                                             f"{self.name!r}; accepted ops: {', '.join(self.ops)}")
 
+    # -- the space protocol ----------------------------------------------------------------------
+    @property
+    def rules(self) -> tuple[str, ...]:  # type: ignore[override]
+        from workbench.spaces.cell.select import RULES
+        return tuple(RULES.names())
+
+    @property
+    def default_rule(self) -> str:  # type: ignore[override]
+        return self.genotype_rule
+
+    def state_name(self, state: int) -> str:
+        """DARTS: inputs "c_{k-2}", "c_{k-1}", nodes "0", "1", ...; NB201: states numbered from the input "0"."""
+        if self.n_inputs == 1:
+            return str(state)
+        if self.n_inputs == 2 and state < 2:
+            return ("c_{k-2}", "c_{k-1}")[state]
+        if state < self.n_inputs:
+            return f"in{state}"
+        return str(state - self.n_inputs)
+
+    def edge_labels(self) -> tuple[str, ...]:
+        """One label per edge: DARTS "c_{k-2}→0", "c_{k-1}→0", "0→1"...; NB201 "0→1", "0→2", "1→2"..."""
+        return tuple(f"{self.state_name(src)}→{self.state_name(self.n_inputs + node)}" for node, src in self.edges)
+
+    @cached_property
+    def _groups(self) -> tuple[ChoiceGroup, ...]:
+        rows = self.edge_labels()
+        return tuple(ChoiceGroup(c, rows, self.ops, tuple(tuple(self.op_allowed(c, k, o) for o in self.ops)
+                                                           for k in range(self.n_edges)))
+                     for c in self.cell_types)
+
+    def choice_groups(self) -> tuple[ChoiceGroup, ...]:
+        """One group per cell type: edges x ops."""
+        return self._groups
+
+    def supernet_config(self, value: Any = None, **overrides: Any) -> Any:
+        """A :class:`SupernetConfig` from one (or a mapping of its fields, or None), with ``overrides`` applied."""
+        from workbench.spaces.cell.supernet import SupernetConfig
+        fields = {f.name for f in dataclasses.fields(SupernetConfig)}
+        if value is None:
+            value = SupernetConfig()
+        elif isinstance(value, Mapping):
+            unknown = sorted(set(value) - fields)
+            if unknown:
+                raise ValueError(f"unknown supernet setting(s) {unknown} for cell space {self.name!r}; accepted: "
+                                 f"{sorted(fields)}")
+            value = SupernetConfig(**value)
+        elif not isinstance(value, SupernetConfig):
+            raise TypeError(f"cell space {self.name!r} takes a SupernetConfig (or a mapping of its fields) as its "
+                            f"supernet settings, got {type(value).__name__}")
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(f"unknown supernet setting(s) {unknown} for cell space {self.name!r}; accepted: "
+                             f"{sorted(fields)}")
+        return replace(value, **overrides) if overrides else value
+
+    def build_supernet(self, task: TaskInfo, config: Any = None) -> nn.Module:
+        from workbench.spaces.cell.supernet import Supernet
+        if len(task.input_shape) != 3:
+            raise ValueError(f"cell space {self.name!r} needs image inputs (C, H, W); task {task.name!r} has "
+                             f"examples of shape {task.input_shape}")
+        return Supernet(self, self.supernet_config(config), task.input_shape[0], task.n_outputs)
+
+    def decode(self, probs: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray] | None = None,
+               rule: str | None = None) -> Genotype:
+        from workbench.spaces.cell.select import derive_genotype
+        return derive_genotype(self, probs, masks, rule)
+
+    def check(self, arch: Any) -> None:
+        if not isinstance(arch, Genotype):
+            raise ArchitectureError(f"cell space {self.name!r} expects a Genotype, got {type(arch).__name__}")
+        self.check_genotype(arch)
+
+    def parse(self, text: str) -> Genotype:
+        """A genotype from DARTS text, an NB201 string or JSON, checked against this space."""
+        g = Genotype.parse(text)
+        self.check_genotype(g)
+        return g
+
+    def label(self, arch: Any) -> str:
+        return str(arch)
+
+    def arch_from_dict(self, d: Mapping[str, Any]) -> Genotype:
+        return Genotype.from_dict(dict(d))
+
+    def to_dot(self, arch: Any, title: str | None = None) -> str:
+        from workbench.spaces.cell.draw import genotype_dot
+        return genotype_dot(arch, title=title)
+
+    def compile(self, arch: Any, task: TaskInfo, **options: Any) -> nn.Module:
+        """The discrete network of ``arch`` (:func:`~workbench.spaces.cell.discrete.from_space`); ``options``:
+        ``supernet_config`` (size) and :class:`DiscreteNetwork` keywords."""
+        from workbench.spaces.cell.discrete import from_space
+        return from_space(arch, self, options.pop("supernet_config", None), task.input_shape[0], task.n_outputs,
+                          **options)
+
+    def fingerprint(self) -> str:
+        payload = {"name": self.name, "ops": list(self.ops), "n_inputs": self.n_inputs, "n_nodes": self.n_nodes,
+                   "cell_types": list(self.cell_types), "macro": self.macro, "rule": self.genotype_rule,
+                   "pool_bn": self.pool_bn, "edges_per_node": self.edges_per_node,
+                   "edge_ops": None if self.edge_ops is None else {c: [list(e) for e in es]
+                                                                    for c, es in self.edge_ops.items()}}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
     def describe(self) -> str:
         return (f"{self.name}: {len(self.ops)} ops ({', '.join(self.ops)}), {self.n_inputs} input(s), "
                 f"{self.n_nodes} nodes, {self.n_edges} edges, cells {', '.join(self.cell_types)}")
 
 
-SPACES: Registry[SearchSpace] = Registry("search space")
-
-
-def get_space(name: str | SearchSpace) -> SearchSpace:
-    """Look a space up by name (or pass a SearchSpace through)."""
-    return name if isinstance(name, SearchSpace) else SPACES.get(name)
-
-
-def space_names() -> list[str]:
-    return SPACES.names()
-
-
-def _darts(name: str, ops: Sequence[str] = DARTS_OPS, edge_ops=None) -> SearchSpace:
-    return SearchSpace(name, tuple(ops), 2, 4, ("normal", "reduce"), "darts", "darts", pool_bn=True,
+def _darts(name: str, ops: Sequence[str] = DARTS_OPS, edge_ops=None) -> CellSpace:
+    return CellSpace(name, tuple(ops), 2, 4, ("normal", "reduce"), "darts", "darts", pool_bn=True,
                        edge_ops=edge_ops)
 
 
 SPACES.register("darts", _darts("darts"))
-SPACES.register("nb201", SearchSpace("nb201", NB201_OPS, 1, 3, ("cell",), "nb201", "all_edges"))
-SPACES.register("toy", SearchSpace("toy", ("none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3"), 1, 2,
+SPACES.register("nb201", CellSpace("nb201", NB201_OPS, 1, 3, ("cell",), "nb201", "all_edges"))
+SPACES.register("toy", CellSpace("toy", ("none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3"), 1, 2,
                                    ("cell",), "nb201", "all_edges"))
 
 # RobustDARTS reduced spaces (src/spaces.py), edges 0..13 in DARTS order.
@@ -174,7 +284,7 @@ SPACES.register("sharp", _darts("sharp", ("none", "max_pool_3x3", "avg_pool_3x3"
                                           "sharp_dil_conv_5x5")))
 
 
-def cell_genotype(space: SearchSpace, nodes: Sequence[Sequence[tuple[str, int]]]) -> CellGenotype:
+def cell_genotype(space: CellSpace, nodes: Sequence[Sequence[tuple[str, int]]]) -> CellGenotype:
     concat = tuple(range(space.n_inputs, space.n_inputs + space.n_nodes))
     if space.macro == "nb201":  # the output of an NB201 cell is its last node
         concat = (space.n_inputs + space.n_nodes - 1,)

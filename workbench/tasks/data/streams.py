@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .datasets import ImageDataset
+    from workbench.tasks.data.datasets import ImageDataset
 
 TensorPair = tuple[Tensor, Tensor]
 

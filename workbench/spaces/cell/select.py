@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .genotype import Genotype
-from .registry import Registry
-from .spaces import SearchSpace, cell_genotype
+from workbench.registry import Registry
+from workbench.spaces import SearchSpace, cell_genotype
+from workbench.spaces.cell.genotype import Genotype
 
 Rule = Callable[..., list[list[tuple[str, int]]]]
 RULES: Registry[Rule] = Registry("genotype rule")

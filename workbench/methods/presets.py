@@ -2,12 +2,12 @@
 
 A :class:`Method` fills the slots of the one step skeleton in
 :mod:`workbench.search` (``Searcher._step``): the relaxation (alphas -> mixing
-weights, :mod:`workbench.relax`), the architecture-gradient estimator
-(:mod:`workbench.arch_grad`; ``None`` = alphas fixed), a perturbation of the
-weight step (:mod:`workbench.perturb`), the order of the two updates, the
+weights, :mod:`workbench.methods.relax`), the architecture-gradient estimator
+(:mod:`workbench.methods.arch_grad`; ``None`` = alphas fixed), a perturbation of the
+weight step (:mod:`workbench.methods.perturb`), the order of the two updates, the
 epoch at which arch updates start, the lr schedule
-(:mod:`workbench.schedules`), an optional weight-decay override, the genotype
-rule (:mod:`workbench.select`), supernet options (PC-DARTS, GDAS) and, for
+(:mod:`workbench.methods.schedules`), an optional weight-decay override, the genotype
+rule (:mod:`workbench.spaces.cell.select`), supernet options (PC-DARTS, GDAS) and, for
 methods that are a loop *over* the loop (DARTS-ADA's rollbacks), a driver.
 Presets are compositions of a base method with other slot values
 (``sdarts_rs = darts_v1 + RandomSmoothing``), registered by name; their
@@ -48,7 +48,7 @@ disagree, we follow the reference code unless an option says otherwise.
   uniform noise / a 7-step PGD attack of radius eps 0.03 -> 0.3.
 * ``sharpdarts`` (Hundt et al. 2019; §6): Cosine Power Annealing (p = 2,
   5 warm-up epochs) and Max-W weighting; use it with SharpSepConv ops
-  (``sharp_sep_conv_3x3`` ... in :mod:`workbench.ops`). Paper config: lr_min 1e-4.
+  (``sharp_sep_conv_3x3`` ... in :mod:`workbench.spaces.cell.ops`). Paper config: lr_min 1e-4.
 * ``darts-l2`` (Zela et al., ICLR 2020; §4.4): DARTS-V2 with the weight decay
   multiplied by ``factor`` (RobustDARTS grid 3e-4 x 3^k; default 81 =
   args.py's max_weight_decay 2.43e-2).
@@ -56,12 +56,13 @@ disagree, we follow the reference code unless an option says otherwise.
   :func:`workbench.analysis.sharpness.run_with_early_stopping` in ``ada``
   mode (dominant alpha-Hessian eigenvalue every ``ev_freq`` epochs; on a
   trigger roll back and multiply the weight decay by ``mul_factor`` up to
-  ``max_weight_decay``). Only :meth:`Method.run` (used by
-  :mod:`workbench.compare`) applies the driver; stepping by hand is DARTS-V2.
+  ``max_weight_decay``). The controller is attached to the searcher when it
+  is built, so stepping by hand, the CLI, the dashboard and ``compare`` all
+  honour it.
 * ``blank`` (Wang et al., ICLR 2021, DARTS-PT ``--method blank``; §3.2): the
   alphas are never updated (no arch step), the supernet is trained with
   uniform-ish softmax(alpha); architecture selection is left to
-  perturbation-based projection (:mod:`workbench.projection`).
+  perturbation-based projection (:mod:`workbench.analysis.projection`).
 
 ``paper_defaults`` records the SearchConfig values each paper uses (batch
 size, lrs, epochs, ...). They are *not* applied automatically (a teaching run
@@ -75,23 +76,36 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
-import torch.nn.functional as F
 
-from . import arch_grad
-from .perturb import AdversarialPGD, Epsilon, RandomSmoothing
-from .registry import Registry
-from .relax import GumbelHard, GumbelSoft, MaxW, Relaxation, Softmax
-from .schedules import CosinePowerAnnealing, GdasTau, SnasTau, cosine_lr
+from workbench.methods import arch_grad
+from workbench.methods.context import ArchGradResult, StepContext
+from workbench.methods.perturb import AdversarialPGD, Epsilon, RandomSmoothing
+from workbench.methods.relax import GumbelHard, GumbelSoft, MaxW, Relaxation, Softmax
+from workbench.methods.schedules import CosinePowerAnnealing, GdasTau, SnasTau, cosine_lr
+from workbench.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .search import SearchConfig, Searcher
-    from .spaces import SearchSpace
+    from workbench.search import SearchConfig, Searcher
+    from workbench.spaces import SearchSpace
+
+ArchParams = Callable[[torch.nn.Module], list[torch.nn.Parameter]]
 
 log = logging.getLogger(__name__)
 ORDERS = ("arch_first", "weight_first")
+
+
+def adam(params: list[torch.nn.Parameter], config: SearchConfig) -> torch.optim.Optimizer:
+    """DARTS's architecture optimizer: Adam(arch_lr, arch_betas, L2 weight decay arch_weight_decay)."""
+    return torch.optim.Adam(params, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
+
+
+class Controller(Protocol):
+    """A loop over the loop: consulted by the searcher after every step (may roll back, adapt, or stop it)."""
+
+    def after_step(self, searcher: Searcher, event: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -99,16 +113,20 @@ class Method:
     """The slots of one search step; see the module docstring."""
 
     name: str
-    arch_gradient: Callable[..., arch_grad.ArchGradResult] | None = arch_grad.first_order  # None: alphas fixed
+    arch_gradient: Callable[[StepContext], ArchGradResult] | None = arch_grad.first_order  # None: fixed arch
     relaxation: Relaxation = field(default_factory=Softmax)
-    perturbation: Any = None  # callable(searcher, weights, active, batch_t) -> weights (SDARTS); None = off
+    perturbation: Any = None  # (ctx, weights, active) -> weights for the weight step (SDARTS); None = off
     order: str = "arch_first"  # or "weight_first" (GDAS)
     arch_start_epoch: int = 0  # PC-DARTS warm-up: weights only before this epoch
     lr_schedule: Callable[[int, int, float, float], float] = cosine_lr
     weight_decay: Callable[[int, int, float], float] | None = None  # (epoch, epochs, config wd) -> wd; None = leave
     genotype_rule: str | Mapping[str, str] | None = None  # None = the space's; a mapping: space rule -> rule
-    supernet_overrides: Mapping[str, Any] = field(default_factory=dict)  # e.g. PC-DARTS partial_channels=4
-    driver: Callable[[Searcher], Any] | None = None  # runs a whole search (DARTS-ADA); None = searcher.run()
+    supernet_settings: Mapping[str, Any] = field(default_factory=dict)  # space settings, e.g. partial_channels=4
+    arch_loss_terms: tuple[Any, ...] = ()  # (ctx) -> Tensor, added to the architecture loss (costs)
+    weight_loss_terms: tuple[Any, ...] = ()  # (ctx, output, batch) -> Tensor, added to the weight loss
+    arch_optimizer: Callable[[list[torch.nn.Parameter], SearchConfig], torch.optim.Optimizer] = adam
+    arch_parameters: ArchParams | None = None  # which tensors are the architecture; None = model.arch_parameters()
+    driver: Callable[[Searcher], Controller] | None = None  # builds the controller (DARTS-ADA); None = plain loop
     paper_defaults: Mapping[str, Any] = field(default_factory=dict)  # SearchConfig fields as the paper sets them
     options: Mapping[str, Any] = field(default_factory=dict)  # the preset's effective options
 
@@ -117,53 +135,27 @@ class Method:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         if self.arch_start_epoch < 0:
             raise ValueError(f"arch_start_epoch must be >= 0, got {self.arch_start_epoch}")
+        for slot in ("arch_loss_terms", "weight_loss_terms"):
+            for term in getattr(self, slot):
+                if not callable(term) or not isinstance(getattr(term, "name", None), str):
+                    raise TypeError(f"{slot} must hold callables with a 'name' attribute, got {term!r}")
 
     def with_options(self, **kw: Any) -> Method:
         """A copy with some slots replaced (``dataclasses.replace``)."""
         return replace(self, **kw)
 
     def rule_for(self, space: SearchSpace) -> str | None:
-        """The genotype rule name to use on ``space`` (None = the space's own rule)."""
+        """The decoding rule name to use on ``space`` (None = the space's own rule)."""
         if isinstance(self.genotype_rule, Mapping):
-            return self.genotype_rule.get(space.genotype_rule)
+            return self.genotype_rule.get(space.default_rule)
         return self.genotype_rule
 
     def for_space(self, space: SearchSpace) -> Method:
-        """This method with its genotype rule resolved for ``space`` (a plain name or None)."""
+        """This method with its decoding rule resolved for ``space`` (a plain name or None)."""
         return replace(self, genotype_rule=self.rule_for(space))
-
-    def run(self, searcher: Searcher) -> Any:
-        """Run ``searcher`` to its end, through the method's driver if it has one."""
-        return searcher.run() if self.driver is None else self.driver(searcher)
 
 
 METHODS: Registry[Callable[..., Method]] = Registry("method")
-
-
-# ------------------------------------------------------------------------ extra estimator
-def single_level(model, batch_t, batch_v, weights_fn, *, max_norm: float | None = None,
-                 **_: object) -> arch_grad.ArchGradResult:
-    """SNAS's single-level alpha gradient: d L_train(w, alpha) / d alpha on the *training* batch.
-
-    The gradient's total norm is clipped to ``max_norm`` (SNAS: 10) as
-    ``clip_grad_norm_`` does. The validation loss and logits reported with it
-    come from an extra no-grad forward on the validation batch (they are not
-    used for the update).
-    """
-    x, y = batch_t
-    params = model.arch_parameters()
-    loss = F.cross_entropy(model(x, *weights_fn()), y)
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
-    if max_norm is not None:
-        total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
-        scale = min(1.0, float(max_norm) / (float(total) + 1e-6))
-        grads = [g * scale for g in grads]
-    xv, yv = batch_v
-    with torch.no_grad():
-        logits_v = model(xv, *weights_fn())
-        loss_v = F.cross_entropy(logits_v, yv)
-    return arch_grad.ArchGradResult(grads, loss_v, logits_v, {"arch_train_loss": float(loss.detach())})
 
 
 @dataclass(frozen=True)
@@ -188,16 +180,18 @@ class AdaDriver:
     factor: float = 1.3
     start: int = 10
 
-    def __call__(self, searcher: Searcher) -> Any:
-        from .analysis.sharpness import EarlyStopping, SharpnessTracker, run_with_early_stopping
+    def __call__(self, searcher: Searcher) -> Controller:
+        """The controller for ``searcher``: a sharpness tracker with RobustDARTS early stopping, in ``ada`` mode."""
+        from workbench.analysis.sharpness import (
+            EarlyStopController,
+            EarlyStopping,
+            SharpnessTracker,
+        )
         es = EarlyStopping(window=self.window, delta=self.delta, factor=self.factor, ev_freq=self.ev_freq,
                            start=self.start, epochs=searcher.config.epochs)
         tracker = SharpnessTracker(searcher, every=self.ev_freq, unit="epoch", early_stopping=es)
-        try:
-            return run_with_early_stopping(searcher, tracker, mode="ada", mul_factor=self.mul_factor,
-                                           max_weight_decay=self.max_weight_decay)
-        finally:
-            tracker.close()
+        return EarlyStopController(tracker, mode="ada", mul_factor=self.mul_factor,
+                                   max_weight_decay=self.max_weight_decay)
 
 
 # ------------------------------------------------------------------------ presets
@@ -224,7 +218,7 @@ def pc_darts(K: int = 4, edge_normalization: bool = True, warmup_epochs: int = 1
     if warmup_epochs < 0:
         raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
     return replace(darts_v1(), name="pc-darts", arch_start_epoch=int(warmup_epochs),
-                   supernet_overrides={"partial_channels": int(K), "edge_normalization": bool(edge_normalization)},
+                   supernet_settings={"partial_channels": int(K), "edge_normalization": bool(edge_normalization)},
                    paper_defaults={"epochs": 50, "batch_size": 256, "lr": 0.1, "lr_min": 0.0, "arch_lr": 6e-4,
                                    "weight_decay": 3e-4, "train_portion": 0.5},
                    options={"K": int(K), "edge_normalization": bool(edge_normalization),
@@ -233,7 +227,7 @@ def pc_darts(K: int = 4, edge_normalization: bool = True, warmup_epochs: int = 1
 
 def gdas(tau_max: float = 10.0, tau_min: float = 0.1, tau_variant: str = "autodl") -> Method:
     return replace(darts_v1(), name="gdas", relaxation=GumbelHard(GdasTau(tau_max, tau_min, tau_variant)),
-                   order="weight_first", supernet_overrides={"inactive_bias": True},
+                   order="weight_first", supernet_settings={"inactive_bias": True},
                    genotype_rule={"darts": "gdas_pairs"},
                    paper_defaults={"epochs": 250, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4,
                                    "weight_decay": 5e-4, "train_portion": 0.5},
@@ -246,9 +240,9 @@ def snas(tau0: float = 1.0, tau_min: float = 0.03, anneal_epochs: int | None = 1
         _positive("arch_grad_clip", arch_grad_clip)
     _positive("alpha_init_std", alpha_init_std)
     return replace(darts_v1(), name="snas", relaxation=GumbelSoft(SnasTau(tau0, tau_min, anneal_epochs)),
-                   arch_gradient=partial(single_level, max_norm=arch_grad_clip),
+                   arch_gradient=partial(arch_grad.single_level, max_norm=arch_grad_clip),
                    genotype_rule={"darts": "snas"},
-                   supernet_overrides={"alpha_init_std": alpha_init_std},
+                   supernet_settings={"alpha_init_std": alpha_init_std},
                    paper_defaults={"epochs": 150, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4,
                                    "weight_decay": 3e-4, "train_portion": 1.0},
                    options={"tau0": tau0, "tau_min": tau_min, "anneal_epochs": anneal_epochs,
@@ -316,6 +310,12 @@ def method_options(name: str) -> dict[str, Any]:
     """The options a registered method accepts, with their defaults."""
     sig = inspect.signature(METHODS.get(name))
     return {p.name: p.default for p in sig.parameters.values()}
+
+
+def register_method(name: str, factory: Callable[..., Method]) -> Callable[..., Method]:
+    """Register a preset: ``factory(**options) -> Method``; its keyword arguments are the accepted options."""
+    METHODS.register(name, factory)
+    return factory
 
 
 def get_method(name: str | Method, options: Mapping[str, Any] | None = None) -> Method:

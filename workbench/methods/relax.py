@@ -41,39 +41,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .schedules import GdasTau, SnasTau
+from workbench.methods.context import StepContext
+from workbench.methods.schedules import GdasTau, SnasTau
+from workbench.spaces.base import masked_softmax
 
 #: a temperature schedule: (epoch, epochs) -> tau
 TauSchedule = Callable[[int, int], float]
 
 
-@dataclass(frozen=True)
-class RelaxContext:
-    """What a relaxation may depend on: the schedule position and a seeded generator."""
-
-    epoch: int
-    epochs: int
-    step: int
-    generator: torch.Generator | None = None
-    training: bool = True
-
-
 class Relaxation(Protocol):
-    def __call__(self, alpha: Tensor, mask: Tensor, ctx: RelaxContext) -> tuple[Tensor, np.ndarray]:
+    def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
         """Return (weights of shape (edges, ops), bool array of ops to compute)."""
         ...
-
-
-def masked_softmax(alpha: Tensor, mask: Tensor) -> Tensor:
-    """softmax over the enabled ops of each edge; disabled ops get exactly 0."""
-    return torch.softmax(alpha.masked_fill(~mask, float("-inf")), dim=-1)
 
 
 @dataclass(frozen=True)
 class Softmax:
     """DARTS's relaxation: w = softmax(alpha) over enabled ops; every enabled op is computed."""
 
-    def __call__(self, alpha: Tensor, mask: Tensor, ctx: RelaxContext) -> tuple[Tensor, np.ndarray]:
+    def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
         return masked_softmax(alpha, mask), mask.cpu().numpy()
 
 
@@ -93,7 +79,7 @@ class GumbelHard:
 
     tau: TauSchedule = GdasTau()
 
-    def __call__(self, alpha: Tensor, mask: Tensor, ctx: RelaxContext) -> tuple[Tensor, np.ndarray]:
+    def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
         masked = alpha.masked_fill(~mask, float("-inf"))
         if not ctx.training:
             hard = F.one_hot(masked.argmax(-1), alpha.shape[-1]).to(alpha.dtype)
@@ -121,7 +107,7 @@ class GumbelSoft:
 
     tau: TauSchedule = SnasTau()
 
-    def __call__(self, alpha: Tensor, mask: Tensor, ctx: RelaxContext) -> tuple[Tensor, np.ndarray]:
+    def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
         tau = float(self.tau(ctx.epoch, ctx.epochs))
         if not tau > 0:
             raise ValueError(f"SNAS temperature must be > 0, got {tau} at epoch {ctx.epoch}")
@@ -135,7 +121,7 @@ class GumbelSoft:
 class MaxW:
     """sharpDARTS Max-W weighting: coefficient 1 - max(w) + w_o on w = softmax(alpha); masked ops stay 0."""
 
-    def __call__(self, alpha: Tensor, mask: Tensor, ctx: RelaxContext) -> tuple[Tensor, np.ndarray]:
+    def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
         w = masked_softmax(alpha, mask)
         coeff = 1.0 - w.max(dim=-1, keepdim=True).values + w
         return coeff.masked_fill(~mask, 0.0), mask.cpu().numpy()

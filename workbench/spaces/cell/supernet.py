@@ -3,7 +3,7 @@
 Each edge (i, j) computes the mixed op  x_j -> sum_o w[e, o] * o(x_j), where the
 mixing weights ``w`` (edges x ops, per cell type) come from a relaxation of the
 architecture parameters (softmax(alpha) for DARTS). This module only mixes: the
-relaxation is passed in as ``weights`` (see :mod:`workbench.relax`), so GDAS,
+relaxation is passed in as ``weights`` (see :mod:`workbench.methods.relax`), so GDAS,
 SNAS, SDARTS, PC-DARTS's edge normalisation and Max-W are all just other
 weight matrices.
 
@@ -16,7 +16,7 @@ Speed (why a step does far less than the reference code):
 * Edges are grouped into *waves* by source state: when state j is ready, all
   edges leaving j (to every later node) run together, one batched call per
   op type (grouped convolutions over the concatenated inputs, see
-  :mod:`workbench.ops`). A DARTS cell is 4 waves (sizes 8, 3, 2, 1; one uniform
+  :mod:`workbench.spaces.cell.ops`). A DARTS cell is 4 waves (sizes 8, 3, 2, 1; one uniform
   stride each) instead of 14 separate edges.
 * ``naive=True`` runs the very same parameters edge by edge and op by op, like
   `quark0/darts:cnn/model_search.py`; tests check both paths agree, and the
@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .ops import FactorizedReduce, ReLUConvBN, make_op
-from .spaces import SearchSpace, get_space
+from workbench.spaces import ChoiceSupernet, get_space
+from workbench.spaces.base import masked_softmax
+from workbench.spaces.cell.ops import FactorizedReduce, ReLUConvBN, make_op
+from workbench.spaces.cell.space import CellSpace
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class SupernetConfig:
 class SearchCell(nn.Module):
     """One cell of the supernet; mixes every candidate op on every edge."""
 
-    def __init__(self, space: SearchSpace, cell_type: str, C_pp: int, C_p: int, C: int,
+    def __init__(self, space: CellSpace, cell_type: str, C_pp: int, C_p: int, C: int,
                  reduction: bool, reduction_prev: bool, affine: bool, partial_channels: int = 1,
                  inactive_bias: bool = False) -> None:
         super().__init__()
@@ -260,7 +262,7 @@ class ResBlock(nn.Module):
         return self.down(x) + self.b(self.a(x))
 
 
-def macro_plan(space: SearchSpace, cfg: SupernetConfig) -> list[tuple[str, int, bool]]:
+def macro_plan(space: CellSpace, cfg: SupernetConfig) -> list[tuple[str, int, bool]]:
     """The layer sequence: (kind, channels, is_reduction) for kind in {"cell", "resblock"}."""
     plan = []
     if space.macro == "darts":
@@ -280,28 +282,25 @@ def macro_plan(space: SearchSpace, cfg: SupernetConfig) -> list[tuple[str, int, 
     return plan
 
 
-class Supernet(nn.Module):
-    """The supernet of a space: weights, one alpha matrix per cell type, and op masks."""
+class Supernet(ChoiceSupernet):
+    """The supernet of a cell space: weights, one alpha matrix per cell type (its choice groups), and op masks."""
 
-    def __init__(self, space: SearchSpace | str, cfg: SupernetConfig = SupernetConfig(),
+    def __init__(self, space: CellSpace | str, cfg: SupernetConfig = SupernetConfig(),
                  in_channels: int = 1, n_classes: int = 10) -> None:
-        super().__init__()
         space = get_space(space)
+        if not isinstance(space, CellSpace):
+            raise TypeError(f"Supernet builds cell spaces; {space.name!r} is a {type(space).__name__} "
+                            "(use space.build_supernet(task))")
         if space.macro == "darts" and (cfg.C // cfg.partial_channels) % 2:
             raise ValueError(f"DARTS-style cells need an even number of channels per op (C/K = {cfg.C}/"
                              f"{cfg.partial_channels}) for the stride-2 skip (FactorizedReduce); "
                              f"choose C divisible by {2 * cfg.partial_channels}")
+        super().__init__(space.choice_groups(), cfg.alpha_init_std)
         self.space, self.cfg = space, cfg
         self.in_channels, self.n_classes = in_channels, n_classes
-        n_ops = len(space.ops)
-        self.alphas = nn.ParameterDict({
-            c: nn.Parameter(cfg.alpha_init_std * torch.randn(space.n_edges, n_ops)) for c in space.cell_types})
         self.betas = nn.ParameterDict({
             c: nn.Parameter(cfg.alpha_init_std * torch.randn(space.n_edges)) for c in space.cell_types
         } if cfg.edge_normalization else {})
-        for c in space.cell_types:
-            mask = torch.tensor([[space.op_allowed(c, k, o) for o in space.ops] for k in range(space.n_edges)])
-            self.register_buffer(f"mask_{c}", mask)
         self.cells = nn.ModuleList()
         if space.macro == "darts":
             C_stem = 3 * cfg.C
@@ -337,53 +336,15 @@ class Supernet(nn.Module):
         beta = self.betas[cell_type]
         return torch.cat([torch.softmax(beta[self.space.node_edges(i)], 0) for i in range(self.space.n_nodes)])
 
-    def weight_parameters(self) -> list[nn.Parameter]:
-        arch = {id(p) for p in self.arch_parameters()}
-        return [p for p in self.parameters() if id(p) not in arch]
+    def probabilities(self, group: str) -> Tensor:
+        """softmax(alpha) over enabled ops; with PC-DARTS edge normalisation each row times its edge weight
+        (the PC-DARTS genotype rule, ALGORITHMS.md §2.2)."""
+        w = masked_softmax(self.alphas[group], self.op_mask(group))
+        edge = self.edge_weights(group)
+        return w if edge is None else w * edge[:, None]
 
-    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        return [(n, p) for n, p in self.named_parameters() if not n.startswith(("alphas.", "betas."))]
-
-    def op_mask(self, cell_type: str) -> Tensor:
-        return getattr(self, f"mask_{cell_type}")
-
-    def set_op_enabled(self, cell_type: str, op: str, enabled: bool, edges: list[int] | None = None) -> tuple[int, ...]:
-        """Switch candidate op ``op`` on or off on ``edges`` (all edges by default); returns the edges changed.
-
-        Switching an op off gives it exactly zero weight from the next forward pass
-        on (the softmax renormalises over the remaining ops). Ops can only be
-        switched back on where the space allows them.
-        """
-        space = self.space
-        if cell_type not in space.cell_types:
-            raise ValueError(f"unknown cell type {cell_type!r}; this space has {', '.join(space.cell_types)}")
-        if op not in space.ops:
-            raise ValueError(f"op {op!r} is not in space {space.name!r}; its ops are {', '.join(space.ops)} "
-                             "(new ops must be added to the space before the supernet is built: "
-                             "space.with_ops(add=[...]))")
-        edges = list(range(space.n_edges)) if edges is None else list(edges)
-        for k in edges:
-            if not 0 <= k < space.n_edges:
-                raise ValueError(f"edge {k} out of range; {cell_type!r} cells have edges 0..{space.n_edges - 1}")
-        o = space.ops.index(op)
-        mask = self.op_mask(cell_type).clone()
-        changed = []
-        for k in edges:
-            allowed = space.op_allowed(cell_type, k, op)
-            new = bool(enabled) and allowed
-            if enabled and not allowed:
-                continue
-            if bool(mask[k, o]) != new:
-                mask[k, o] = new
-                changed.append(k)
-        real = [n for n in range(len(space.ops)) if space.ops[n] != "none"]
-        empty = [k for k in range(space.n_edges) if not mask[k, real].any()]
-        if empty:
-            raise ValueError(f"switching off {op!r} would leave edge(s) {empty} of the {cell_type!r} cell with no "
-                             f"candidate op other than 'none'; enabled ops there: "
-                             f"{[space.ops[n] for n in range(len(space.ops)) if mask[empty[0], n]]}")
-        self.op_mask(cell_type).copy_(mask)
-        return tuple(changed)
+    def empty_options(self, group: str) -> tuple[str, ...]:
+        return ("none",)
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x: Tensor, weights: dict[str, Tensor], active: dict[str, np.ndarray] | None = None,

@@ -6,7 +6,7 @@ Implements ``NetworkCIFAR`` of `quark0/darts:cnn/model.py` (Liu et al., ICLR
 
 * **DARTS macro** (2-input cells, ``normal`` + ``reduce``): stem conv 3x3 -> 3C
   + BN, ``layers`` cells with reductions at layers//3 and 2*layers//3 (the
-  plan of :func:`workbench.supernet.macro_plan`), global pooling, linear. A
+  plan of :func:`workbench.spaces.cell.supernet.macro_plan`), global pooling, linear. A
   cell preprocesses s0 (FactorizedReduce after a reduction cell, else
   ReLU-conv1x1-BN) and s1 (ReLU-conv1x1-BN); node i sums ``op(state[src])``
   over its (op, src) pairs (any number of nodes and pairs: NASNet and
@@ -18,7 +18,7 @@ Implements ``NetworkCIFAR`` of `quark0/darts:cnn/model.py` (Liu et al., ICLR
   sums its inputs; the cell output is its ``concat`` state (the last node);
   ``none`` edges output zeros.
 
-Ops are built with :func:`workbench.ops.make_op` (E=1, ``affine=True`` as in
+Ops are built with :func:`workbench.spaces.cell.ops.make_op` (E=1, ``affine=True`` as in
 the DARTS evaluation model; pools carry no BN).
 
 **drop_path** (``NetworkCIFAR``): during training each non-identity,
@@ -54,12 +54,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import BatchStream, ImageDataset, derive_seed, eval_batches, load_dataset
-from .genotype import CellGenotype, Genotype, GenotypeError
-from .ops import FactorizedReduce, Identity, ReLUConvBN, Zero, make_op, op_names
-from .schedules import cosine_lr
-from .spaces import SearchSpace, get_space
-from .supernet import ResBlock, SupernetConfig, macro_plan
+from workbench.methods.schedules import cosine_lr
+from workbench.spaces import SearchSpace, get_space
+from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError
+from workbench.spaces.cell.ops import (
+    FactorizedReduce,
+    Identity,
+    ReLUConvBN,
+    Zero,
+    make_op,
+    op_names,
+)
+from workbench.spaces.cell.supernet import ResBlock, SupernetConfig, macro_plan
+from workbench.tasks.data import BatchStream, ImageDataset, derive_seed, eval_batches, load_dataset
 
 __all__ = ["DiscreteCell", "DiscreteNetwork", "EpochRecord", "EvalConfig", "EvalResult", "MACROS",
            "count_params", "evaluate_genotype", "from_space", "infer_macro"]
@@ -161,7 +168,7 @@ class DiscreteNetwork(nn.Module):
     exists and the network is in training mode.
 
     Example:
-        >>> from workbench import zoo
+        >>> from workbench.spaces.cell import zoo
         >>> net = DiscreteNetwork(zoo.published("DARTS_V2"), "darts", C=8, layers=3)
         >>> net(torch.randn(2, 1, 8, 8)).shape
         torch.Size([2, 10])

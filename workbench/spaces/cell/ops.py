@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .genotype import PARAM_FREE_OPS
-from .registry import Registry
+from workbench.registry import Registry
+from workbench.spaces.cell.genotype import PARAM_FREE_OPS
 
 Factory = Callable[..., "EdgeOp"]
 OPS: Registry[Factory] = Registry("op")

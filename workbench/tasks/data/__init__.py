@@ -12,9 +12,21 @@ generated tasks in ``synthetic.py``.
 """
 from __future__ import annotations
 
-from .datasets import DatasetNotFoundError, ImageDataset, dataset_names, load_dataset
-from .formats import RestrictedUnpickler, read_idx
-from .streams import BatchStream, TensorPair, derive_seed, eval_batches, make_streams, search_split
+from workbench.tasks.data.datasets import (
+    DatasetNotFoundError,
+    ImageDataset,
+    dataset_names,
+    load_dataset,
+)
+from workbench.tasks.data.formats import RestrictedUnpickler, read_idx
+from workbench.tasks.data.streams import (
+    BatchStream,
+    TensorPair,
+    derive_seed,
+    eval_batches,
+    make_streams,
+    search_split,
+)
 
 __all__ = [
     "BatchStream",

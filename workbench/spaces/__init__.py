@@ -1,0 +1,28 @@
+"""Search spaces: what a search chooses, and the protocol every space implements.
+
+:mod:`workbench.spaces.base` defines the protocol (:class:`SearchSpace`,
+:class:`ChoiceGroup`, :class:`ChoiceSupernet`, the generic :class:`Choices`
+architecture) and the registry; each family of spaces lives in its own
+subpackage: :mod:`workbench.spaces.cell` (DARTS, NAS-Bench-201, RobustDARTS
+S1-S5, sharpDARTS, a toy cell).
+"""
+from __future__ import annotations
+
+from workbench.spaces.base import (
+    SPACES,
+    ArchitectureError,
+    ChoiceGroup,
+    Choices,
+    ChoiceSupernet,
+    SearchSpace,
+    decode_argmax,
+    get_space,
+    register_space,
+    space_names,
+)
+from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
+
+__all__ = [
+    "DARTS_OPS", "NB201_OPS", "SPACES", "ArchitectureError", "CellSpace", "ChoiceGroup", "ChoiceSupernet", "Choices",
+    "SearchSpace", "cell_genotype", "decode_argmax", "get_space", "register_space", "space_names",
+]

@@ -1,0 +1,357 @@
+"""The search-space protocol: a space owns its choices, its supernet, and its architectures.
+
+Every differentiable NAS method chooses among *options* for a set of *rows*
+(DARTS: a cell's edges x candidate ops, per cell type; FBNet: a chain's layers
+x blocks; OSNet-AIN: blocks x norm placements; DNIS: feature fields x
+dimensions). A :class:`ChoiceGroup` names one such (rows x options) matrix.
+A :class:`SearchSpace` provides, for a task (:class:`~workbench.tasks.TaskInfo`):
+
+* ``choice_groups()`` -- its groups, with row and option labels and which
+  options each row allows;
+* ``supernet_config(value, **overrides)`` / ``build_supernet(task, config)`` --
+  the weight-sharing network (a :class:`ChoiceSupernet`) at a given size;
+* ``decode(probs, masks, rule)`` -- relaxed probabilities -> an architecture,
+  by one of ``rules`` (``default_rule`` when ``rule`` is None);
+* ``compile(arch, task, **options)`` -- the architecture as a standalone
+  trainable ``nn.Module``;
+* ``parse(text)`` / ``label(arch)`` / ``to_dot(arch)`` -- text and graphviz
+  forms (``to_dot`` returns DOT text; rendering it is the UI's job);
+* ``fingerprint()`` -- a stable hash of everything that defines the space, so a
+  run folder can check that a user-defined space passed again is the same.
+
+A :class:`ChoiceSupernet` owns one logit matrix per group (``alphas``), the
+option masks (buffers, so they are saved and resumed) and the op swapper
+(``set_op_enabled``); subclasses implement ``forward(x, weights, active)``,
+where ``weights[group]`` is the relaxed (rows x options) mixing matrix and
+``active[group]`` the boolean matrix of options that must be computed.
+
+:class:`Choices` is the generic architecture: one option name per row per
+group, with JSON and text forms; spaces with richer architectures (the DARTS
+cell genotype) return their own type with the same methods
+(``to_json``/``__str__``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from workbench.registry import Registry
+from workbench.tasks.task import TaskInfo
+
+
+class ArchitectureError(ValueError):
+    """An architecture (text, JSON or object) that does not fit its space."""
+
+
+@dataclass(frozen=True)
+class ChoiceGroup:
+    """One (rows x options) choice matrix: its name, labels and the options each row allows."""
+
+    name: str
+    rows: tuple[str, ...]
+    options: tuple[str, ...]
+    allowed: tuple[tuple[bool, ...], ...] | None = field(default=None, compare=True)  # None = all allowed
+
+    def __post_init__(self) -> None:
+        if not self.rows or not self.options:
+            raise ValueError(f"choice group {self.name!r} needs at least one row and one option")
+        if len(set(self.options)) != len(self.options):
+            raise ValueError(f"choice group {self.name!r} lists an option twice: {self.options}")
+        if self.allowed is not None:
+            if len(self.allowed) != len(self.rows) or any(len(r) != len(self.options) for r in self.allowed):
+                raise ValueError(f"choice group {self.name!r}: allowed must be {len(self.rows)} x "
+                                 f"{len(self.options)}")
+            empty = [self.rows[i] for i, r in enumerate(self.allowed) if not any(r)]
+            if empty:
+                raise ValueError(f"choice group {self.name!r}: rows {empty} allow no option")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.rows), len(self.options)
+
+    def allowed_matrix(self) -> np.ndarray:
+        if self.allowed is None:
+            return np.ones(self.shape, dtype=bool)
+        return np.array(self.allowed, dtype=bool)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rows": list(self.rows), "options": list(self.options),
+                "allowed": None if self.allowed is None else [list(r) for r in self.allowed]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ChoiceGroup:
+        allowed = d.get("allowed")
+        return cls(str(d["name"]), tuple(d["rows"]), tuple(d["options"]),
+                   None if allowed is None else tuple(tuple(bool(v) for v in r) for r in allowed))
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A generic architecture: the chosen option of every row, per choice group."""
+
+    space: str
+    picks: Mapping[str, tuple[str, ...]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{g}: {', '.join(p)}" for g, p in self.picks.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "picks": {g: list(p) for g, p in self.picks.items()}}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Choices:
+        try:
+            return cls(str(d["space"]), {str(g): tuple(str(o) for o in p) for g, p in dict(d["picks"]).items()})
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ArchitectureError(f"not a Choices architecture ({exc!r}); expected "
+                                    "{'space': NAME, 'picks': {GROUP: [OPTION, ...]}}") from None
+
+
+def decode_argmax(space_name: str, groups: Sequence[ChoiceGroup], probs: Mapping[str, np.ndarray],
+                  masks: Mapping[str, np.ndarray] | None = None) -> Choices:
+    """The most probable enabled option of every row (ties: the first), per group."""
+    picks = {}
+    for g in groups:
+        p = np.asarray(probs[g.name], dtype=np.float64)
+        m = g.allowed_matrix() if masks is None else np.asarray(masks[g.name], dtype=bool)
+        p = np.where(m, p, -np.inf)
+        picks[g.name] = tuple(g.options[int(np.argmax(row))] for row in p)
+    return Choices(space_name, picks)
+
+
+class SearchSpace(ABC):
+    """The protocol every search space implements (see the module docstring)."""
+
+    name: str
+    rules: tuple[str, ...] = ("argmax",)
+    default_rule: str = "argmax"
+
+    # -- choices -------------------------------------------------------------------------------
+    @abstractmethod
+    def choice_groups(self) -> tuple[ChoiceGroup, ...]:
+        """The (rows x options) matrices this space chooses over."""
+
+    def group(self, name: str) -> ChoiceGroup:
+        for g in self.choice_groups():
+            if g.name == name:
+                return g
+        raise ValueError(f"space {self.name!r} has no choice group {name!r}; its groups are "
+                         f"{', '.join(g.name for g in self.choice_groups())}")
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.choice_groups())
+
+    # -- supernet ------------------------------------------------------------------------------
+    def supernet_config(self, value: Any = None, **overrides: Any) -> Any:
+        """The space's supernet settings from ``value`` (its config object, a mapping or None) plus overrides."""
+        if value is None and not overrides:
+            return None
+        raise ValueError(f"space {self.name!r} takes no supernet settings; got {value!r} {overrides or ''}")
+
+    @abstractmethod
+    def build_supernet(self, task: TaskInfo, config: Any = None) -> ChoiceSupernet:
+        """The weight-sharing network for ``task`` at size ``config``."""
+
+    # -- architectures -------------------------------------------------------------------------
+    def decode(self, probs: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray] | None = None,
+               rule: str | None = None) -> Any:
+        """Relaxed probabilities (per group) -> an architecture, by ``rule`` (default: ``default_rule``)."""
+        rule = self.default_rule if rule is None else rule
+        if rule != "argmax":
+            raise ValueError(f"space {self.name!r} has no decoding rule {rule!r}; accepted: {', '.join(self.rules)}")
+        return decode_argmax(self.name, self.choice_groups(), probs, masks)
+
+    def check(self, arch: Any) -> None:
+        """Raise :class:`ArchitectureError` if ``arch`` does not fit this space."""
+        if not isinstance(arch, Choices):
+            raise ArchitectureError(f"space {self.name!r} expects a Choices architecture, got {type(arch).__name__}")
+        groups = {g.name: g for g in self.choice_groups()}
+        if set(arch.picks) != set(groups):
+            raise ArchitectureError(f"architecture has groups {sorted(arch.picks)}; space {self.name!r} has "
+                                    f"{sorted(groups)}")
+        for name, picks in arch.picks.items():
+            g = groups[name]
+            if len(picks) != len(g.rows):
+                raise ArchitectureError(f"group {name!r} needs {len(g.rows)} picks (one per row), got {len(picks)}")
+            allowed = g.allowed_matrix()
+            for i, op in enumerate(picks):
+                if op not in g.options:
+                    raise ArchitectureError(f"group {name!r} row {g.rows[i]!r}: unknown option {op!r}; accepted: "
+                                            f"{', '.join(g.options)}")
+                if not allowed[i, g.options.index(op)]:
+                    ok = [o for o, a in zip(g.options, allowed[i], strict=True) if a]
+                    raise ArchitectureError(f"group {name!r} row {g.rows[i]!r} does not allow {op!r}; allowed "
+                                            f"there: {', '.join(ok)}")
+
+    def parse(self, text: str) -> Any:
+        """An architecture from its JSON text (``to_json`` of :class:`Choices`)."""
+        try:
+            arch = self.arch_from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ArchitectureError(f"not an architecture of space {self.name!r}: {exc}") from None
+        self.check(arch)
+        return arch
+
+    def arch_from_dict(self, d: Mapping[str, Any]) -> Any:
+        """The inverse of ``arch.to_dict()`` (run folders store architectures this way)."""
+        if not isinstance(d, Mapping):
+            raise ArchitectureError(f"an architecture of space {self.name!r} is a JSON object, got {type(d).__name__}")
+        return Choices.from_dict(d)
+
+    def label(self, arch: Any) -> str:
+        """One line of text for ``arch``."""
+        return str(arch)
+
+    def to_dot(self, arch: Any, title: str | None = None) -> str:
+        """A graphviz DOT drawing: one box per row, in order, labelled with its pick (groups side by side)."""
+        self.check(arch)
+        lines = ["digraph G {", '  rankdir=LR; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+                 'fontname="Helvetica"];']
+        if title:
+            lines.append(f'  label="{_esc(title)}"; labelloc=t;')
+        for g in self.choice_groups():
+            prev = None
+            for i, (row, op) in enumerate(zip(g.rows, arch.picks[g.name], strict=True)):
+                node = f'"{_esc(g.name)}_{i}"'
+                lines.append(f'  {node} [label="{_esc(row)}\\n{_esc(op)}"];')
+                if prev is not None:
+                    lines.append(f"  {prev} -> {node};")
+                prev = node
+        lines.append("}")
+        return "\n".join(lines)
+
+    @abstractmethod
+    def compile(self, arch: Any, task: TaskInfo, **options: Any) -> nn.Module:
+        """``arch`` as a standalone trainable network for ``task``."""
+
+    # -- identity ------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """A stable hash of the space's name and choices (override to add what else defines it)."""
+        payload = {"name": self.name, "type": type(self).__qualname__,
+                   "groups": [g.to_dict() for g in self.choice_groups()]}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"{self.name}: " + "; ".join(f"{g.name} {len(g.rows)} x {len(g.options)} ({', '.join(g.options)})"
+                                            for g in self.choice_groups())
+
+
+def masked_softmax(alpha: Tensor, mask: Tensor) -> Tensor:
+    """softmax over the enabled options of each row; disabled options get exactly 0."""
+    return torch.softmax(alpha.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+def _esc(s: str) -> str:
+    return str(s).replace("\\", "\\\\").replace('"', '\\"')
+
+
+class ChoiceSupernet(nn.Module):
+    """Base of every supernet: one logit matrix and one option mask per choice group, and the op swapper.
+
+    Subclasses call ``super().__init__(groups, alpha_init_std)`` and implement
+    ``forward(x, weights, active)``. ``arch_parameters()`` are the tensors the
+    architecture optimizer updates (override to add more: PC-DARTS's edge
+    betas); everything else is a weight. ``probabilities(group)`` is what
+    architectures are decoded from (default: softmax over enabled options).
+    """
+
+    def __init__(self, groups: Sequence[ChoiceGroup], alpha_init_std: float = 1e-3) -> None:
+        super().__init__()
+        self.groups = tuple(groups)
+        self.alphas = nn.ParameterDict({
+            g.name: nn.Parameter(alpha_init_std * torch.randn(*g.shape)) for g in self.groups})
+        for g in self.groups:
+            self.register_buffer(f"mask_{g.name}", torch.from_numpy(g.allowed_matrix().copy()))
+        self._group_index = {g.name: g for g in self.groups}
+
+    # -- architecture state ---------------------------------------------------------------------
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alphas[g.name] for g in self.groups]
+
+    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [(n, p) for n, p in self.named_parameters() if id(p) not in arch]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for _, p in self.named_weight_parameters()]
+
+    def op_mask(self, group: str) -> Tensor:
+        return getattr(self, f"mask_{group}")
+
+    def probabilities(self, group: str) -> Tensor:
+        """What architectures are decoded from: softmax over the enabled options of each row."""
+        return masked_softmax(self.alphas[group], self.op_mask(group))
+
+    def empty_options(self, group: str) -> tuple[str, ...]:
+        """Options that do not count as a real choice when checking a row is not left empty (cells: 'none')."""
+        return ()
+
+    def set_op_enabled(self, group: str, option: str, enabled: bool, rows: Sequence[int] | None = None
+                       ) -> tuple[int, ...]:
+        """Switch ``option`` on or off in ``rows`` (default: all) of ``group``; returns the rows changed.
+
+        An option switched off gets exactly zero weight from the next forward
+        pass on. Options are only switched back on where the space allows
+        them, and no row may be left without a real option.
+        """
+        g = self._group_index.get(group)
+        if g is None:
+            raise ValueError(f"unknown choice group {group!r}; this space has {', '.join(self._group_index)}")
+        if option not in g.options:
+            raise ValueError(f"option {option!r} is not in space group {group!r}; its options are {', '.join(g.options)} "
+                             "(new options must be added to the space before the supernet is built)")
+        n = len(g.rows)
+        rows = list(range(n)) if rows is None else list(rows)
+        for k in rows:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < n:
+                raise ValueError(f"row {k!r} out of range; group {group!r} has rows 0..{n - 1}")
+        o = g.options.index(option)
+        allowed = g.allowed_matrix()
+        mask = self.op_mask(group).clone()
+        changed = []
+        for k in rows:
+            new = bool(enabled) and bool(allowed[k, o])
+            if enabled and not allowed[k, o]:
+                continue
+            if bool(mask[k, o]) != new:
+                mask[k, o] = new
+                changed.append(int(k))
+        real = [i for i, name in enumerate(g.options) if name not in self.empty_options(group)]
+        empty = [k for k in range(n) if not mask[k, real].any()]
+        if empty:
+            left = [g.options[i] for i in range(len(g.options)) if mask[empty[0], i]]
+            other = "".join(f" other than {o!r}" for o in self.empty_options(group)[:1])
+            raise ValueError(f"switching off {option!r} would leave row(s) {empty} of group {group!r} with no "
+                             f"candidate op{other}; enabled there: {left}")
+        self.op_mask(group).copy_(mask)
+        return tuple(changed)
+
+
+SPACES: Registry[SearchSpace] = Registry("search space")
+
+
+def get_space(name: str | SearchSpace) -> SearchSpace:
+    """Look a space up by name (or pass a :class:`SearchSpace` through)."""
+    return name if isinstance(name, SearchSpace) else SPACES.get(name)
+
+
+def space_names() -> list[str]:
+    return SPACES.names()
+
+
+def register_space(space: SearchSpace, name: str | None = None) -> SearchSpace:
+    """Register ``space`` under ``name`` (default: ``space.name``) so configs and run folders can name it."""
+    SPACES.register(name or space.name, space)
+    return space
