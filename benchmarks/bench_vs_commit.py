@@ -1,0 +1,83 @@
+"""Search-step time of this tree against an earlier commit, side by side in one run.
+
+Checks out ``--against REF`` into a temporary ``git worktree`` and times the
+same search step (first order, digits, batch 64) on both default configs --
+NB201 (C=8, one cell per stage) and DARTS (C=8, 3 cells) -- in fresh
+subprocesses with one torch thread each, alternating the two trees round by
+round (ABAB...) so that machine noise hits both alike. Each round takes the
+median of ``--steps`` steps after 3 warm-up steps; the result is the median
+over rounds, and the ratio this tree / REF (< 1: faster now).
+
+Usage: python benchmarks/bench_vs_commit.py --against REF [--rounds 5] [--steps 20] [--method darts-v1]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MEASURE = r"""
+import json, statistics, sys, time, torch
+torch.set_num_threads(1)
+from workbench import SearchConfig, Searcher, SupernetConfig
+space, method, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+net = SupernetConfig(C=8, cells_per_stage=1) if space == "nb201" else SupernetConfig(C=8, layers=3)
+s = Searcher(SearchConfig(space=space, method=method, supernet=net, batch_size=64, epochs=50))
+for _ in range(3):
+    s.step()
+ts = []
+for _ in range(steps):
+    t = time.perf_counter()
+    s.step()
+    ts.append(time.perf_counter() - t)
+print(json.dumps({"ms": statistics.median(ts) * 1e3}))
+"""
+
+
+def measure(tree: Path, space: str, method: str, steps: int) -> float:
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", MEASURE, space, method, str(steps)], cwd=tree, env=env,
+                         capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--against", required=True, help="git ref to compare with (e.g. a commit hash)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--method", default="darts-v1")
+    args = ap.parse_args()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
+        other = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(other), args.against], cwd=ROOT, check=True,
+                       capture_output=True)
+        try:
+            print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
+                  f"{os.getloadavg()[0]:.2f}; torch threads 1; method {args.method}")
+            print(f"this tree: HEAD {head.strip()} + working changes; against: {args.against}")
+            print(f"{'config':<8}{'this tree ms':>14}{'against ms':>12}{'ratio':>8}")
+            for space in ("nb201", "darts"):
+                mine, theirs = [], []
+                for _ in range(args.rounds):
+                    mine.append(measure(ROOT, space, args.method, args.steps))
+                    theirs.append(measure(other, space, args.method, args.steps))
+                a, b = statistics.median(mine), statistics.median(theirs)
+                print(f"{space:<8}{a:>14.1f}{b:>12.1f}{a / b:>8.3f}   (rounds: {[round(x, 1) for x in mine]} vs "
+                      f"{[round(x, 1) for x in theirs]})")
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, capture_output=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
