@@ -4,7 +4,8 @@
 :class:`ChoiceGroup`, :class:`ChoiceSupernet`, the generic :class:`Choices`
 architecture) and the registry; each family of spaces lives in its own
 subpackage: :mod:`workbench.spaces.cell` (DARTS, NAS-Bench-201, RobustDARTS
-S1-S5, sharpDARTS, a toy cell).
+S1-S5, sharpDARTS, a toy cell) and :mod:`workbench.spaces.chain` (a chain of
+MBConv layers, the hardware-aware methods' space).
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from workbench.spaces.base import (
     space_names,
 )
 from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
+from workbench.spaces.chain.space import CHAIN_BLOCKS, ChainConfig, ChainSpace
 
 __all__ = [
-    "DARTS_OPS", "NB201_OPS", "SPACES", "ArchitectureError", "CellSpace", "ChoiceGroup", "ChoiceSupernet", "Choices",
+    "CHAIN_BLOCKS", "ChainConfig", "ChainSpace", "DARTS_OPS", "NB201_OPS", "SPACES", "ArchitectureError", "CellSpace", "ChoiceGroup", "ChoiceSupernet", "Choices",
     "SearchSpace", "cell_genotype", "decode_argmax", "get_space", "register_space", "space_names",
 ]

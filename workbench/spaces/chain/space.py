@@ -1,0 +1,208 @@
+"""The ``chain`` space: layers in a row, each choosing one MBConv block or ``skip`` (SEEDS_2.md §4.4).
+
+The shared space of the hardware-aware methods (FBNet, Wu et al. CVPR 2019;
+ProxylessNAS, Cai et al. ICLR 2019; Single-Path NAS, Stamoulis et al. 2019),
+scaled to a CPU: a 3x3 stem conv to 16 channels, 3 stages of 2 searchable
+layers with widths (16, 24, 32) whose first layer has stride (1, 2, 2), global
+average pooling and a linear classifier. Candidates per layer: MBConv
+{k3, k5} x {e1, e3, e6} and ``skip``; ``skip`` is legal only where the layer
+keeps its shape (stride 1 and C_in = C_out), where the layer has an identity
+shortcut and ``skip`` ("Zero" in ProxylessNAS) leaves only that shortcut.
+
+One choice group, ``layers``: rows labelled ``"L2 16→24 s2"``, options the
+block names. The supernet mixes the candidates of each layer with the
+relaxation's weights (``out = shortcut(x) + sum_o w_o * block_o(x)``), computing
+only the active ones (a sampling relaxation computes one). Architectures are
+:class:`~workbench.spaces.base.Choices`; ``compile`` builds the discrete chain.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from torch import Tensor, nn
+
+from workbench.spaces.base import SPACES, ChoiceGroup, Choices, ChoiceSupernet, SearchSpace
+from workbench.spaces.chain.blocks import make_block, parse_block
+from workbench.tasks.task import TaskInfo
+
+CHAIN_BLOCKS = ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6", "skip")
+GROUP = "layers"
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """Supernet settings of a chain space (its shape is the space's): the alpha initialisation."""
+
+    alpha_init_std: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.alpha_init_std, (int, float)) and 0 < self.alpha_init_std < 10):
+            raise ValueError(f"alpha_init_std must be a number in (0, 10), got {self.alpha_init_std!r}")
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    C_in: int
+    C_out: int
+    stride: int
+
+    @property
+    def shortcut(self) -> bool:
+        return self.stride == 1 and self.C_in == self.C_out
+
+
+@dataclass(frozen=True)
+class ChainSpace(SearchSpace):
+    """A chain of searchable layers; see the module docstring."""
+
+    name: str = "chain"
+    blocks: tuple[str, ...] = CHAIN_BLOCKS
+    stem: int = 16
+    widths: tuple[int, ...] = (16, 24, 32)
+    layers_per_stage: int = 2
+    strides: tuple[int, ...] = (1, 2, 2)
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.blocks or len(set(self.blocks)) != len(self.blocks):
+            raise ValueError(f"chain space {self.name!r} needs distinct blocks, got {self.blocks}")
+        for b in self.blocks:
+            if b != "skip":
+                parse_block(b)
+        if self.blocks == ("skip",):
+            raise ValueError(f"chain space {self.name!r} has only 'skip'; add a block such as k3_e3")
+        if len(self.widths) != len(self.strides) or not self.widths:
+            raise ValueError(f"widths {self.widths} and strides {self.strides} must be non-empty and equally long")
+        if self.layers_per_stage < 1 or self.stem < 1 or min(self.widths) < 1 or min(self.strides) < 1:
+            raise ValueError("stem, widths, strides and layers_per_stage must be >= 1")
+
+    # -- shape ------------------------------------------------------------------------------------
+    def plan(self) -> tuple[LayerPlan, ...]:
+        """(C_in, C_out, stride) of every searchable layer, in order."""
+        out, c = [], self.stem
+        for width, stride in zip(self.widths, self.strides, strict=True):
+            for j in range(self.layers_per_stage):
+                out.append(LayerPlan(c, width, stride if j == 0 else 1))
+                c = width
+        return tuple(out)
+
+    def choice_groups(self) -> tuple[ChoiceGroup, ...]:
+        if "groups" not in self._cache:
+            plan = self.plan()
+            rows = tuple(f"L{i} {p.C_in}→{p.C_out} s{p.stride}" for i, p in enumerate(plan))
+            allowed = tuple(tuple(b != "skip" or p.shortcut for b in self.blocks) for p in plan)
+            self._cache["groups"] = (ChoiceGroup(GROUP, rows, self.blocks, allowed),)
+        return self._cache["groups"]
+
+    def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> ChainSpace:
+        """A copy with blocks removed or added by name."""
+        remove, add = list(remove), list(add)
+        for b in remove:
+            if b not in self.blocks:
+                raise ValueError(f"cannot remove {b!r}: not in space {self.name!r}; its blocks are "
+                                 f"{', '.join(self.blocks)}")
+        blocks = tuple(b for b in self.blocks if b not in remove) + tuple(b for b in add if b not in self.blocks)
+        return replace(self, blocks=blocks, _cache={})
+
+    # -- supernet -----------------------------------------------------------------------------------
+    def supernet_config(self, value: Any = None, **overrides: Any) -> ChainConfig:
+        if value is None:
+            value = ChainConfig()
+        elif isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"alpha_init_std"})
+            if unknown:
+                raise ValueError(f"unknown supernet setting(s) {unknown} for chain space {self.name!r}; accepted: "
+                                 "['alpha_init_std']")
+            value = ChainConfig(**value)
+        elif not isinstance(value, ChainConfig):
+            raise TypeError(f"chain space {self.name!r} takes a ChainConfig (or a mapping of its fields), got "
+                            f"{type(value).__name__}")
+        unknown = sorted(set(overrides) - {"alpha_init_std"})
+        if unknown:
+            raise ValueError(f"method setting(s) {unknown} do not apply to chain space {self.name!r} (they are "
+                             "settings of another space family)")
+        return replace(value, **overrides) if overrides else value
+
+    def build_supernet(self, task: TaskInfo, config: Any = None) -> ChainSupernet:
+        if len(task.input_shape) != 3:
+            raise ValueError(f"chain space {self.name!r} needs image inputs (C, H, W); task {task.name!r} has "
+                             f"examples of shape {task.input_shape}")
+        return ChainSupernet(self, task, self.supernet_config(config))
+
+    def compile(self, arch: Any, task: TaskInfo, **options: Any) -> DiscreteChain:
+        self.check(arch)
+        return DiscreteChain(self, task, arch.picks[GROUP])
+
+    def label(self, arch: Any) -> str:
+        return " | ".join(arch.picks[GROUP])
+
+    def fingerprint(self) -> str:
+        return super().fingerprint() + f"-s{self.stem}"
+
+
+def _stem(C_in: int, C: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(C_in, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU6(inplace=True))
+
+
+class ChainSupernet(ChoiceSupernet):
+    """Every legal candidate of every layer, mixed by the relaxation's weights."""
+
+    def __init__(self, space: ChainSpace, task: TaskInfo, cfg: ChainConfig = ChainConfig()) -> None:
+        super().__init__(space.choice_groups(), cfg.alpha_init_std)
+        self.space, self.cfg = space, cfg
+        self.plan = space.plan()
+        self.stem = _stem(task.input_shape[0], space.stem)
+        self.layers = nn.ModuleList()
+        for p in self.plan:
+            mods = {b: make_block(b, p.C_in, p.C_out, p.stride) for b in space.blocks if b != "skip"}
+            self.layers.append(nn.ModuleDict(mods))
+        self.classifier = nn.Linear(space.widths[-1], task.n_outputs)
+
+    def forward(self, x: Tensor, weights: Mapping[str, Tensor], active: Mapping[str, np.ndarray] | None = None
+                ) -> Tensor:
+        w_all = weights[GROUP]
+        act = self.op_mask(GROUP).cpu().numpy() if active is None else active[GROUP]
+        h = self.stem(x)
+        for i, (p, layer) in enumerate(zip(self.plan, self.layers, strict=True)):
+            out = h if p.shortcut else None
+            for o, name in enumerate(self.space.blocks):
+                if name == "skip" or not act[i, o]:
+                    continue
+                y = w_all[i, o] * layer[name](h)
+                out = y if out is None else out + y
+            if out is None:
+                raise ValueError(f"layer {i} ({p.C_in}→{p.C_out}, stride {p.stride}) has no active block and no "
+                                 "shortcut; enable a block there")
+            h = out
+        return self.classifier(h.mean((2, 3)))
+
+
+class DiscreteChain(nn.Module):
+    """The chain of one block per layer (``skip`` layers are the identity)."""
+
+    def __init__(self, space: ChainSpace, task: TaskInfo, picks: tuple[str, ...]) -> None:
+        super().__init__()
+        self.plan, self.picks = space.plan(), tuple(picks)
+        self.stem = _stem(task.input_shape[0], space.stem)
+        self.layers = nn.ModuleList(nn.Identity() if b == "skip" else make_block(b, p.C_in, p.C_out, p.stride)
+                                    for b, p in zip(self.picks, self.plan, strict=True))
+        self.classifier = nn.Linear(space.widths[-1], task.n_outputs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.stem(x)
+        for p, b, layer in zip(self.plan, self.picks, self.layers, strict=True):
+            h = layer(h) if b == "skip" else (h + layer(h) if p.shortcut else layer(h))
+        return self.classifier(h.mean((2, 3)))
+
+
+def chain_choices(space: ChainSpace, picks: Iterable[str]) -> Choices:
+    """A chain architecture from its block names, checked against ``space``."""
+    arch = Choices(space.name, {GROUP: tuple(picks)})
+    space.check(arch)
+    return arch
+
+
+SPACES.register("chain", ChainSpace())
