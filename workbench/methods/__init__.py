@@ -31,3 +31,6 @@ __all__ = [
     "ScaledWeightDecay", "StepContext", "adam", "get_method", "method_names", "method_options", "paper_config",
     "register_method",
 ]
+
+# presets register where they are defined: importing a family module registers its methods
+from workbench.methods import hardware  # noqa: E402,F401  (fbnet, proxylessnas)

@@ -152,7 +152,7 @@ class ChainSupernet(ChoiceSupernet):
 
     def __init__(self, space: ChainSpace, task: TaskInfo, cfg: ChainConfig = ChainConfig()) -> None:
         super().__init__(space.choice_groups(), cfg.alpha_init_std)
-        self.space, self.cfg = space, cfg
+        self.space, self.cfg, self.input_shape = space, cfg, tuple(task.input_shape)
         self.plan = space.plan()
         self.stem = _stem(task.input_shape[0], space.stem)
         self.layers = nn.ModuleList()

@@ -1,0 +1,143 @@
+"""Cost tables of a chain space: one cost per (layer, block), for the hardware-aware methods' cost models.
+
+* ``params`` -- parameters of each candidate block, in thousands (``skip``: 0);
+* ``flops`` -- FLOPs of each block at batch 1 at the layer's input resolution,
+  in MFLOPs, counted by ``torch.utils.flop_counter.FlopCounterMode``;
+* ``latency`` -- a table **measured on this machine** (:func:`measure_latency`:
+  each block at batch 1 at its input shape, ``warmup`` runs then the median of
+  ``repeats``, one torch thread), saved as JSON with the host's description
+  (:func:`save_latency`, :func:`load_latency`). Tests read a stored table; they
+  never time live.
+
+The layer's input resolution follows the chain: the stem keeps H x W, and each
+stride-2 layer halves it (rounding up, as a 3x3/5x5 conv with padding k//2 does).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench.methods.costs import CostModel
+from workbench.spaces.chain.blocks import make_block
+from workbench.spaces.chain.space import GROUP, ChainSpace
+
+KINDS = ("params", "flops", "latency")
+LATENCY_FORMAT = "workbench-latency-table/1"
+
+
+def layer_inputs(space: ChainSpace, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """(C, H, W) entering each searchable layer for examples of ``input_shape`` (C_in, H, W)."""
+    _, h, w = input_shape
+    out = []
+    for p in space.plan():
+        out.append((p.C_in, h, w))
+        if p.stride > 1:
+            h, w = -(-h // p.stride), -(-w // p.stride)
+    return out
+
+
+def _table(space: ChainSpace, fn: Any) -> np.ndarray:
+    g, = space.choice_groups()
+    allowed = g.allowed_matrix()
+    t = np.zeros(g.shape)
+    for i, p in enumerate(space.plan()):
+        for o, b in enumerate(g.options):
+            if b != "skip" and allowed[i, o]:
+                t[i, o] = fn(i, p, make_block(b, p.C_in, p.C_out, p.stride))
+    return t
+
+
+def params_table(space: ChainSpace) -> np.ndarray:
+    """Parameters of each block (thousands)."""
+    return _table(space, lambda i, p, m: sum(x.numel() for x in m.parameters()) / 1e3)
+
+
+def flops_table(space: ChainSpace, input_shape: tuple[int, ...]) -> np.ndarray:
+    """FLOPs of each block at batch 1 (millions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    shapes = layer_inputs(space, input_shape)
+
+    def count(i: int, p: Any, m: torch.nn.Module) -> float:
+        m.eval()
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            m(torch.zeros(1, *shapes[i]))
+        return fc.get_total_flops() / 1e6
+
+    return _table(space, count)
+
+
+def measure_latency(space: ChainSpace, input_shape: tuple[int, ...], warmup: int = 10, repeats: int = 50
+                    ) -> dict[str, Any]:
+    """Time every block of every layer at batch 1 on this machine (ms, median of ``repeats``)."""
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"need warmup >= 0 and repeats >= 1, got {warmup}, {repeats}")
+    shapes = layer_inputs(space, input_shape)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        def time_block(i: int, p: Any, m: torch.nn.Module) -> float:
+            m.eval()
+            x = torch.randn(1, *shapes[i])
+            with torch.no_grad():
+                for _ in range(warmup):
+                    m(x)
+                ts = []
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    m(x)
+                    ts.append(time.perf_counter() - t)
+            return statistics.median(ts) * 1e3
+        table = _table(space, time_block)
+    finally:
+        torch.set_num_threads(threads)
+    g, = space.choice_groups()
+    return {"format": LATENCY_FORMAT, "space": space.name, "fingerprint": space.fingerprint(),
+            "input_shape": list(input_shape), "unit": "ms", "rows": list(g.rows), "options": list(g.options),
+            "table": table.tolist(), "warmup": warmup, "repeats": repeats, "batch": 1, "torch_threads": 1,
+            "host": {"machine": platform.machine(), "processor": platform.processor(), "system": platform.system(),
+                     "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count()},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def save_latency(table: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(table, indent=1))
+    return path
+
+
+def load_latency(path: str | Path, space: ChainSpace) -> CostModel:
+    """A measured latency table as a cost model; refuses a table made for another space (shape or fingerprint)."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read latency table {path}: {exc}") from None
+    if not isinstance(d, dict) or d.get("format") != LATENCY_FORMAT:
+        raise ValueError(f"{path} is not a workbench latency table (format {LATENCY_FORMAT!r}); make one with "
+                         "workbench.spaces.chain.costs.measure_latency")
+    g, = space.choice_groups()
+    if list(d.get("rows", [])) != list(g.rows) or list(d.get("options", [])) != list(g.options):
+        missing = sorted(set(g.rows) - set(d.get("rows", [])))
+        raise ValueError(f"latency table {path} was measured for space {d.get('space')!r} with layers "
+                         f"{d.get('rows')} and blocks {d.get('options')}; space {space.name!r} needs layers "
+                         f"{list(g.rows)} and blocks {list(g.options)} (missing layer shapes: {missing})")
+    return CostModel({GROUP: np.asarray(d["table"], dtype=np.float64)}, unit=d.get("unit", "ms"),
+                     name=f"latency ({path.name})")
+
+
+def block_cost_model(space: ChainSpace, input_shape: tuple[int, ...], kind: str = "params") -> CostModel:
+    """A cost model of the chain's own blocks: ``params`` (thousands) or ``flops`` (MFLOPs)."""
+    if kind == "params":
+        return CostModel({GROUP: params_table(space)}, unit="K params", name="params")
+    if kind == "flops":
+        return CostModel({GROUP: flops_table(space, input_shape)}, unit="MFLOPs", name="flops")
+    raise ValueError(f"unknown cost kind {kind!r}; accepted: params, flops (latency: measure_latency + load_latency)")
