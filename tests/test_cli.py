@@ -52,6 +52,8 @@ def test_search_writes_run_summary_and_report(search_out):
     assert Genotype.from_nb201_str(by_label["genotype (NB201)"], n_nodes=None) == run.genotype
     assert Genotype.from_json(by_label["genotype (JSON)"]) == run.genotype
     assert "val acc" in by_label["supernet"] and "test acc" in by_label["supernet"]
+    assert by_label["cell ops"].endswith(" none") and "parameter-free" in by_label["cell ops"]
+    assert "early stopping" not in by_label  # darts-v1 has no controller
     assert "\r" not in stdout and "step/s" in stderr  # the progress bar stays on stderr
     summary = json.loads((out / "summary.json").read_text())
     assert Genotype.from_dict(summary["genotype"]) == run.genotype and summary["steps"] == 10
@@ -124,7 +126,7 @@ def test_ctrl_c_stops_after_the_step_checkpoints_and_resumes(tmp_path, capsys, m
                 os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during step 3
             return ev
 
-    monkeypatch.setattr(cli_mod, "Searcher", InterruptedSearcher)
+    monkeypatch.setattr(cli_mod.search, "Searcher", InterruptedSearcher)  # the `search` command's module
     out = tmp_path / "int"
     assert main(["search", *TINY, "--epochs", "2", "--out", str(out), "--no-report"]) == 130
     err = capsys.readouterr().err
@@ -252,3 +254,57 @@ def test_compare_subcommand_rejects_unknown_method(capsys):
     from workbench.app.cli import main
     assert main(["compare", "--methods", "darts-v1,gdass", "--space", "toy"]) == 2
     assert "gdas" in capsys.readouterr().err
+
+
+# DARTS-ADA on a tiny search: sharpness every epoch (ev_freq=1), local averages of one eigenvalue (window=1),
+# compared with the previous one (delta=1) from epoch 0 on (es_start_epoch=0); the eigenvalue grows by a ratio
+# of about 1.4 from epoch 1 to epoch 2 with seed 0, so the rule (ratio > factor=1.1) fires at epoch 2 every time.
+ADA_OPTIONS = ("ev_freq=1", "window=1", "delta=1", "es_start_epoch=0", "factor=1.1")
+ADA = ["search", *TINY, "--method", "darts-ada", "--epochs", "3", "--no-report",
+       *[a for kv in ADA_OPTIONS for a in ("--method-option", kv)]]
+
+
+def test_darts_ada_early_stops_and_rolls_back_through_the_cli(tmp_path, capsys):
+    """The CLI steps through Searcher.step(): DARTS-ADA's controller really rolls back and raises the weight
+    decay (3e-4 -> 3e-3 -> 3e-2 = max_weight_decay, then a third trigger is not acted on), unlike DARTS-V2."""
+    from workbench import serialize
+    out = tmp_path / "ada"
+    assert main([*ADA, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    events = [json.loads(ln) for ln in (out / "events.jsonl").read_text().splitlines()]
+    stops = [e["values"] for e in events if e["type"] == "AnalysisResult" and e["kind"] == "early_stop"]
+    assert [(v["trigger_epoch"], v["stop_epoch"]) for v in stops] == [(1, 0)] * 3
+    assert all(v["ratio"] > 1.1 for v in stops)
+    restarts = [e["step"] for e in events if e["type"] == "RunStarted"]
+    assert restarts == [0, 5, 5]  # two rollbacks to the end of epoch 1
+    assert sum(1 for _ in (out / "steps.jsonl").open()) == 15 + 2 * 5  # epoch 2 was run three times
+    summary = json.loads((out / "summary.json").read_text())
+    ctrl = summary["controller"]
+    assert ctrl["controller"] == "EarlyStopController" and not ctrl["stopped"]
+    assert [(t, e) for t, e, _ in ctrl["rollbacks"]] == [(1, 0), (1, 0)]
+    assert [wd for *_, wd in ctrl["rollbacks"]] == pytest.approx([3e-3, 3e-2])
+    assert ctrl["weight_decay"] == pytest.approx(0.03) and summary["steps_taken"] == 25 and summary["steps"] == 15
+    final = serialize.load(list_checkpoints(out)[-1])
+    assert final["optimizer"]["param_groups"][0]["weight_decay"] == pytest.approx(0.03)  # the search's own wd
+    assert "(15 steps + 10 repeated after rollbacks" in captured.out
+    assert "early stopping    rolled back 2 times: epoch 2 -> end of epoch 1 (weight decay 0.003)" in captured.out
+    assert captured.err.count("early stopping fired at epoch 2") == 3
+    assert "darts-ada rolled back to step 5 (end of epoch 1); weight decay now 0.03" in captured.err
+    assert "darts-ada went on without a rollback (weight decay 0.03)" in captured.err
+    assert main(["runs", "show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count("  -- rolled back to the end of epoch 1 (step 5)") == 2 and "early stop   fired 3 times" in shown
+    assert "controller   rolled back 2 times" in shown and "status       finished, step 15 of 15" in shown
+
+
+def test_compare_subcommand_passes_method_options_to_the_controller(tmp_path, capsys):
+    opts = [a for kv in ADA_OPTIONS for a in ("--method-option", f"darts-ada:{kv}")]
+    assert main(["compare", "--methods", "darts-ada", "--seeds", "0", "--space", "toy", "--epochs", "3", "--C", "4",
+                 "--data-limit", "160", "--batch-size", "16", "--no-hessian", "--threads", "1", *opts,
+                 "--out", str(tmp_path / "cmp")]) == 0
+    err = capsys.readouterr().err
+    assert "early stopping: rolled back 2 times: epoch 2 -> end of epoch 1 (weight decay 0.003)" in err
+    row = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["rows"][0]
+    assert row["controller"]["weight_decay"] == pytest.approx(0.03)
+    assert main(["compare", "--methods", "darts-v1", "--method-option", "darts-ada:factor=1.1"]) == 2
+    assert "METHOD:KEY=VALUE with METHOD one of --methods (darts-v1)" in capsys.readouterr().err

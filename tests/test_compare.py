@@ -98,3 +98,15 @@ def test_bad_arguments():
         compare(["darts-v1"], [0], "toy", "digits", 1, None, base_config=_base(), method_options={"gdas": {}})
     with pytest.raises(ValueError, match="not a workbench comparison"):
         ComparisonResult.from_json('{"format": "x"}')
+
+
+def test_compare_honours_a_methods_controller(tmp_path):
+    """compare() steps through Searcher.run(): DARTS-ADA's early stopping rolls back and adapts the weight decay
+    (same tiny settings as the CLI test in test_cli.py), and the row records what the controller did."""
+    ada = {"ev_freq": 1, "window": 1, "delta": 1, "es_start_epoch": 0, "factor": 1.1}
+    res = compare(["darts-ada"], [0], "toy", "digits", 3, tmp_path, base_config=_base(), hessian=False,
+                  method_options={"darts-ada": ada})
+    ctrl = res.rows[0]["controller"]
+    assert [(t, e) for t, e, _ in ctrl["rollbacks"]] == [(1, 0), (1, 0)]
+    assert ctrl["weight_decay"] == pytest.approx(0.03)
+    assert res.curves["darts-ada"]["0"]["epoch"] == [0, 1, 1, 1, 2]  # epoch 2 (0-based 1) was run three times

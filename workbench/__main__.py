@@ -1,4 +1,4 @@
-"""``python -m workbench``: the command-line interface (see :mod:`workbench.app.cli`)."""
+"""``python -m workbench``: the command-line interface (the package :mod:`workbench.app.cli`)."""
 import sys
 
 from workbench.app.cli import main

@@ -1,18 +1,24 @@
 """Method comparison: methods x seeds, one run folder each, one table (CSV + Markdown + JSON), one figure dict.
 
-For every (method, seed) :func:`compare` runs a search (through the method's
-driver, :meth:`workbench.methods.Method.run`), persists it with
-:class:`workbench.runs.RunStore` in ``out_dir/<method>-s<seed>/`` and measures:
+For every (method, seed) :func:`compare` runs a search with
+:meth:`Searcher.run <workbench.search.Searcher.run>` (a method's controller,
+e.g. DARTS-ADA's early stopping and rollbacks, acts inside every step),
+persists it with :class:`workbench.runs.RunStore` in
+``out_dir/<method>-s<seed>/`` and measures:
 
-* the derived genotype, its parameter-free op count (skip/pools; ``none`` not
-  counted), its skip count, its ``none`` count;
-* supernet validation accuracy (eval-mode BN, :meth:`Searcher.evaluate`);
+* the derived architecture (``space.label(arch)`` in the ``genotype`` column,
+  ``arch.to_dict()`` in ``arch``); for cell genotypes also its parameter-free
+  op count (skip/pools; ``none`` not counted), its skip count, its ``none`` count;
+* every metric of the task's objective on the supernet's validation half
+  (eval-mode BN, :meth:`Searcher.evaluate`), as ``supernet_val_<metric>``
+  columns (``supernet_val_accuracy`` for classification, ``supernet_val_mse``
+  ... for regression);
 * search time (wall seconds of the search itself) and ms/step;
 * optionally the dominant eigenvalue of the alpha Hessian at the end
   (:func:`workbench.analysis.sharpness.compute_sharpness`, dense, as
   RobustDARTS, Zela et al. 2020; the validation loss under softmax(alpha) for
   every method, so GDAS/SNAS are measured in DARTS's relaxation);
-* optionally the retrained accuracy of the genotype at a small budget
+* optionally (cell genotypes) the retrained accuracy at a small budget
   (:func:`workbench.spaces.cell.discrete.evaluate_genotype`; with the EvalConfig's seed,
   the same for every run, so the column differs by genotype only);
 * for NAS-Bench-201 cells, given a table path, ground-truth CIFAR-10/100/
@@ -45,7 +51,7 @@ import numpy as np
 from workbench.events import EpochEnded
 from workbench.search import SearchConfig, Searcher
 from workbench.serialize import atomic_write_text
-from workbench.spaces.cell.genotype import count_param_free
+from workbench.spaces.cell.genotype import Genotype, count_param_free
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +59,15 @@ log = logging.getLogger(__name__)
 #: (shared/data/README.md, from NATS-Bench and later papers). SDARTS has no NB201 number there; the
 #: fixed-alpha ("blank") result (93.80) needs perturbation-based selection, so it is not listed for ``blank``.
 PUBLISHED_NB201_C10 = {"darts-v1": 54.30, "darts-v2": 54.30, "gdas": 93.61, "pc-darts": 93.41, "snas": 92.77}
+#: The table's columns in order; ``supernet_val_<metric>`` columns of other objectives follow
+#: ``supernet_val_accuracy`` (see :attr:`ComparisonResult.columns`).
 COLUMNS = ("method", "seed", "genotype", "supernet_val_accuracy", "retrain_test_acc", "param_free", "skips", "nones",
            "eigenvalue", "search_seconds", "ms_per_step", "nb201_c10", "nb201_c100", "nb201_in16", "nb201_rank_c10",
            "run_dir", "status")
 NUMERIC = ("supernet_val_accuracy", "retrain_test_acc", "param_free", "skips", "nones", "eigenvalue", "search_seconds",
            "ms_per_step", "nb201_c10", "nb201_c100", "nb201_in16", "nb201_rank_c10")
 SUMMARY_FILE = "summary.json"
+METRIC_PREFIX = "supernet_val_"
 
 
 def _optional(module: str) -> Any | None:
@@ -103,8 +112,19 @@ class ComparisonResult:
 
     @property
     def columns(self) -> list[str]:
-        """The columns that hold at least one value (optional ones that were skipped are dropped)."""
-        return [c for c in COLUMNS if any(r.get(c) is not None for r in self.rows)]
+        """The columns that hold at least one value (optional ones that were skipped are dropped); the
+        objective's ``supernet_val_<metric>`` columns come right after ``genotype``."""
+        order = list(COLUMNS)
+        metrics = [k for k in dict.fromkeys(k for r in self.rows for k in r)
+                   if k.startswith(METRIC_PREFIX) and k not in order]
+        at = order.index("supernet_val_accuracy") + 1
+        order[at:at] = metrics
+        return [c for c in order if any(r.get(c) is not None for r in self.rows)]
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        """The numeric columns that hold a value (the supernet metrics included)."""
+        return [c for c in self.columns if c in NUMERIC or c.startswith(METRIC_PREFIX)]
 
     def values(self, method: str, column: str) -> list[float]:
         return [_num(r.get(column)) for r in self.rows if r["method"] == method]
@@ -113,10 +133,8 @@ class ComparisonResult:
         """Per method: mean and std (over seeds) of every numeric column, plus the genotypes found."""
         out = []
         for m in self.methods:
-            row: dict[str, Any] = {"method": m, "seeds": len(self.values(m, "supernet_val_accuracy"))}
-            for c in NUMERIC:
-                if c not in self.columns:
-                    continue
+            row: dict[str, Any] = {"method": m, "seeds": sum(r["method"] == m for r in self.rows)}
+            for c in self.numeric_columns:
                 v = np.array([x for x in self.values(m, c) if not math.isnan(x)])
                 row[c] = float(v.mean()) if len(v) else None
                 row[c + "_std"] = float(v.std(ddof=1)) if len(v) > 1 else None
@@ -136,7 +154,7 @@ class ComparisonResult:
 
     def to_markdown(self) -> str:
         """A per-method summary table (mean ± std over seeds), then the per-run table."""
-        cols = [c for c in NUMERIC if c in self.columns]
+        cols = self.numeric_columns
         lines = [f"Space {self.space}, dataset {self.dataset}, {self.epochs} epochs; mean ± std over seeds.", "",
                  "| method | seeds | " + " | ".join(cols) + " | published NB201 C10 |",
                  "|---" * (len(cols) + 3) + "|"]
@@ -147,7 +165,7 @@ class ComparisonResult:
         per_run = ["method", "seed"] + cols + ["genotype"]
         lines += ["", "| " + " | ".join(per_run) + " |", "|---" * len(per_run) + "|"]
         for r in self.rows:
-            lines.append("| " + " | ".join(_fmt(r.get(c), None, c) if c in NUMERIC else _md_code(r[c]) if c == "genotype"
+            lines.append("| " + " | ".join(_fmt(r.get(c), None, c) if c in cols else _md_code(r[c]) if c == "genotype"
                                            else str(r.get(c)) for c in per_run) + " |")
         return "\n".join(lines) + "\n"
 
@@ -160,7 +178,7 @@ class ComparisonResult:
     def figure_data(self) -> dict[str, Any]:
         """Plain data for plots: per-metric per-method seed values, means, stds; per-run epoch curves."""
         metrics = {}
-        for c in (c for c in NUMERIC if c in self.columns):
+        for c in self.numeric_columns:
             per = {m: self.values(m, c) for m in self.methods}
             metrics[c] = {"per_seed": per,
                           "mean": {m: float(np.nanmean(v)) if not all(map(math.isnan, v)) else None
@@ -200,6 +218,8 @@ def _fmt(v: Any, sd: Any, column: str) -> str:
         return "–"
     one = ("search_seconds", "ms_per_step", "param_free", "skips", "nones")
     digits = 0 if column == "nb201_rank_c10" else 1 if column in one or column.startswith("nb201") else 3
+    if column.startswith(METRIC_PREFIX) and column != "supernet_val_accuracy":  # mse, mae, ...: any scale
+        return f"{v:.4g}" + (f" ± {sd:.2g}" if sd is not None else "")
     s = f"{v:.{digits}f}"
     return s + (f" ± {sd:.{digits}f}" if sd is not None else "")
 
@@ -214,34 +234,43 @@ class Extras:
     table_path: str | Path | None = None
 
 
-def _measure(searcher: Searcher, seconds: float, extras: Extras, table: Any) -> dict[str, Any]:
+def _param_free(arch: Any) -> int | None:
+    """Parameter-free edges of a cell genotype (None for other architectures)."""
+    return sum(count_param_free(c) for _, c in arch.cells) if isinstance(arch, Genotype) else None
+
+
+def _measure(searcher: Searcher, seconds: float, extras: Extras, table: Any, steps_taken: int) -> dict[str, Any]:
     g = searcher.genotype()
-    cells = [c for _, c in g.cells]
-    ops = [op for c in cells for _, op, _ in c.edges()]
     _, val_metrics = searcher.evaluate()
     row: dict[str, Any] = {
-        "genotype": str(g), **{f"supernet_val_{k}": v for k, v in val_metrics.items()},
-        "param_free": sum(count_param_free(c) for c in cells),
-        "skips": ops.count("skip_connect"), "nones": ops.count("none"), "search_seconds": seconds,
-        "ms_per_step": 1000.0 * seconds / max(searcher.step_count, 1)}
+        "genotype": searcher.space.label(g), "arch": g.to_dict(),
+        **{f"{METRIC_PREFIX}{k}": v for k, v in val_metrics.items()},
+        "search_seconds": seconds, "ms_per_step": 1000.0 * seconds / max(steps_taken, 1)}
+    if isinstance(g, Genotype):  # cell-specific columns
+        ops = [op for _, c in g.cells for _, op, _ in c.edges()]
+        row.update(param_free=_param_free(g), skips=ops.count("skip_connect"), nones=ops.count("none"))
+    outcome = getattr(searcher.controller, "outcome", None)
+    if outcome is not None and dataclasses.is_dataclass(outcome):
+        row["controller"] = _clean(dataclasses.asdict(outcome))
     if extras.hessian and (sharp := _optional("workbench.analysis.sharpness")) is not None:
         row["eigenvalue"] = sharp.compute_sharpness(searcher, method="dense").eigenvalue
-    if extras.retrain is not None and (disc := _optional("workbench.spaces.cell.discrete")) is not None:
+    if (extras.retrain is not None and isinstance(g, Genotype)
+            and (disc := _optional("workbench.spaces.cell.discrete")) is not None):
         res = disc.evaluate_genotype(g, searcher.space, searcher.dataset, extras.retrain)
         row["retrain_test_acc"] = res.test_acc
-    if table is not None and g.is_nb201():
+    if table is not None and isinstance(g, Genotype) and g.is_nb201():
         rec = table.lookup(g)
         row.update(nb201_c10=rec.c10, nb201_c100=rec.c100, nb201_in16=rec.in16, nb201_rank_c10=table.rank(g))
     return row
 
 
-def _curve_recorder(curve: dict[str, list]) -> Callable[[Any], None]:
+def _curve_recorder(curve: dict[str, list], label: Callable[[Any], str]) -> Callable[[Any], None]:
     def on_epoch(ev: Any) -> None:
         if isinstance(ev, EpochEnded):
             curve["epoch"].append(ev.epoch)
             curve["val_metrics"].append(dict(ev.val_metrics or {}))
-            curve["param_free"].append(sum(count_param_free(c) for _, c in ev.genotype.cells))
-            curve["genotype"].append(str(ev.genotype))
+            curve["param_free"].append(_param_free(ev.genotype))
+            curve["genotype"].append(label(ev.genotype))
     return on_epoch
 
 
@@ -264,16 +293,16 @@ def run_one(config: SearchConfig, run_dir: Path | None, extras: Extras = Extras(
         elif run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
     curve: dict[str, list] = {"epoch": [], "val_metrics": [], "param_free": [], "genotype": []}
-    unsubscribe = searcher.bus.subscribe(_curve_recorder(curve), kinds=(EpochEnded,))
+    unsubscribe = searcher.bus.subscribe(_curve_recorder(curve, searcher.space.label), kinds=(EpochEnded,))
     try:
         t0 = time.perf_counter()
-        searcher.run()  # the method's controller (DARTS-ADA) is consulted inside every step
+        steps_taken = len(searcher.run())  # the method's controller (DARTS-ADA) is consulted inside every step
         seconds = time.perf_counter() - t0
     finally:
         unsubscribe()
         if store is not None:
             store.close()
-    row = {"method": config.method, "seed": config.seed, **_measure(searcher, seconds, extras, table),
+    row = {"method": config.method, "seed": config.seed, **_measure(searcher, seconds, extras, table, steps_taken),
            "run_dir": None if run_dir is None else str(run_dir), "status": "finished"}
     if run_dir is not None:
         atomic_write_text(run_dir / SUMMARY_FILE, json.dumps(_clean({"row": row, "curve": curve}), indent=1))

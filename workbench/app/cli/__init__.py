@@ -1,0 +1,90 @@
+"""The command-line application: ``python -m workbench <command>`` (argparse lives only here).
+
+One module per command: ``search`` (a search recorded to a run folder by
+:mod:`workbench.runs`, with a tqdm progress bar on stderr, a summary on stdout
+and a static ``report.html``), ``resume`` (continue a run folder), ``genotype``
+(convert between DARTS text, NAS-Bench-201 strings and JSON, draw), ``nb201``
+(ground truth of an architecture in a NAS-Bench-201 table; Dong & Yang, ICLR
+2020), ``evaluate`` (train the discrete network of a genotype, the DARTS
+evaluation stage), ``compare`` (methods x seeds, one table) and ``runs show``
+(summary of a run folder). :mod:`~workbench.app.cli.common` holds what they
+share (flags -> SearchConfig, the progress bar and drive loop) and
+:mod:`~workbench.app.cli.summary` the end-of-search summary.
+
+Every search steps through :meth:`workbench.search.Searcher.step`, so a
+method's controller (DARTS-ADA's early stopping and rollbacks) acts in the CLI
+as everywhere else. Summaries are generic over spaces and tasks.
+
+Exit codes: 0 success, 1 the search failed (e.g. a NaN loss; the last good
+checkpoint is kept), 2 bad input (unknown names list the valid ones), 130
+interrupted (Ctrl-C; the run can be resumed). This is the application layer:
+it prints, and it may import ``widgets`` (lazily, for the report and
+drawings); the engine does neither.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from workbench.app.cli import compare, evaluate, genotype, nb201, resume, runs, search
+from workbench.app.cli.common import NB201_ENV, UsageError, default_threads, log, search_config
+from workbench.runs import RunError
+from workbench.serialize import CheckpointError
+from workbench.spaces.cell.genotype import GenotypeError
+from workbench.tasks.data import DatasetNotFoundError
+
+__all__ = ["NB201_ENV", "UsageError", "build_parser", "default_threads", "main", "search_config"]
+
+COMMANDS = (search, resume, genotype, nb201, evaluate, compare, runs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m workbench", description="DNAS Workbench: differentiable "
+                                "architecture search on a laptop CPU (DARTS and descendants).")
+    p.add_argument("-v", "--verbose", action="store_true", help="log engine messages (INFO) to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failed, 2 bad input, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's own usage errors (exit 2) and --help (exit 0)
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help()
+        return 0
+    args.argv = argv
+    if hasattr(args, "threads"):
+        if args.threads is not None and args.threads < 1:
+            print(f"workbench: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        import torch
+        torch.set_num_threads(args.threads or default_threads())
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (UsageError, GenotypeError, DatasetNotFoundError, RunError, KeyError, ValueError, FileNotFoundError) as exc:
+        if isinstance(exc, CheckpointError):
+            print(f"workbench: error: {exc}", file=sys.stderr)
+            return 1
+        if args.verbose:
+            log.exception("details")
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"workbench: error: {msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,277 @@
+"""Shared pieces of the CLI: errors, name checks, the search flags -> SearchConfig, the progress bar, the
+drive loop and the final summary.
+
+Everything here is space-, task- and method-generic: architectures are shown with
+``searcher.space.label(arch)`` and stored with ``arch.to_dict()``, metrics by the
+objective's names (accuracy as a percentage, anything else as a number), and a
+method's controller (DARTS-ADA's early stopping and rollbacks) acts inside
+:meth:`~workbench.search.Searcher.step`, which is the only way the CLI steps.
+Cell-specific extras (DARTS text, NB201 string, parameter-free op counts,
+NAS-Bench-201 ground truth) appear only for :class:`Genotype` architectures.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.events import AnalysisResult, EpochEnded, RunStarted, StepEnded
+from workbench.methods import get_method, method_names
+from workbench.runs import RunStore
+from workbench.search import NonFiniteLossError, SearchConfig, Searcher
+from workbench.spaces import get_space, space_names
+from workbench.spaces.cell.genotype import Genotype, count_param_free
+from workbench.tasks.data import dataset_names
+
+log = logging.getLogger("workbench.app.cli")
+NB201_ENV = "WORKBENCH_NB201_TABLE"
+#: width of the label column of the summary (``  genotype (NB201)  ...``)
+LABEL_WIDTH = 20
+
+
+class UsageError(ValueError):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def check_name(kind: str, name: str, valid: Sequence[str]) -> str:
+    if name in valid:
+        return name
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
+
+
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` method options; VALUE is parsed as JSON when it can be."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--method-option takes KEY=VALUE (e.g. r=0.01), got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def dataset_name(text: str) -> str:
+    name = text.strip().lower().replace("-", "_")
+    return check_name("dataset", name, dataset_names())
+
+
+# ---------------------------------------------------------------------- flags
+def default_threads() -> int:
+    """Half the cores, at most 4: the small convolutions of a search gain little from more, and an
+    oversubscribed CPU (threads > free cores) makes every step many times slower."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help=f"torch CPU threads (default: half the cores, at most 4; here {default_threads()})")
+
+
+def search_config(args: argparse.Namespace) -> SearchConfig:
+    """A SearchConfig from the ``search`` flags (unset flags keep the SearchConfig defaults)."""
+    check_name("space", args.space, space_names())
+    check_name("method", args.method, method_names())
+    dataset = dataset_name(args.dataset)
+    options = parse_options(args.method_option)
+    get_method(args.method, options)  # validates the options
+    space = get_space(args.space)
+    ops = tuple(getattr(space, "ops", ()))
+    for op in args.remove_op:
+        if not ops:
+            raise UsageError(f"--remove-op {op!r}: space {args.space!r} has no op list to remove options from")
+        if op not in ops:
+            raise UsageError(f"--remove-op {op!r}: not an op of space {args.space!r}; its ops: {', '.join(ops)}")
+    net = {k: getattr(args, k) for k in ("C", "layers", "cells_per_stage") if getattr(args, k) is not None}
+    flat = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "lr", "arch_lr", "arch_weight_decay",
+                                          "weight_decay", "momentum", "grad_clip", "train_portion", "data_root",
+                                          "data_limit") if getattr(args, k) is not None}
+    import torch
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N, mps or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA GPU is available to torch {torch.__version__}; use cpu or auto")
+    return SearchConfig(space=args.space, method=args.method, method_options=options, dataset=dataset,
+                        removed_ops=tuple(args.remove_op), supernet=space.supernet_config(None, **net) if net else None,
+                        device=device, **flat)
+
+
+# ---------------------------------------------------------------------- formatting
+def short(metric: str) -> str:
+    return "acc" if metric == "accuracy" else metric
+
+
+def metric_text(metric: str, value: float, digits: int = 1) -> str:
+    """``acc 93.1%`` for accuracy, ``mse 0.0123`` otherwise."""
+    return f"{short(metric)} {value:.{digits}%}" if metric == "accuracy" else f"{metric} {value:.4g}"
+
+
+def metrics_text(metrics: dict[str, float], digits: int = 1) -> str:
+    """Every metric of a dict, e.g. ``acc 93.1%`` or ``mse 0.0123 mae 0.0871``."""
+    return " ".join(metric_text(k, v, digits) for k, v in metrics.items())
+
+
+def n_text(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def line(label: str, text: str) -> str:
+    """One summary line: two spaces, the label padded to the label column, the text."""
+    return f"  {label:{LABEL_WIDTH - 4}s}  {text}"
+
+
+def cell_counts(arch: Any) -> dict[str, int] | None:
+    """Parameter-free / skip / none edge counts of a cell genotype (None for any other architecture)."""
+    if not isinstance(arch, Genotype):
+        return None
+    ops = [op for _, c in arch.cells for _, op, _ in c.edges()]
+    return {"param_free": sum(count_param_free(c) for _, c in arch.cells), "skips": ops.count("skip_connect"),
+            "nones": ops.count("none")}
+
+
+def controller_outcome(searcher: Searcher) -> dict[str, Any] | None:
+    """What the method's controller did (DARTS-ADA: rollbacks, final weight decay), as plain data."""
+    ctrl = searcher.controller
+    outcome = getattr(ctrl, "outcome", None)
+    if ctrl is None or outcome is None:
+        return None
+    d = dataclasses.asdict(outcome) if dataclasses.is_dataclass(outcome) else dict(outcome)
+    return {"controller": type(ctrl).__name__, **json.loads(json.dumps(d, default=str))}
+
+
+def outcome_text(out: dict[str, Any]) -> str:
+    """One line for :func:`controller_outcome` (epochs 1-based, as everywhere in the CLI)."""
+    parts = []
+    if out.get("stopped"):
+        parts.append(f"stopped early, kept the architecture of epoch {out['stop_epoch'] + 1}")
+    rollbacks = out.get("rollbacks") or []
+    if rollbacks:
+        parts.append(f"rolled back {n_text(len(rollbacks), 'time')}: " + ", ".join(
+            f"epoch {trigger + 1} -> end of epoch {epoch + 1} (weight decay {wd:g})" for trigger, epoch, wd in rollbacks))
+    if not parts:
+        parts.append("never acted")
+    if "weight_decay" in out:
+        parts.append(f"final weight decay {out['weight_decay']:g}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------- progress and the drive loop
+class Progress:
+    """A tqdm bar on stderr fed by the bus, plus one stderr line per epoch and per controller action."""
+
+    def __init__(self, searcher: Searcher, quiet: bool) -> None:
+        from tqdm import tqdm  # plain tqdm: never the notebook widget
+
+        self.searcher, self.epochs, self.quiet = searcher, searcher.config.epochs, quiet
+        self.metric = searcher.objective.primary
+        self.bar = tqdm(total=searcher.total_steps, initial=searcher.step_count, file=sys.stderr, unit="step",
+                        disable=quiet, dynamic_ncols=True, desc=f"{searcher.space.name}/{searcher.method.name}")
+        self._fired: int | None = None  # step of an early-stopping trigger not yet followed by a rollback
+        self._unsub = searcher.bus.subscribe(self, kinds=(StepEnded, EpochEnded, RunStarted, AnalysisResult))
+
+    def write(self, text: str) -> None:
+        if not self.quiet:
+            self.bar.write(text, file=sys.stderr)
+
+    def __call__(self, ev: Any) -> None:
+        if isinstance(ev, StepEnded):
+            m = self.metric
+            tm, vm = ev.train_metrics.get(m, float("nan")), ev.val_metrics.get(m, float("nan"))
+            fmt = ".0%" if m == "accuracy" else ".3g"
+            self.bar.set_postfix_str(f"ep {ev.epoch + 1}/{self.epochs} loss {ev.train_loss:.3f} {short(m)} "
+                                     f"{tm:{fmt}} val {ev.val_loss:.3f}/{vm:{fmt}}", refresh=False)
+            if self._fired is not None and ev.step > self._fired:  # the trigger was not acted on
+                wd = self.searcher.optimizer.param_groups[0]["weight_decay"]
+                self.write(f"workbench: {self.searcher.method.name} went on without a rollback (weight decay "
+                           f"{wd:g})")
+            self._fired = None
+            self.bar.update(ev.step - self.bar.n)  # goes back after a controller's rollback
+        elif isinstance(ev, EpochEnded):
+            val = "" if not ev.val_metrics else f" val {metrics_text(dict(ev.val_metrics))}"
+            self.write(f"epoch {ev.epoch + 1}/{self.epochs}{val}  {self.searcher.space.label(ev.genotype)}")
+        elif isinstance(ev, RunStarted) and ev.resumed and ev.step < self.bar.n:
+            self._fired = None
+            spe = self.searcher.steps_per_epoch
+            wd = self.searcher.optimizer.param_groups[0]["weight_decay"]
+            self.write(f"workbench: {self.searcher.method.name} rolled back to step {ev.step} (end of epoch "
+                       f"{ev.step // spe}); weight decay now {wd:g}")
+        elif isinstance(ev, AnalysisResult) and ev.kind == "early_stop":
+            v = ev.values
+            self._fired = ev.step
+            self.write(f"workbench: early stopping fired at epoch {v['trigger_epoch'] + 1} (sharpness ratio "
+                       f"{v['ratio']:.3f} > {v['factor']:g}); architecture of epoch {v['stop_epoch'] + 1}: "
+                       f"{v.get('genotype')}")
+
+    def close(self) -> None:
+        self._unsub()
+        self.bar.close()
+
+
+def _is_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def drive(searcher: Searcher, store: RunStore, args: argparse.Namespace,
+          finish: Callable[[Searcher, Path, argparse.Namespace, float, int], None]) -> int:
+    """Step to the end through ``Searcher.step()`` (so the method's controller acts) with a progress bar;
+    Ctrl-C stops after the current step and checkpoints. ``finish`` prints the summary of a finished run."""
+    stop = {"requested": False}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        sys.stderr.write("\nworkbench: stopping after this step (Ctrl-C again to abort at once)\n")
+
+    in_main = hasattr(signal, "SIGINT") and _is_main_thread()
+    old = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    progress = Progress(searcher, args.quiet)
+    t0, code, taken = time.perf_counter(), 0, 0
+    try:
+        while not searcher.finished and not stop["requested"]:
+            searcher.step()
+            taken += 1
+    except NonFiniteLossError as exc:
+        code = 1
+        progress.close()
+        print(f"workbench: search failed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:  # second Ctrl-C, mid-step: the state is torn, keep the last checkpoint
+        code = 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, old)
+        progress.close()
+    if stop["requested"] and code == 0:
+        code = 130
+        store.checkpoint()  # between steps: a clean state
+    store.close()
+    seconds = time.perf_counter() - t0
+    if code:
+        ck = store.latest_checkpoint()
+        where = f"last good checkpoint: {ck}" if ck else "no checkpoint was written yet"
+        verb = "interrupted" if code == 130 else "stopped"
+        print(f"workbench: {verb} at step {searcher.step_count} of {searcher.total_steps}; {where}", file=sys.stderr)
+        if ck:
+            print(f"workbench: continue with: python -m workbench resume {store.dir}", file=sys.stderr)
+        return code
+    finish(searcher, store.dir, args, seconds, taken)
+    return 0

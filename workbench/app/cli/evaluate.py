@@ -1,0 +1,55 @@
+"""``python -m workbench evaluate GENOTYPE``: train the discrete network of a cell genotype (DARTS's evaluation
+stage, scaled down) and print its test accuracy (:mod:`workbench.spaces.cell.discrete`)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from workbench.app.cli.common import check_name, dataset_name, threads_flag
+from workbench.app.cli.genotype import read_genotype
+from workbench.spaces import space_names
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    try:
+        from workbench.spaces.cell import discrete
+    except ImportError as exc:
+        print(f"workbench: error: evaluate needs workbench.spaces.cell.discrete ({exc})", file=sys.stderr)
+        return 1
+    g = read_genotype(args.genotype)
+    if args.space:
+        check_name("space", args.space, space_names())
+    dataset = dataset_name(args.dataset)
+    fields = {f.name for f in dataclasses.fields(discrete.EvalConfig)}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    cfg = discrete.EvalConfig(**given)
+
+    def on_epoch(rec: Any) -> None:
+        if not args.quiet:
+            print(f"epoch {rec.epoch + 1}/{cfg.epochs}  lr {rec.lr:.4f}  train {rec.train_loss:.3f}/"
+                  f"{rec.train_acc:.3f}  test {rec.test_loss:.3f}/{rec.test_acc:.3f}", file=sys.stderr)
+
+    res = discrete.evaluate_genotype(g, args.space, dataset, cfg, on_epoch=on_epoch)
+    print(f"genotype   {res.genotype}")
+    print(f"test acc   {res.test_acc:.2%} (loss {res.test_loss:.4f}) on {dataset}, after {cfg.epochs} epochs")
+    print(f"train acc  {res.train_acc:.2%}   params {res.params:,}   {res.seconds:.1f} s")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    e = sub.add_parser("evaluate", help="train the discrete network of a genotype, print test accuracy")
+    e.add_argument("genotype", help="DARTS text, NB201 string, JSON, a published name or a file")
+    e.add_argument("--space", help="check the genotype against this space and use its macro")
+    e.add_argument("--dataset", default="digits")
+    e.add_argument("--data-root")
+    e.add_argument("--data-limit", type=int)
+    for flag, typ in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--C", int), ("--layers", int),
+                      ("--cells-per-stage", int), ("--seed", int), ("--drop-path-prob", float)):
+        e.add_argument(flag, type=typ, dest=flag[2:].replace("-", "_"))
+    e.add_argument("--auxiliary", action="store_true", default=None, help="auxiliary head (weight 0.4)")
+    e.add_argument("--device", default=None)
+    e.add_argument("--quiet", action="store_true")
+    threads_flag(e)
+    e.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,48 @@
+"""``python -m workbench nb201 ARCH``: the NAS-Bench-201 ground truth of a cell (Dong & Yang, ICLR 2020).
+
+Reads a NAS-Bench-201 CSV export (``--table`` or ``$WORKBENCH_NB201_TABLE``)
+and prints the cell's index, CIFAR-10/100 and ImageNet16-120 test accuracies
+with their ranks, latencies where recorded, and how many cells are isomorphic.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from workbench.app.cli.common import NB201_ENV, UsageError
+from workbench.app.cli.genotype import read_genotype
+
+
+def cmd_nb201(args: argparse.Namespace) -> int:
+    from workbench.spaces.cell.nb201 import NB201Table, canonical_str
+    table_path = args.table or os.environ.get(NB201_ENV)
+    if not table_path:
+        raise UsageError(f"nb201 needs --table PATH (a NAS-Bench-201 CSV export) or {NB201_ENV}")
+    table = NB201Table.load(table_path)
+    g = read_genotype(args.arch)
+    rec = table.lookup(g)
+    n = len(table)
+    iso = table.isomorphic(rec.arch_str)
+    print(f"arch          {rec.arch_str}")
+    print(f"index         {rec.index}")
+    for label, key in (("CIFAR-10", "c10_test_200ep"), ("CIFAR-100", "c100_test_200ep"),
+                       ("ImageNet16", "in16_test_200ep")):
+        print(f"{label:13s} {rec.metrics[key]:6.2f}%   rank {table.rank(rec.arch_str, key):5d} of {n}")
+    devices = rec.devices()
+    if devices:
+        print("latency (ms)  " + ", ".join(f"{d} {rec.latency(d):.3g}" for d in devices))
+    shown = {"c10_test_200ep", "c100_test_200ep", "in16_test_200ep"} | {f"lat_ms_{d}" for d in devices}
+    rest = [f"{k} {v:.4g}" for k, v in rec.metrics.items() if k not in shown]
+    if rest:
+        print("other         " + ", ".join(rest))
+    print(f"isomorphic    {len(iso)} architecture(s) compute the same function (canonical "
+          f"{canonical_str(rec.arch_str)})")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    n = sub.add_parser("nb201", help="NAS-Bench-201 ground truth of an architecture")
+    n.add_argument("arch", help="NB201 string (|op~0|+|op~0|op~1|+...), JSON or a file")
+    n.add_argument("--table", metavar="PATH", help=f"NAS-Bench-201 CSV export (or ${NB201_ENV})")
+    n.set_defaults(func=cmd_nb201)

@@ -1,0 +1,44 @@
+"""``python -m workbench resume DIR``: continue a run folder from its newest good checkpoint.
+
+The CPU thread count recorded in the run is used again (results depend on it)
+unless ``--threads`` says otherwise; ``--epochs N`` extends a search. The
+resumed search steps through :meth:`Searcher.step` like ``search``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from workbench.app.cli.common import drive, threads_flag
+from workbench.app.cli.summary import finish
+from workbench.runs import read_run_info, resume
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    recorded = read_run_info(args.run_dir).get("torch_threads")
+    if args.threads is None and recorded:  # CPU results depend on the thread count: match the run's
+        import torch
+        torch.set_num_threads(int(recorded))
+    searcher, store = resume(args.run_dir, epochs=args.epochs, command=["python", "-m", "workbench", *args.argv])
+    if searcher.finished:
+        store.close()
+        print(f"workbench: {args.run_dir} is already finished ({searcher.config.epochs} epochs); pass "
+              f"--epochs N with N > {searcher.config.epochs} to search longer", file=sys.stderr)
+        finish(searcher, store.dir, args, 0.0, 0)
+        return 0
+    if not args.quiet:
+        print(f"workbench: resuming {args.run_dir} at step {searcher.step_count} of {searcher.total_steps}",
+              file=sys.stderr)
+    return drive(searcher, store, args, finish)
+
+
+def add_parser(sub: Any) -> None:
+    r = sub.add_parser("resume", help="continue a run folder from its newest good checkpoint")
+    r.add_argument("run_dir", metavar="DIR")
+    r.add_argument("--epochs", type=int, help="new total number of epochs (to extend a search)")
+    r.add_argument("--nb201-table", metavar="PATH")
+    r.add_argument("--no-report", action="store_true")
+    r.add_argument("--quiet", action="store_true")
+    threads_flag(r)
+    r.set_defaults(func=cmd_resume)

@@ -1,0 +1,94 @@
+"""``python -m workbench runs show DIR``: what a run folder holds, for any space and task.
+
+Status, config, command, checkpoints, one line per epoch (the primary metric
+and ``space.label`` of the architecture), rollbacks and early-stopping triggers
+of a method's controller (DARTS-ADA), the final architecture and, when the CLI
+wrote a ``summary.json``, the supernet's scores.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+from workbench.app.cli.common import metric_text, metrics_text, n_text, outcome_text
+from workbench.runs import list_checkpoints, load_run
+from workbench.spaces.cell.genotype import Genotype
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    run = load_run(args.run_dir)
+    cfg, info, h = run.config, run.info, run.history
+    space = h.space
+    spe = info.get("steps_per_epoch", 0)
+    total = spe * cfg.epochs
+    done = int(h.steps[-1]) if len(h) else 0
+    status = {"finished": "finished", "failed": f"FAILED ({run.error})",
+              "incomplete": "incomplete (interrupted or still running)"}[run.status]
+    print(f"run folder   {run.path}")
+    print(f"status       {status}, step {done} of {total}")
+    removed = f", removed {list(cfg.removed_ops)}" if cfg.removed_ops else ""
+    print(f"search       {cfg.space} / {cfg.method} / {cfg.dataset}, seed {cfg.seed}, {n_text(cfg.epochs, 'epoch')}, "
+          f"supernet {_settings(cfg.supernet)}, batch {cfg.batch_size}{removed}")
+    if cfg.method_options:
+        print(f"options      {', '.join(f'{k}={v}' for k, v in cfg.method_options.items())}")
+    if info.get("command"):
+        print(f"command      {' '.join(info['command'])}")
+    cks = list_checkpoints(run.path)
+    print(f"checkpoints  {', '.join(p.stem for p in cks) or 'none'}")
+    m = h.primary_metric or "accuracy"
+    last_step = 0
+    for rec in h.epochs:
+        if rec.step <= last_step:  # a controller loaded an earlier epoch's state (DARTS-ADA rollback)
+            print(f"  -- rolled back to the end of epoch {rec.epoch} (step {rec.step - spe})")
+        last_step = rec.step
+        val = "" if not rec.val_metrics else f"val {metric_text(m, rec.val_metrics.get(m, float('nan')))}  "
+        print(f"  epoch {rec.epoch + 1:3d}  step {rec.step:6d}  {val}{space.label(rec.genotype)}")
+    stops = [a.values for a in h.analysis if a.kind == "early_stop"]
+    if stops:
+        fired = ", ".join(f"epoch {v['trigger_epoch'] + 1} (ratio {v['ratio']:.3f} > {v['factor']:g})" for v in stops)
+        print(f"early stop   fired {n_text(len(stops), 'time')}: {fired}")
+    arch = run.genotype
+    if arch is not None:
+        print(f"{'genotype' if isinstance(arch, Genotype) else 'architecture':12s} {space.label(arch)}")
+    summary = _summary(run.path / "summary.json")
+    if summary and run.finished:
+        sn = summary.get("supernet") or {}
+        if sn.get("val_metrics"):
+            print(f"supernet     val {metrics_text(sn['val_metrics'], 2)}, test "
+                  f"{metrics_text(sn.get('test_metrics') or {}, 2)}")
+        if summary.get("controller"):
+            print(f"controller   {outcome_text(summary['controller'])}")
+    if run.status == "incomplete" and cks:
+        print(f"continue     python -m workbench resume {run.path}")
+    return 0
+
+
+def _settings(obj: Any) -> str:
+    """A supernet config as its non-default fields (``C=4``), ``defaults`` when there are none."""
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return "defaults" if obj is None else str(obj)
+    try:
+        default = type(obj)()
+    except TypeError:  # no default instance: show every field
+        default = None
+    changed = [f"{f.name}={getattr(obj, f.name)}" for f in dataclasses.fields(obj)
+               if default is None or getattr(obj, f.name) != getattr(default, f.name)]
+    return ", ".join(changed) or "defaults"
+
+
+def _summary(path: Any) -> dict[str, Any] | None:
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def add_parser(sub: Any) -> None:
+    rs = sub.add_parser("runs", help="inspect run folders")
+    rsub = rs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    show = rsub.add_parser("show", help="summary of a run folder")
+    show.add_argument("run_dir", metavar="DIR")
+    show.set_defaults(func=cmd_runs_show)
