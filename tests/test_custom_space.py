@@ -146,6 +146,61 @@ def test_report_and_dashboard_render_a_custom_space(tmp_path):
     s.run()
     store.close()
     html = write_report(tmp_path / "run", load_run(tmp_path / "run", space=MLP_CHAIN).history).read_text()
-    assert "mlp_chain" in html and "layer 2 (16→32)" in html and "mse" in html
+    # MLP_CHAIN's rows: layer 0 (16→16), layer 1 (16→32), layer 2 (32→32), layer 3 (32→32)
+    assert "mlp_chain" in html and "layer 1 (16→32)" in html and "mse" in html
+    assert all(row in html for row in MLP_CHAIN.choice_groups()[0].rows)
     d = dashboard(s, static=True)
     assert "layers" in d.views  # the generic choice heatmap, curves and architecture view
+    h = load_run(tmp_path / "run", space=MLP_CHAIN).history
+    static = dashboard(h, static=True)
+    np.testing.assert_allclose(np.asarray(static.figures()["heatmap/layers"].data[0].z, dtype=float),
+                               h.weights("layers")[-1], rtol=1e-6)
+    assert len(static.views["layers"]) == 2 and "genotype" in static.views and "curves" in static.views
+
+
+def test_live_dashboard_of_a_custom_space_shows_the_recorded_probabilities():
+    pytest.importorskip("anywidget")
+    from widgets import Dashboard, dashboard
+    from widgets.controls import SearchSession
+
+    session = SearchSession(_mlp_search(), threaded=False)
+    d = dashboard(session, static=False, min_interval=0)
+    assert isinstance(d, Dashboard)
+    assert "param_free" not in d.views and "genotype_diff" not in d.views  # cell-only panels are not offered
+    session.run(5)
+    h = session.history
+    heat = d.views["heatmap"].heatmaps["layers"]
+    np.testing.assert_allclose(np.asarray(heat.data[0].z, dtype=float), h.weights("layers")[-1], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(heat.data[0].z, dtype=float), session.searcher.probabilities()["layers"],
+                               rtol=1e-5, atol=1e-7)
+    assert list(heat.layout.yaxis.ticktext[0].replace("<b>", "").split(" ●")[0:1]) == ["layer 0 (16→16)"]
+    assert "step 5" in heat.layout.title.text
+    arch = d.views["genotype"].genotype
+    assert arch == session.searcher.genotype() and isinstance(arch, Choices)
+    d.scrubber.scrub(2)
+    np.testing.assert_allclose(np.asarray(heat.data[0].z, dtype=float), h.weights("layers")[1], rtol=1e-6)
+    assert d.views["genotype"].genotype == h.genotype_at(2)
+    assert MLP_CHAIN.label(h.genotype_at(2)) in d.scrubber.label.value
+    d.close()
+
+
+def test_op_swapper_switches_an_option_off_in_a_custom_space_group():
+    pytest.importorskip("ipywidgets")
+    from widgets.controls import OpSwapper, SearchSession
+
+    session = SearchSession(_mlp_search(), threaded=False)
+    sw = OpSwapper(session)
+    g, = MLP_CHAIN.choice_groups()
+    assert set(sw.toggles) == {"layers"} and list(sw.toggles["layers"]) == list(g.options)
+    assert [label for label, _ in sw.edge_pickers["layers"].options][1:] == list(g.rows)
+    tanh = g.options.index("tanh")
+    sw.toggles["layers"]["tanh"].value = False
+    assert not session.searcher.masks()["layers"][:, tanh].any() and "switched <b>off</b>" in sw.message.value
+    session.run(2)
+    assert np.all(session.history.weights("layers")[:, :, tanh] == 0)
+    (ch,) = session.history.mask_changes
+    assert (ch.group, ch.op, ch.enabled) == ("layers", "tanh", False)
+    sw.edge_pickers["layers"].value = 1  # layer 1 (16→32) does not allow skip: its toggle is disabled there
+    assert sw.toggles["layers"]["skip"].disabled
+    sw.toggles["layers"]["relu"].value = False  # would leave layer 1 with no option at all
+    assert sw.toggles["layers"]["relu"].value is True and "refused" in sw.message.value

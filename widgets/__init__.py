@@ -1,6 +1,16 @@
-"""DNAS Workbench views: plotly figures, genotype graphs and the static report over the engine.
+"""DNAS Workbench views: plotly figures, architecture drawings, live widgets and the static report.
 
 Dependency direction: ``widgets -> workbench``; the engine never imports this package.
+
+Layout: :mod:`widgets.choices` (what views read from a space: choice groups, the
+options an architecture keeps), :mod:`widgets.metrics` (the task's metrics),
+:mod:`widgets.architecture` (an architecture as text, DOT, SVG, HTML),
+:mod:`widgets.graph` (Graphviz rendering), :mod:`widgets.figures` (pure figure
+functions, one module per figure), :mod:`widgets.views` (live views, one
+module per view), :mod:`widgets.controls` (run controls, op swapper),
+:mod:`widgets.panels` (the registry every assembly reads), and the three
+assemblies: :mod:`widgets.dashboard` (live), :mod:`widgets.fallback` (static),
+:mod:`widgets.report` (HTML page).
 """
 from __future__ import annotations
 
@@ -34,10 +44,11 @@ __all__ = [
     "write_report",
 ]
 
-# Live widgets: the background-thread search session, controls, views and the dashboard.
+# Live widgets: the background-thread search session, controls, views, the panel registry and the dashboard.
 from widgets.controls import ControlPanel, OpSwapper, SearchSession, as_session  # noqa: E402
 from widgets.dashboard import Dashboard, ScrubberView, dashboard  # noqa: E402
 from widgets.fallback import StaticDashboard  # noqa: E402
+from widgets.panels import PANELS, Panel  # noqa: E402
 from widgets.views import (  # noqa: E402
                       AlphaView,
                       CurvesView,
@@ -50,8 +61,8 @@ from widgets.views import (  # noqa: E402
 
 __all__ += [
     "AlphaView", "ControlPanel", "CurvesView", "Dashboard", "GenotypeDiffView", "GenotypeView", "OpSwapper",
-    "ParamFreeWarning", "ScrubberView", "SearchSession", "StaticDashboard", "as_session", "dashboard",
-    "genotype_edge_changes", "genotype_html",
+    "PANELS", "Panel", "ParamFreeWarning", "ScrubberView", "SearchSession", "StaticDashboard", "as_session",
+    "dashboard", "genotype_edge_changes", "genotype_html",
 ]
 
 # Method comparison: table / figure / alpha overlay of several runs, and the RunComparison widget.

@@ -1,4 +1,4 @@
-"""The buttons that drive a search session: the control panel and the op swapper.
+"""The buttons that drive a search session: the control panel and the op swapper (any search space).
 
 The background-thread session itself lives in the application layer,
 :mod:`workbench.app.session` (no UI imports there); this module only adds
@@ -12,6 +12,8 @@ import time
 
 import ipywidgets as W
 
+from widgets.choices import choice_groups, group_title, row_noun
+from widgets.metrics import fmt_metric, metric_label
 from workbench import OpMaskChanged, Searcher, StepEnded
 from workbench.app.session import SearchSession, as_session
 
@@ -19,14 +21,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SearchSession", "ControlPanel", "OpSwapper", "as_session", "progress_text"]
 
+
 # ------------------------------------------------------------------------------ the panel
 def _metrics_text(ev: StepEnded) -> str:
-    parts = []
-    for k in ev.train_metrics:
-        fmt = ".1%" if k == "accuracy" else ".3g"
-        label = "acc" if k == "accuracy" else k
-        parts.append(f"{label} train {ev.train_metrics[k]:{fmt}} val {ev.val_metrics.get(k, float('nan')):{fmt}}")
-    return " · ".join(parts)
+    return " · ".join(f"{metric_label(k)} train {fmt_metric(k, v, 3)} val {fmt_metric(k, ev.val_metrics.get(k), 3)}"
+                      for k, v in ev.train_metrics.items())
 
 
 def progress_text(ev: StepEnded | None, session: SearchSession) -> str:
@@ -121,43 +120,47 @@ class ControlPanel:
 
 # ------------------------------------------------------------------------------ the op swapper
 class OpSwapper:
-    """Toggles for the candidate ops of each cell type, on all edges or on one chosen edge.
+    """Toggles for the candidate options of each choice group, in all rows or in one chosen row.
 
-    Switching an op off masks it from the next step on (it gets exactly zero
-    weight; the softmax renormalises over the rest) while the search keeps
-    running; the change is an ``OpMaskChanged`` event, so the History records
-    it and the alpha views grey the op out. Refusals (e.g. the last real op of
-    an edge) are shown and the toggle springs back.
+    For a cell space a group is a cell type and a row an edge; for any other
+    space its own groups and rows (``space.choice_groups()``). Switching an
+    option off masks it from the next step on (it gets exactly zero weight;
+    the softmax renormalises over the rest) while the search keeps running;
+    the change is an ``OpMaskChanged`` event, so the History records it and
+    the weight views grey the option out. Options a row does not allow are
+    disabled there. Refusals (e.g. the last real option of a row) are shown
+    and the toggle springs back.
     """
 
     def __init__(self, session: SearchSession | Searcher, cell_types: list[str] | None = None) -> None:
-        from widgets.figures import edge_labels
-
         self.session = as_session(session)
         space = self.session.space
-        self.cell_types = list(cell_types or space.cell_types)
+        self.groups = {g.name: g for g in choice_groups(space, cell_types)}
+        self.cell_types = list(self.groups)
+        self._title = {c: ("the " if row_noun(space) == "edge" else "") + group_title(space, c) for c in self.groups}
+        self._noun = row_noun(space)
         self._quiet = False
         self.edge_pickers: dict[str, W.Dropdown] = {}
         self.toggles: dict[str, dict[str, W.ToggleButton]] = {}
         self.message = W.HTML("<span style='color:#555'>click an op to switch it off or on; "
                               "the search keeps running</span>")
         self.message.add_class("dnas-swap-status")
-        labels = edge_labels(space)
         rows = []
-        for c in self.cell_types:
-            picker = W.Dropdown(options=[("all edges", -1)] + [(f"edge {lab}", k) for k, lab in enumerate(labels)],
-                                layout=W.Layout(width="150px"))
+        for c, g in self.groups.items():
+            named = [f"{self._noun} {lab}" if self._noun == "edge" else lab for lab in g.rows]
+            picker = W.Dropdown(options=[(f"all {self._noun}s", -1)] + [(n, k) for k, n in enumerate(named)],
+                                layout=W.Layout(width="150px" if self._noun == "edge" else "190px"))
             picker.observe(lambda _: self.sync(), "value")
             self.edge_pickers[c] = picker
             self.toggles[c] = {}
-            for op in space.ops:
-                t = W.ToggleButton(value=True, description=op, tooltip=f"{op} in the {c} cell: on/off",
+            for op in g.options:
+                t = W.ToggleButton(value=True, description=op, tooltip=f"{op} in {self._title[c]}: on/off",
                                    layout=W.Layout(width="auto"))
                 t.add_class("dnas-op-toggle")
                 t.add_class(f"dnas-op-{c}-{op}")
                 t.observe(lambda ch, c=c, op=op: self._on_toggle(c, op, ch), "value")
                 self.toggles[c][op] = t
-            rows.append(W.HBox([W.HTML(f"<b>{c}</b>", layout=W.Layout(width="64px")), picker],
+            rows.append(W.HBox([W.HTML(f"<b>{html.escape(c)}</b>", layout=W.Layout(width="64px")), picker],
                                layout=W.Layout(align_items="center")))
             rows.append(W.HBox(list(self.toggles[c].values()), layout=W.Layout(flex_flow="row wrap")))
         self.widget = W.VBox(rows + [self.message])
@@ -167,7 +170,7 @@ class OpSwapper:
         self.sync()
 
     def masks(self) -> dict:
-        """The op masks in force for the next step (from the History: no access to live tensors)."""
+        """The option masks in force for the next step (from the History: no access to live tensors)."""
         return self.session.history.masks_at(2 ** 62)
 
     def _edges(self, c: str) -> list[int] | None:
@@ -175,15 +178,16 @@ class OpSwapper:
         return None if k == -1 else [int(k)]
 
     def sync(self) -> None:
-        """Show the current masks on the toggles (on = enabled on every chosen edge where allowed)."""
+        """Show the current masks on the toggles (on = enabled in every chosen row where allowed)."""
         with self.session.lock:
-            masks, space = self.masks(), self.session.space
+            masks = self.masks()
         self._quiet = True
         try:
-            for c in self.cell_types:
-                edges = self._edges(c) or list(range(space.n_edges))
-                for o, op in enumerate(space.ops):
-                    allowed = [k for k in edges if space.op_allowed(c, k, op)]
+            for c, g in self.groups.items():
+                rows = self._edges(c) or list(range(len(g.rows)))
+                allowed_m = g.allowed_matrix()
+                for o, op in enumerate(g.options):
+                    allowed = [k for k in rows if allowed_m[k, o]]
                     on = bool(allowed) and bool(masks[c][allowed, o].all())
                     t = self.toggles[c][op]
                     t.value = on
@@ -196,18 +200,18 @@ class OpSwapper:
     def _on_toggle(self, c: str, op: str, change: dict) -> None:
         if self._quiet:
             return
-        enabled, edges = bool(change["new"]), self._edges(c)
-        where = "all edges" if edges is None else f"edge {edges[0]}"
-        fut = self.session.set_op_enabled(c, op, enabled, edges)
+        enabled, rows = bool(change["new"]), self._edges(c)
+        where = f"all {self._noun}s" if rows is None else f"{self._noun} {rows[0]}"
+        fut = self.session.set_op_enabled(c, op, enabled, rows)
 
         def done(f) -> None:
             exc = f.exception()
             if exc is not None:
                 self.message.value = f"<span style='color:#c62828'>refused: {html.escape(str(exc))}</span>"
             else:
-                cell = c if c == "cell" else f"{c} cell"
-                self.message.value = (f"{op} switched <b>{'on' if enabled else 'off'}</b> on {where} of the {cell} "
-                                      f"after step {self.session.searcher.step_count}")
+                self.message.value = (f"{html.escape(op)} switched <b>{'on' if enabled else 'off'}</b> on {where} "
+                                      f"of {html.escape(self._title[c])} after step "
+                                      f"{self.session.searcher.step_count}")
             self.sync()
 
         fut.add_done_callback(done)

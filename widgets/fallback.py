@@ -3,10 +3,11 @@
 Since plotly 6, ``go.FigureWidget`` is an anywidget; without anywidget it
 raises when constructed, and some VS Code set-ups cannot load anywidget's
 frontend (plotly/plotly.py#5027, microsoft/vscode-jupyter#14761; see
-ECOSYSTEM.md 4.1). There, the dashboard degrades to a snapshot: the same
-figure functions, displayed through plotly's own mimetype
-(``application/vnd.plotly.v1+json``, no widgets) and the genotype as inline
-SVG. Call ``.show()`` again (or ``dashboard(...)``) to refresh the snapshot.
+ECOSYSTEM.md 4.1). There, the dashboard degrades to a snapshot: the
+static form of every panel of :data:`widgets.panels.PANELS` (the same figure
+functions as the live views), displayed through plotly's own mimetype
+(``application/vnd.plotly.v1+json``, no widgets) and the architecture as
+inline SVG. Call ``.show()`` again (or ``dashboard(...)``) to refresh the snapshot.
 
 Force it with ``dashboard(..., static=True)`` or the environment variable
 ``DNAS_STATIC_WIDGETS=1``.
@@ -20,8 +21,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from widgets import figures as F
-from widgets import graph as G
+from widgets.choices import choice_groups
+from widgets.panels import PANELS
 from workbench.history import History
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,21 @@ def figure_widgets_available() -> bool:
 
 
 class StaticDashboard:
-    """A snapshot of a search: heatmaps, genotype graph, curves, collapse count, as static output."""
+    """A snapshot of a search as static output: the static form of every panel that applies to its space.
+
+    ``figures()`` are the plotly figures by name (``heatmap/<group>``,
+    ``alpha_curves/<group>``, ``loss``; cell spaces also ``param_free``),
+    ``genotype_html()`` the decoded architecture's drawing, and ``views``
+    everything shown, by section: one per choice group (its heatmap and
+    alpha curves), then the other panels by name (``genotype``, ``curves``,
+    ``param_free_curve``).
+    """
 
     def __init__(self, history: History, step: int | None = None, cell_types: list[str] | None = None,
                  note: str | None = None) -> None:
         self.history = history
         self.step = step
-        self.cell_types = list(cell_types or history.space.cell_types)
+        self.cell_types = [g.name for g in choice_groups(history.space, cell_types)]
         self.note = note
 
     def shown_step(self) -> int | None:
@@ -59,37 +68,31 @@ class StaticDashboard:
             return self.step
         return int(self.history.steps[-1]) if len(self.history) else None
 
+    def panels(self) -> dict[str, dict[str, Any]]:
+        """The static output of every panel, by panel name, then by item name (figures and HTML)."""
+        step = self.shown_step()  # None before the first step: uniform weights, empty curves, as the live views
+        return {p.name: p.static(self.history, step, self.cell_types)
+                for p in PANELS.for_space(self.history.space) if p.static is not None}
+
+    @property
+    def views(self) -> dict[str, list[Any]]:
+        """What :meth:`show` displays, by section: each choice group's figures, then each other panel's."""
+        out: dict[str, list[Any]] = {g: [] for g in self.cell_types}
+        for name, items in self.panels().items():
+            for key, item in items.items():
+                group = key.split("/", 1)[1] if "/" in key else None
+                out.setdefault(group if group in out else name, []).append(item)
+        return {k: v for k, v in out.items() if v}
+
     def figures(self) -> dict[str, go.Figure]:
-        """The static figures by name (heatmap/<cell>, alpha_curves/<cell>, loss, param_free)."""
-        h, step = self.history, self.shown_step()
-        space = h.space
-        out: dict[str, go.Figure] = {}
-        if step is None:
-            return out
-        g = h.genotype_at(step)
-        for c in self.cell_types:
-            out[f"heatmap/{c}"] = F.alpha_heatmap(
-                h.weights_at(step)[c], space.ops, F.edge_labels(space), title=f"softmax(α) · {c} cell · step {step}",
-                mask=h.masks_at(step)[c], genotype_edges=F.genotype_edge_ops(space, g, c))
-            out[f"alpha_curves/{c}"] = F.alpha_curves(h, c)
-        out["loss"] = F.loss_curves(h)
-        out["param_free"] = F.param_free_curve(h)
-        return out
+        """The static figures by name (heatmap/<group>, alpha_curves/<group>, loss, param_free)."""
+        return {k: v for items in self.panels().values() for k, v in items.items() if isinstance(v, go.Figure)}
 
     def genotype_html(self) -> str:
-        step = self.shown_step()
-        if step is None:
-            return "<i>no step recorded yet</i>"
-        g = self.history.genotype_at(step)
-        dot = G.genotype_dot(g, weights=G.genotype_weights(g, self.history.weights_at(step), self.history.space.ops),
-                             title=f"derived genotype · step {step}")
-        try:
-            return G.render_svg(dot)
-        except G.GraphvizNotFoundError:
-            return f"<pre>{html.escape(dot)}</pre>"
+        return PANELS.get("genotype").static(self.history, self.shown_step(), self.cell_types)["genotype"]
 
     def show(self, step: int | None = None) -> None:
-        """Display the snapshot (at ``step``, default the latest)."""
+        """Display the snapshot (at ``step``, default the latest), panel by panel."""
         from IPython.display import HTML, display
 
         if step is not None:
@@ -98,14 +101,9 @@ class StaticDashboard:
         if self.note:
             head += f" · {html.escape(self.note)}"
         display(HTML(f"<div style='color:#555'>{head}</div>"))
-        figs = self.figures()
-        for name, fig in figs.items():
-            if name.startswith("heatmap/"):
-                display(fig)
-        display(HTML(self.genotype_html()))
-        for name, fig in figs.items():
-            if not name.startswith("heatmap/"):
-                display(fig)
+        for items in self.panels().values():
+            for item in items.values():
+                display(item if isinstance(item, go.Figure) else HTML(item))
 
     def _ipython_display_(self) -> None:
         self.show()

@@ -1,9 +1,15 @@
-"""Genotype drawings: DOT text from the space (:mod:`workbench.spaces.cell.draw`), rendered by Graphviz's ``dot``.
+"""Rendering architecture drawings: DOT text (from ``space.to_dot`` or the cell drawings) -> SVG via Graphviz.
 
-Rendering needs the Graphviz ``dot`` binary; :func:`export` writes SVG, DOT, PNG or PDF.
+The engine only writes DOT text (:meth:`workbench.spaces.SearchSpace.to_dot`;
+cell genotypes: :mod:`workbench.spaces.cell.draw`, re-exported here);
+rendering needs the Graphviz ``dot`` binary. :func:`render_svg` returns
+inline SVG, :func:`svg_or_dot` degrades to the DOT text with the install hint
+when ``dot`` is missing, and :func:`export` writes SVG, DOT, PNG or PDF.
 """
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +17,7 @@ from workbench.spaces.cell.draw import genotype_diff_dot, genotype_dot, genotype
 from workbench.spaces.cell.genotype import Genotype
 
 __all__ = ["GraphvizNotFoundError", "genotype_dot", "genotype_diff_dot", "genotype_weights", "render_svg",
-           "export", "EXPORT_FORMATS"]
+           "svg_or_dot", "export", "EXPORT_FORMATS"]
 
 EXPORT_FORMATS = (".svg", ".dot", ".png", ".pdf")
 
@@ -35,17 +41,40 @@ def render_svg(dot: str) -> str:
     return svg[i:] if i >= 0 else svg
 
 
-def export(genotype: Genotype | str, path: str | Path, **kw: object) -> Path:
-    """Write a genotype drawing; the suffix picks the format (.svg, .dot, .png, .pdf).
+def svg_or_dot(dot: str) -> str:
+    """Inline SVG of DOT text, or the DOT text itself when Graphviz is missing (with the install hint).
 
-    Keyword arguments go to :func:`genotype_dot`.
+    The SVG is made fluid (it shrinks to its container's width, keeping its aspect ratio), so a wide
+    drawing never overflows a dashboard column.
+    """
+    try:
+        return _fluid(render_svg(dot))
+    except GraphvizNotFoundError as exc:
+        return (f"<div style='color:#b26a00'>{html.escape(str(exc))}</div>"
+                f"<pre style='font-size:11px'>{html.escape(dot)}</pre>")
+
+
+def _fluid(svg: str) -> str:
+    head_end = svg.find(">")
+    head = re.sub(r'\sheight="[^"]*"', "", svg[:head_end])  # keep the natural width, at most the column's
+    return head + ' style="max-width:100%;height:auto"' + svg[head_end:]
+
+
+def export(genotype: Genotype | str, path: str | Path, **kw: object) -> Path:
+    """Write a drawing; the suffix picks the format (.svg, .dot, .png, .pdf).
+
+    ``genotype``: a cell Genotype (keyword arguments go to :func:`genotype_dot`) or DOT text
+    (any space's ``space.to_dot(arch)``).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in EXPORT_FORMATS:
         raise ValueError(f"cannot export to {path.name!r}: unknown suffix {suffix or '(none)'!r}; "
                          f"accepted: {', '.join(EXPORT_FORMATS)}")
-    dot = genotype_dot(genotype, **kw)  # type: ignore[arg-type]
+    if isinstance(genotype, str) and genotype.lstrip().startswith("digraph"):
+        dot = genotype
+    else:
+        dot = genotype_dot(genotype, **kw)  # type: ignore[arg-type]
     if suffix == ".dot":
         path.write_text(dot, encoding="utf-8")
     elif suffix == ".svg":

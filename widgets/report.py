@@ -1,11 +1,14 @@
-"""A static, self-contained HTML report of one search.
+"""A static, self-contained HTML report of one search, in any search space.
 
-Built from the same pure functions as the live views (:mod:`widgets.figures`,
-:mod:`widgets.graph`): header with the run's settings and final genotype, the
-genotype graph as inline SVG, final alpha heatmaps, alpha evolution, loss /
-accuracy / lr curves, the parameter-free-op count (skip-collapse check,
-RobustDARTS, Zela et al. 2020) and the genotype of every epoch. plotly.js is
-inlined once, so the page opens offline; nothing is fetched at view time.
+Assembled from the report form of every panel of :data:`widgets.panels.PANELS`
+that applies to the run's space (the same figure functions as the live
+views): a header with the run's settings, headline statistics and final
+architecture, the final mixing weights of every choice group, the
+architecture drawing as inline SVG, the alpha evolution, the loss / metric /
+lr curves, for cell spaces the parameter-free-op count (skip-collapse check,
+RobustDARTS, Zela et al. 2020), and the architecture of every epoch.
+plotly.js is inlined once, so the page opens offline; nothing is fetched at
+view time.
 """
 from __future__ import annotations
 
@@ -16,26 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 
-from widgets.figures import (
-    alpha_curves,
-    alpha_heatmap,
-    edge_labels,
-    genotype_edge_ops,
-    loss_curves,
-    op_color,
-    param_free_curve,
-)
-from widgets.graph import GraphvizNotFoundError, genotype_dot, genotype_weights, render_svg
+from widgets.architecture import final_architecture
+from widgets.choices import choice_groups
+from widgets.metrics import fmt_metric, metric_label, primary_metric
+from widgets.panels import PANELS, ReportContext, Section
 from workbench.history import History
-from workbench.spaces.cell.genotype import CellGenotype, Genotype, count_param_free
 
 __all__ = ["report_html", "write_report"]
 
-_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True,
-                  "modeBarButtonsToRemove": ["lasso2d", "select2d"], "toImageButtonOptions": {"scale": 2}}
-_MAX_POINTS = 1500  # per curve: keeps a 50-epoch DARTS report a few MB
 _META_ORDER = ("space", "method", "dataset", "seed", "epochs", "steps", "batch_size", "arch_lr", "lr")
 
 _CSS = """
@@ -79,22 +71,15 @@ tr.changed td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
   color: var(--accent); margin-left: 4px; }
 .warn { border-left: 4px solid #e4572e; background: #fff5f2; padding: 10px 14px; border-radius: 6px; margin: 0 0 14px; }
 .ok { border-left: 4px solid #2e9d4f; background: #f3fbf5; padding: 10px 14px; border-radius: 6px; margin: 0 0 14px; }
+details.choices { margin: 0 0 12px; font-size: 13px; color: var(--muted); }
+details.choices summary { cursor: pointer; }
+details.choices ul { margin: 6px 0 0; padding-left: 20px; }
 footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 24px; }
 """
 
 
 def _esc(x: Any) -> str:
     return html.escape(str(x))
-
-
-def _final_genotype(history: History) -> Genotype | None:
-    if history.finished is not None:
-        return history.finished.genotype
-    if history.epochs:
-        return history.epochs[-1].genotype
-    if len(history):
-        return history.genotype_at(int(history.steps[-1]))
-    return None
 
 
 def _meta_from_history(history: History) -> dict[str, Any]:
@@ -110,82 +95,17 @@ def _meta_from_history(history: History) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if v is not None}
 
 
-def _fig_html(fig: go.Figure, first: bool) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=bool(first), config=_PLOTLY_CONFIG,
-                       default_width="100%")
-
-
-def _cell_chips(cell: CellGenotype) -> str:
-    def state(s: int) -> str:
-        if cell.n_inputs == 2 and s < 2:
-            return ("k-2", "k-1")[s]
-        return str(s if cell.n_inputs == 1 else s - cell.n_inputs)
-
-    parts = []
-    for i, node in enumerate(cell.nodes):
-        name = str(i + 1) if cell.n_inputs == 1 else str(i)
-        chips = "".join(f'<span class="op" style="border-color:{op_color(op)}">{_esc(op)}←{state(src)}</span>'
-                        for op, src in node)
-        parts.append(f'<span class="node"><b>{name}:</b>{chips}</span>')
-    return "".join(parts)
-
-
-def _genotype_text(g: Genotype) -> str:
-    out = f'<pre class="geno">{_esc(str(g))}</pre>'
-    if g.is_darts() or g.is_nb201():
-        return out
-    return f'<pre class="geno">{_esc(g.to_json())}</pre>'
-
-
-def _graph_html(g: Genotype, weights: Mapping[str, Any] | None) -> str:
-    try:
-        svg = render_svg(genotype_dot(g, weights=weights))
-    except GraphvizNotFoundError as exc:
-        return (f'<p class="note">{_esc(exc)}</p><pre class="geno">{_esc(genotype_dot(g))}</pre>')
-    return f'<div class="svgbox">{svg}</div>'
-
-
-def _metric_label(metric: str) -> str:
-    return "acc" if metric == "accuracy" else metric
-
-
-def _fmt_metric(metric: str, value: float) -> str:
-    return f"{value:.1%}" if metric == "accuracy" else f"{value:.4g}"
-
-
-def _epoch_table(history: History) -> str:
-    metric = history.primary_metric or "accuracy"
-    rows = []
-    prev: Genotype | None = None
-    for r in history.epochs:
-        changed = prev is not None and r.genotype != prev
-        cells = "<br>".join(
-            (f'<span class="cellname">{_esc(n)}</span>' if len(r.genotype.cells) > 1 else "") + _cell_chips(c)
-            for n, c in r.genotype.cells)
-        acc = "–" if not r.val_metrics else _fmt_metric(metric, r.val_metrics.get(metric, float("nan")))
-        loss = "–" if r.val_loss is None else f"{r.val_loss:.3f}"
-        badge = '<span class="badge">changed</span>' if changed else ""
-        rows.append(f'<tr class="{"changed" if changed else ""}"><td class="num">{r.epoch + 1}{badge}</td>'
-                    f'<td class="num">{r.step}</td><td class="num">{acc}</td><td class="num">{loss}</td>'
-                    f"<td>{cells}</td></tr>")
-        prev = r.genotype
-    if not rows:
-        return '<p class="note">No epoch finished yet.</p>'
-    return (f"<table><thead><tr><th>epoch</th><th>step</th><th>val {_esc(_metric_label(metric))}</th><th>val loss</th><th>genotype "
-            "(op←input per node)</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
-
-
 def _stats(history: History) -> str:
-    metric = history.primary_metric or "accuracy"
+    metric = primary_metric(history)
     items: list[tuple[str, str]] = []
     if len(history):
         items.append(("steps", f"{len(history)}"))
-        ep = [r for r in history.epochs if r.val_metrics]
+        ep = [r for r in history.epochs if r.val_metrics and metric in r.val_metrics]
         if ep:
             vals = [r.val_metrics[metric] for r in ep]
             best = max(vals) if (history.started is None or history.started.higher_is_better) else min(vals)
-            items.append((f"final val {_metric_label(metric)}", _fmt_metric(metric, vals[-1])))
-            items.append((f"best val {_metric_label(metric)}", _fmt_metric(metric, best)))
+            items.append((f"final val {metric_label(metric)}", fmt_metric(metric, vals[-1])))
+            items.append((f"best val {metric_label(metric)}", fmt_metric(metric, best)))
         items.append(("final train loss", f"{float(history.scalar('train_loss')[-1]):.3f}"))
         items.append(("search time", f"{float(np.nansum(history.scalar('seconds'))):.1f} s"))
     if history.failed is not None:
@@ -195,38 +115,45 @@ def _stats(history: History) -> str:
         for k, v in items) + "</div>"
 
 
-def _collapse_note(history: History) -> str:
-    """Skip-collapse check on the normal cell (reduction cells are pool-heavy by design, e.g. DARTS_V2)."""
-    if not len(history):
-        return ""
-    g = history.genotype_at(int(history.steps[-1]))
-    judged = ["normal"] if "normal" in history.space.cell_types else list(history.space.cell_types)
-    parts, warn = [], False
-    for c in history.space.cell_types:
-        edges = g.cell(c).edges()
-        k = count_param_free(g.cell(c))
-        if c in judged:
-            warn |= k >= len(edges) / 2
-        parts.append(f"{c}: {k} of {len(edges)}")
-    text = "Parameter-free ops (skip, pools) in the final derived cell — " + ", ".join(parts) + ". "
-    which = " in the normal cell" if judged == ["normal"] else ""
-    if warn:
-        return (f'<div class="warn"><b>Possible skip collapse.</b> {_esc(text)}At least half of the kept edges'
-                f"{which} are parameter-free: the supernet favours ops that learn nothing (RobustDARTS, "
-                "DARTS+).</div>")
-    return f'<div class="ok">{_esc(text)}Below the collapse threshold (half of the kept edges{which}).</div>'
+def _choices_note(history: History) -> str:
+    """What the space chooses: each group's rows and options (the labels every figure uses)."""
+    items = "".join(f"<li><b>{_esc(g.name)}</b>: {len(g.rows)} rows ({', '.join(_esc(r) for r in g.rows)}) × "
+                    f"{len(g.options)} options ({', '.join(_esc(o) for o in g.options)})</li>"
+                    for g in choice_groups(history.space))
+    return f'<details class="choices"><summary>What the space chooses</summary><ul>{items}</ul></details>'
 
 
-def report_html(history: History, genotype: Genotype | None = None, meta: Mapping[str, Any] | None = None,
+def _layout(sections: list[Section]) -> list[str]:
+    """Cards in order; cards sharing a ``row`` side by side in one grid, where the first of them is."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    rows: dict[str, list[str]] = {}
+    for s in sections:
+        if s.row is None:
+            blocks.append((None, [s.html]))
+        elif s.row in rows:
+            rows[s.row].append(s.html)
+        else:
+            rows[s.row] = [s.html]
+            blocks.append((s.row, rows[s.row]))
+    # a row has a fixed column count: plotly sizes each figure when its script runs, before later cards exist
+    return [b[0] if row is None else
+            f'<div class="grid" style="grid-template-columns: repeat({len(b)}, minmax(0, 1fr))">{"".join(b)}</div>'
+            for row, b in blocks]
+
+
+def report_html(history: History, genotype: Any = None, meta: Mapping[str, Any] | None = None,
                 *, title: str | None = None) -> str:
-    """The report page as one HTML string (plotly.js inlined once; no network at view time)."""
-    g = genotype if genotype is not None else _final_genotype(history)
+    """The report page as one HTML string (plotly.js inlined once; no network at view time).
+
+    ``genotype``: the architecture to report as final (default: the run's, see
+    :func:`widgets.architecture.final_architecture`); ``meta``: extra settings shown in the header.
+    """
+    arch = genotype if genotype is not None else final_architecture(history)
     info = _meta_from_history(history)
     info.update(dict(meta or {}))
     title = title or info.pop("title", None) or (
         "Search report · " + " · ".join(str(info[k]) for k in ("space", "method") if k in info))
     info.pop("title", None)
-    space = history.space
     keys = [k for k in _META_ORDER if k in info] + [k for k in info if k not in _META_ORDER]
     meta_html = '<dl class="meta">' + "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(info[k])}</dd>" for k in keys) + "</dl>"
     sub_parts = [str(info["dataset"])] if "dataset" in info else []
@@ -237,74 +164,21 @@ def report_html(history: History, genotype: Genotype | None = None, meta: Mappin
     sub_parts.append("generated " + _dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
     sub = _esc(" · ".join(sub_parts))
 
-    figs: list[str] = []
-
-    def fig(f: go.Figure) -> str:
-        figs.append("x")
-        return _fig_html(f, first=len(figs) == 1)
-
+    ctx = ReportContext(history, arch, list(history.group_names))
+    sections = [s for p in PANELS.for_space(history.space) if p.report is not None for s in p.report(ctx)]
+    run = [s.html for s in sections if s.slot == "run"]
+    cards = [s for s in sections if s.slot != "run"]
     out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title>"
            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
-           f'<body><div class="wrap"><header><h1>{_esc(title)}</h1><div class="sub">{sub}</div></header>']
-    head = [f'<section class="card"><h2>Run</h2>{meta_html}{_stats(history)}{_collapse_note(history)}']
-    if g is not None:
-        head.append("<h2>Final genotype</h2>" + _genotype_text(g))
-    head.append("</section>")
-    out += head
-
-    last_w = history.weights_at(int(history.steps[-1])) if len(history) else None
-    graph_card = ""
-    if g is not None:
-        w = genotype_weights(g, last_w, space.ops) if last_w is not None and _fits(space, g) else None
-        note = ("Edge width and the number under each op: its mixing weight at the last step."
-                if w else "")
-        graph_card = (f'<section class="card"><h2>Genotype graph</h2><p class="note">{note} Only the nodes in '
-                      "the cell's concat list feed the output.</p>" + _graph_html(g, w) + "</section>")
-
-    if last_w is not None:
-        masks = history.masks_at(int(history.steps[-1]))
-        cards = []
-        for c in space.cell_types:
-            kept = genotype_edge_ops(space, g, c) if g is not None and _fits(space, g) else None
-            f = alpha_heatmap(last_w[c], space.ops, edge_labels(space), title=f"step {history.steps[-1]}",
-                              mask=masks[c], genotype_edges=kept)
-            cards.append(f'<section class="card"><h2>Final mixing weights · {_esc(c)}</h2><p class="note">'
-                         "softmax(α) per edge; black box = strongest op, ★ and bold edge = kept in the genotype."
-                         f"</p>{fig(f)}</section>")
-        out.append(graph_card)
-        pf_card = ('<section class="card"><h2>Parameter-free ops</h2><p class="note">How many skip/pool ops the '
-                   "genotype derived at each step keeps; in the shaded zone, DARTS is collapsing.</p>"
-                   "{fig}</section>")
-        single = len(cards) == 1  # one small cell: its heatmap and the param-free count side by side
-        if single:
-            cards.append(pf_card.format(fig=fig(param_free_curve(history, title=None))))
-        # fixed column count: plotly sizes each figure when its script runs, before later cards exist
-        out.append(f'<div class="grid" style="grid-template-columns: repeat({len(cards)}, minmax(0, 1fr))">'
-                   + "".join(cards) + "</div>")
-        for c in space.cell_types:
-            out.append(f'<section class="card"><h2>Alpha evolution · {_esc(c)}</h2><p class="note">Mixing weight '
-                       "of each op on each edge over the search; vertical lines mark epochs.</p>"
-                       f"{fig(alpha_curves(history, c, title='', max_points=_MAX_POINTS))}</section>")
-        out.append('<section class="card"><h2>Training curves</h2><p class="note">Per-batch values faint, '
-                   "smoothed bold; diamonds are the supernet's validation accuracy at each epoch end.</p>"
-                   f"{fig(loss_curves(history, title=None, max_points=_MAX_POINTS))}</section>")
-        if not single:
-            out.append(pf_card.format(fig=fig(param_free_curve(history, title=None))))
-    else:
-        out.append(graph_card + '<section class="card"><p class="note">No step recorded yet.</p></section>')
-
-    out.append(f'<section class="card"><h2>Genotype per epoch</h2>{_epoch_table(history)}</section>')
+           f'<body><div class="wrap"><header><h1>{_esc(title)}</h1><div class="sub">{sub}</div></header>',
+           f'<section class="card"><h2>Run</h2>{meta_html}{_stats(history)}{_choices_note(history)}'
+           + "".join(run) + "</section>"]
+    if not len(history):
+        out.append('<section class="card"><p class="note">No step recorded yet.</p></section>')
+    out += _layout(cards)
     out.append("<footer>DNAS Workbench · static report; figures are interactive (hover, zoom, "
                "double-click to reset) and need no network.</footer></div></body></html>")
     return "\n".join(out)
-
-
-def _fits(space: Any, g: Genotype) -> bool:
-    try:
-        space.check_genotype(g)
-    except ValueError:
-        return False
-    return True
 
 
 def write_report(run_dir: str | Path, history: History | None = None, *, title: str | None = None) -> Path:
