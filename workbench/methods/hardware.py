@@ -33,8 +33,13 @@
 Both need a :class:`~workbench.methods.costs.CostModel` over the chain's
 choice group (a latency table, FLOPs or parameters: see
 :mod:`workbench.spaces.chain.costs`); the presets take it as the ``cost``
-option (default: parameters in millions of the chain's own blocks, so a
-search runs without a table).
+option (default: parameters in thousands of the chain's own blocks, so a
+search runs without a table). ``cost`` may also be a name, built from the
+searcher's space when the search starts: ``"params"``, ``"flops"``, or a
+latency table (a shipped name such as ``"proxylessnas_pixel1"`` or a path;
+:func:`workbench.spaces.chain.lut.cost_model`) -- a name is plain JSON, so it
+can be given as a method option on the command line and recorded in a run
+folder.
 """
 from __future__ import annotations
 
@@ -161,9 +166,40 @@ def fbnet_gradient(ctx: StepContext, *, cost: CostModel, alpha: float = 0.2, bet
 @dataclass(frozen=True)
 class CostFromSpace:
     """A deferred cost model: built from the searcher's space and task when the method is bound (``kind``:
-    ``params`` or ``flops``) -- lets a preset run with no table."""
+    ``params``, ``flops`` or a latency table's name or path) -- lets a preset run with no table object."""
 
     kind: str = "params"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise ValueError(f"cost must be a CostModel, 'params', 'flops' or a latency table name or path; got "
+                             f"{self.kind!r}")
+        if self.kind not in ("params", "flops"):
+            from workbench.spaces.chain.lut import load_table
+            load_table(self.kind)  # fails now, naming the shipped tables, rather than at the first step
+
+
+def _cost_spec(cost: CostModel | str | None) -> CostModel | CostFromSpace:
+    if isinstance(cost, (CostModel, CostFromSpace)):
+        return cost
+    return CostFromSpace("params" if cost is None else cost)
+
+
+@dataclass(frozen=True)
+class _BuildCostFirst:
+    """The ``arch_parameters`` slot of a preset whose cost is a latency table: builds the cost model for the
+    searcher's space first, so a table that does not fit the space (e.g. the ProxylessNAS table and e1 blocks)
+    fails when the search is built, not at its first architecture step; then the model's own parameters."""
+
+    spec: CostFromSpace
+
+    def __call__(self, model: Any) -> list[Any]:
+        _space_cost(model, self.spec.kind)
+        return list(model.arch_parameters())
+
+
+def _arch_params_slot(cost: CostModel | CostFromSpace) -> Any:
+    return _BuildCostFirst(cost) if isinstance(cost, CostFromSpace) and cost.kind not in ("params", "flops") else None
 
 
 def _check_number(name: str, value: Any, low: float = 0.0, strict: bool = False) -> float:
@@ -173,7 +209,7 @@ def _check_number(name: str, value: Any, low: float = 0.0, strict: bool = False)
     return float(value)
 
 
-def fbnet(cost: CostModel | None = None, alpha: float = 0.2, beta: float = 0.6, form: str = "paper",
+def fbnet(cost: CostModel | str | None = None, alpha: float = 0.2, beta: float = 0.6, form: str = "paper",
           reference: float | None = None, tau0: float = 5.0, tau_decay: float = 0.045,
           warmup_epochs: int = 2) -> Method:
     """FBNet; ``warmup_epochs`` (weights only) is 10 in the code, 2 by default at CPU scale."""
@@ -183,30 +219,32 @@ def fbnet(cost: CostModel | None = None, alpha: float = 0.2, beta: float = 0.6, 
     _check_number("beta", beta)
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
         raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
-    cost = cost if cost is not None else CostFromSpace("params")
+    cost = _cost_spec(cost)
     ref = 1.0 if reference is None else _check_number("reference", reference, strict=True)
     est = partial(fbnet_gradient, alpha=float(alpha), beta=float(beta), form=form, reference=ref)
     return replace(darts_v1(), name="fbnet", relaxation=GumbelSoft(FbnetTau(tau0, tau_decay, warmup_epochs)),
                    arch_gradient=_bind_cost(est, cost), order="weight_first", arch_start_epoch=warmup_epochs,
+                   arch_parameters=_arch_params_slot(cost),
                    paper_defaults={"lr": 0.1, "weight_decay": 1e-4, "arch_lr": 0.01, "arch_weight_decay": 5e-4,
                                    "train_portion": 0.8},
                    options={"alpha": alpha, "beta": beta, "form": form, "reference": reference, "tau0": tau0,
                             "tau_decay": tau_decay, "warmup_epochs": warmup_epochs})
 
 
-def proxylessnas(cost: CostModel | None = None, lam: float = 0.1, warmup_epochs: int = 2) -> Method:
+def proxylessnas(cost: CostModel | str | None = None, lam: float = 0.1, warmup_epochs: int = 2) -> Method:
     """ProxylessNAS (binary gates, 'full' mode, additive latency term ``lam * E[LAT]``)."""
     _check_number("lam", lam)
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
         raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
-    cost = cost if cost is not None else CostFromSpace("params")
+    cost = _cost_spec(cost)
     term: Any = (ArchCostTerm(cost, weight=float(lam), name="expected_cost") if isinstance(cost, CostModel)
                  else SpaceCostTerm(cost, float(lam)))
     return replace(darts_v1(), name="proxylessnas", relaxation=BinaryGates(), arch_gradient=proxyless_gradient,
-                   arch_loss_terms=(term,), arch_start_epoch=warmup_epochs,
+                   arch_loss_terms=(term,), arch_start_epoch=warmup_epochs, arch_parameters=_arch_params_slot(cost),
                    paper_defaults={"lr": 0.025, "weight_decay": 4e-5, "arch_lr": 1e-3, "arch_betas": (0.0, 0.999),
                                    "arch_weight_decay": 0.0},
-                   options={"lam": lam, "warmup_epochs": warmup_epochs, "cost": getattr(cost, "name", "params")})
+                   options={"lam": lam, "warmup_epochs": warmup_epochs,
+                            "cost": getattr(cost, "name", None) or cost.kind})
 
 
 def _bind_cost(estimator: Any, cost: CostModel | CostFromSpace) -> Any:
@@ -244,8 +282,12 @@ _COSTS: dict[tuple[int, str], CostModel] = {}
 def _space_cost(model: Any, kind: str) -> CostModel:
     key = (id(model), kind)
     if key not in _COSTS:
-        from workbench.spaces.chain.costs import block_cost_model
-        _COSTS[key] = block_cost_model(model.space, model.input_shape, kind)
+        if kind in ("params", "flops"):
+            from workbench.spaces.chain.costs import block_cost_model
+            _COSTS[key] = block_cost_model(model.space, model.input_shape, kind)
+        else:
+            from workbench.spaces.chain.lut import cost_model
+            _COSTS[key] = cost_model(kind, model.space, input_shape=model.input_shape)
     return _COSTS[key]
 
 

@@ -7,7 +7,8 @@ and a static ``report.html``), ``resume`` (continue a run folder), ``genotype``
 (ground truth of an architecture in a NAS-Bench-201 table; Dong & Yang, ICLR
 2020), ``evaluate`` (train the discrete network of a genotype, the DARTS
 evaluation stage), ``compare`` (methods x seeds, one table) and ``runs show``
-(summary of a run folder). :mod:`~workbench.app.cli.common` holds what they
+(summary of a run folder) and ``latency`` (measure, show and fit latency
+tables for the hardware-aware methods). :mod:`~workbench.app.cli.common` holds what they
 share (flags -> SearchConfig, the progress bar and drive loop) and
 :mod:`~workbench.app.cli.summary` the end-of-search summary.
 
@@ -29,7 +30,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from workbench.app.cli import compare, evaluate, genotype, nb201, resume, runs, search
+from workbench.app.cli import compare, evaluate, genotype, latency, nb201, resume, runs, search
 from workbench.app.cli.common import NB201_ENV, UsageError, default_threads, log, search_config
 from workbench.runs import RunError
 from workbench.serialize import CheckpointError
@@ -38,7 +39,7 @@ from workbench.tasks.data import DatasetNotFoundError
 
 __all__ = ["NB201_ENV", "UsageError", "build_parser", "default_threads", "main", "search_config"]
 
-COMMANDS = (search, resume, genotype, nb201, evaluate, compare, runs)
+COMMANDS = (search, resume, genotype, nb201, evaluate, compare, runs, latency)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,14 @@
   each block at batch 1 at its input shape, ``warmup`` runs then the median of
   ``repeats``, one torch thread), saved as JSON with the host's description
   (:func:`save_latency`, :func:`load_latency`). Tests read a stored table; they
-  never time live.
+  never time live. Other tables (the ProxylessNAS and Once-for-All YAML lookup
+  tables, mapped onto the chain by "virtual resolution") are read by
+  :mod:`workbench.spaces.chain.lut`.
+
+Every cost model made here is a :class:`MaskedCostModel`: it knows which
+(layer, block) pairs the space allows, so its ``minimum()`` -- the cheapest
+architecture, which :class:`~workbench.methods.costs.ArchCostTerm` checks a
+budget against -- never counts ``skip`` (cost 0) on a layer that cannot skip.
 
 The layer's input resolution follows the chain: the stem keeps H x W, and each
 stride-2 layer halves it (rounding up, as a 3x3/5x5 conv with padding k//2 does).
@@ -19,6 +26,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,35 @@ from workbench.spaces.chain.space import GROUP, ChainSpace
 
 KINDS = ("params", "flops", "latency")
 LATENCY_FORMAT = "workbench-latency-table/1"
+
+
+@dataclass(frozen=True)
+class MaskedCostModel(CostModel):
+    """A :class:`CostModel` that remembers the options each row allows (``allowed[group]``, rows x options).
+
+    ``minimum()`` is then the cheapest *legal* architecture's cost (a disallowed
+    option's table entry, 0 by convention, is never picked); everything else is
+    the plain cost model's (disallowed options get probability 0 anyway).
+    """
+
+    allowed: Mapping[str, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for g, a in (self.allowed or {}).items():
+            if g in self.costs and np.shape(a) != np.shape(self.costs[g]):
+                raise ValueError(f"allowed mask of group {g!r} is {np.shape(a)} but its cost table is "
+                                 f"{np.shape(self.costs[g])}")
+
+    def minimum(self, allowed: Mapping[str, np.ndarray] | None = None) -> float:
+        return super().minimum(self.allowed if allowed is None else allowed)
+
+
+def space_cost_model(space: ChainSpace, table: np.ndarray, unit: str, name: str) -> MaskedCostModel:
+    """A cost model of ``space``'s choice group from a (layers x blocks) table, with the space's legal blocks."""
+    g, = space.choice_groups()
+    return MaskedCostModel({GROUP: np.asarray(table, dtype=np.float64)}, unit=unit, name=name,
+                           allowed={GROUP: g.allowed_matrix()})
 
 
 def layer_inputs(space: ChainSpace, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
@@ -103,9 +141,21 @@ def measure_latency(space: ChainSpace, input_shape: tuple[int, ...], warmup: int
     return {"format": LATENCY_FORMAT, "space": space.name, "fingerprint": space.fingerprint(),
             "input_shape": list(input_shape), "unit": "ms", "rows": list(g.rows), "options": list(g.options),
             "table": table.tolist(), "warmup": warmup, "repeats": repeats, "batch": 1, "torch_threads": 1,
-            "host": {"machine": platform.machine(), "processor": platform.processor(), "system": platform.system(),
+            "host": {"machine": platform.machine(), "processor": platform.processor() or _cpu_model(),
+                     "system": platform.system(),
                      "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), or '' where there is none."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def save_latency(table: dict[str, Any], path: str | Path) -> Path:
@@ -121,23 +171,33 @@ def load_latency(path: str | Path, space: ChainSpace) -> CostModel:
         d = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read latency table {path}: {exc}") from None
+    return latency_cost_model(d, space, str(path), label=path.name)
+
+
+def latency_cost_model(d: Any, space: ChainSpace, source: str, label: str | None = None) -> CostModel:
+    """The cost model of a parsed workbench latency table ``d`` (read from ``source``) for ``space``."""
     if not isinstance(d, dict) or d.get("format") != LATENCY_FORMAT:
-        raise ValueError(f"{path} is not a workbench latency table (format {LATENCY_FORMAT!r}); make one with "
+        raise ValueError(f"{source} is not a workbench latency table (format {LATENCY_FORMAT!r}); make one with "
                          "workbench.spaces.chain.costs.measure_latency")
     g, = space.choice_groups()
     if list(d.get("rows", [])) != list(g.rows) or list(d.get("options", [])) != list(g.options):
         missing = sorted(set(g.rows) - set(d.get("rows", [])))
-        raise ValueError(f"latency table {path} was measured for space {d.get('space')!r} with layers "
+        raise ValueError(f"latency table {source} was measured for space {d.get('space')!r} with layers "
                          f"{d.get('rows')} and blocks {d.get('options')}; space {space.name!r} needs layers "
                          f"{list(g.rows)} and blocks {list(g.options)} (missing layer shapes: {missing})")
-    return CostModel({GROUP: np.asarray(d["table"], dtype=np.float64)}, unit=d.get("unit", "ms"),
-                     name=f"latency ({path.name})")
+    try:
+        table = np.asarray(d["table"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"latency table {source} has no numeric 'table' (rows x blocks): {exc!r}") from None
+    if table.shape != g.shape:
+        raise ValueError(f"latency table {source}: 'table' is {table.shape}, its rows x blocks are {g.shape}")
+    return space_cost_model(space, table, str(d.get("unit", "ms")), f"latency ({label or Path(source).name})")
 
 
 def block_cost_model(space: ChainSpace, input_shape: tuple[int, ...], kind: str = "params") -> CostModel:
     """A cost model of the chain's own blocks: ``params`` (thousands) or ``flops`` (MFLOPs)."""
     if kind == "params":
-        return CostModel({GROUP: params_table(space)}, unit="K params", name="params")
+        return space_cost_model(space, params_table(space), "K params", "params")
     if kind == "flops":
-        return CostModel({GROUP: flops_table(space, input_shape)}, unit="MFLOPs", name="flops")
+        return space_cost_model(space, flops_table(space, input_shape), "MFLOPs", "flops")
     raise ValueError(f"unknown cost kind {kind!r}; accepted: params, flops (latency: measure_latency + load_latency)")
