@@ -76,7 +76,7 @@ def test_reloaded_history_equals_live_history(full_run):
     assert h.started == live.started and h.finished == live.finished
 
 
-def test_torn_last_line_is_skipped_corrupt_middle_line_is_an_error(full_run, tmp_path, caplog):
+def test_torn_last_line_and_corrupt_middle_line_are_skipped_and_reported(full_run, tmp_path, caplog):
     import shutil
     out = tmp_path / "copy"
     shutil.copytree(full_run[0], out)
@@ -85,11 +85,16 @@ def test_torn_last_line_is_skipped_corrupt_middle_line_is_an_error(full_run, tmp
     with caplog.at_level(logging.WARNING):
         run = load_run(out)
     assert len(run.history) == 14 and "torn last line" in caplog.text
+    assert run.skipped_lines == 1 and run.bad_lines[0].reason.startswith("torn")
     lines = raw.split(b"\n")
     lines[3] = lines[3][:20]
     (out / "steps.jsonl").write_bytes(b"\n".join(lines))
-    with pytest.raises(RunError, match=r"steps\.jsonl: line 4 is corrupt"):
-        load_run(out)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run = load_run(out)  # one corrupt line in the middle: skipped and reported, the run still loads
+    assert len(run.history) == 14 and 4 not in list(run.history.steps) and run.finished
+    assert [(b.file, b.line) for b in run.bad_lines] == [("steps.jsonl", 4)]
+    assert "steps.jsonl: skipping line 4: corrupt line" in caplog.text
 
 
 def test_refuses_a_non_empty_folder_and_a_different_run(full_run, tmp_path):

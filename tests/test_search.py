@@ -175,7 +175,7 @@ def test_finished_search_refuses_more_steps():
 
 
 def test_bad_config_values_are_rejected():
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
+    with pytest.raises(ValueError, match=r"SearchConfig\.epochs=0 is not accepted: expected an int >= 1"):
         tiny_config(epochs=0)
     with pytest.raises(ValueError, match="train_portion"):
         tiny_config(train_portion=1.5)

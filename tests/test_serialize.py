@@ -131,6 +131,7 @@ def _damage_consistent_garbage(folder):
     p = folder / "ck.json"
     d = json.loads(p.read_text())
     d.update(size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+    d["header_sha256"] = ser._header_hash(d)  # a consistent header too
     p.write_text(json.dumps(d))
 
 
@@ -138,7 +139,7 @@ def _damage_consistent_garbage(folder):
     (_damage_flip, r"ck\.safetensors: sha256 does not match .*corrupt"),
     (_damage_truncate_tensors, r"ck\.safetensors: \d+ bytes, the header ck\.json says \d+ \(truncated"),
     (_damage_truncate_json, r"ck\.json: not valid JSON, the file is truncated"),
-    (_damage_format, r"ck\.json: format is 'someone-else/9', expected 'workbench-checkpoint/1'"),
+    (_damage_format, r"ck\.json: format is 'someone-else/9', expected 'workbench-checkpoint/2'"),
     (_damage_missing, r"ck\.safetensors: tensor file of checkpoint ck\.json not found"),
     (_damage_consistent_garbage, r"ck\.safetensors: not a readable safetensors file"),
 ])

@@ -93,8 +93,37 @@ class History:
         return h
 
     # -- recording ----------------------------------------------------------------------------
+    def check_step(self, event: StepEnded) -> None:
+        """Raise ValueError if ``event`` cannot be recorded (wrong array shapes, non-numeric values).
+
+        :meth:`__call__` checks first and appends after, so a bad event never leaves the series of unequal
+        lengths (a run folder's corrupt line is skipped whole, see :func:`workbench.runs.load_run`).
+        """
+        def number(name: str, v: Any) -> None:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise ValueError(f"step {event.step!r}: {name}={v!r} is not a number")
+
+        if isinstance(event.step, (bool, np.bool_)) or not isinstance(event.step, (int, np.integer)):
+            raise ValueError(f"step {event.step!r} is not an integer")
+        for k in SCALARS:
+            number(k, getattr(event, k))
+        for what in ("alphas", "weights"):
+            arrays = getattr(event, what)
+            for g in self.groups:
+                a = arrays.get(g.name) if isinstance(arrays, Mapping) else None
+                if a is None or np.shape(a) != tuple(g.shape):
+                    raise ValueError(f"step {event.step}: {what}[{g.name!r}] has shape "
+                                     f"{None if a is None else np.shape(a)}, the space's group has {tuple(g.shape)}")
+        for what in ("train_metrics", "val_metrics", "extras"):
+            values = getattr(event, what)
+            if not isinstance(values, Mapping):
+                raise ValueError(f"step {event.step}: {what} is not a mapping")
+            for k, v in values.items():
+                number(f"{what}[{k!r}]", v)
+
     def __call__(self, event: Any) -> None:
         if isinstance(event, StepEnded):
+            self.check_step(event)
             self._steps.append(event.step)
             for k in SCALARS:
                 self._scalars[k].append(getattr(event, k))

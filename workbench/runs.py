@@ -12,7 +12,12 @@ searcher's bus and writes, append-only and without pickle::
 
 Every log line is flushed as it is written and fsync'ed every ``fsync_every``
 lines and at each epoch end, so a killed process leaves a readable prefix
-(at worst a torn last line, which :func:`load_run` skips). Checkpoints are
+(at worst a torn last line). :func:`load_run` skips any line that is not a
+valid record -- a torn last line, or one corrupted in the middle -- with a
+warning, and lists them on ``Run.bad_lines``; :func:`resume` moves corrupt
+lines to ``discarded.jsonl`` and removes temporary files left by a process
+killed during an atomic write. ``config.json`` is checked key by key (a
+missing key or a wrong type raises :class:`RunError` naming it). Checkpoints are
 written at every ``checkpoint_every``-th epoch end and at the finish, never
 after a RunFailed, and pruned to the newest ``keep`` (a good one is always
 kept). :func:`resume` rebuilds the searcher from ``config.json`` and the
@@ -29,6 +34,7 @@ not match (or a registered name that now means something else).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -137,8 +143,30 @@ class _Log:
             self._f = None
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Lines of a JSON-lines file; a torn (unparsable, unterminated) last line is skipped with a warning."""
+@dataclass(frozen=True)
+class BadLine:
+    """A log line that was skipped: unparsable JSON, not an object, or not a valid record of its file."""
+
+    file: str
+    line: int  # 1-based
+    reason: str
+    raw: str  # the line as text (undecodable bytes replaced), cut to 200 characters
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "reason": self.reason, "raw": self.raw}
+
+
+def _read_jsonl(path: Path, bad: list[BadLine] | None = None) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, in order.
+
+    A line that is not a JSON object (a torn last line after a kill, or a line corrupted in the middle) is
+    skipped with a warning and appended to ``bad``: one bad line never makes a run unreadable.
+    """
+    return [row for _, row in _numbered(path, bad)]
+
+
+def _numbered(path: Path, bad: list[BadLine] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(1-based line number, object) for the good lines of a JSON-lines file; see :func:`_read_jsonl`."""
     if not path.is_file():
         return []
     raw = path.read_bytes().split(b"\n")
@@ -147,14 +175,25 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError(f"a JSON {type(row).__name__}, not an object")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
             if i == len(raw) - 1:  # no newline after it: the write was cut short
-                log.warning("%s: skipping a torn last line (%d bytes; the process was probably killed)",
-                            path, len(line))
-                continue
-            raise RunError(f"{path}: line {i + 1} is corrupt ({exc}); only a torn last line is tolerated") from None
+                reason = "torn last line (the process was probably killed while writing it)"  # see _truncate_logs
+            else:
+                reason = f"corrupt line ({exc})"
+            _skip(bad, path, i + 1, reason, line)
+            continue
+        out.append((i + 1, row))
     return out
+
+
+def _skip(bad: list[BadLine] | None, path: Path, line: int, reason: str, raw: Any) -> None:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else _dumps(raw)
+    log.warning("%s: skipping line %d: %s", path, line, reason)
+    if bad is not None:
+        bad.append(BadLine(path.name, line, reason, text[:200]))
 
 
 # ---------------------------------------------------------------------- folder layout
@@ -170,7 +209,63 @@ def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
         raise RunError(f"{path}: format is {info.get('format') if isinstance(info, dict) else None!r}, "
                        f"expected {RUN_FORMAT!r}")
+    _check_info(info, path)
     return info
+
+
+#: config.json keys: (required, accepted types). Keys added after the first release are optional.
+_INFO_KEYS: dict[str, tuple[bool, tuple[type, ...]]] = {
+    "config": (True, (dict,)), "space": (True, (dict,)), "initial_masks": (True, (dict,)),
+    "method": (False, (str,)), "method_record": (False, (dict,)), "task": (False, (dict,)),
+    "genotype_rule": (False, (str, dict, type(None))), "steps_per_epoch": (False, (int,)),
+    "store": (False, (dict,)), "resumes": (False, (list,)), "command": (False, (list, type(None))),
+}
+#: SearchConfig fields a run folder may lack (added after run folders existed; their defaults are the old
+#: behaviour). Every other field must be in config.json.
+_OPTIONAL_CONFIG_KEYS = ("objective",)
+
+
+def _check_info(info: dict[str, Any], path: Path) -> None:
+    for key, (required, kinds) in _INFO_KEYS.items():
+        if key not in info:
+            if required:
+                raise RunError(f"{path}: key {key!r} is missing; this config.json is incomplete or damaged")
+            continue
+        if not isinstance(info[key], kinds) or isinstance(info[key], bool):
+            names = " or ".join("null" if k is type(None) else {"dict": "an object", "list": "a list", "str":
+                                "a string", "int": "an integer"}[k.__name__] for k in kinds)
+            raise RunError(f"{path}: key {key!r} must be {names}, got {type(info[key]).__name__} "
+                           f"{_short(info[key])}")
+    space = info["space"]
+    if not isinstance(space.get("name"), str):
+        raise RunError(f"{path}: key 'space.name' must be a string, got {_short(space.get('name'))}")
+    if not isinstance(space.get("fingerprint", ""), (str, type(None))):
+        raise RunError(f"{path}: key 'space.fingerprint' must be a string, got {_short(space.get('fingerprint'))}")
+    for group, mask in info["initial_masks"].items():
+        if not isinstance(mask, list) or not all(isinstance(r, list) and all(isinstance(v, bool) for v in r)
+                                                 for r in mask):
+            raise RunError(f"{path}: key 'initial_masks.{group}' must be a list of rows of true/false")
+    for k in ("name", "objective", "fingerprint"):
+        if k in info.get("task", {}) and not isinstance(info["task"][k], str):
+            raise RunError(f"{path}: key 'task.{k}' must be a string, got {_short(info['task'][k])}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _config_of(info: dict[str, Any], path: Path) -> SearchConfig:
+    """The run's SearchConfig from config.json; a missing or invalid field raises RunError naming it."""
+    d = info["config"]
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    if missing := sorted(k for k in known - set(d) if k not in _OPTIONAL_CONFIG_KEYS):
+        raise RunError(f"{path / CONFIG}: key 'config.{missing[0]}' is missing (missing: {missing}); this "
+                       "config.json is incomplete or damaged")
+    try:
+        return SearchConfig.from_dict(d)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RunError(f"{path / CONFIG}: key 'config' holds an invalid search config: {exc}") from None
 
 
 def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
@@ -394,6 +489,12 @@ class Run:
     genotypes: list[tuple[int, Any]] = field(default_factory=list)  # (epoch, architecture) per epoch end
     status: str = "incomplete"  # "finished", "failed", or "incomplete" (interrupted or still running)
     error: str | None = None
+    bad_lines: list[BadLine] = field(default_factory=list)  # log lines skipped as corrupt (each also logged)
+
+    @property
+    def skipped_lines(self) -> int:
+        """How many log lines were skipped as corrupt or torn (see ``bad_lines``)."""
+        return len(self.bad_lines)
 
     @property
     def finished(self) -> bool:
@@ -479,23 +580,49 @@ def load_run(run_dir: str | os.PathLike[str], *, space: SearchSpace | None = Non
     """
     path = Path(run_dir)
     info = read_run_info(path)
-    cfg = SearchConfig.from_dict(info["config"])
+    cfg = _config_of(info, path)
     space = _space_of(cfg, info, space)
     objective = OBJECTIVES.get(info.get("task", {}).get("objective", "cross_entropy")) \
         if info.get("task", {}).get("objective", "cross_entropy") in OBJECTIVES else None
     hist = History(space, info.get("genotype_rule"), objective.metric_names if objective else (),
                    objective.primary if objective else None)
-    hist.initial_masks = {c: np.asarray(m, dtype=bool) for c, m in info["initial_masks"].items()}
-    for d in _read_jsonl(path / STEPS):
-        hist(_step_event(d))
+    try:
+        hist.initial_masks = {c: np.asarray(m, dtype=bool) for c, m in info["initial_masks"].items()}
+    except ValueError as exc:  # ragged rows
+        raise RunError(f"{path / CONFIG}: key 'initial_masks' is not a boolean matrix per group ({exc})") from None
+    for g in hist.groups:
+        if g.name in hist.initial_masks and hist.initial_masks[g.name].shape != tuple(g.shape):
+            raise RunError(f"{path / CONFIG}: key 'initial_masks.{g.name}' has shape "
+                           f"{hist.initial_masks[g.name].shape}, the space's group has {tuple(g.shape)}")
+    bad: list[BadLine] = []
+    last = 0
+    for n, d in _numbered(path / STEPS, bad):
+        try:
+            ev = _step_event(d)
+            if ev.step <= last:
+                raise ValueError(f"step {ev.step} does not follow step {last}")
+            hist(ev)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            _skip(bad, path / STEPS, n, f"not a valid step record ({type(exc).__name__}: {exc})", d)
+            continue
+        last = ev.step
     genotypes = []
-    for d in _read_jsonl(path / EPOCHS):
-        g = space.arch_from_dict(d["genotype"])
-        hist(EpochEnded(d["epoch"], d["step"], g, d["val_loss"], _epoch_metrics(d)))
-        genotypes.append((int(d["epoch"]), g))
+    for n, d in _numbered(path / EPOCHS, bad):
+        try:
+            g = space.arch_from_dict(d["genotype"])
+            ev = EpochEnded(int(d["epoch"]), int(d["step"]), g, d["val_loss"], _epoch_metrics(d))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            _skip(bad, path / EPOCHS, n, f"not a valid epoch record ({type(exc).__name__}: {exc})", d)
+            continue
+        hist(ev)
+        genotypes.append((ev.epoch, g))
     status, error = "incomplete", None
-    for d in _read_jsonl(path / EVENTS):
-        ev = _other_event(d, info["config"], space)
+    for n, d in _numbered(path / EVENTS, bad):
+        try:
+            ev = _other_event(d, info["config"], space)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            _skip(bad, path / EVENTS, n, f"not a valid event record ({type(exc).__name__}: {exc})", d)
+            continue
         if isinstance(ev, RunStarted):  # the logs were already cut back on resume: no rollback to replay
             hist.started = hist.started or ev
         else:
@@ -506,28 +633,84 @@ def load_run(run_dir: str | os.PathLike[str], *, space: SearchSpace | None = Non
             status, error = "failed", f"{ev.error_type}: {ev.error}"
         elif isinstance(ev, RunStarted) and ev.resumed:
             status, error = "incomplete", None
-    return Run(path, cfg, info, hist, list_checkpoints(path), genotypes, status, error)
+    if bad:
+        log.warning("%s: %d log line(s) were skipped as corrupt (Run.bad_lines lists them)", path, len(bad))
+    return Run(path, cfg, info, hist, list_checkpoints(path), genotypes, status, error, bad)
 
 
 # ---------------------------------------------------------------------- resume
-def _truncate_logs(run_dir: Path, step: int, drop_endings: bool = True) -> None:
-    """Drop log lines past ``step`` (and, if ``drop_endings``, earlier run endings) into discarded.jsonl."""
+def _truncate_logs(run_dir: Path, step: int, drop_endings: bool = True) -> list[BadLine]:
+    """Drop log lines past ``step`` (and, if ``drop_endings``, earlier run endings) into discarded.jsonl.
+
+    Corrupt lines are dropped too (recorded in discarded.jsonl with their text, and returned), so a resumed
+    run's logs are clean again.
+    """
     endings = ("RunFinished", "RunFailed") if drop_endings else ()
     cut: list[dict[str, Any]] = []
+    bad: list[BadLine] = []
     for name in (STEPS, EPOCHS, EVENTS):
         p = run_dir / name
         if not p.is_file():
             continue
-        rows = _read_jsonl(p)
-        ok = [int(r.get("step", 0)) <= step and r.get("type") not in endings for r in rows]
-        keep = [r for r, k in zip(rows, ok, strict=True) if k]
-        cut += [{"file": name, "row": r} for r, k in zip(rows, ok, strict=True) if not k]
-        serialize.atomic_write_text(p, "".join(_dumps(r) + "\n" for r in keep))  # also drops a torn last line
+        rows = _read_jsonl(p, bad)
+        keep = []
+        for r in rows:
+            try:
+                ok = int(r.get("step", 0)) <= step and r.get("type") not in endings
+            except (TypeError, ValueError):
+                ok = False
+            if ok:
+                keep.append(r)
+            else:
+                cut.append({"file": name, "row": r})
+        serialize.atomic_write_text(p, "".join(_dumps(r) + "\n" for r in keep))  # also drops bad lines
+    # corrupt lines are kept as evidence; a torn last line is only a cut-short write of a step that is redone
+    cut += [{"file": b.file, "corrupt_line": b.line, "reason": b.reason, "raw": b.raw} for b in bad
+            if not b.reason.startswith("torn")]
     if cut:
         with open(run_dir / DISCARDED, "a", encoding="utf-8") as f:
             f.write("".join(_dumps({"resumed_from_step": step, **c}) + "\n" for c in cut))
             f.flush()
             os.fsync(f.fileno())
+    return bad
+
+
+_TMP_RE = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.tmp\Z")  # serialize.atomic_write_bytes' temporary files
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return False  # no cheap check; a resume does not run next to the writer
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists
+        return True
+    return True
+
+
+def _remove_orphan_tmp_files(run_dir: Path) -> list[str]:
+    """Delete temporary files left by a process killed in the middle of an atomic write (a checkpoint, a log
+    rewrite, config.json); files of a writer that is still running are left alone. Returns their names."""
+    removed = []
+    for folder in (run_dir, run_dir / CKPT_DIR):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            m = _TMP_RE.match(p.name)
+            if m is None or not p.is_file() or _pid_alive(int(m.group(1))):
+                continue
+            try:
+                p.unlink()
+            except OSError as exc:
+                log.warning("cannot remove the orphan temporary file %s (%s)", p, exc)
+                continue
+            log.warning("removed %s, left by a process killed while writing", p)
+            removed.append(str(p.relative_to(run_dir)))
+    return removed
 
 
 def resume(run_dir: str | os.PathLike[str], bus: EventBus | None = None, *, epochs: int | None = None,
@@ -544,9 +727,10 @@ def resume(run_dir: str | os.PathLike[str], bus: EventBus | None = None, *, epoc
     """
     path = Path(run_dir)
     info = read_run_info(path)
-    cfg = SearchConfig.from_dict(info["config"])
+    cfg = _config_of(info, path)
     if epochs is not None:
         cfg = cfg.replace(epochs=epochs)
+    removed_tmp = _remove_orphan_tmp_files(path)
     the_space = _space_of(cfg, info, space)
     the_task = _task_of(cfg, info, task, dataset)
     the_method = _method_of(cfg, info, method)
@@ -573,11 +757,13 @@ def resume(run_dir: str | os.PathLike[str], bus: EventBus | None = None, *, epoc
     if searcher.step_count > searcher.total_steps:
         raise RunError(f"checkpoint {used.name} is at step {searcher.step_count}, past the end of a "
                        f"{cfg.epochs}-epoch search ({searcher.total_steps} steps); pass more epochs")
-    _truncate_logs(path, searcher.step_count, drop_endings=not searcher.finished)
+    bad = _truncate_logs(path, searcher.step_count, drop_endings=not searcher.finished)
     info["config"]["epochs"] = cfg.epochs
     info.setdefault("resumes", []).append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "checkpoint": used.name,
                                            "step": searcher.step_count, "epochs": cfg.epochs,
-                                           "skipped": tried, "command": list(command) if command else None})
+                                           "skipped": tried, "command": list(command) if command else None,
+                                           "corrupt_lines": [b.to_dict() for b in bad],
+                                           "removed_tmp_files": removed_tmp})
     serialize.atomic_write_text(path / CONFIG, json.dumps(_jsonable(info), indent=1, allow_nan=False))
     store_opts = info.get("store", {})
     store = RunStore(path, searcher, store_opts.get("checkpoint_every", 1), store_opts.get("keep", 3), resume=True)

@@ -14,12 +14,15 @@ states, ints, strings, bools, None) is split into
   on load, unlike pickle).
 
 ``save(path, obj)`` writes ``<stem>.safetensors`` then ``<stem>.json`` (tree, a
-format tag, the size and sha256 of the tensor file), each atomically: written
+format tag, the size and sha256 of the tensor file, and the sha256 of the
+header itself -- tree and meta included -- over its canonical JSON, so that
+editing one digit anywhere in either file is detected), each atomically: written
 to a temporary file in the same folder, fsync'ed, then ``os.replace``d, so a
 process killed mid-write leaves either the old checkpoint or the new one,
 never a torn file under the final name. The JSON file is written last and acts
-as the commit record. ``load(path)`` verifies format, size and hash before it
-decodes anything; any problem raises :class:`CheckpointError` naming the file
+as the commit record. ``load(path)`` verifies format, both hashes and the size
+before it decodes anything (checkpoints of format ``workbench-checkpoint/1``,
+which hashed the tensor file only, are still read); any problem raises :class:`CheckpointError` naming the file
 and what is wrong; loading never modifies, moves or deletes a file.
 """
 from __future__ import annotations
@@ -41,7 +44,8 @@ from torch import Tensor
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "flatten", "unflatten", "save", "load", "read_meta",
            "verify", "checkpoint_paths", "atomic_write_bytes", "atomic_write_text", "fsync_dir"]
 
-CHECKPOINT_FORMAT = "workbench-checkpoint/1"
+CHECKPOINT_FORMAT = "workbench-checkpoint/2"
+_LEGACY_FORMATS = ("workbench-checkpoint/1",)  # no header hash
 _TAGS = ("__tensor__", "__ndarray__", "__tuple__", "__dict__", "__float__")
 
 
@@ -190,10 +194,18 @@ def save(path: str | os.PathLike[str], obj: Any, meta: dict[str, Any] | None = N
     blob = st_save(tensors, metadata={"format": CHECKPOINT_FORMAT})
     header = {"format": CHECKPOINT_FORMAT, "tensors": tpath.name, "size": len(blob),
               "sha256": hashlib.sha256(blob).hexdigest(), "meta": meta or {}, "tree": tree}
+    header["header_sha256"] = _header_hash(header)
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
     atomic_write_bytes(tpath, blob)
     atomic_write_text(jpath, text)
     return jpath
+
+
+def _header_hash(header: dict[str, Any]) -> str:
+    """sha256 of the header without its own hash, as canonical JSON (sorted keys, no spaces, ASCII)."""
+    body = {k: v for k, v in header.items() if k != "header_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def _read_header(jpath: Path) -> dict[str, Any]:
@@ -201,15 +213,32 @@ def _read_header(jpath: Path) -> dict[str, Any]:
         raise CheckpointError(f"{jpath}: checkpoint header not found")
     try:
         header = json.loads(jpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise CheckpointError(f"{jpath}: not valid JSON, the file is truncated or corrupt ({exc})") from None
-    if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
-        got = header.get("format") if isinstance(header, dict) else type(header).__name__
+    fmt = header.get("format") if isinstance(header, dict) else None
+    if fmt != CHECKPOINT_FORMAT and fmt not in _LEGACY_FORMATS:
+        got = fmt if isinstance(header, dict) else type(header).__name__
         raise CheckpointError(f"{jpath}: format is {got!r}, expected {CHECKPOINT_FORMAT!r} (not a workbench "
                               "checkpoint, or one written by an incompatible version)")
-    missing = [k for k in ("tensors", "size", "sha256", "tree") if k not in header]
+    need = ("tensors", "size", "sha256", "tree") + (("header_sha256",) if fmt == CHECKPOINT_FORMAT else ())
+    missing = [k for k in need if k not in header]
     if missing:
         raise CheckpointError(f"{jpath}: header lacks {missing}")
+    if fmt == CHECKPOINT_FORMAT:
+        try:
+            ok = _header_hash(header) == header["header_sha256"]
+        except ValueError:  # a non-finite number edited in
+            ok = False
+        if not ok:
+            raise CheckpointError(f"{jpath}: the header's sha256 does not match its contents (the JSON tree or "
+                                  "metadata was edited or corrupted)")
+    for key, kind in (("tensors", str), ("size", int), ("sha256", str)):
+        if not isinstance(header[key], kind) or isinstance(header[key], bool):
+            raise CheckpointError(f"{jpath}: header field {key!r} must be a {kind.__name__}, got "
+                                  f"{type(header[key]).__name__}")
+    if Path(header["tensors"]).name != header["tensors"]:
+        raise CheckpointError(f"{jpath}: header field 'tensors' must be a file name in the same folder, got "
+                              f"{header['tensors']!r}")
     return header
 
 

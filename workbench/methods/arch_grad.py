@@ -17,26 +17,52 @@ Second order (DARTS-V2), as in `quark0/darts:cnn/architect.py`:
    hvp = (dL_train(w + eps v, alpha)/dalpha - dL_train(w - eps v, alpha)/dalpha) / (2 eps);
 4. grad_alpha = dalpha - xi * hvp.
 
-Unlike the reference, which perturbs the live weights in place three times,
-every virtual evaluation here runs on a functional copy
+Unlike the reference, which perturbs the live weights in place, every
+evaluation at *other* weights (w' and w +- eps v) runs on a functional copy
 (``torch.func.functional_call``) with cloned BatchNorm buffers: the model's
-weights and running statistics are never touched by the estimator, even if it
-raises. (The reference's extra train-mode forwards also update the running
-statistics three times per step; ours do not.)
+weights are never touched by the estimator, even if it raises.
+
+BatchNorm running statistics. Every estimator runs the live model in train
+mode at the current weights (first order once, on the validation batch;
+SNAS's single level on both batches), and those forwards update the running
+statistics (momentum 0.1) like any training forward; second order does it in
+the virtual step, on the training batch (as the reference's ``_compute_unrolled_model`` does; its two HVP
+forwards at w +- eps v also update them, ours do not). Before issue 9 the
+virtual step too ran on a functional copy, so a second-order step updated the
+statistics once (the weight step) instead of twice: nothing leaked into the
+real buffers -- ``functional_call`` swaps the cloned ``running_*`` /
+``num_batches_tracked`` tensors in and out, and the in-place updates land in
+the clones -- but after a short search the running variances still held
+0.9^n of their initial value 1 while the true variances of the cells' op
+outputs are ~0.01, i.e. 5-12x too large, and the eval-mode supernet
+(``Searcher.evaluate``, analyses with ``bn="eval"``, SDARTS-ADV's eval-mode
+attack) was near chance although the weights were fine.
+
+The finite-difference radius. eps = r/||v|| with DARTS's r = 0.01 is
+the default, but on small supernets the estimate can differ from the exact
+hypergradient by more than 100% (the HVP's truncation error grows with eps
+times the third derivatives, and ReLU kinks within eps of w); at r = 1e-5
+it agrees to 1e-4 or better in float64 (1e-10 on the smooth toy cell).
+:func:`hypergradient_error` reports the relative error of the estimate on a
+step's batches, and :func:`second_order_exact` (``darts-v2`` option
+``hypergradient="exact"``) differentiates through the unrolled step instead.
 
 Only the gradients that are needed are computed: the first-order step asks
 autograd for the architecture gradients alone, so no weight gradients are built.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from workbench.errors import ConfigError
 from workbench.methods.context import ArchGradResult, StepContext
 
-__all__ = ["ArchGradResult", "exact_unrolled_gradient", "first_order", "second_order", "single_level",
-           "virtual_step"]
+__all__ = ["ArchGradResult", "exact_unrolled_gradient", "first_order", "hypergradient_error", "second_order",
+           "second_order_exact", "single_level", "virtual_step"]
 
 
 def _named_weights(ctx: StepContext) -> list[tuple[str, nn.Parameter]]:
@@ -94,7 +120,11 @@ def virtual_step(ctx: StepContext, create_graph: bool = False) -> dict[str, Tens
     """w' = w - lr * (momentum * buf + grad L_train + wd * w), by name (no clipping, as in the reference)."""
     named = _named_weights(ctx)
     x, y = ctx.batch_t
-    loss = ctx.loss(_forward(ctx, dict(named), x), y)
+    # The live model, not a functional copy: this forward is at the current weights, so its train-mode BatchNorm
+    # update of the running statistics is a legitimate one (the reference's unrolling makes it too). Running it on
+    # cloned buffers left second-order searches with half the statistics updates of first order; see the module
+    # docstring.
+    loss = ctx.loss(ctx.model(x, *ctx.mixing_weights()), y)
     grads = torch.autograd.grad(loss, [p for _, p in named], create_graph=create_graph, allow_unused=True)
     out = {}
     for (n, p), g in zip(named, grads, strict=True):
@@ -134,9 +164,58 @@ def second_order(ctx: StepContext, *, r: float = 0.01) -> ArchGradResult:
     return ArchGradResult(grads, loss_v.detach(), out.detach(), {"hvp_eps": float(eps), "val_grad_norm": float(norm)})
 
 
-def exact_unrolled_gradient(ctx: StepContext) -> list[Tensor]:
-    """d L_val(w'(alpha), alpha) / d alpha by differentiating through the virtual step (the oracle for tests)."""
+def _exact(ctx: StepContext) -> tuple[list[Tensor], Tensor, Tensor]:
     w_virtual = virtual_step(ctx, create_graph=True)
     xv, yv = ctx.batch_v
-    loss_v = ctx.loss(_forward(ctx, w_virtual, xv), yv)
-    return list(torch.autograd.grad(loss_v, list(ctx.arch_params)))
+    out = _forward(ctx, w_virtual, xv)
+    loss_v = ctx.loss(out, yv)
+    grads = torch.autograd.grad(loss_v, list(ctx.arch_params), allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, ctx.arch_params, strict=True)]
+    return grads, loss_v.detach(), out.detach()
+
+
+def exact_unrolled_gradient(ctx: StepContext) -> list[Tensor]:
+    """d L_val(w'(alpha), alpha) / d alpha by differentiating through the virtual step (the oracle for tests)."""
+    return _exact(ctx)[0]
+
+
+def second_order_exact(ctx: StepContext) -> ArchGradResult:
+    """DARTS-V2's unrolled gradient computed exactly: autograd through the virtual step (double backward).
+
+    Same value as :func:`second_order` in the limit r -> 0, without the finite-difference error, at the cost
+    of keeping the virtual step's graph (memory ~ 2-3x a first-order step): meant for small supernets.
+    """
+    grads, loss_v, out = _exact(ctx)
+    return ArchGradResult([g.detach() for g in grads], loss_v, out)
+
+
+def _flat(ts: list[Tensor]) -> Tensor:
+    return torch.cat([t.detach().reshape(-1).double() for t in ts])
+
+
+def hypergradient_error(ctx: StepContext, r: float = 0.01) -> dict[str, float]:
+    """How far DARTS's finite-difference hypergradient (radius ``r``) is from the exact one, on ``ctx``'s batches.
+
+    Returns ``{"r", "relative_error", "cosine", "exact_norm", "fd_norm", "hvp_eps"}`` with
+    relative_error = ||g_fd - g_exact|| / ||g_exact||. Computes both estimators (the exact one keeps a
+    double-backward graph: small supernets only); the model's weights, alphas and BatchNorm buffers are left
+    exactly as they were.
+    """
+    r = float(r)
+    if not (math.isfinite(r) and r > 0):
+        raise ConfigError(f"hypergradient_error: r={r!r} is not accepted: expected a finite number > 0")
+    buffers = [b for b in ctx.model.buffers()]
+    saved = [b.detach().clone() for b in buffers]
+    try:
+        exact = _flat(exact_unrolled_gradient(ctx))
+        res = second_order(ctx, r=r)
+    finally:
+        with torch.no_grad():
+            for b, v in zip(buffers, saved, strict=True):
+                b.copy_(v)
+    fd = _flat(res.grads)
+    en, fn = float(exact.norm()), float(fd.norm())
+    rel = float((fd - exact).norm()) / en if en > 0 else math.inf
+    cos = float(fd @ exact) / (en * fn) if en > 0 and fn > 0 else math.nan
+    return {"r": r, "relative_error": rel, "cosine": cos, "exact_norm": en, "fd_norm": fn,
+            "hvp_eps": res.extras["hvp_eps"]}

@@ -17,7 +17,10 @@ Presets (ALGORITHMS.md section in brackets). Where reference code and paper
 disagree, we follow the reference code unless an option says otherwise.
 
 * ``darts-v1`` / ``darts-v2`` (Liu et al., ICLR 2019; §1): first order /
-  second order (finite-difference HVP, eps = r/||v||, r = 0.01), arch step first.
+  second order (finite-difference HVP, eps = r/||v||, r = 0.01), arch step first. At r = 0.01 the
+  finite-difference estimate can be far from the exact hypergradient on small supernets
+  (:func:`workbench.methods.arch_grad.hypergradient_error` measures it); ``hypergradient="exact"``
+  differentiates through the unrolled step instead (small supernets only).
 * ``pc-darts`` (Xu et al., ICLR 2020; `yuhuixu1993/PC-DARTS` §2): partial
   channels K = 4 with channel shuffle, edge normalisation (betas; the genotype
   uses softmax(alpha) * edge weights, see ``Searcher.softmax_weights``), arch
@@ -80,6 +83,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from workbench import validate as V
+from workbench.errors import ConfigError, ConfigTypeError
 from workbench.methods import arch_grad
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.perturb import AdversarialPGD, Epsilon, RandomSmoothing
@@ -131,10 +136,16 @@ class Method:
     options: Mapping[str, Any] = field(default_factory=dict)  # the preset's effective options
 
     def __post_init__(self) -> None:
-        if self.order not in ORDERS:
-            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
-        if self.arch_start_epoch < 0:
-            raise ValueError(f"arch_start_epoch must be >= 0, got {self.arch_start_epoch}")
+        w = {"where": "Method."}
+        V.string(self.name, "name", **w)
+        V.choice(self.order, "order", ORDERS, **w)
+        object.__setattr__(self, "arch_start_epoch", V.integer(self.arch_start_epoch, "arch_start_epoch", low=0, **w))
+        for slot in ("arch_gradient", "perturbation", "weight_decay", "driver", "arch_parameters"):
+            if getattr(self, slot) is not None and not callable(getattr(self, slot)):
+                raise V.fail("Method.", slot, getattr(self, slot), "a callable or None", type_error=True)
+        for slot in ("relaxation", "lr_schedule", "arch_optimizer"):
+            if not callable(getattr(self, slot)):
+                raise V.fail("Method.", slot, getattr(self, slot), "a callable", type_error=True)
         for slot in ("arch_loss_terms", "weight_loss_terms"):
             for term in getattr(self, slot):
                 if not callable(term) or not isinstance(getattr(term, "name", None), str):
@@ -195,10 +206,13 @@ class AdaDriver:
 
 
 # ------------------------------------------------------------------------ presets
-def _positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
+# Every option is checked by type and range here (workbench.validate): a rejected value raises ConfigError /
+# ConfigTypeError naming the method, the option, the value and what is accepted.
+HYPERGRADIENTS = ("finite_difference", "exact")
+
+
+def _where(method: str) -> dict[str, str]:
+    return {"where": f"method {method!r} option "}
 
 
 def darts_v1() -> Method:
@@ -206,26 +220,36 @@ def darts_v1() -> Method:
                                               "arch_lr": 3e-4, "weight_decay": 3e-4, "train_portion": 0.5})
 
 
-def darts_v2(r: float = 0.01) -> Method:
-    _positive("r (HVP eps = r/||v||)", r)
-    return replace(darts_v1(), name="darts-v2", arch_gradient=partial(arch_grad.second_order, r=r),
-                   options={"r": r})
+def darts_v2(r: float = 0.01, hypergradient: str = "finite_difference") -> Method:
+    """Second-order DARTS. ``hypergradient``: ``"finite_difference"`` (DARTS: the Hessian-vector product by
+    central differences with eps = r/||v||) or ``"exact"`` (autograd through the unrolled step: exact, but it
+    keeps a double-backward graph of the whole supernet, so it is meant for small supernets)."""
+    w = _where("darts-v2")
+    r = V.real(r, "r (HVP eps = r/||v||)", low=0, low_open=True, **w)
+    hypergradient = V.choice(hypergradient, "hypergradient", HYPERGRADIENTS, **w)
+    estimator = (partial(arch_grad.second_order, r=r) if hypergradient == "finite_difference"
+                 else arch_grad.second_order_exact)
+    return replace(darts_v1(), name="darts-v2", arch_gradient=estimator,
+                   options={"r": r, "hypergradient": hypergradient})
 
 
 def pc_darts(K: int = 4, edge_normalization: bool = True, warmup_epochs: int = 15) -> Method:
-    if int(K) != K or K < 1:
-        raise ValueError(f"pc-darts needs an integer K >= 1 (channel fraction 1/K), got {K}")
-    if warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
-    return replace(darts_v1(), name="pc-darts", arch_start_epoch=int(warmup_epochs),
-                   supernet_settings={"partial_channels": int(K), "edge_normalization": bool(edge_normalization)},
+    w = _where("pc-darts")
+    K = V.integer(K, "K (channel fraction 1/K)", low=1, **w)
+    edge_normalization = V.boolean(edge_normalization, "edge_normalization", **w)
+    warmup_epochs = V.integer(warmup_epochs, "warmup_epochs", low=0, **w)
+    return replace(darts_v1(), name="pc-darts", arch_start_epoch=warmup_epochs,
+                   supernet_settings={"partial_channels": K, "edge_normalization": edge_normalization},
                    paper_defaults={"epochs": 50, "batch_size": 256, "lr": 0.1, "lr_min": 0.0, "arch_lr": 6e-4,
                                    "weight_decay": 3e-4, "train_portion": 0.5},
-                   options={"K": int(K), "edge_normalization": bool(edge_normalization),
-                            "warmup_epochs": int(warmup_epochs)})
+                   options={"K": K, "edge_normalization": edge_normalization, "warmup_epochs": warmup_epochs})
 
 
 def gdas(tau_max: float = 10.0, tau_min: float = 0.1, tau_variant: str = "autodl") -> Method:
+    w = _where("gdas")
+    tau_max = V.real(tau_max, "tau_max", low=0, low_open=True, **w)
+    tau_min = V.real(tau_min, "tau_min", low=0, high=tau_max, low_open=True, **w)
+    tau_variant = V.choice(tau_variant, "tau_variant", ("autodl", "naslib"), **w)
     return replace(darts_v1(), name="gdas", relaxation=GumbelHard(GdasTau(tau_max, tau_min, tau_variant)),
                    order="weight_first", supernet_settings={"inactive_bias": True},
                    genotype_rule={"darts": "gdas_pairs"},
@@ -236,9 +260,12 @@ def gdas(tau_max: float = 10.0, tau_min: float = 0.1, tau_variant: str = "autodl
 
 def snas(tau0: float = 1.0, tau_min: float = 0.03, anneal_epochs: int | None = 150,
          arch_grad_clip: float | None = 10.0, alpha_init_std: float = 0.01) -> Method:
-    if arch_grad_clip is not None:
-        _positive("arch_grad_clip", arch_grad_clip)
-    _positive("alpha_init_std", alpha_init_std)
+    w = _where("snas")
+    tau0 = V.real(tau0, "tau0", low=0, low_open=True, **w)
+    tau_min = V.real(tau_min, "tau_min", low=0, high=tau0, low_open=True, **w)
+    anneal_epochs = V.optional(V.integer, anneal_epochs, "anneal_epochs (None = the run's epochs)", low=1, **w)
+    arch_grad_clip = V.optional(V.real, arch_grad_clip, "arch_grad_clip (None = off)", low=0, low_open=True, **w)
+    alpha_init_std = V.real(alpha_init_std, "alpha_init_std", low=0, low_open=True, **w)
     return replace(darts_v1(), name="snas", relaxation=GumbelSoft(SnasTau(tau0, tau_min, anneal_epochs)),
                    arch_gradient=partial(arch_grad.single_level, max_norm=arch_grad_clip),
                    genotype_rule={"darts": "snas"},
@@ -254,31 +281,45 @@ def _sdarts(name: str, perturbation: Any, second_order: bool, options: dict[str,
     return replace(base, name=name, perturbation=perturbation, options={**options, "second_order": second_order})
 
 
+def _eps(name: str, epsilon: Any, eps_min: Any) -> tuple[float, float]:
+    w = _where(name)
+    epsilon = V.real(epsilon, "epsilon (the final radius)", low=0, **w)
+    return epsilon, V.real(eps_min, "eps_min", low=0, high=epsilon, **w)
+
+
 def sdarts_rs(epsilon: float = 0.3, eps_min: float = 0.03, second_order: bool = False) -> Method:
+    epsilon, eps_min = _eps("sdarts-rs", epsilon, eps_min)
+    second_order = V.boolean(second_order, "second_order", **_where("sdarts-rs"))
     return _sdarts("sdarts-rs", RandomSmoothing(Epsilon(epsilon, eps_min)), second_order,
                    {"epsilon": epsilon, "eps_min": eps_min})
 
 
 def sdarts_adv(epsilon: float = 0.3, eps_min: float = 0.03, steps: int = 7, second_order: bool = False) -> Method:
-    return _sdarts("sdarts-adv", AdversarialPGD(Epsilon(epsilon, eps_min), int(steps)), second_order,
-                   {"epsilon": epsilon, "eps_min": eps_min, "steps": int(steps)})
+    w = _where("sdarts-adv")
+    epsilon, eps_min = _eps("sdarts-adv", epsilon, eps_min)
+    steps = V.integer(steps, "steps (PGD attack steps)", low=1, **w)
+    second_order = V.boolean(second_order, "second_order", **w)
+    return _sdarts("sdarts-adv", AdversarialPGD(Epsilon(epsilon, eps_min), steps), second_order,
+                   {"epsilon": epsilon, "eps_min": eps_min, "steps": steps})
 
 
 def sharpdarts(power: float = 2.0, warmup_epochs: int = 5, weighting: str = "max_w") -> Method:
     relax = {"max_w": MaxW, "scalar": Softmax}
-    if weighting not in relax:
-        raise ValueError(f"sharpdarts weighting must be one of {', '.join(relax)}, got {weighting!r}")
-    if power < 1 or warmup_epochs < 0:
-        raise ValueError(f"sharpdarts needs power >= 1 and warmup_epochs >= 0, got {power}, {warmup_epochs}")
+    w = _where("sharpdarts")
+    power = V.real(power, "power", low=1, **w)
+    warmup_epochs = V.integer(warmup_epochs, "warmup_epochs", low=0, **w)
+    weighting = V.choice(weighting, "weighting", tuple(relax), **w)
     return replace(darts_v1(), name="sharpdarts", relaxation=relax[weighting](),
-                   lr_schedule=CosinePowerAnnealing(power, int(warmup_epochs)),
+                   lr_schedule=CosinePowerAnnealing(power, warmup_epochs),
                    paper_defaults={"epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 1e-4, "arch_lr": 3e-4,
                                    "weight_decay": 3e-4, "train_portion": 0.5},
-                   options={"power": power, "warmup_epochs": int(warmup_epochs), "weighting": weighting})
+                   options={"power": power, "warmup_epochs": warmup_epochs, "weighting": weighting})
 
 
 def darts_l2(factor: float = 81.0, second_order: bool = True) -> Method:
-    _positive("factor", factor)
+    w = _where("darts-l2")
+    factor = V.real(factor, "factor (weight decay multiplier)", low=0, low_open=True, **w)
+    second_order = V.boolean(second_order, "second_order", **w)
     base = darts_v2() if second_order else darts_v1()
     return replace(base, name="darts-l2", weight_decay=ScaledWeightDecay(factor),
                    options={"factor": factor, "second_order": second_order})
@@ -286,8 +327,15 @@ def darts_l2(factor: float = 81.0, second_order: bool = True) -> Method:
 
 def darts_ada(mul_factor: float = 10.0, max_weight_decay: float = 0.03, ev_freq: int = 2, window: int = 5,
               delta: int = 4, factor: float = 1.3, es_start_epoch: int = 10, second_order: bool = True) -> Method:
-    _positive("mul_factor", mul_factor)
-    _positive("max_weight_decay", max_weight_decay)
+    w = _where("darts-ada")
+    mul_factor = V.real(mul_factor, "mul_factor (weight decay multiplier per trigger)", low=1, low_open=True, **w)
+    max_weight_decay = V.real(max_weight_decay, "max_weight_decay", low=0, low_open=True, **w)
+    ev_freq = V.integer(ev_freq, "ev_freq", low=1, **w)
+    window = V.integer(window, "window", low=1, **w)
+    delta = V.integer(delta, "delta", low=1, **w)
+    factor = V.real(factor, "factor", low=0, low_open=True, **w)
+    es_start_epoch = V.integer(es_start_epoch, "es_start_epoch", low=0, **w)
+    second_order = V.boolean(second_order, "second_order", **w)
     base = darts_v2() if second_order else darts_v1()
     opts = {"mul_factor": mul_factor, "max_weight_decay": max_weight_decay, "ev_freq": ev_freq, "window": window,
             "delta": delta, "factor": factor, "es_start_epoch": es_start_epoch, "second_order": second_order}
@@ -322,15 +370,18 @@ def get_method(name: str | Method, options: Mapping[str, Any] | None = None) -> 
     """A method by registered name; ``options`` are the preset's keyword arguments (unknown ones raise)."""
     if isinstance(name, Method):
         if options:
-            raise ValueError(f"options {sorted(options)} cannot be applied to a Method instance; pass its name")
+            raise ConfigError(f"options {sorted(options)} cannot be applied to a Method instance; pass its name")
         return name
+    if not isinstance(name, str):
+        raise ConfigTypeError(f"method={name!r} is not accepted: expected a registered method name "
+                              f"({', '.join(METHODS.names())}) or a Method (got {type(name).__name__})")
     factory = METHODS.get(name)
-    options = dict(options or {})
+    options = V.mapping({} if options is None else options, "method_options", where=f"method {name!r} ")
     accepted = method_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         listing = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
-        raise ValueError(f"method {name!r} does not accept option(s) {', '.join(map(repr, unknown))}; "
+        raise ConfigError(f"method {name!r} does not accept option(s) {', '.join(map(repr, unknown))}; "
                          f"accepted: {listing}")
     return factory(**options)
 

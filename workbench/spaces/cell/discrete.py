@@ -180,6 +180,7 @@ class DiscreteNetwork(nn.Module):
         super().__init__()
         genotype = Genotype.parse(genotype)
         genotype.check_ops(op_names())  # unknown ops: GenotypeError naming them and listing the known ones
+        genotype.check_connected()  # nodes that never reach the output would be computed and silently dropped
         macro = infer_macro(genotype) if macro is None else macro
         if macro not in MACROS:
             raise ValueError(f"unknown macro {macro!r}; accepted: {', '.join(MACROS)}")

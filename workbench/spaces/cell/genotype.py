@@ -13,8 +13,11 @@ DARTS text is parsed with :mod:`ast` and never evaluated.
 from __future__ import annotations
 
 import ast
+import io
 import json
+import keyword
 import re
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +35,15 @@ NB201_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~
 JSON_EXAMPLE = ('{"format": "workbench-genotype/1", "cells": [{"name": "cell", "n_inputs": 1, '
                 '"nodes": [[["nor_conv_3x3", 0]]], "concat": [1]}]}')
 _OP_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_INDEX_RE = re.compile(r"[0-9]{1,4}\Z")
+
+#: Input bounds, checked before anything is parsed (a genotype is a few hundred characters; these are generous).
+MAX_TEXT_CHARS = 100_000  # any genotype text
+MAX_NESTING = 32  # brackets in DARTS text / JSON
+MAX_NODES = 64  # intermediate nodes per cell
+MAX_INPUTS = 64  # (op, src) pairs per node
+MAX_INPUTS_PER_CELL = 32  # input states per cell
+MAX_CELLS = 16
 _DARTS_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 _IGNORED_FIELDS = ("layout", "connectN", "connects")  # sharpDARTS / AutoDL extras
 
@@ -57,8 +69,17 @@ class CellGenotype:
     n_inputs: int = 2
 
     def __post_init__(self) -> None:
-        if not _is_int(self.n_inputs) or self.n_inputs < 1:
-            raise GenotypeError(f"n_inputs must be an int >= 1 (2 for DARTS, 1 for NB201), got {self.n_inputs!r}")
+        if not _is_int(self.n_inputs) or not 1 <= self.n_inputs <= MAX_INPUTS_PER_CELL:
+            raise GenotypeError(f"n_inputs must be an int in [1, {MAX_INPUTS_PER_CELL}] (2 for DARTS, 1 for NB201), "
+                                f"got {_short(self.n_inputs)}")
+        for what, seq, limit in (("nodes", self.nodes, MAX_NODES), ("concat", self.concat, MAX_NODES + MAX_INPUTS)):
+            if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__") or not hasattr(seq, "__iter__"):
+                raise GenotypeError(f"{what} must be a sequence (list or tuple), got {type(seq).__name__}")
+            if len(seq) > limit:
+                raise GenotypeError(f"{what} has {len(seq)} entries; at most {limit} are accepted")
+        for i, node in enumerate(self.nodes):
+            if hasattr(node, "__len__") and len(node) > MAX_INPUTS:
+                raise GenotypeError(f"node {i} has {len(node)} inputs; at most {MAX_INPUTS} are accepted")
         try:
             nodes = tuple(tuple((op, src) for op, src in node) for node in self.nodes)
             concat = tuple(self.concat)
@@ -101,6 +122,16 @@ class CellGenotype:
         """Distinct op names, sorted."""
         return tuple(sorted({op for node in self.nodes for op, _ in node}))
 
+    def unconnected_nodes(self) -> tuple[int, ...]:
+        """Intermediate nodes (0-based) whose output reaches the cell output neither through ``concat`` nor
+        through a later node: computed and then thrown away, so a network compiled from the cell silently
+        differs from what the genotype seems to say."""
+        used = set(self.concat)
+        for i in reversed(range(self.n_nodes)):
+            if self.n_inputs + i in used:
+                used.update(src for _, src in self.nodes[i])
+        return tuple(i for i in range(self.n_nodes) if self.n_inputs + i not in used)
+
 
 @dataclass(frozen=True)
 class Genotype:
@@ -109,6 +140,8 @@ class Genotype:
     cells: tuple[tuple[str, CellGenotype], ...]
 
     def __post_init__(self) -> None:
+        if hasattr(self.cells, "__len__") and len(self.cells) > MAX_CELLS:
+            raise GenotypeError(f"a genotype has at most {MAX_CELLS} cells, got {len(self.cells)}")
         try:
             cells = tuple((name, cell) for name, cell in self.cells)
         except (TypeError, ValueError):
@@ -183,8 +216,16 @@ class Genotype:
         """Parse an NB201 arch string; ``n_nodes=None`` accepts any node count."""
         if not isinstance(s, str):
             raise GenotypeError(f"an NB201 arch string must be a str like {NB201_EXAMPLE}, got {type(s).__name__}")
-        text = s.strip()
+        _check_length(s, "NB201 string")
+        text = s.strip(" \r\n")
+        if bad := _first_bad_char(text, printable_ascii_only=True):
+            pos, ch = bad
+            raise GenotypeError(f"NB201 string has the character {ch!r} (U+{ord(ch):04X}) at position {pos}; only "
+                                f"printable ASCII is accepted (no control characters, non-breaking or other "
+                                f"spaces); valid form: {NB201_EXAMPLE}")
         parts = text.split("+")
+        if len(parts) > MAX_NODES:
+            raise GenotypeError(f"NB201 string has {len(parts)} nodes; at most {MAX_NODES} are accepted")
         if n_nodes is not None and len(parts) != n_nodes:
             raise GenotypeError(f"NB201 string has {len(parts)} node(s) separated by '+', expected {n_nodes}: "
                                 f"{text!r}; valid form: {NB201_EXAMPLE}")
@@ -200,7 +241,7 @@ class Genotype:
             node = []
             for j, tok in enumerate(tokens):
                 op, sep, src = tok.partition("~")
-                if not sep or not _OP_RE.match(op) or not src.isdigit():
+                if not sep or not _OP_RE.match(op) or not _INDEX_RE.match(src):
                     raise GenotypeError(f"NB201 node {i}: bad input {tok!r}; expected 'op~j' with an op name and "
                                         f"an int j, e.g. 'nor_conv_3x3~{j}'")
                 if int(src) != j:
@@ -220,20 +261,35 @@ class Genotype:
     def from_dict(cls, d: dict[str, Any]) -> Genotype:
         if not isinstance(d, dict) or d.get("format") != JSON_FORMAT:
             got = d.get("format") if isinstance(d, dict) else type(d).__name__
-            raise GenotypeError(f"expected a dict with \"format\": \"{JSON_FORMAT}\", got {got!r}; e.g. {JSON_EXAMPLE}")
+            raise GenotypeError(f"expected a dict with \"format\": \"{JSON_FORMAT}\", got {_short(got)}; e.g. "
+                                f"{JSON_EXAMPLE}")
         cells = d.get("cells")
         if not isinstance(cells, list):
             raise GenotypeError(f"\"cells\" must be a list of cell objects, e.g. {JSON_EXAMPLE}")
+        if len(cells) > MAX_CELLS:
+            raise GenotypeError(f"a genotype has at most {MAX_CELLS} cells, got {len(cells)}")
         out = []
         for k, c in enumerate(cells):
             if missing := [key for key in ("name", "nodes", "concat") if not isinstance(c, dict) or key not in c]:
                 raise GenotypeError(f"cell {k} lacks {missing}; expected a genotype like {JSON_EXAMPLE}")
+            name = c["name"]
+            if not isinstance(name, str):
+                raise GenotypeError(f"cell {k}: \"name\" must be a string, got {_short(name)}")
+            if not isinstance(c["nodes"], list) or not isinstance(c["concat"], list):
+                raise GenotypeError(f"cell {name!r}: \"nodes\" and \"concat\" must be lists, e.g. {JSON_EXAMPLE}")
+            if len(c["nodes"]) > MAX_NODES or any(isinstance(n, list) and len(n) > MAX_INPUTS for n in c["nodes"]):
+                raise GenotypeError(f"cell {name!r}: at most {MAX_NODES} nodes of at most {MAX_INPUTS} inputs each "
+                                    "are accepted")
             try:
                 nodes = tuple(tuple((op, src) for op, src in node) for node in c["nodes"])
             except (TypeError, ValueError):
-                raise GenotypeError(f"cell {c['name']!r}: nodes must be lists of [op, src_state] pairs, "
+                raise GenotypeError(f"cell {name!r}: nodes must be lists of [op, src_state] pairs, "
                                     "e.g. [[[\"sep_conv_3x3\", 0], [\"skip_connect\", 1]]]") from None
-            out.append((c["name"], CellGenotype(nodes, tuple(c["concat"]), c.get("n_inputs", 2))))
+            try:
+                cell = CellGenotype(nodes, tuple(c["concat"]), c.get("n_inputs", 2))
+            except GenotypeError as exc:
+                raise GenotypeError(f"cell {name!r}: {exc}") from None
+            out.append((name, cell))
         return cls(tuple(out))
 
     def to_json(self, indent: int | None = None) -> str:
@@ -241,10 +297,18 @@ class Genotype:
 
     @classmethod
     def from_json(cls, s: str) -> Genotype:
+        if not isinstance(s, str):
+            raise GenotypeError(f"genotype JSON must be a str, got {type(s).__name__}")
+        _check_length(s, "genotype JSON")
+        depth = _json_depth(s)
+        if depth > MAX_NESTING:
+            raise GenotypeError(f"genotype JSON is nested {depth} deep; at most {MAX_NESTING} levels are accepted "
+                                f"(a genotype needs 5); expected e.g. {JSON_EXAMPLE}")
         try:
-            return cls.from_dict(json.loads(s))
-        except json.JSONDecodeError as exc:
+            data = json.loads(s)
+        except ValueError as exc:  # JSONDecodeError, and numbers with too many digits for int()
             raise GenotypeError(f"invalid genotype JSON ({exc}); expected e.g. {JSON_EXAMPLE}") from None
+        return cls.from_dict(data)
 
     # ------------------------------------------------------------------ misc
     @classmethod
@@ -254,11 +318,16 @@ class Genotype:
             return s
         if not isinstance(s, str):
             raise GenotypeError(f"Genotype.parse takes a str, got {type(s).__name__}")
-        text = s.strip()
+        _check_length(s, "genotype text")
+        if bad := _first_bad_char(s, printable_ascii_only=False):
+            pos, ch = bad
+            raise GenotypeError(f"genotype text has the control character {ch!r} at position {pos}; "
+                                "control characters are not accepted")
+        text = s.strip(_ASCII_SPACE)
         if text.startswith("{"):
             return cls.from_json(text)
-        if text.startswith("|"):
-            return cls.from_nb201_str(text)
+        if text.startswith("|"):  # any node count: str() writes NB201-style cells of every size this way
+            return cls.from_nb201_str(s, n_nodes=None)  # the original: a tab or NBSP around it is rejected there
         if "Genotype(" in text or "normal=" in text:
             return cls.from_darts_str(text)
         from workbench.spaces.cell import zoo  # local import: zoo depends on this module
@@ -280,12 +349,124 @@ class Genotype:
             return self.to_nb201_str()
         return self.to_json()
 
+    def check_connected(self) -> None:
+        """Raise GenotypeError if a cell has intermediate nodes that never reach its output (see
+        :meth:`CellGenotype.unconnected_nodes`)."""
+        for name, cell in self.cells:
+            if dead := cell.unconnected_nodes():
+                states = [cell.n_inputs + i for i in dead]
+                raise GenotypeError(
+                    f"cell {name!r}: intermediate node(s) {list(dead)} (state(s) {states}) are not connected to "
+                    f"the cell output: no later node reads them and concat={list(cell.concat)} does not list them; "
+                    "add them to concat or use them as inputs of a later node")
+
     def check_ops(self, known_ops: Iterable[str]) -> None:
         """Raise GenotypeError if any op is not in ``known_ops``."""
         known = list(known_ops)
         if bad := [(n, i, op) for n, c in self.cells for i, op, _ in c.edges() if op not in known]:
             where = "; ".join(f"{op!r} in cell {n!r} node {i}" for n, i, op in bad)
             raise GenotypeError(f"unknown op(s): {where}. Known ops: {', '.join(known)}")
+
+
+# ---------------------------------------------------------------------- input bounds
+_ASCII_SPACE = " \t\r\n"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_length(s: str, what: str) -> None:
+    if len(s) > MAX_TEXT_CHARS:
+        raise GenotypeError(f"{what} is {len(s)} characters long; at most {MAX_TEXT_CHARS} are accepted "
+                            "(a genotype takes a few hundred)")
+
+
+def _first_bad_char(s: str, printable_ascii_only: bool) -> tuple[int, str] | None:
+    """The first control character (tab, CR, LF allowed unless ``printable_ascii_only``), or with
+    ``printable_ascii_only`` the first character outside '!'..'~' and the space."""
+    for i, ch in enumerate(s):
+        o = ord(ch)
+        if printable_ascii_only:
+            if not 32 <= o <= 126:
+                return i, ch
+        elif (o < 32 and ch not in "\t\r\n") or 127 <= o <= 159:
+            return i, ch
+    return None
+
+
+def _json_depth(s: str) -> int:
+    """The deepest nesting of [ and { outside JSON strings (a scan, no recursion)."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in s:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+#: The tokens DARTS genotype text is made of. Anything else (operators, keywords, subscripts, call chains) is
+#: rejected before ``ast.parse``, which with the bracket-depth bound keeps the syntax tree shallow: a
+#: 20,000-term index expression would otherwise overflow the recursion limit while being parsed or printed.
+_DARTS_OPS = frozenset("()[],=.-:")
+_MAX_DOTS = 8
+
+
+def _prescan_darts(s: str) -> None:
+    if bad := _first_bad_char(s, printable_ascii_only=False):
+        raise _fail(f"control character {bad[1]!r} at position {bad[0]}")
+    depth = dots = 0
+    prev: tokenize.TokenInfo | None = None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(s).readline):
+            kind, text = tok.type, tok.string
+            where = f"line {tok.start[0]}, column {tok.start[1] + 1}"
+            if kind in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.ENDMARKER, tokenize.INDENT,
+                        tokenize.DEDENT):
+                continue
+            if kind == tokenize.NAME and keyword.iskeyword(text) and text not in ("None", "True", "False"):
+                raise _fail(f"unexpected keyword {text!r} at {where}")
+            if kind == tokenize.NUMBER and not _INDEX_RE.match(text):
+                raise _fail(f"unexpected number {text[:20]!r} at {where}; indices are integers 0..9999")
+            if kind == tokenize.OP:
+                if text not in _DARTS_OPS:
+                    raise _fail(f"unexpected {text!r} at {where}; genotype text holds only names, strings, "
+                                "integers and ( ) [ ] , = . -")
+                if text in "([":
+                    depth += 1
+                    if depth > MAX_NESTING:
+                        raise _fail(f"brackets nested more than {MAX_NESTING} deep at {where}")
+                    after = prev.string if prev is not None else ""
+                    if after in (")", "]") or (text == "[" and prev is not None and prev.type == tokenize.NAME) \
+                            or (prev is not None and prev.type in (tokenize.NUMBER, tokenize.STRING)):
+                        raise _fail(f"unexpected {text!r} after {after!r} at {where}")
+                elif text in ")]":
+                    depth -= 1
+                elif text == ".":
+                    dots += 1
+                    if dots > _MAX_DOTS or prev is None or not (prev.type == tokenize.NAME or prev.string == ")"):
+                        raise _fail(f"unexpected '.' at {where}")
+                elif text == "-" and prev is not None and prev.string == "-":
+                    raise _fail(f"unexpected '-' at {where}")
+            elif kind not in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING):
+                raise _fail(f"unexpected {text[:20]!r} at {where}")
+            prev = tok
+    except (tokenize.TokenError, SyntaxError) as exc:  # unterminated brackets or strings, bad indentation
+        msg = exc.args[0] if exc.args else exc
+        raise _fail(f"syntax error in genotype text ({msg})") from None
 
 
 # ---------------------------------------------------------------------- DARTS parser
@@ -338,10 +519,15 @@ def _concat(node: ast.AST, name: str) -> tuple[int, ...]:
 def _parse_darts(s: str) -> Genotype:
     if not isinstance(s, str):
         raise GenotypeError(f"DARTS genotype text must be a str, got {type(s).__name__}")
+    _check_length(s, "DARTS genotype text")
+    text = s.strip(_ASCII_SPACE)
+    _prescan_darts(text)
     try:
-        tree = ast.parse(s.strip(), mode="exec")
+        tree = ast.parse(text, mode="exec")
     except SyntaxError as exc:
         raise _fail(f"syntax error in genotype text ({exc.msg}, line {exc.lineno}, column {exc.offset})") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # not expected after the pre-scan
+        raise _fail(f"genotype text cannot be parsed ({type(exc).__name__})") from None
     stmt = tree.body[0] if len(tree.body) == 1 else None
     call = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
     func = call.func if isinstance(call, ast.Call) else None
@@ -350,7 +536,7 @@ def _parse_darts(s: str) -> Genotype:
         func = func.value
     if fname != "Genotype" or not isinstance(func, ast.Name):
         raise _fail(f"expected a single Genotype(...) call (optionally 'NAME = ' or a module prefix), "
-                    f"got {s.strip()[:80]!r}")
+                    f"got {text[:80]!r}")
     if len(call.args) > len(_DARTS_FIELDS) + 1:
         raise _fail(f"too many positional arguments ({len(call.args)})")
     fields: dict[str, ast.AST] = dict(zip(_DARTS_FIELDS + ("layout",), call.args, strict=False))

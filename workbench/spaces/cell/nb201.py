@@ -83,7 +83,10 @@ def _arch_key(arch: Genotype | str) -> str:
 
 
 def _nb201_genotype(arch: Genotype | str) -> Genotype:
-    g = Genotype.parse(arch.strip()) if isinstance(arch, str) else arch
+    if isinstance(arch, str) and arch.strip(" \r\n").startswith("|"):
+        g = Genotype.from_nb201_str(arch)  # NB201 strings have exactly 3 nodes
+    else:
+        g = Genotype.parse(arch) if isinstance(arch, str) else arch
     if not isinstance(g, Genotype):
         raise GenotypeError(f"expected a Genotype or an NB201 string, got {type(arch).__name__}")
     if not g.is_nb201() or g.cells[0][1].n_nodes != 3:

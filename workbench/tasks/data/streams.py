@@ -134,6 +134,15 @@ class BatchStream:
     def __next__(self) -> TensorPair:
         return self.next()
 
+    def mark(self) -> tuple[Any, ...]:
+        """A cheap in-memory bookmark of the stream's position (for undoing a failed step); see :meth:`reset`."""
+        return self.epoch, self.position, self._perm, self._perm_dev, self._gen.get_state()
+
+    def reset(self, mark: tuple[Any, ...]) -> None:
+        """Go back to a :meth:`mark` of this stream: the same batches come next."""
+        self.epoch, self.position, self._perm, self._perm_dev, gen_state = mark
+        self._gen.set_state(gen_state)
+
     def state_dict(self) -> dict[str, Any]:
         """Plain values and tensors only: no pickle needed to store it."""
         return {
@@ -147,20 +156,50 @@ class BatchStream:
             "generator_state": self._gen.get_state(),
         }
 
-    def load_state_dict(self, sd: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the data and batch size must match the saved stream."""
-        if int(sd.get("version", -1)) != _STATE_VERSION:
+    def check_state(self, sd: Any) -> None:
+        """Raise ``ValueError`` if ``sd`` is not a :meth:`state_dict` this stream can load (nothing is changed)."""
+        if not isinstance(sd, dict):
+            raise ValueError(f"a BatchStream state must be a dict, got {type(sd).__name__}")
+        if missing := [k for k in ("version", "n", "batch_size", "drop_last", "epoch", "position", "perm",
+                                   "generator_state") if k not in sd]:
+            raise ValueError(f"BatchStream state lacks {missing}")
+        if sd["version"] != _STATE_VERSION:
             raise ValueError(f"unsupported BatchStream state version {sd.get('version')!r}")
         for key in ("n", "batch_size", "drop_last"):
             if sd[key] != getattr(self, key):
-                raise ValueError(f"state was saved with {key}={sd[key]}, this stream has {getattr(self, key)}")
-        position, perm = int(sd["position"]), torch.as_tensor(sd["perm"], dtype=torch.int64).cpu()
+                raise ValueError(f"state was saved with {key}={sd[key]!r}, this stream has {getattr(self, key)}")
+        epoch, position, perm, gen = sd["epoch"], sd["position"], sd["perm"], sd["generator_state"]
+        for key, v in (("epoch", epoch), ("position", position)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"BatchStream state {key}={v!r} is not an int >= 0")
+        if not isinstance(perm, Tensor) or perm.dtype != torch.int64 or perm.ndim != 1:
+            raise ValueError(f"BatchStream state perm must be a 1-d int64 tensor, got {_describe(perm)}")
         if not 0 <= position < self.batches_per_epoch or (position > 0 and len(perm) != self.n):
             raise ValueError(f"inconsistent BatchStream state: position {position}, perm of {len(perm)}")
+        if len(perm) and (int(perm.min()) < 0 or int(perm.max()) >= self.n
+                          or not torch.equal(perm.sort().values, torch.arange(self.n))):
+            raise ValueError(f"BatchStream state perm is not a permutation of range({self.n})")
+        want = self._gen.get_state()
+        if not isinstance(gen, Tensor) or gen.dtype != torch.uint8 or gen.shape != want.shape:
+            raise ValueError(f"BatchStream state generator_state must be a uint8 tensor of shape "
+                             f"{tuple(want.shape)}, got {_describe(gen)}")
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; the data and batch size must match the saved stream.
+
+        Everything is checked (:meth:`check_state`) before anything is changed.
+        """
+        self.check_state(sd)
         self.epoch = int(sd["epoch"])
-        self.position = position
-        self._gen.set_state(torch.as_tensor(sd["generator_state"], dtype=torch.uint8).cpu().clone())
-        self._set_perm(perm.clone())
+        self.position = int(sd["position"])
+        self._gen.set_state(sd["generator_state"].cpu().clone())
+        self._set_perm(sd["perm"].cpu().clone())
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, Tensor):
+        return f"a {v.dtype} tensor of shape {tuple(v.shape)}"
+    return type(v).__name__
 
 
 def make_streams(
