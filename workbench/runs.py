@@ -405,6 +405,8 @@ class RunStore:
             row = {"type": type(ev).__name__, **{k: getattr(ev, k) for k in ev.__dataclass_fields__}}
             if isinstance(ev, RunStarted):
                 row.pop("config")  # already in config.json
+                if ev.resumed:  # a rollback: the next checkpoint at a step seen before holds a new state
+                    self._last_ckpt_step = None
             self._logs[EVENTS].write(row)
             if isinstance(ev, RunFailed):
                 self.failed = ev
@@ -599,8 +601,8 @@ def load_run(run_dir: str | os.PathLike[str], *, space: SearchSpace | None = Non
     for n, d in _numbered(path / STEPS, bad):
         try:
             ev = _step_event(d)
-            if ev.step <= last:
-                raise ValueError(f"step {ev.step} does not follow step {last}")
+            if ev.step <= last:  # a rollback (DARTS-ADA, early stopping) re-ran these steps: keep the re-run
+                hist.truncate(ev.step - 1)
             hist(ev)
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             _skip(bad, path / STEPS, n, f"not a valid step record ({type(exc).__name__}: {exc})", d)
@@ -614,6 +616,8 @@ def load_run(run_dir: str | os.PathLike[str], *, space: SearchSpace | None = Non
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             _skip(bad, path / EPOCHS, n, f"not a valid epoch record ({type(exc).__name__}: {exc})", d)
             continue
+        hist.epochs = [e for e in hist.epochs if e.step < ev.step]  # a re-run epoch replaces the rolled-back one
+        genotypes = [(r.epoch, r.genotype) for r in hist.epochs]
         hist(ev)
         genotypes.append((ev.epoch, g))
     status, error = "incomplete", None
