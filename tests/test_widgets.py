@@ -225,7 +225,8 @@ def test_control_panel_buttons_drive_the_session():
 
 # ------------------------------------------------------------------------------ views, synthetic events
 def _synthetic(space, step: int, w: np.ndarray, epoch: int = 0) -> StepEnded:
-    return StepEnded(step, epoch, 1.0 / step, 0.5, 1.2 / step, 0.4, 0.025, 3e-4, {"cell": np.log(w + 1e-12)},
+    return StepEnded(step, epoch, 1.0 / step, 1.2 / step, {"accuracy": 0.5}, {"accuracy": 0.4}, 0.025, 3e-4,
+                     {"cell": np.log(w + 1e-12)},
                      {"cell": w.astype(np.float32)}, 0.01)
 
 

@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from workbench.app.cli import compare, evaluate, genotype, latency, nb201, resume, runs, search
 from workbench.app.cli.common import NB201_ENV, UsageError, default_threads, log, search_config
@@ -36,14 +37,22 @@ from workbench.runs import RunError
 from workbench.serialize import CheckpointError
 from workbench.spaces.cell.genotype import GenotypeError
 from workbench.tasks.data import DatasetNotFoundError
+from workbench.tasks.data.formats import UnpicklingError
 
 __all__ = ["NB201_ENV", "UsageError", "build_parser", "default_threads", "main", "search_config"]
 
 COMMANDS = (search, resume, genotype, nb201, evaluate, compare, runs, latency)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error format: ``workbench: error: ...`` and a pointer to ``--help`` (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"workbench: error: {message}\n(see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workbench", description="DNAS Workbench: differentiable "
+    p = Parser(prog="python -m workbench", description="DNAS Workbench: differentiable "
                                 "architecture search on a laptop CPU (DARTS and descendants).")
     p.add_argument("-v", "--verbose", action="store_true", help="log engine messages (INFO) to stderr")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -89,3 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"workbench: error: {msg}", file=sys.stderr)
         return 2
+    except UnpicklingError as exc:  # a dataset pickle refused by the restricted unpickler
+        if args.verbose:
+            log.exception("details")
+        print(f"workbench: error: cannot load the dataset: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or folder that cannot be read or written
+        if args.verbose:
+            log.exception("details")
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"workbench: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1

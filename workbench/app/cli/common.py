@@ -16,7 +16,9 @@ import dataclasses
 import difflib
 import json
 import logging
+import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import ConfigError
 from workbench.events import AnalysisResult, EpochEnded, RunStarted, StepEnded
 from workbench.methods import get_method, method_names
 from workbench.runs import RunStore
@@ -65,6 +68,69 @@ def parse_options(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: the largest integer a flag accepts (beyond it numpy and torch overflow)
+INT_MAX = 2**63 - 1
+
+
+def int_arg(text: str) -> int:
+    """argparse ``type=`` for an integer flag: plain ASCII digits (no ``1.5``, ``1e3``, ``１``), |N| < 2**63."""
+    if not _INT_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}")
+    value = int(text)
+    if abs(value) > INT_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer of at most {INT_MAX}, got {text[:40]}")
+    return value
+
+
+def float_arg(text: str) -> float:
+    """argparse ``type=`` for a real flag: a finite decimal number in ASCII (no ``inf``, ``nan``, ``1_0``)."""
+    if not _FLOAT_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]!r}")
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]}")
+    return value
+
+
+#: engine field -> the flag that sets it (for messages naming the flag)
+FIELD_FLAGS = {"C": "--C"}
+
+
+def flag_error(exc: ConfigError, flags: Sequence[str] = ()) -> UsageError:
+    """A UsageError naming the flag of the field that ``exc`` rejects (``--lr: SearchConfig.lr=... ``)."""
+    msg = str(exc)
+    m = re.match(r"(?:\w+\.)?(\w+)=", msg)
+    flag = None
+    if "option" in msg.split("=", 1)[0] or msg.startswith("method "):
+        flag = "--method-option"
+    elif m:
+        field = m.group(1)
+        cand = FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
+        flag = cand if not flags or cand in flags else None
+    return UsageError(f"{flag}: {msg}" if flag else msg)
+
+
+def check_device(device: str, flag: str = "--device") -> str:
+    """``device`` (``auto`` resolved) when torch can use it; a UsageError listing the accepted ones otherwise."""
+    import torch
+    accepted = "cpu, cuda, cuda:N, mps or auto"
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UsageError(f"{flag} {device[:40]!r} is not a device; accepted: {accepted}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"{flag} {device}: no CUDA GPU is available to torch {torch.__version__}; use cpu or auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError(f"{flag} {device}: MPS is not available to torch {torch.__version__}; use cpu or auto")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"{flag} {device[:40]!r} is not supported; accepted: {accepted}")
+    return device
+
+
 def dataset_name(text: str) -> str:
     name = text.strip().lower().replace("-", "_")
     return check_name("dataset", name, dataset_names())
@@ -78,7 +144,7 @@ def default_threads() -> int:
 
 
 def threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=int_arg, default=None,
                    help=f"torch CPU threads (default: half the cores, at most 4; here {default_threads()})")
 
 
@@ -88,7 +154,10 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     check_name("method", args.method, method_names())
     dataset = dataset_name(args.dataset)
     options = parse_options(args.method_option)
-    get_method(args.method, options)  # validates the options
+    try:
+        get_method(args.method, options)  # validates the options
+    except ConfigError as exc:
+        raise flag_error(exc) from None
     space = get_space(args.space)
     ops = tuple(getattr(space, "ops", ()))
     for op in args.remove_op:
@@ -100,19 +169,13 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     flat = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "lr", "arch_lr", "arch_weight_decay",
                                           "weight_decay", "momentum", "grad_clip", "train_portion", "data_root",
                                           "data_limit") if getattr(args, k) is not None}
-    import torch
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = check_device(args.device)
     try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N, mps or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: no CUDA GPU is available to torch {torch.__version__}; use cpu or auto")
-    return SearchConfig(space=args.space, method=args.method, method_options=options, dataset=dataset,
-                        removed_ops=tuple(args.remove_op), supernet=space.supernet_config(None, **net) if net else None,
-                        device=device, **flat)
+        return SearchConfig(space=args.space, method=args.method, method_options=options, dataset=dataset,
+                            removed_ops=tuple(args.remove_op),
+                            supernet=space.supernet_config(None, **net) if net else None, device=device, **flat)
+    except ConfigError as exc:
+        raise flag_error(exc) from None
 
 
 # ---------------------------------------------------------------------- formatting

@@ -7,7 +7,15 @@ import dataclasses
 import sys
 from typing import Any
 
-from workbench.app.cli.common import check_name, dataset_name, threads_flag
+from workbench.app.cli.common import (
+    UsageError,
+    check_device,
+    check_name,
+    dataset_name,
+    float_arg,
+    int_arg,
+    threads_flag,
+)
 from workbench.app.cli.genotype import read_genotype
 from workbench.spaces import space_names
 
@@ -24,7 +32,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = dataset_name(args.dataset)
     fields = {f.name for f in dataclasses.fields(discrete.EvalConfig)}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    cfg = discrete.EvalConfig(**given)
+    if "device" in given:
+        given["device"] = check_device(given["device"])
+    try:
+        cfg = discrete.EvalConfig(**given)
+    except ValueError as exc:  # "NAME must be ...": name the flag
+        name = str(exc).split(" ", 1)[0].split("=", 1)[0].split(".")[-1]
+        flag = "--" + name.replace("_", "-")
+        raise UsageError(f"{flag}: {exc}" if name in fields else str(exc)) from None
 
     def on_epoch(rec: Any) -> None:
         if not args.quiet:
@@ -44,12 +59,12 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--space", help="check the genotype against this space and use its macro")
     e.add_argument("--dataset", default="digits")
     e.add_argument("--data-root")
-    e.add_argument("--data-limit", type=int)
+    e.add_argument("--data-limit", type=int_arg)
     for flag, typ in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--C", int), ("--layers", int),
                       ("--cells-per-stage", int), ("--seed", int), ("--drop-path-prob", float)):
-        e.add_argument(flag, type=typ, dest=flag[2:].replace("-", "_"))
+        e.add_argument(flag, type=int_arg if typ is int else float_arg, dest=flag[2:].replace("-", "_"))
     e.add_argument("--auxiliary", action="store_true", default=None, help="auxiliary head (weight 0.4)")
-    e.add_argument("--device", default=None)
+    e.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     e.add_argument("--quiet", action="store_true")
     threads_flag(e)
     e.set_defaults(func=cmd_evaluate)

@@ -14,15 +14,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.app.cli.common import UsageError
+from workbench.app.cli.common import UsageError, int_arg
 from workbench.spaces.cell.genotype import Genotype
+
+#: longest argument tried as a file name (longer ones are genotype text; PATH_MAX is 4096 on Linux)
+MAX_PATH_CHARS = 1024
+
+
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file: only short, one-line text is tried, and a name the OS
+    refuses (too long, NUL, ...) is not a file."""
+    if not text or len(text) > MAX_PATH_CHARS or "\n" in text or "\x00" in text:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_genotype(text: str) -> Genotype:
     """A genotype from text, a published name, a file (summary.json included) or ``-`` (stdin)."""
     if text == "-":
         text = sys.stdin.read()
-    elif len(text) < 4096 and Path(text).is_file():
+    elif _is_file(text):
         text = Path(text).read_text(encoding="utf-8")
         try:  # a summary.json / epochs line holding {"genotype": {...}}
             d = json.loads(text)
@@ -90,7 +104,7 @@ def add_parser(sub: Any) -> None:
     g = sub.add_parser("genotype", help="convert or draw a genotype")
     g.add_argument("genotype", nargs="?", help="DARTS text, NB201 string, JSON, a published name, a file, or -")
     g.add_argument("--to", choices=("darts", "nb201", "json"), help="print only this form")
-    g.add_argument("--indent", type=int, help="indent JSON output")
+    g.add_argument("--indent", type=int_arg, help="indent JSON output")
     g.add_argument("--draw", metavar="OUT", help="draw the cells to OUT.svg or OUT.dot")
     g.add_argument("--list", action="store_true", help="list the published genotypes")
     g.set_defaults(func=cmd_genotype)

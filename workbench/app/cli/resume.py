@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.app.cli.common import drive, threads_flag
+from workbench.app.cli.common import drive, int_arg, threads_flag
 from workbench.app.cli.summary import finish
 from workbench.runs import read_run_info, resume
 
@@ -21,6 +21,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(int(recorded))
     searcher, store = resume(args.run_dir, epochs=args.epochs, command=["python", "-m", "workbench", *args.argv])
+    last = (read_run_info(args.run_dir).get("resumes") or [{}])[-1]
+    for skipped in last.get("skipped") or []:  # also logged, but say it even without --verbose
+        print(f"workbench: warning: checkpoint {skipped}", file=sys.stderr)
+    if last.get("skipped"):
+        print(f"workbench: warning: fell back to the previous checkpoint {last.get('checkpoint')} "
+              f"(step {searcher.step_count})", file=sys.stderr)
+    if last.get("corrupt_lines"):
+        print(f"workbench: warning: dropped {len(last['corrupt_lines'])} corrupt log line(s)", file=sys.stderr)
     if searcher.finished:
         store.close()
         print(f"workbench: {args.run_dir} is already finished ({searcher.config.epochs} epochs); pass "
@@ -36,7 +44,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     r = sub.add_parser("resume", help="continue a run folder from its newest good checkpoint")
     r.add_argument("run_dir", metavar="DIR")
-    r.add_argument("--epochs", type=int, help="new total number of epochs (to extend a search)")
+    r.add_argument("--epochs", type=int_arg, help="new total number of epochs (to extend a search)")
     r.add_argument("--nb201-table", metavar="PATH")
     r.add_argument("--no-report", action="store_true")
     r.add_argument("--quiet", action="store_true")

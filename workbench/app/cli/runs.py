@@ -38,13 +38,13 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     cks = list_checkpoints(run.path)
     print(f"checkpoints  {', '.join(p.stem for p in cks) or 'none'}")
     m = h.primary_metric or "accuracy"
-    last_step = 0
+    rollbacks = _rollback_steps(run.path)  # the read-back history keeps only the re-run epochs
     for rec in h.epochs:
-        if rec.step <= last_step:  # a controller loaded an earlier epoch's state (DARTS-ADA rollback)
-            print(f"  -- rolled back to the end of epoch {rec.epoch} (step {rec.step - spe})")
-        last_step = rec.step
         val = "" if not rec.val_metrics else f"val {metric_text(m, rec.val_metrics.get(m, float('nan')))}  "
         print(f"  epoch {rec.epoch + 1:3d}  step {rec.step:6d}  {val}{space.label(rec.genotype)}")
+        for step in rollbacks:  # a controller loaded this epoch's state again (DARTS-ADA rollback)
+            if step == rec.step:
+                print(f"  -- rolled back to the end of epoch {rec.epoch + 1} (step {step})")
     stops = [a.values for a in h.analysis if a.kind == "early_stop"]
     if stops:
         fired = ", ".join(f"epoch {v['trigger_epoch'] + 1} (ratio {v['ratio']:.3f} > {v['factor']:g})" for v in stops)
@@ -60,9 +60,36 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
                   f"{metrics_text(sn.get('test_metrics') or {}, 2)}")
         if summary.get("controller"):
             print(f"controller   {outcome_text(summary['controller'])}")
+    if run.bad_lines:
+        print(f"skipped      {n_text(len(run.bad_lines), 'corrupt log line')}:")
+        for b in run.bad_lines[:10]:
+            print(f"  {b.file} line {b.line}: {b.reason[:160]}")
+        if len(run.bad_lines) > 10:
+            print(f"  ... and {len(run.bad_lines) - 10} more")
     if run.status == "incomplete" and cks:
         print(f"continue     python -m workbench resume {run.path}")
     return 0
+
+
+def _rollback_steps(path: Any) -> list[int]:
+    """Steps that a controller rolled back to: ``RunStarted`` events (resumed) at a step before one already
+    logged in ``events.jsonl`` (a resume from the CLI starts where the log ends). Unreadable lines are ignored."""
+    out: list[int] = []
+    seen = 0
+    try:
+        lines = (path / "events.jsonl").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return out
+    for text in lines:
+        try:
+            d = json.loads(text)
+            step = int(d.get("step", 0))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if d.get("type") == "RunStarted" and d.get("resumed") and step < seen:
+            out.append(step)
+        seen = max(seen, step)
+    return out
 
 
 def _settings(obj: Any) -> str:

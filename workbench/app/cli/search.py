@@ -19,6 +19,8 @@ from workbench.app.cli.common import (
     NB201_ENV,
     UsageError,
     drive,
+    float_arg,
+    int_arg,
     n_text,
     search_config,
     threads_flag,
@@ -33,9 +35,16 @@ from workbench.tasks.data import dataset_names
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if args.checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every: expected an integer >= 0 (0: only at the end), got {args.checkpoint_every}")
+    if args.keep < 1:
+        raise UsageError(f"--keep: expected an integer >= 1, got {args.keep}")
     cfg = search_config(args)
     out = Path(args.out) if args.out else Path("runs") / (
         f"{cfg.space}-{cfg.method}-{cfg.dataset.replace(':', '_')}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    for where in (out, *out.parents):  # fail now, not after loading data (RunStore would hit NotADirectoryError)
+        if where.exists() and not where.is_dir():
+            raise UsageError(f"--out {out}: {where} is a file; the run folder must be a new or empty folder")
     if args.overwrite and out.exists() and any(out.iterdir()):
         read_run_info(out)  # only ever delete a folder that holds a workbench run (RunError otherwise)
         shutil.rmtree(out)
@@ -62,7 +71,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--method", default="darts-v1", help=f"method: {', '.join(method_names())} (default darts-v1)")
     s.add_argument("--dataset", default="digits", help=f"dataset: {', '.join(dataset_names())} (default digits)")
     s.add_argument("--data-root", help="folder of a dataset read from disk (cifar10, ...)")
-    s.add_argument("--data-limit", type=int, metavar="N", help="keep at most this many training images (stratified)")
+    s.add_argument("--data-limit", type=int_arg, metavar="N", help="keep at most this many training images (stratified)")
     s.add_argument("--remove-op", action="append", default=[], metavar="OP", help="drop a candidate op (repeatable)")
     s.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                    help="method option, VALUE parsed as JSON when possible (repeatable), e.g. r=0.01")
@@ -78,16 +87,16 @@ def add_parser(sub: Any) -> None:
                             ("--train-portion", float, "share of training data for weights (rest: alphas)")):
         dest = flag[2:].replace("-", "_")
         default = getattr(SupernetConfig() if dest in ("C", "layers", "cells_per_stage") else SearchConfig(), dest)
-        s.add_argument(flag, type=typ, dest=dest, metavar="N" if typ is int else "X",
+        s.add_argument(flag, type=int_arg if typ is int else float_arg, dest=dest, metavar="N" if typ is int else "X",
                        help=f"{what} (default {default})")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
     threads_flag(s)
     s.add_argument("--out", help="run folder (must be new or empty; default runs/<space>-<method>-...)")
     s.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (refused for folders that do not hold a run)")
-    s.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
+    s.add_argument("--checkpoint-every", type=int_arg, default=1, metavar="EPOCHS",
                    help="checkpoint every N epochs (0: only at the end; default 1)")
-    s.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
+    s.add_argument("--keep", type=int_arg, default=3, help="checkpoints to keep (default 3)")
     s.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (or ${NB201_ENV})")
     s.add_argument("--no-report", action="store_true", help="do not write report.html")
     s.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")

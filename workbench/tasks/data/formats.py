@@ -82,6 +82,10 @@ def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") ->
     return codecs.encode(obj, "latin-1", errors)
 
 
+#: what a refused pickle raises (catch this name: nothing outside this module needs to import pickle)
+UnpicklingError = pickle.UnpicklingError
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that can rebuild numpy arrays and plain containers, nothing else.
 

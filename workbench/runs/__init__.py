@@ -1,0 +1,55 @@
+"""The run store: a search recorded to a folder that survives a killed process.
+
+DESIGN.md section 7 ("History / run store"). A :class:`RunStore` observes a
+searcher's bus and writes, append-only and without pickle::
+
+    config.json          SearchConfig + space (name, fingerprint, choice groups) + task (dataset, objective,
+                         fingerprint) + method + decoding rule + initial option masks + versions + command
+    steps.jsonl          one line per StepEnded (losses, metrics by name, extras, alphas and probabilities)
+    epochs.jsonl         one line per EpochEnded (architecture as JSON and text, validation loss and metrics)
+    events.jsonl         RunStarted, OpMaskChanged, AnalysisResult, RunFinished, RunFailed
+    checkpoints/step_<n>.{json,safetensors}   Searcher.state_dict() via workbench.serialize
+
+Every log line is flushed as it is written and fsync'ed every ``fsync_every``
+lines and at each epoch end, so a killed process leaves a readable prefix
+(at worst a torn last line). :func:`load_run` skips any line that is not a
+valid record -- a torn last line, or one corrupted in the middle -- with a
+warning, and lists them on ``Run.bad_lines``; :func:`resume` moves corrupt
+lines to ``discarded.jsonl`` and removes temporary files left by a process
+killed during an atomic write. ``config.json`` is checked key by key (a
+missing key or a wrong type raises :class:`RunError` naming it). Checkpoints are
+written at every ``checkpoint_every``-th epoch end and at the finish, never
+after a RunFailed, and pruned to the newest ``keep`` (a good one is always
+kept). :func:`resume` rebuilds the searcher from ``config.json`` and the
+newest checkpoint that loads, cuts the logs back to that step (the cut lines
+go to ``discarded.jsonl``), and re-attaches a store, so a resumed run's files
+read as if it had never stopped.
+
+Registered things are recorded by name; objects a user passed to the
+:class:`~workbench.search.Searcher` (a space object, a dataset or task, a
+:class:`~workbench.methods.Method`) are recorded by name *and* fingerprint:
+:func:`resume` and :func:`load_run` take them again as keyword arguments and
+refuse, with a message naming what differs, an object whose fingerprint does
+not match (or a registered name that now means something else).
+"""
+from __future__ import annotations
+
+from workbench.runs.logs import (
+    CKPT_DIR,
+    CONFIG,
+    DISCARDED,
+    EPOCHS,
+    EVENTS,
+    RUN_FORMAT,
+    STEPS,
+    BadLine,
+    RunError,
+    list_checkpoints,
+    read_run_info,
+)
+from workbench.runs.reader import Run, load_run
+from workbench.runs.resume import resume
+from workbench.runs.store import RunStore
+
+__all__ = ["CKPT_DIR", "CONFIG", "DISCARDED", "EPOCHS", "EVENTS", "RUN_FORMAT", "STEPS", "BadLine", "Run",
+           "RunError", "RunStore", "list_checkpoints", "load_run", "read_run_info", "resume"]
