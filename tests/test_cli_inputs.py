@@ -272,3 +272,49 @@ def test_runs_show_reports_a_malformed_steps_line(tiny_run, tmp_path):
     assert "Traceback" not in out + err
     assert "status       finished" in out and "  epoch " in out
     assert "skipped      1 corrupt log line:" in out and f"steps.jsonl line {mid + 1}" in out
+
+
+def test_resume_falls_back_from_a_checkpoint_that_does_not_fit_the_model(tiny_run, tmp_path):
+    """A checkpoint re-saved (validly hashed) with a bool weight: refused before anything is applied."""
+    import torch
+
+    from workbench import serialize
+    run_dir = _copy(tiny_run, tmp_path / "run")
+    cks = list_checkpoints(run_dir)
+    newest, previous = cks[-1], cks[-2]
+    sd = serialize.load(newest)
+    key = next(k for k, v in sd["model"].items() if v.dtype == torch.float32 and v.ndim == 4)
+    sd["model"][key] = sd["model"][key] > 0  # bool weights
+    serialize.save(newest.with_suffix(""), sd, {"step": sd["step"]})
+    code, _, err = run(["resume", str(run_dir), "--epochs", "3", "--threads", "1", "--quiet", "--no-report"])
+    assert code == 0, err
+    assert "Traceback" not in err and newest.name in err and previous.name in err
+    info = json.loads((run_dir / "config.json").read_text())
+    assert info["resumes"][-1]["checkpoint"] == previous.name
+
+
+@pytest.mark.parametrize("edit", ["wrong_type", "missing_key"])
+def test_resume_of_a_broken_config_json_names_the_key_and_loses_nothing(tiny_run, tmp_path, edit):
+    run_dir = _copy(tiny_run, tmp_path / "run")
+    info = json.loads((run_dir / "config.json").read_text())
+    if edit == "wrong_type":
+        info["config"]["epochs"] = "three"
+    else:
+        del info["space"]
+    (run_dir / "config.json").write_text(json.dumps(info))
+    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    code, out, err = run(["resume", str(run_dir), "--threads", "1", "--quiet", "--no-report"])
+    assert code != 0 and "Traceback" not in out + err
+    assert "workbench: error:" in err and ("epochs" in err if edit == "wrong_type" else "space" in err)
+    after = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before  # nothing was written, moved or deleted
+
+
+def test_resume_removes_an_orphan_checkpoint_tmp_file(tiny_run, tmp_path):
+    run_dir = _copy(tiny_run, tmp_path / "run")
+    orphan = run_dir / "checkpoints" / ".step_00000010.json.999999.deadbeef.tmp"  # a writer (pid 999999) killed
+    orphan.write_text('{"half": ')
+    code, _, err = run(["resume", str(run_dir), "--epochs", "3", "--threads", "1", "--quiet", "--no-report"])
+    assert code == 0, err
+    assert not orphan.exists()
+    assert load_run(run_dir).finished
