@@ -86,3 +86,15 @@ def test_bad_chain_input_is_refused_with_the_reason():
         s.set_op_enabled("layers", "k3_e1", False, rows=[2])
     smaller = space.with_ops(remove=["k5_e6", "k5_e3"])
     assert smaller.choice_groups()[0].options == ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "skip")
+
+
+def test_the_cli_removes_blocks_of_a_chain_space(tmp_path):
+    from workbench.app.cli import main
+    code = main(["search", "--space", "chain", "--remove-op", "k3_e1", "--remove-op", "k5_e1", "--epochs", "1",
+                 "--data-limit", "96", "--batch-size", "32", "--threads", "1", "--out", str(tmp_path / "r"), "--quiet",
+                 "--no-report"])
+    assert code == 0
+    from workbench import load_run
+    g, = load_run(tmp_path / "r").history.groups
+    assert g.options == ("k3_e3", "k3_e6", "k5_e3", "k5_e6", "skip")
+    assert main(["search", "--space", "chain", "--remove-op", "k7_e3", "--out", str(tmp_path / "s")]) == 2

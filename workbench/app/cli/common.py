@@ -159,9 +159,9 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     except ConfigError as exc:
         raise flag_error(exc) from None
     space = get_space(args.space)
-    ops = tuple(getattr(space, "ops", ()))
+    ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
     for op in args.remove_op:
-        if not ops:
+        if not hasattr(space, "with_ops"):
             raise UsageError(f"--remove-op {op!r}: space {args.space!r} has no op list to remove options from")
         if op not in ops:
             raise UsageError(f"--remove-op {op!r}: not an op of space {args.space!r}; its ops: {', '.join(ops)}")
