@@ -6,6 +6,7 @@ a hash of its name (stable across runs and processes).
 """
 from __future__ import annotations
 
+import re
 import zlib
 
 __all__ = ["OP_COLORS", "op_color", "op_family"]
@@ -45,10 +46,22 @@ def op_family(op: str) -> str:
     return "other"
 
 
+#: MBConv blocks "k<kernel>_e<expansion>" (chain spaces): blues for 3x3, purples for 5x5, greens for 7x7,
+#: darker with a larger expansion, so a chain's blocks stay distinguishable in heatmaps, curves and graphs
+_MBCONV = {3: ("#9ecae1", "#4292c6", "#08519c"), 5: ("#bcbddc", "#807dba", "#54278f"),
+           7: ("#a1d99b", "#41ab5d", "#006d2c")}
+_MBCONV_RE = re.compile(r"k(\d+)_e(\d+)\Z")
+
+
 def op_color(op: str) -> str:
     """The colour of an op: fixed for known ops, by family otherwise (stable across runs)."""
     if op in OP_COLORS:
         return OP_COLORS[op]
+    m = _MBCONV_RE.match(op)
+    if m and int(m.group(1)) in _MBCONV:
+        shades = _MBCONV[int(m.group(1))]
+        e = int(m.group(2))
+        return shades[0 if e <= 1 else 1 if e <= 3 else 2]
     fam = op_family(op)
     if fam in _FAMILY_COLORS:
         return _FAMILY_COLORS[fam]
