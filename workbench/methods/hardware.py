@@ -150,7 +150,7 @@ def fbnet_gradient(ctx: StepContext, *, cost: CostModel, alpha: float = 0.2, bet
     log_lat = torch.log(lat / reference)
     if form == "paper":
         if not float(log_lat.detach()) > 0:
-            raise ValueError(f"FBNet's paper loss needs log(LAT / reference) > 0, but LAT = {float(lat):.4g} "
+            raise ValueError(f"FBNet's paper loss needs log(LAT / reference) > 0, but LAT = {float(lat.detach()):.4g} "
                              f"{cost.unit} with reference {reference}; pass a smaller reference (e.g. the cheapest "
                              f"architecture's {cost.minimum():.4g}) or form='log_power'")
         loss = alpha * ce * log_lat ** beta
