@@ -19,18 +19,14 @@ import ipywidgets as W
 from widgets import graph as G
 from widgets.choices import is_cell_space
 from widgets.views.base import Feed, latest_step
-from workbench.spaces.cell.genotype import Genotype
+from workbench.spaces.cell.genotype import Genotype, state_name
 
 __all__ = ["GenotypeDiffView", "genotype_edge_changes"]
 
 
 def _state(cell: Any, state: int) -> str:
     """A state's name as the genotype drawings label it (NB201: 0..3; DARTS: c_{k-2}, c_{k-1}, 0..3)."""
-    if cell.n_inputs == 1:
-        return str(state)
-    if cell.n_inputs == 2 and state < 2:
-        return ("c_{k-2}", "c_{k-1}")[state]
-    return str(state - cell.n_inputs)
+    return state_name(cell.n_inputs, state)
 
 
 def genotype_edge_changes(a: Genotype, b: Genotype) -> list[str]:

@@ -19,7 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
-from workbench.spaces.cell.genotype import CellGenotype, Genotype
+from workbench.spaces.cell.genotype import CellGenotype, Genotype, state_name
 from workbench.spaces.palette import op_color
 
 __all__ = ["genotype_dot", "genotype_diff_dot", "genotype_weights"]
@@ -38,16 +38,6 @@ def _q(s: str) -> str:
 
 def _attrs(**kw: object) -> str:
     return "[" + ", ".join(f"{k}={_q(str(v))}" for k, v in kw.items() if v is not None) + "]"
-
-
-def _state_label(cell: CellGenotype, state: int) -> str:
-    if cell.n_inputs == 1:
-        return str(state)
-    if cell.n_inputs == 2 and state < 2:
-        return ("c_{k-2}", "c_{k-1}")[state]
-    if state < cell.n_inputs:
-        return f"in{state}"
-    return str(state - cell.n_inputs)
 
 
 def _output_is_state(cell: CellGenotype) -> bool:
@@ -72,7 +62,7 @@ def _node_lines(name: str, cell: CellGenotype, indent: str) -> list[str]:
     out_state = cell.concat[0] if _output_is_state(cell) else None
     for s in range(n_states):
         kind = "input" if s < cell.n_inputs else "node"
-        label = _state_label(cell, s)
+        label = state_name(cell.n_inputs, s)
         if s == out_state:
             kind, label = "output", f"{label} (out)"
         lines.append(f"{indent}{_q(f'{name}_s{s}')} {_attrs(label=label, fillcolor=_NODE_FILL[kind])};")

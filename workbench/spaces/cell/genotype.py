@@ -383,6 +383,18 @@ def nb201_ops(g: Genotype | str) -> tuple[str, ...]:
     return tuple(op for _, op, _ in g.cells[0][1].edges())
 
 
+def state_name(n_inputs: int, state: int) -> str:
+    """A cell state's name: DARTS inputs "c_{k-2}", "c_{k-1}" and nodes "0", "1", ...; NB201 states numbered from
+    the input "0"; other inputs "in<i>". Edge labels, drawings and genotype diffs all use it."""
+    if n_inputs == 1:
+        return str(state)
+    if n_inputs == 2 and state < 2:
+        return ("c_{k-2}", "c_{k-1}")[state]
+    if state < n_inputs:
+        return f"in{state}"
+    return str(state - n_inputs)
+
+
 def count_param_free(cell: CellGenotype) -> int:
     """Number of edges whose op is parameter-free (skip_connect or a pool; ``none`` is not counted)."""
     return sum(op in PARAM_FREE_OPS for _, op, _ in cell.edges())

@@ -39,7 +39,7 @@ import numpy as np
 from torch import nn
 
 from workbench.spaces.base import SPACES, ArchitectureError, ChoiceGroup, SearchSpace
-from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError
+from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError, state_name
 from workbench.spaces.cell.ops import OPS
 from workbench.tasks.task import TaskInfo
 
@@ -148,13 +148,7 @@ class CellSpace(SearchSpace):
 
     def state_name(self, state: int) -> str:
         """DARTS: inputs "c_{k-2}", "c_{k-1}", nodes "0", "1", ...; NB201: states numbered from the input "0"."""
-        if self.n_inputs == 1:
-            return str(state)
-        if self.n_inputs == 2 and state < 2:
-            return ("c_{k-2}", "c_{k-1}")[state]
-        if state < self.n_inputs:
-            return f"in{state}"
-        return str(state - self.n_inputs)
+        return state_name(self.n_inputs, state)
 
     def edge_labels(self) -> tuple[str, ...]:
         """One label per edge: DARTS "c_{k-2}→0", "c_{k-1}→0", "0→1"...; NB201 "0→1", "0→2", "1→2"..."""
