@@ -54,17 +54,11 @@ from workbench.tasks import Task, load_dataset
 from workbench.tasks.data import BatchStream, eval_batches, search_split
 
 log = logging.getLogger(__name__)
-__all__ = ["NonFiniteLossError", "SearchConfig", "Searcher", "adam"]
+__all__ = ["NonFiniteLossError", "SearchConfig", "Searcher"]
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; the step was not applied."""
-
-
-
-def adam(params: list[torch.nn.Parameter], config: SearchConfig) -> torch.optim.Optimizer:
-    """DARTS's architecture optimizer: Adam(arch_lr, arch_betas, L2 weight decay arch_weight_decay)."""
-    return torch.optim.Adam(params, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
 
 class Searcher(SearchState):

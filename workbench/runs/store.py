@@ -73,12 +73,12 @@ class RunStore:
         s = self.searcher
         info = {"format": RUN_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "config": s.config.to_dict(), "method": s.method.name,
-                "method_record": {"registered": _method_registered(s)},
+                "method_record": {"registered": s.provenance["method"] == "registered"},
                 "space": {"name": s.space.name, "fingerprint": s.space.fingerprint(),
-                          "registered": _space_registered(s),
+                          "registered": s.provenance["space"] == "registered",
                           "groups": [g.to_dict() for g in s.space.choice_groups()]},
                 "task": {"name": s.task.name, "objective": s.objective.name, "fingerprint": s.task.fingerprint(),
-                         "registered": _task_registered(s)},
+                         "registered": s.provenance["task"] == "registered"},
                 "genotype_rule": s.method.genotype_rule, "steps_per_epoch": s.steps_per_epoch,
                 "start_step": s.step_count, "initial_masks": s.masks(), "torch_threads": torch.get_num_threads(),
                 "store": {"checkpoint_every": self.checkpoint_every, "keep": self.keep},
@@ -185,20 +185,3 @@ class RunStore:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-
-def _space_registered(s: Searcher) -> bool:
-    """True when ``config.space`` names a registered space that is (after removed_ops) the searcher's space."""
-    return s.provenance["space"] == "registered"
-
-
-def _task_registered(s: Searcher) -> bool:
-    """True when the data can be loaded again from the config alone (a registered dataset, loaded by name)."""
-    return s.provenance["task"] == "registered"
-
-
-def _method_registered(s: Searcher) -> bool:
-    return s.provenance["method"] == "registered"
-
-
