@@ -276,19 +276,17 @@ class SpaceCostTerm:
         return self.weight * cost.expected(probs)
 
 
-_COSTS: dict[tuple[int, str], CostModel] = {}
-
-
 def _space_cost(model: Any, kind: str) -> CostModel:
-    key = (id(model), kind)
-    if key not in _COSTS:
+    """The cost model of ``model``'s space, built once and kept on the model (so it dies with it)."""
+    cache = model.__dict__.setdefault("_cost_models", {})
+    if kind not in cache:
         if kind in ("params", "flops"):
             from workbench.spaces.chain.costs import block_cost_model
-            _COSTS[key] = block_cost_model(model.space, model.input_shape, kind)
+            cache[kind] = block_cost_model(model.space, model.input_shape, kind)
         else:
             from workbench.spaces.chain.lut import cost_model
-            _COSTS[key] = cost_model(kind, model.space, input_shape=model.input_shape)
-    return _COSTS[key]
+            cache[kind] = cost_model(kind, model.space, input_shape=model.input_shape)
+    return cache[kind]
 
 
 register_method("fbnet", fbnet)
