@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -164,6 +164,13 @@ class SearchSession:
         """Replace the searcher by a fresh one built from the same config (same seed, all ops on)."""
         return self._send(("reset",))
 
+    def restart(self, method_options: Mapping[str, Any] | None = None, **changes: Any) -> Future:
+        """Start the search again from step 0 with new method options (e.g. a latency ``budget`` or a cost
+        weight) and/or config fields, keeping the task and the bus: a reset with another target. The method
+        must be a registered name (its options are checked by its preset; a refusal comes back through the
+        Future and the search is left as it was). Call ``run()`` to search with the new target."""
+        return self._send(("reset", dict(method_options or {}), dict(changes)))
+
     def submit(self, fn: Callable[[Searcher], Any]) -> Future:
         """Run ``fn(searcher)`` on the worker between two steps; the Future holds its result."""
         return self._send(("call", fn))
@@ -265,7 +272,7 @@ class SearchSession:
                 elif cmd[0] == "call":
                     result = cmd[1](self.searcher)
                 elif cmd[0] == "reset":
-                    result = self._reset()
+                    result = self._reset(*cmd[1:])
                 else:  # pragma: no cover - internal commands only
                     raise ValueError(f"unknown command {cmd!r}")
         except BaseException as exc:  # the caller sees it through the Future
@@ -305,12 +312,21 @@ class SearchSession:
             self._unsub_history = s.bus.subscribe(lambda ev: self.history(ev))
         return h
 
-    def _reset(self) -> Searcher:
+    def _reset(self, method_options: Mapping[str, Any] | None = None, changes: Mapping[str, Any] | None = None
+               ) -> Searcher:
         old = self.searcher
+        config = old.config
         kw: dict[str, Any] = dict(task=old.task, method=old.method, bus=old.bus)
-        if not old.config.removed_ops:  # a space with ops removed by the config is rebuilt from the config
+        if method_options or changes:  # a restart with another target: the method is rebuilt from its options
+            if old.provenance.get("method") == "object":
+                raise ValueError(f"cannot restart method {old.method.name!r} with new options: it was passed as a "
+                                 "Method object; pass its registered name in the SearchConfig instead")
+            config = config.replace(method_options={**dict(config.method_options), **dict(method_options or {})},
+                                    **dict(changes or {}))
+            del kw["method"]
+        if not config.removed_ops:  # a space with ops removed by the config is rebuilt from the config
             kw["space"] = old.space
-        fresh = Searcher(old.config, **kw)  # the same bus: every subscription carries over
+        fresh = Searcher(config, **kw)  # the same bus: every subscription carries over
         _SESSIONS.pop(id(old), None)
         self.searcher = fresh
         _SESSIONS[id(fresh)] = self
