@@ -33,4 +33,5 @@ __all__ = [
 ]
 
 # presets register where they are defined: importing a family module registers its methods
-from workbench.methods import hardware  # noqa: E402,F401  (fbnet, proxylessnas)
+# (fbnet, proxylessnas; sd-darts)
+from workbench.methods import distill, hardware  # noqa: E402,F401
