@@ -304,3 +304,9 @@ PANELS.register(Panel(
     "genotype_diff", "Genotype diff", applies=cell_spaces,
     live=lambda ctx: GenotypeDiffView(ctx.feed if ctx.compare_with is None else ctx.compare_with, ctx.feed)))
 PANELS.register(Panel("epochs", "{arch} per epoch", report=_epochs_report))
+
+# hardware-aware panels (chain spaces): budget slider, expected-latency curve, Pareto scatter, chain drawing
+from widgets.views.hardware_panels import hardware_panels  # noqa: E402  (it needs Panel, defined above)
+
+for _panel in hardware_panels():
+    PANELS.register(_panel, before="epochs")
