@@ -8,7 +8,8 @@ and a static ``report.html``), ``resume`` (continue a run folder), ``genotype``
 2020), ``evaluate`` (train the discrete network of a genotype, the DARTS
 evaluation stage), ``compare`` (methods x seeds, one table) and ``runs show``
 (summary of a run folder) and ``latency`` (measure, show and fit latency
-tables for the hardware-aware methods). :mod:`~workbench.app.cli.common` holds what they
+tables for the hardware-aware methods) and ``export`` (a chain run's derived network as JSON and
+safetensors, with its predicted and measured latency report). :mod:`~workbench.app.cli.common` holds what they
 share (flags -> SearchConfig, the progress bar and drive loop) and
 :mod:`~workbench.app.cli.summary` the end-of-search summary.
 
@@ -31,7 +32,17 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from workbench.app.cli import compare, evaluate, genotype, latency, nb201, resume, runs, search
+from workbench.app.cli import (
+    compare,
+    evaluate,
+    export,
+    genotype,
+    latency,
+    nb201,
+    resume,
+    runs,
+    search,
+)
 from workbench.app.cli.common import NB201_ENV, UsageError, default_threads, log, search_config
 from workbench.runs import RunError
 from workbench.serialize import CheckpointError
@@ -41,7 +52,7 @@ from workbench.tasks.data.formats import UnpicklingError
 
 __all__ = ["NB201_ENV", "UsageError", "build_parser", "default_threads", "main", "search_config"]
 
-COMMANDS = (search, resume, genotype, nb201, evaluate, compare, runs, latency)
+COMMANDS = (search, resume, genotype, nb201, evaluate, compare, runs, latency, export)
 
 
 class Parser(argparse.ArgumentParser):
