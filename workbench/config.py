@@ -67,6 +67,8 @@ class SearchConfig:
     seed: int = 2
     device: str = "cpu"
     eval_each_epoch: bool = True
+    cuda_graphs: bool = True  # on CUDA: capture each step as a CUDA graph and replay it (workbench.cuda_graphs)
+    deterministic: bool = False  # on CUDA: deterministic kernels (process-wide switches; see Searcher)
 
     def __post_init__(self) -> None:
         for name, value in _validated_fields(self).items():
@@ -136,6 +138,8 @@ def _validated_fields(c: SearchConfig) -> dict[str, Any]:
         "seed": V.seed(c.seed, "seed", **w),
         "device": _device(c.device),
         "eval_each_epoch": V.boolean(c.eval_each_epoch, "eval_each_epoch", **w),
+        "cuda_graphs": V.boolean(c.cuda_graphs, "cuda_graphs", **w),
+        "deterministic": V.boolean(c.deterministic, "deterministic", **w),
     }
     betas = c.arch_betas
     if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:

@@ -25,7 +25,7 @@ for bit on CPU.
 from __future__ import annotations
 
 import logging
-import math
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +36,7 @@ from torch import Tensor
 
 from workbench import validate as V
 from workbench.config import SearchConfig, _check_device_available, _space_provenance
+from workbench.cuda_graphs import StepGraphs
 from workbench.errors import ConfigError, ConfigTypeError
 from workbench.events import (
     EpochEnded,
@@ -50,6 +51,7 @@ from workbench.methods import Method, get_method
 from workbench.methods.context import StepContext
 from workbench.search_state import SearchState, _StepUndo
 from workbench.spaces import SearchSpace, get_space
+from workbench.step_values import StepOutputs, StepValues
 from workbench.tasks import Task, load_dataset
 from workbench.tasks.data import BatchStream, eval_batches, search_split
 
@@ -126,6 +128,12 @@ class Searcher(SearchState):
         self.failed: str | None = None
         self._undo = _StepUndo(self)
         self.controller = self.method.driver(self) if self.method.driver is not None else None
+        self._graphs: StepGraphs | None = None
+        if self.device.type == "cuda":
+            if config.deterministic:
+                _cuda_deterministic()
+            if config.cuda_graphs:
+                self._graphs = StepGraphs(self)
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -263,7 +271,13 @@ class Searcher(SearchState):
         return event
 
     def _updates(self, epoch: int, t0: float) -> StepEnded:
-        """The step's two updates; returns the (not yet emitted) StepEnded."""
+        """The step's two updates; returns the (not yet emitted) StepEnded.
+
+        The updates run without reading anything back (:meth:`_device_updates`); their values come to the host
+        in one read (:class:`~workbench.step_values.StepOutputs`), which is also where a non-finite loss or
+        gradient is found and the step refused. On CUDA the updates may be a replayed graph
+        (:mod:`workbench.cuda_graphs`).
+        """
         cfg = self.config
         lr = self.lr(epoch)
         for g in self.optimizer.param_groups:
@@ -273,54 +287,78 @@ class Searcher(SearchState):
         if not self.model.training:
             self.model.train()
         ctx = self.context(True, self.train_stream.next(), self.val_stream.next(), lr)
+        values = self._graphs.run(ctx) if self._graphs is not None else None
+        if values is None:
+            outs = StepOutputs()
+            try:
+                self._device_updates(ctx, outs)
+            except NonFiniteLossError:
+                raise
+            except Exception as exc:  # an error caused by a non-finite value computed earlier: report that
+                self._raise_if_failed(_read_partial(outs), exc)
+                raise
+            values = outs.read()
+        self._raise_if_failed(values)
+        alphas = values.arrays_of("alpha") if values.arrays else self.alphas()
+        probs = values.arrays_of("prob") if values.arrays else self.probabilities()
+        return StepEnded(self.step_count + 1, epoch, values.scalars["train_loss"], values.scalars["val_loss"],
+                         values.group("train"), values.group("val"), lr,
+                         self.arch_optimizer.param_groups[0]["lr"], alphas, probs,
+                         time.perf_counter() - t0, values.group("extra"))
+
+    def _device_updates(self, ctx: StepContext, outs: StepOutputs) -> None:
+        """Both updates, in the method's order, recording their values in ``outs``; reads nothing back."""
         if self.method.order == "weight_first":
-            train_loss, train_m = self._weight_step(ctx)
-            val_loss, val_m, extras = self._arch_step(ctx)
+            self._weight_step(ctx, outs)
+            self._arch_step(ctx, outs)
         else:
-            val_loss, val_m, extras = self._arch_step(ctx)
-            train_loss, train_m = self._weight_step(ctx)
-        return StepEnded(self.step_count + 1, epoch, train_loss, val_loss, train_m, val_m, lr,
-                         self.arch_optimizer.param_groups[0]["lr"], self.alphas(), self.probabilities(),
-                         time.perf_counter() - t0, extras)
+            self._arch_step(ctx, outs)
+            self._weight_step(ctx, outs)
+        if self.device.type != "cpu":  # the event's snapshots travel in the step's one read
+            with torch.no_grad():
+                for g in self.groups:
+                    outs.array(f"alpha/{g}", self.model.alphas[g])
+                    outs.array(f"prob/{g}", self.model.probabilities(g))
 
-    def _check(self, loss: Tensor, what: str) -> float:
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(
-                f"{what} loss is {value} at step {self.step_count + 1} (epoch {self.epoch}); the step was not "
-                f"applied and the search is left at its last good state. Lower the learning rates "
-                f"(lr={self.config.lr}, arch_lr={self.config.arch_lr}) or check the data.")
-        return value
+    def _raise_if_failed(self, values: StepValues | None, cause: BaseException | None = None) -> None:
+        if values is None or values.failure is None:
+            return
+        kind, label, value = values.failure
+        hint = (f"the step was not applied and the search is left at its last good state. Lower the learning "
+                f"rates (lr={self.config.lr}, arch_lr={self.config.arch_lr}) or check the data.")
+        where = f"at step {self.step_count + 1} (epoch {self.epoch})"
+        if kind == "grad":
+            raise NonFiniteLossError(f"{label} is not finite {where}; {hint}") from cause
+        raise NonFiniteLossError(f"{label} loss is {value} {where}; {hint[0].upper()}{hint[1:]}") from cause
 
-    def _arch_step(self, ctx: StepContext) -> tuple[float, dict[str, float], dict[str, float]]:
+    def _arch_step(self, ctx: StepContext, outs: StepOutputs) -> None:
         xv, yv = ctx.batch_v
         if self.method.arch_gradient is None or ctx.epoch < self.method.arch_start_epoch:
             # fixed architecture (DARTS-PT "blank") or warm-up: weights only, still report validation metrics
             with torch.no_grad():
                 out = self.model(xv, *ctx.mixing_weights())
                 loss = self.objective.loss(out, yv)
-            return self._check(loss, "validation"), self.objective.evaluate(out, yv), {}
+            outs.loss("val_loss", loss, "validation")
+            outs.metrics("val", self.objective.metrics(out, yv))
+            return
         res = self.method.arch_gradient(ctx)
-        val_loss = self._check(res.val_loss, "validation (architecture step)")
+        outs.loss("val_loss", res.val_loss, "validation (architecture step)")
         grads = list(res.grads)
-        extras = dict(res.extras)
+        for k, v in res.extras.items():
+            outs.scalar(f"extra/{k}", v)
         for term in self.method.arch_loss_terms:
             value = term(ctx)
-            extras[term.name] = self._check(value, f"architecture term {term.name!r}")
+            outs.loss(f"extra/{term.name}", value, f"architecture term {term.name!r}")
             tg = torch.autograd.grad(value, self.arch_params, allow_unused=True)
             grads = [g if t is None else g + t for g, t in zip(grads, tg, strict=True)]
+        outs.finite(grads, "architecture gradient")
         for g, p in zip(grads, self.arch_params, strict=True):
-            if not torch.isfinite(g).all():
-                raise NonFiniteLossError(
-                    f"architecture gradient is not finite at step {self.step_count + 1} (epoch {self.epoch}); the "
-                    "step was not applied and the search is left at its last good state. Lower the learning rates "
-                    f"(lr={self.config.lr}, arch_lr={self.config.arch_lr}) or check the data.")
             p.grad = g.detach().clone()
         self.arch_optimizer.step()
         self.arch_optimizer.zero_grad(set_to_none=True)
-        return val_loss, self.objective.evaluate(res.val_output, yv), extras
+        outs.metrics("val", self.objective.metrics(res.val_output, yv))
 
-    def _weight_step(self, ctx: StepContext) -> tuple[float, dict[str, float]]:
+    def _weight_step(self, ctx: StepContext, outs: StepOutputs) -> None:
         x, y = ctx.batch_t
         with torch.no_grad():
             w, active = ctx.mixing_weights()
@@ -329,11 +367,11 @@ class Searcher(SearchState):
             w = self.method.perturbation(ctx, w, active)
         out = self.model(x, w, active)
         loss = self.objective.loss(out, y)
-        value = self._check(loss, "training")
+        outs.loss("train_loss", loss, "training")
         for term in self.method.weight_loss_terms:
             loss = loss + term(ctx, out, ctx.batch_t)
         if self.method.weight_loss_terms:
-            self._check(loss, "training (with the method's weight-loss terms)")
+            outs.loss("check/train_total", loss, "training (with the method's weight-loss terms)")
         params = self._weights
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         for p, g in zip(params, grads, strict=True):
@@ -342,7 +380,7 @@ class Searcher(SearchState):
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip, foreach=True)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return value, self.objective.evaluate(out.detach(), y)
+        outs.metrics("train", self.objective.metrics(out.detach(), y))
 
     def _end_epoch(self, epoch: int) -> None:
         val_loss = val_metrics = None
@@ -363,16 +401,43 @@ class Searcher(SearchState):
         was = self.model.training
         self.model.eval()
         w, a = self.mixing_weights(training=False)
-        loss_sum, sums, n = 0.0, {k: 0.0 for k in self.objective.metric_names}, 0
+        outs, n = [], 0  # per batch: (size, loss, metrics) as tensors; read once at the end (one sync)
         for xb, yb in eval_batches(x, y, batch_size):
             xb, yb = xb.to(self.device), yb.to(self.device)
             out = self.model(xb, w, a)
-            b = len(yb)
-            loss_sum += float(self.objective.loss(out, yb)) * b
-            for k, v in self.objective.evaluate(out, yb).items():
-                sums[k] += v * b
-            n += b
+            outs.append((len(yb), self.objective.loss(out, yb), self.objective.metrics(out, yb)))
+            n += len(yb)
         self.model.train(was)
+        names = self.objective.metric_names
+        rows = [[float(v) if not isinstance(v, Tensor) else v.detach().double().reshape(())
+                 for v in (loss, *(m[k] for k in names))] for _, loss, m in outs]
+        values = (torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device)
+                                            for v in row]) for row in rows]).cpu().tolist() if rows else [])
+        sums = [0.0] * (1 + len(names))
+        for (b, _, _), row in zip(outs, values, strict=True):
+            for i, v in enumerate(row):
+                sums[i] += v * b
         n = max(n, 1)
-        return loss_sum / n, {k: v / n for k, v in sums.items()}
+        return sums[0] / n, {k: sums[1 + i] / n for i, k in enumerate(names)}
 
+
+
+def _read_partial(outs: StepOutputs) -> StepValues | None:
+    try:
+        return outs.read()
+    except Exception:  # the values themselves are unreadable: the caller reports the original error
+        return None
+
+
+def _cuda_deterministic() -> None:
+    """``SearchConfig.deterministic`` on CUDA: deterministic kernels wherever PyTorch has them.
+
+    Sets process-wide switches (PyTorch has no per-model ones): cuDNN's deterministic algorithms without
+    autotuning, ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an op without a deterministic CUDA
+    kernel warns instead of failing) and cuBLAS's fixed workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, which
+    cuBLAS reads when its handle is created: set it before the first CUDA matrix product for it to apply).
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)

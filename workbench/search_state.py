@@ -72,6 +72,8 @@ class SearchState:
         self._stopped = bool(sd.get("stopped", False))
         self.failed = None
         self._started = False
+        if getattr(self, "_graphs", None) is not None:
+            self._graphs.reset()  # captured graphs point at the optimizer state tensors the load replaced
 
     def _check_state(self, sd: Any) -> None:
         """Raise CheckpointError naming the first thing in ``sd`` that does not fit this search."""

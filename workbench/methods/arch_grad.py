@@ -107,13 +107,13 @@ def single_level(ctx: StepContext, *, max_norm: float | None = None) -> ArchGrad
     grads = _grads(loss, list(ctx.arch_params))
     if max_norm is not None:
         total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
-        scale = min(1.0, float(max_norm) / (float(total) + 1e-6))
-        grads = [g * scale for g in grads]
+        scale = (float(max_norm) / (total + 1e-6)).clamp(max=1.0)  # a tensor: no host sync
+        grads = [g * scale.to(g.dtype) for g in grads]
     xv, yv = ctx.batch_v
     with torch.no_grad():
         out_v = ctx.model(xv, *ctx.mixing_weights())
         loss_v = ctx.loss(out_v, yv)
-    return ArchGradResult(grads, loss_v, out_v, {"arch_train_loss": float(loss.detach())})
+    return ArchGradResult(grads, loss_v, out_v, {"arch_train_loss": loss.detach()})
 
 
 def virtual_step(ctx: StepContext, create_graph: bool = False) -> dict[str, Tensor]:
@@ -161,7 +161,7 @@ def second_order(ctx: StepContext, *, r: float = 0.01) -> ArchGradResult:
 
     gp, gm = alpha_grad(+1.0), alpha_grad(-1.0)
     grads = [da - ctx.lr * (p - m) / (2 * eps) for da, p, m in zip(dalpha, gp, gm, strict=True)]
-    return ArchGradResult(grads, loss_v.detach(), out.detach(), {"hvp_eps": float(eps), "val_grad_norm": float(norm)})
+    return ArchGradResult(grads, loss_v.detach(), out.detach(), {"hvp_eps": eps.detach(), "val_grad_norm": norm.detach()})
 
 
 def _exact(ctx: StepContext) -> tuple[list[Tensor], Tensor, Tensor]:
@@ -218,4 +218,4 @@ def hypergradient_error(ctx: StepContext, r: float = 0.01) -> dict[str, float]:
     rel = float((fd - exact).norm()) / en if en > 0 else math.inf
     cos = float(fd @ exact) / (en * fn) if en > 0 and fn > 0 else math.nan
     return {"r": r, "relative_error": rel, "cosine": cos, "exact_norm": en, "fd_norm": fn,
-            "hvp_eps": res.extras["hvp_eps"]}
+            "hvp_eps": float(res.extras["hvp_eps"])}

@@ -71,4 +71,4 @@ class ArchGradResult:
     grads: list[Tensor]
     val_loss: Tensor
     val_output: Tensor
-    extras: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, float | Tensor] = field(default_factory=dict)  # tensors are read with the step's values

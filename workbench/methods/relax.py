@@ -43,7 +43,7 @@ from torch import Tensor
 
 from workbench.methods.context import StepContext
 from workbench.methods.schedules import GdasTau, SnasTau
-from workbench.spaces.base import masked_softmax
+from workbench.spaces.base import host_mask, masked_softmax
 
 #: a temperature schedule: (epoch, epochs) -> tau
 TauSchedule = Callable[[int, int], float]
@@ -60,7 +60,7 @@ class Softmax:
     """DARTS's relaxation: w = softmax(alpha) over enabled ops; every enabled op is computed."""
 
     def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
-        return masked_softmax(alpha, mask), mask.cpu().numpy()
+        return masked_softmax(alpha, mask), host_mask(mask)
 
 
 def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator | None, like: Tensor,
@@ -114,7 +114,7 @@ class GumbelSoft:
         masked = alpha.masked_fill(~mask, float("-inf"))
         if ctx.training:
             masked = masked + gumbel_noise(alpha.shape, ctx.generator, alpha)
-        return torch.softmax(masked / tau, dim=-1), mask.cpu().numpy()
+        return torch.softmax(masked / tau, dim=-1), host_mask(mask)
 
 
 @dataclass(frozen=True)
@@ -124,4 +124,4 @@ class MaxW:
     def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
         w = masked_softmax(alpha, mask)
         coeff = 1.0 - w.max(dim=-1, keepdim=True).values + w
-        return coeff.masked_fill(~mask, 0.0), mask.cpu().numpy()
+        return coeff.masked_fill(~mask, 0.0), host_mask(mask)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -251,6 +252,28 @@ class SearchSpace(ABC):
 def masked_softmax(alpha: Tensor, mask: Tensor) -> Tensor:
     """softmax over the enabled options of each row; disabled options get exactly 0."""
     return torch.softmax(alpha.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+_HOST_MASKS: dict[int, tuple[Any, int, np.ndarray]] = {}
+
+
+def host_mask(mask: Tensor) -> np.ndarray:
+    """A host (numpy) copy of an option mask, without a device synchronisation when it has not changed.
+
+    Which options a supernet computes is decided on the host (it is Python control flow), so every forward needs
+    the masks as numpy; reading a CUDA buffer each time would synchronise the step with the GPU. The copy is
+    cached per tensor and refreshed whenever the tensor's version counter moves (every in-place change:
+    ``set_op_enabled``, ``load_state_dict``). Returns a fresh array the caller may modify.
+    """
+    key = id(mask)
+    entry = _HOST_MASKS.get(key)
+    version = mask._version
+    if entry is None or entry[0]() is not mask or entry[1] != version:
+        if len(_HOST_MASKS) > 4096:  # tensors that died long ago; their ids may be reused
+            _HOST_MASKS.clear()
+        entry = (weakref.ref(mask), version, mask.detach().cpu().numpy().copy())
+        _HOST_MASKS[key] = entry
+    return entry[2].copy()
 
 
 def _esc(s: str) -> str:

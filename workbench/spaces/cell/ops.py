@@ -166,7 +166,9 @@ class Pool(EdgeOp):
     def run(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
         if self.kind == "max":
             y = F.max_pool2d(x, 3, self.stride, 1)
-        elif e is None:  # batched: the same average as a depthwise sum, 3-4x faster than avg_pool2d on CPU
+        elif e is None and x.device.type == "cpu":  # batched: the same average as a depthwise sum, 3-4x faster
+            # than avg_pool2d on CPU. Not on CUDA: there the all-ones depthwise convolution's input gradient came out
+            # wrong (issue 15; benchmarks/cuda_pool_repro.py), and avg_pool2d is one fast kernel anyway.
             ones, inv = self._sum_kernel(x)
             y = F.conv2d(x, ones, None, self.stride, 1, 1, x.shape[1])
             if self.bn is None and scale is not None:  # fold the mixing weight into the same multiply

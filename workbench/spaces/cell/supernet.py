@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from workbench import validate as V
 from workbench.spaces import ChoiceSupernet, get_space
-from workbench.spaces.base import masked_softmax
+from workbench.spaces.base import host_mask, masked_softmax
 from workbench.spaces.cell.ops import FactorizedReduce, ReLUConvBN, make_op
 from workbench.spaces.cell.space import CellSpace
 
@@ -363,7 +363,7 @@ class Supernet(ChoiceSupernet):
                 naive: bool = False) -> Tensor:
         """Logits for ``x`` under mixing weights ``weights[cell_type]`` of shape (edges, ops)."""
         if active is None:
-            active = {c: self.op_mask(c).cpu().numpy() for c in self.space.cell_types}
+            active = {c: host_mask(self.op_mask(c)) for c in self.space.cell_types}
         x = x.contiguous() if naive else x.contiguous(memory_format=torch.channels_last)
         s = self.stem(x)
         states: tuple[Tensor, ...] = (s, s)

@@ -14,6 +14,10 @@ block names. The supernet mixes the candidates of each layer with the
 relaxation's weights (``out = shortcut(x) + sum_o w_o * block_o(x)``), computing
 only the active ones (a sampling relaxation computes one). Architectures are
 :class:`~workbench.spaces.base.Choices`; ``compile`` builds the discrete chain.
+With ``ChainConfig(superkernel=True)`` (Single-Path NAS's preset sets it) the
+supernet is one superkernel per layer instead
+(:mod:`workbench.spaces.chain.superkernel`), decoded by the rule
+``"indicators"``.
 """
 from __future__ import annotations
 
@@ -24,7 +28,14 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
-from workbench.spaces.base import SPACES, ChoiceGroup, Choices, ChoiceSupernet, SearchSpace
+from workbench.spaces.base import (
+    SPACES,
+    ChoiceGroup,
+    Choices,
+    ChoiceSupernet,
+    SearchSpace,
+    host_mask,
+)
 from workbench.spaces.chain.blocks import make_block, parse_block
 from workbench.tasks.task import TaskInfo
 
@@ -34,13 +45,21 @@ GROUP = "layers"
 
 @dataclass(frozen=True)
 class ChainConfig:
-    """Supernet settings of a chain space (its shape is the space's): the alpha initialisation."""
+    """Supernet settings of a chain space (its shape is the space's): the alpha initialisation, and whether the
+    supernet is Single-Path NAS's chain of superkernels instead of every candidate side by side."""
 
     alpha_init_std: float = 1e-3
+    #: Single-Path NAS: one superkernel per layer (:mod:`workbench.spaces.chain.superkernel`), set by its preset
+    superkernel: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.alpha_init_std, (int, float)) and 0 < self.alpha_init_std < 10):
             raise ValueError(f"alpha_init_std must be a number in (0, 10), got {self.alpha_init_std!r}")
+        if not isinstance(self.superkernel, bool):
+            raise ValueError(f"superkernel must be True or False, got {self.superkernel!r}")
+
+
+_CONFIG_FIELDS = ("alpha_init_std", "superkernel")
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,7 @@ class ChainSpace(SearchSpace):
     layers_per_stage: int = 2
     strides: tuple[int, ...] = (1, 2, 2)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+    rules = ("argmax", "indicators")
 
     def __post_init__(self) -> None:
         if not self.blocks or len(set(self.blocks)) != len(self.blocks):
@@ -112,15 +132,15 @@ class ChainSpace(SearchSpace):
         if value is None:
             value = ChainConfig()
         elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"alpha_init_std"})
+            unknown = sorted(set(value) - set(_CONFIG_FIELDS))
             if unknown:
                 raise ValueError(f"unknown supernet setting(s) {unknown} for chain space {self.name!r}; accepted: "
-                                 "['alpha_init_std']")
+                                 f"{list(_CONFIG_FIELDS)}")
             value = ChainConfig(**value)
         elif not isinstance(value, ChainConfig):
             raise TypeError(f"chain space {self.name!r} takes a ChainConfig (or a mapping of its fields), got "
                             f"{type(value).__name__}")
-        unknown = sorted(set(overrides) - {"alpha_init_std"})
+        unknown = sorted(set(overrides) - set(_CONFIG_FIELDS))
         if unknown:
             raise ValueError(f"method setting(s) {unknown} do not apply to chain space {self.name!r} (they are "
                              "settings of another space family)")
@@ -130,7 +150,20 @@ class ChainSpace(SearchSpace):
         if len(task.input_shape) != 3:
             raise ValueError(f"chain space {self.name!r} needs image inputs (C, H, W); task {task.name!r} has "
                              f"examples of shape {task.input_shape}")
-        return ChainSupernet(self, task, self.supernet_config(config))
+        cfg = self.supernet_config(config)
+        if cfg.superkernel:
+            from workbench.spaces.chain.superkernel import SuperkernelSupernet
+            return SuperkernelSupernet(self, task, cfg)
+        return ChainSupernet(self, task, cfg)
+
+    def decode(self, probs: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray] | None = None,
+               rule: str | None = None) -> Choices:
+        """``"argmax"`` (the most probable block per layer) or ``"indicators"`` (Single-Path's superkernel
+        decisions, :func:`workbench.spaces.chain.superkernel.decode_indicators`)."""
+        if rule == "indicators":
+            from workbench.spaces.chain.superkernel import decode_indicators
+            return decode_indicators(self, probs, masks)
+        return super().decode(probs, masks, rule)
 
     def compile(self, arch: Any, task: TaskInfo, **options: Any) -> DiscreteChain:
         self.check(arch)
@@ -164,7 +197,7 @@ class ChainSupernet(ChoiceSupernet):
     def forward(self, x: Tensor, weights: Mapping[str, Tensor], active: Mapping[str, np.ndarray] | None = None
                 ) -> Tensor:
         w_all = weights[GROUP]
-        act = self.op_mask(GROUP).cpu().numpy() if active is None else active[GROUP]
+        act = host_mask(self.op_mask(GROUP)) if active is None else active[GROUP]
         h = self.stem(x)
         for i, (p, layer) in enumerate(zip(self.plan, self.layers, strict=True)):
             out = h if p.shortcut else None
