@@ -106,8 +106,9 @@ class TeacherPool(nn.Module):
 
     def __init__(self, model: nn.Module, k: int) -> None:
         super().__init__()
-        self.layout = FlatLayout(supernet_state(model))
-        self.register_buffer("slots", torch.zeros(k + 1, self.layout.numel))
+        state = supernet_state(model)
+        self.layout = FlatLayout(state)
+        self.register_buffer("slots", self.layout.pack(state).repeat(k + 1, 1).zero_())
         self.register_buffer("taken", torch.full((k + 1,), -1, dtype=torch.int64))
         self.register_buffer("accuracy", torch.zeros(k + 1))
         self.register_buffer("last", torch.zeros(3))  # kd, agreement, pool size of the last weight step
