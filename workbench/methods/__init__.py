@@ -33,5 +33,5 @@ __all__ = [
 ]
 
 # presets register where they are defined: importing a family module registers its methods
-# (fbnet, proxylessnas; sd-darts; rarts)
-from workbench.methods import distill, hardware, rarts  # noqa: E402,F401
+# (fbnet, proxylessnas; sd-darts; rarts; dass)
+from workbench.methods import dass, distill, hardware, rarts  # noqa: E402,F401

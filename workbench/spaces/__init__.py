@@ -21,6 +21,7 @@ from workbench.spaces.base import (
     register_space,
     space_names,
 )
+from workbench.spaces.cell import sparse_space  # noqa: F401  (registers nb201-sparse, darts-sparse: DASS)
 from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
 from workbench.spaces.chain.space import CHAIN_BLOCKS, ChainConfig, ChainSpace
 

@@ -1,0 +1,82 @@
+"""Cell spaces with DASS's sparse ops, and the supernet settings that set their sparsity (Mousavi et al.,
+arXiv 2207.06968; SEEDS_2 §3.2, §3.4).
+
+* ``nb201-sparse``: the NB201 cell with {none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3,
+  sparse_conv_1x1, sparse_conv_3x3} (SEEDS_2 §3.4's CPU-scale space);
+* ``darts-sparse``: the DARTS cell plus ``sparse_sep_conv_3x3`` and ``sparse_conv_1x1``.
+
+The dense ops are kept so the search can prefer sparse ones. Their supernet settings
+(:class:`SparseSupernetConfig`, a :class:`~workbench.spaces.cell.supernet.SupernetConfig` with four more fields)
+set the target ``sparsity`` (0.9), ``mask_grad`` ("ste"), ``granularity`` ("op") and ``sparsify_dense_ops``
+(False: prune the dense convs to the same sparsity during search, so every op is judged at the deployment
+sparsity -- a plausible, **unverified** reading of "based on the sparsity of the search space operations").
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from torch import nn
+
+from workbench import validate as V
+from workbench.spaces.base import SPACES
+from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace
+from workbench.spaces.cell.sparse_ops import DEFAULT_SPARSITY, GRANULARITIES, MASK_GRADS, configure
+from workbench.spaces.cell.supernet import SupernetConfig
+from workbench.tasks.task import TaskInfo
+
+__all__ = ["SparseCellSpace", "SparseSupernetConfig"]
+
+
+@dataclass(frozen=True)
+class SparseSupernetConfig(SupernetConfig):
+    """A cell supernet's size plus the sparsity of its sparse ops."""
+
+    sparsity: float = DEFAULT_SPARSITY
+    mask_grad: str = "ste"
+    granularity: str = "op"
+    sparsify_dense_ops: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        w = {"where": "SparseSupernetConfig."}
+        object.__setattr__(self, "sparsity", V.real(self.sparsity, "sparsity", low=0, high=1, high_open=True, **w))
+        V.choice(self.mask_grad, "mask_grad", MASK_GRADS, **w)
+        V.choice(self.granularity, "granularity", GRANULARITIES, **w)
+        V.boolean(self.sparsify_dense_ops, "sparsify_dense_ops", **w)
+
+
+@dataclass(frozen=True)
+class SparseCellSpace(CellSpace):
+    """A :class:`CellSpace` whose supernet settings include the sparsity of its sparse ops."""
+
+    def supernet_config(self, value: Any = None, **overrides: Any) -> SparseSupernetConfig:
+        fields = {f.name for f in dataclasses.fields(SparseSupernetConfig)}
+        if value is None:
+            value = SparseSupernetConfig()
+        elif isinstance(value, Mapping):
+            unknown = sorted(set(value) - fields)
+            if unknown:
+                raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
+                                 f"{sorted(fields)}")
+            value = SparseSupernetConfig(**value)
+        elif isinstance(value, SupernetConfig) and not isinstance(value, SparseSupernetConfig):
+            value = SparseSupernetConfig(**dataclasses.asdict(value))
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
+                             f"{sorted(fields)}")
+        return replace(value, **overrides) if overrides else value
+
+    def build_supernet(self, task: TaskInfo, config: Any = None) -> nn.Module:
+        cfg = self.supernet_config(config)
+        net = super().build_supernet(task, cfg)
+        return configure(net, cfg.sparsity, cfg.mask_grad, cfg.granularity, dense_too=cfg.sparsify_dense_ops)
+
+
+SPACES.register("nb201-sparse", SparseCellSpace("nb201-sparse", NB201_OPS + ("sparse_conv_1x1", "sparse_conv_3x3"),
+                                                1, 3, ("cell",), "nb201", "all_edges"))
+SPACES.register("darts-sparse", SparseCellSpace("darts-sparse", DARTS_OPS + ("sparse_sep_conv_3x3", "sparse_conv_1x1"),
+                                                2, 4, ("normal", "reduce"), "darts", "darts", pool_bn=True))
