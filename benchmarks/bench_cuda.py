@@ -1,0 +1,206 @@
+"""CUDA checks and timings in one run (issue 15); runs on the CPU too (then it times the CPU).
+
+Sections (all by default; ``--only`` picks some):
+
+* ``pool``    -- the minimal reproducer of the average-pool gradient (benchmarks/cuda_pool_repro.py);
+* ``grads``   -- batched supernet vs per-op execution on the device, each DARTS op alone and all together:
+                 worst relative gradient error (weights and alphas), float64 and float32;
+* ``step``    -- ms per search step on the DARTS space at the DARTS paper's search config (3x32x32 inputs,
+                 C=16, 8 cells) at batch 64 and 256, first and second order: the reference-style per-op
+                 execution (every op of every edge called separately, as ``quark0/darts`` does; eager),
+                 ours eager, ours replayed as a CUDA graph -- measured side by side in one process,
+                 interleaved rounds, median; plus the time of one graph capture;
+* ``nb201``   -- wall time of a whole 50-epoch first-order NAS-Bench-201 search on digits (default search
+                 config), on the GPU (graphed and eager) and on this machine's CPU (``--cpu-threads``).
+
+Usage: python benchmarks/bench_cuda.py [--only pool,grads,step,nb201] [--quick] [--cpu-threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from workbench import SearchConfig, Searcher, SupernetConfig, TensorDataset  # noqa: E402
+from workbench.methods.relax import masked_softmax  # noqa: E402
+from workbench.spaces import get_space  # noqa: E402
+from workbench.spaces.cell.supernet import Supernet  # noqa: E402
+
+DEV = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+SIZE = {"C": 16, "layers": 8, "hw": 32, "batches": (64, 256)}  # the DARTS paper's search config; --smoke shrinks it
+
+
+def sync() -> None:
+    if DEV.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def header() -> None:
+    gpu = f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}" \
+        if DEV.type == "cuda" else "no GPU"
+    print(f"# bench_cuda: torch {torch.__version__}; device {DEV} ({gpu}); host {platform.processor() or '?'} "
+          f"{os.cpu_count()} cores; python {platform.python_version()}")
+
+
+# -- grads ---------------------------------------------------------------------------------------------------
+def grads_section() -> None:
+    print("\n## batched vs per-op gradients on", DEV)
+    print(f"{'op':>14} {'dtype':>8} {'logits':>9} {'worst grad':>11} {'all alphas':>11} {'all weights':>11}")
+    for dtype in (torch.float64, torch.float32):
+        for op in [None, *[o for o in get_space("darts").ops if o != "none"]]:
+            torch.manual_seed(0)
+            net = Supernet("darts", SupernetConfig(C=8, layers=3), in_channels=3, n_classes=10).to(DEV, dtype)
+            if op is not None:
+                for c in net.space.cell_types:
+                    for other in net.space.ops:
+                        if other not in (op, "none"):
+                            net.set_op_enabled(c, other, False)
+            for a in net.arch_parameters():
+                a.data.normal_()
+            x = torch.randn(4, 3, 16, 16, device=DEV, dtype=dtype)
+            res = []
+            for naive in (False, True):
+                w = {c: masked_softmax(net.alphas[c], net.op_mask(c)) for c in net.space.cell_types}
+                y = net(x, w, naive=naive)
+                ps = net.arch_parameters() + net.weight_parameters()
+                gs = torch.autograd.grad(y.square().sum(), ps, allow_unused=True)
+                res.append((y.detach(), [torch.zeros_like(p) if g is None else g for g, p in zip(gs, ps)]))
+            (yf, gf), (yr, gr) = res
+            ly = float((yf - yr).norm() / yr.norm())
+            worst = max(float((a - b).norm() / b.norm()) for a, b in zip(gf, gr) if float(b.norm()) > 0)
+            k = len(net.arch_parameters())
+            ga, gw = (float((torch.cat([t.flatten() for t in gf[s]]) - torch.cat([t.flatten() for t in gr[s]])).norm()
+                            / torch.cat([t.flatten() for t in gr[s]]).norm()) for s in (slice(0, k), slice(k, None)))
+            print(f"{op or 'all ops':>14} {str(dtype)[6:]:>8} {ly:9.1e} {worst:11.1e} {ga:11.1e} {gw:11.1e}")
+
+
+# -- step timings ----------------------------------------------------------------------------------------------
+def random_task(batch: int, steps: int, seed: int = 0) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    n = 2 * batch * steps  # the search uses half for weights, half for alphas: `steps` full batches each
+    x = torch.randn(n, 3, SIZE["hw"], SIZE["hw"], generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return TensorDataset("random32", x, y, x[:batch], y[:batch], n_outputs=10, default_objective="cross_entropy")
+
+
+def searcher(method: str, batch: int, mode: str, steps: int, device: torch.device = DEV) -> Searcher:
+    cfg = SearchConfig(space="darts", method=method, supernet=SupernetConfig(C=SIZE["C"], layers=SIZE["layers"]), batch_size=batch,
+                       epochs=1000, eval_each_epoch=False, device=str(device), cuda_graphs=(mode == "graph"))
+    s = Searcher(cfg, dataset=random_task(batch, steps))
+    if mode == "reference":
+        fwd = s.model.forward
+        s.model.forward = lambda x, w, a=None, naive=False: fwd(x, w, a, naive=True)
+    return s
+
+
+def time_steps(s: Searcher, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        sync()
+        t = time.perf_counter()
+        s.step()
+        sync()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def step_section(quick: bool) -> None:
+    print(f"\n## ms per search step, DARTS space, 3x{SIZE['hw']}x{SIZE['hw']}, C={SIZE['C']}, {SIZE['layers']} cells, "
+          f"on {DEV} (median; interleaved rounds)")
+    modes = ("reference", "eager", "graph") if DEV.type == "cuda" else ("reference", "eager")
+    n, rounds = (3, 2) if quick else (5, 3)
+    print(f"{'method':>9} {'batch':>5} " + " ".join(f"{m:>10}" for m in modes) + "   ours/ref  capture ms")
+    for method in ("darts-v1", "darts-v2"):
+        for batch in SIZE["batches"]:
+            steps = 2 + 1 + rounds * n + 2  # warm-up, capture, timed, spare: all inside one epoch
+            ss = {m: searcher(method, batch, m, steps) for m in modes}
+            capture_ms = float("nan")
+            for m, s in ss.items():
+                s.step()  # warm-up (for "graph": the eager warm-up step)
+                if m == "graph":
+                    sync()
+                    t = time.perf_counter()
+                    s.step()  # capture + first replay
+                    sync()
+                    capture_ms = (time.perf_counter() - t) * 1e3
+                else:
+                    s.step()
+            times: dict[str, list[float]] = {m: [] for m in modes}
+            for _ in range(rounds):
+                for m, s in ss.items():
+                    times[m] += time_steps(s, n)
+            med = {m: statistics.median(v) * 1e3 for m, v in times.items()}
+            best = med["graph"] if "graph" in med else med["eager"]
+            g = ss.get("graph")
+            note = "" if g is None or g._graphs is None or g._graphs.reason is None else f"  ({g._graphs.reason})"
+            print(f"{method:>9} {batch:>5} " + " ".join(f"{med[m]:10.1f}" for m in modes)
+                  + f"   {med['reference'] / best:7.1f}x  {capture_ms:9.0f}{note}")
+            del ss
+            if DEV.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+# -- whole NB201 search --------------------------------------------------------------------------------------
+def nb201_section(cpu_threads: int, epochs: int) -> None:
+    print(f"\n## whole {epochs}-epoch first-order NB201 search on digits (default config), wall seconds")
+    runs = []
+    if DEV.type == "cuda":
+        runs += [("cuda, graphs", dict(device="cuda")), ("cuda, eager", dict(device="cuda", cuda_graphs=False))]
+    runs.append((f"cpu, {cpu_threads} threads", dict(device="cpu")))
+    results = {}
+    for name, kw in runs:
+        threads = torch.get_num_threads()
+        if kw["device"] == "cpu":
+            torch.set_num_threads(cpu_threads)
+        sync()
+        t = time.perf_counter()
+        s = Searcher(SearchConfig(space="nb201", method="darts-v1", epochs=epochs, **kw))
+        s.run()
+        sync()
+        results[name] = time.perf_counter() - t
+        torch.set_num_threads(threads)
+        acc = s.evaluate()[1]["accuracy"]
+        extra = ""
+        if s._graphs is not None:
+            extra = f"; {s._graphs.captures} captures, {s._graphs.replays} replays"
+        print(f"{name:>18}: {results[name]:6.1f} s  (supernet val acc {acc:.3f}, genotype {s.genotype()}{extra})")
+    if DEV.type == "cuda":
+        cpu = results[runs[-1][0]]
+        print(f"GPU (graphs) vs CPU: {cpu / results['cuda, graphs']:.2f}x faster; "
+              f"graphs vs eager on the GPU: {results['cuda, eager'] / results['cuda, graphs']:.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", default="pool,grads,step,nb201")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, 10-epoch NB201 search")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script on a CPU)")
+    ap.add_argument("--cpu-threads", type=int, default=min(8, os.cpu_count() or 1))
+    args = ap.parse_args()
+    if args.smoke:
+        SIZE.update(C=4, layers=3, hw=8, batches=(8,))
+    header()
+    only = set(args.only.split(","))
+    if "pool" in only:
+        from benchmarks.cuda_pool_repro import main as pool
+        print("\n## average pool as a depthwise all-ones convolution: input-gradient error vs float64 CPU")
+        pool()
+    if "grads" in only:
+        grads_section()
+    if "step" in only:
+        step_section(args.quick)
+    if "nb201" in only:
+        nb201_section(args.cpu_threads, 1 if args.smoke else 10 if args.quick else 50)
+
+
+if __name__ == "__main__":
+    main()
