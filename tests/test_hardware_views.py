@@ -23,7 +23,14 @@ from widgets.figures.hardware import (
 from widgets.figures.hardware_chain import COSTS, LAYERS, block_size, chain_figure
 from widgets.views.hardware import BudgetSlider
 from workbench import SearchConfig, StepEnded
-from workbench.app.hardware import ArchPoint, Target, arch_cost, expected_costs, sample_points, target_option
+from workbench.app.hardware import (
+    ArchPoint,
+    Target,
+    arch_cost,
+    expected_costs,
+    sample_points,
+    target_option,
+)
 from workbench.app.session import SearchSession
 from workbench.history import History
 from workbench.methods.costs import CostModel
