@@ -151,3 +151,163 @@ def test_a_latency_table_for_another_space_names_the_missing_shapes(tmp_path):
     with pytest.raises(ValueError, match="not a workbench latency table"):
         (tmp_path / "u.json").write_text("{}")
         load_latency(tmp_path / "u.json", space)
+
+
+# ------------------------------------------------------------------------ oracles added with the 'two' mode, full_v2,
+# mul#log and budgets (SEEDS_2.md §4.5)
+def test_the_expected_latency_gradient_matches_autograd():
+    from workbench.methods.costs import CostModel
+    from workbench.spaces.base import masked_softmax
+    torch.manual_seed(0)
+    F_ = torch.rand(6, 7, dtype=torch.float64) * 3
+    mask = torch.ones(6, 7, dtype=torch.bool)
+    mask[[2, 4], -1] = False  # 'skip' is illegal there
+    F_[~mask] = 0
+    alpha = torch.randn(6, 7, dtype=torch.float64, requires_grad=True)
+    e = CostModel({"layers": F_.numpy()}).expected({"layers": masked_softmax(alpha, mask)})
+    g, = torch.autograd.grad(e, alpha)
+    p = masked_softmax(alpha, mask).detach()
+    closed = torch.einsum("ri,ri,rij->rj", F_, p, torch.eye(7, dtype=torch.float64)[None] - p[:, None, :])
+    assert torch.allclose(g, closed, atol=1e-12)  # dE/dalpha_j = sum_i F_i p_i (delta_ij - p_j)
+    assert torch.allclose(g, p * (F_ - (p * F_).sum(-1, keepdim=True)), atol=1e-12)
+
+
+def test_two_mode_pairs_are_drawn_without_replacement_and_the_active_one_from_the_pair_softmax():
+    from workbench.methods.proxyless import sample_pairs
+    p = torch.tensor([0.4, 0.3, 0.2, 0.1, 0.0], dtype=torch.float64)
+    alpha = torch.log(p.clamp_min(1e-300)).repeat(20000, 1)
+    mask = (p > 0).repeat(20000, 1)
+    pair, gates, p_pair = sample_pairs(alpha, mask, torch.Generator().manual_seed(0))
+    assert (pair.sum(1) == 2).all() and not pair[:, 4].any() and (gates.sum(1) == 1).all()
+    assert (gates.bool() <= pair).all() and torch.allclose(p_pair.sum(1), torch.ones(20000, dtype=torch.float64))
+    n = 4
+    in_pair = [float(p[k] + sum(p[j] * p[k] / (1 - p[j]) for j in range(n) if j != k)) for k in range(n)]
+    both = {(a, b): float(p[a] * p[b] / (1 - p[a]) + p[b] * p[a] / (1 - p[b])) for a in range(n) for b in range(n)
+            if a < b}
+    active = [sum(q * float(p[k] / (p[k] + p[b if a == k else a])) for (a, b), q in both.items() if k in (a, b))
+              for k in range(n)]
+    assert torch.allclose(pair.double().mean(0)[:n], torch.tensor(in_pair, dtype=torch.float64), atol=0.01)
+    assert torch.allclose(gates.mean(0)[:n], torch.tensor(active, dtype=torch.float64), atol=0.01)
+
+
+def test_two_mode_rescale_leaves_the_unsampled_probabilities_unchanged():
+    from workbench.methods.proxyless import PairRescaleAdam
+    torch.manual_seed(0)
+    alpha = torch.nn.Parameter(torch.randn(6, 7))
+    opt = PairRescaleAdam([alpha], lr=0.1, betas=(0.5, 0.999), weight_decay=1e-3)  # momentum and decay: restored
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        pair = torch.zeros(6, 7, dtype=torch.bool)
+        for r in range(5):  # row 5 gets no gradient this step
+            pair[r, torch.randperm(7, generator=gen)[:2]] = True
+        before = torch.softmax(alpha.detach().double(), -1)
+        alpha.grad = torch.where(pair, torch.randn(6, 7, generator=gen), torch.zeros(6, 7))
+        opt.step()
+        after = torch.softmax(alpha.detach().double(), -1)
+        assert (after - before)[~pair].abs().max() < 1e-7
+        assert (after - before)[pair].abs().max() > 1e-4  # the pair did move
+        assert torch.equal(after[5], before[5])
+
+
+def test_proxylessnas_two_mode_search_moves_at_most_a_pair_per_layer_and_keeps_the_rest():
+    torch.set_num_threads(1)
+    s = Searcher(SearchConfig(space="chain", method="proxylessnas", epochs=2, batch_size=16, data_limit=96, seed=0,
+                              arch_lr=0.05, method_options={"warmup_epochs": 0, "mode": "two"}))
+    for _ in range(4):
+        a0, p0 = s.model.alphas["layers"].detach().clone(), s.probabilities()["layers"]
+        s.step()
+        moved = s.model.alphas["layers"].detach() != a0
+        assert (moved.sum(1) <= 2).all() and moved.any()
+        p1 = s.probabilities()["layers"]
+        assert np.abs(p1 - p0)[~moved.numpy()].max() < 1e-7
+
+
+def _replay(s, method, state):
+    s.generator.set_state(state)
+    ctx = s.context(True, s._batch_t, s._batch_v, 0.025)
+    return method.arch_gradient(ctx)
+
+
+def test_full_v2_gives_the_full_mode_gradient_running_one_path_forward():
+    torch.set_num_threads(1)
+    s = Searcher(SearchConfig(space="chain", method="proxylessnas", epochs=1, batch_size=16, data_limit=64, seed=0))
+    s._batch_t, s._batch_v = s.train_stream.next(), s.val_stream.next()
+    state = s.generator.get_state()
+    bn = {k: v.clone() for k, v in s.model.state_dict().items()}
+    full = _replay(s, get_method("proxylessnas", {"mode": "full"}), state)
+    bn_full = {k: v.clone() for k, v in s.model.state_dict().items()}
+    s.model.load_state_dict(bn)
+    v2 = _replay(s, get_method("proxylessnas", {"mode": "full_v2"}), state)
+    assert torch.allclose(full.grads[0], v2.grads[0], atol=1e-6) and full.grads[0].abs().sum() > 0
+    assert torch.allclose(full.val_output, v2.val_output, atol=1e-6)
+    for k, v in s.model.state_dict().items():  # every candidate saw the same input once: same BN statistics
+        assert torch.allclose(v.float(), bn_full[k].float(), atol=1e-6), k
+
+
+def test_mul_log_is_the_gradient_of_its_loss_with_the_binary_gate_estimator():
+    from workbench.methods.proxyless import binary_gate_gradient, sample_one_hot
+    from workbench.spaces.base import masked_softmax
+    torch.set_num_threads(1)
+    s = Searcher(SearchConfig(space="chain", method="proxylessnas", epochs=1, batch_size=16, data_limit=64, seed=0))
+    s._batch_t, s._batch_v = s.train_stream.next(), s.val_stream.next()
+    state = s.generator.get_state()
+    method = get_method("proxylessnas", {"loss": "mul#log", "mode": "full", "reference": 20.0, "beta_r": 0.6})
+    assert method.arch_loss_terms == ()  # the cost is inside the multiplicative loss
+    res = _replay(s, method, state)
+    s.generator.set_state(state)  # the same gates, by hand
+    alpha, mask = s.model.alphas["layers"], s.model.op_mask("layers")
+    p = masked_softmax(alpha, mask)
+    gates = sample_one_hot(p, s.generator).requires_grad_(True)
+    ce = torch.nn.functional.cross_entropy(s.model(s._batch_v[0], {"layers": gates}, {"layers": mask.numpy()}),
+                                           s._batch_v[1])
+    cost = block_cost_model(s.space, s.task.info.input_shape, "params")
+    e = (p * torch.as_tensor(cost.costs["layers"], dtype=p.dtype)).sum()
+    loss = 0.2 * ce * (torch.log(e) / math.log(20.0)) ** 0.6
+    gg, direct = torch.autograd.grad(loss, [gates, alpha])
+    assert torch.allclose(res.grads[0], binary_gate_gradient(gg, p.detach()) + direct, atol=1e-6)
+    assert float(res.extras["expected_cost"]) == pytest.approx(float(e.detach()))
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes of the distinct storages autograd saves for the backward pass while ``fn`` runs (activation memory)."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values())
+
+
+def test_proxylessnas_full_v2_memory_stays_one_path_as_candidates_grow_while_fbnet_grows():
+    torch.set_num_threads(1)
+    from workbench.spaces.chain.space import ChainSpace, chain_choices
+    mem = {}
+    for blocks in (("k3_e3", "k5_e6", "skip"), ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6", "skip")):
+        space = ChainSpace(blocks=blocks)
+        for m in ("proxylessnas", "fbnet"):
+            s = Searcher(SearchConfig(space="chain", method=m, epochs=1, batch_size=32, data_limit=96, seed=0,
+                                      method_options={"warmup_epochs": 0}), space=space)
+            ctx = s.context(True, s.train_stream.next(), s.val_stream.next(), 0.025)
+            mem[m, len(blocks)] = _saved_bytes(lambda s=s, ctx=ctx: s.method.arch_gradient(ctx))
+    net = space.compile(chain_choices(space, ["k5_e6"] * 6), s.task.info)
+    x, y = s.val_stream.next()
+    one_path = _saved_bytes(lambda: torch.nn.functional.cross_entropy(net(x), y).backward())
+    assert mem["proxylessnas", 7] <= 1.5 * one_path and mem["proxylessnas", 7] <= 1.2 * mem["proxylessnas", 3]
+    assert mem["fbnet", 7] > 1.8 * mem["fbnet", 3] and mem["fbnet", 7] > 3 * one_path
+
+
+def test_budgets_below_the_cheapest_architecture_are_refused_naming_the_minimum():
+    torch.set_num_threads(1)
+    for m in ("proxylessnas", "fbnet"):
+        with pytest.raises(ValueError, match=r"budget 0\.5 K params is below the cheapest architecture's params "
+                                             r"\(\d+\.\d+ K params\); choose a budget >= that"):
+            Searcher(SearchConfig(space="chain", method=m, epochs=1, data_limit=64,
+                                  method_options={"budget": 0.5}))
+    with pytest.raises(ValueError, match="mode must be one of full, full_v2, two"):
+        get_method("proxylessnas", {"mode": "one"})
+    with pytest.raises(ValueError, match="loss must be one of add, mul#log"):
+        get_method("proxylessnas", {"loss": "mul"})
