@@ -173,18 +173,6 @@ class SuperkernelMBConv(MBConv):
         parts = torch.stack([(sq * self.inner).sum((1, 2)), (sq * (1 - self.inner)).sum((1, 2))])  # (2, channels)
         return parts @ self.groups
 
-    def margins(self, t: Tensor, d5: Tensor | float | None = None
-                ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """||w_out|| - t5x5, and given d5 the two groups' ||w_k|| - t (for t = (t5x5, t50c, t100c)), with
-        w_k = w_3x3 + d5 w_out. The centre and the ring have disjoint supports, so ||w_k||^2 = ||centre||^2 +
-        d5^2 ||ring||^2 (value and gradient in d5 equal to the direct form)."""
-        n = self.norms()
-        m5 = n[1].sum().sqrt() - t[KERNEL]
-        if d5 is None:
-            return m5, None, None
-        g = (n[0] + d5 * d5 * n[1]).sqrt()
-        return m5, g[0] - t[SKIP], g[1] - t[EXPAND]
-
     def forward(self, x: Tensor, d5: Tensor | float = 1.0, d100: Tensor | float = 1.0) -> Tensor:  # type: ignore[override]
         h = self[2](self[1](self[0](x)))
         w = self.dw.weight
@@ -276,7 +264,9 @@ class SuperkernelSupernet(ChoiceSupernet):
     def margins_and_indicators(self) -> tuple[Tensor, Tensor]:
         """(layers x 3) margins ||w|| - t and hard indicators (straight-through), columns :data:`THRESHOLDS`.
 
-        A fixed indicator's margin is reported as +-inf (its sigmoid is exactly 1 or 0).
+        A fixed indicator's margin is reported as +-inf (its sigmoid is exactly 1 or 0). The centre and the ring
+        have disjoint supports, so ||w_k||^2 = ||centre||^2 + d5^2 ||ring||^2 per group, with the value and the
+        d5-gradient of the direct form ||w_3x3 + d5 w_out||.
         """
         free, fixed = self._forced_tensors()
         t = self.thresholds
@@ -368,25 +358,37 @@ def decode_indicators(space: Any, probs: Mapping[str, np.ndarray], masks: Mappin
 
 
 def child_state_dict(net: SuperkernelSupernet, arch: Choices) -> dict[str, Tensor]:
-    """The weights of ``space.compile(arch)`` inherited from the superkernels: the first ``C_in * e`` channels
-    and, for the small kernel, the superkernel's centre (stem and classifier as they are)."""
-    sd: dict[str, Tensor] = {k: v for k, v in net.state_dict().items() if k.startswith(("stem.", "classifier."))}
-    picks = arch.picks[net.groups[0].name]
-    for i, (name, layer) in enumerate(zip(picks, net.layers, strict=True)):
+    """The weights of ``space.compile(arch)`` inherited from the supernet's superkernels (see
+    :func:`child_state_from`)."""
+    return child_state_from(net.space, arch, net.state_dict())
+
+
+def is_superkernel_state(state: Mapping[str, Tensor]) -> bool:
+    """Whether a supernet ``state_dict`` is a superkernel chain's (it has the thresholds)."""
+    return "thresholds" in state
+
+
+def child_state_from(space: Any, arch: Choices, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The compiled chain's ``state_dict`` from a superkernel supernet's ``state`` (e.g. a run's checkpoint):
+    stem and classifier as they are; per layer, the first ``C_in * e`` channels of the expansion, the depthwise
+    kernel (its centre for the small kernel), both BatchNorms and the projection's inputs; the final BN whole."""
+    plan = superkernel_plan(space.blocks)
+    sd: dict[str, Tensor] = {k: v.clone() for k, v in state.items() if k.startswith(("stem.", "classifier."))}
+    picks = arch.picks[space.choice_groups()[0].name]
+    for i, (name, lp) in enumerate(zip(picks, space.plan(), strict=True)):
         if name == "skip":
             continue
+        if name not in plan.blocks:
+            raise ValueError(f"layer {i}: block {name!r} is not one of the superkernel's {list(plan.blocks)}")
         k, e = parse_block(name)
-        if name not in net.sk.blocks:
-            raise ValueError(f"layer {i}: block {name!r} is not one of the superkernel's {list(net.sk.blocks)}")
-        n = layer[0].in_channels * e
-        o = (net.sk.k_large - k) // 2
-        ls = layer.state_dict()
-        child = {"0.weight": ls["0.weight"][:n], "3.weight": ls["3.weight"][:n, :, o:o + k, o:o + k],
-                 "6.weight": ls["6.weight"][:, :n]}
+        n, o, src = lp.C_in * e, (plan.k_large - k) // 2, f"layers.{i}."
+        child = {"0.weight": state[src + "0.weight"][:n],
+                 "3.weight": state[src + "3.weight"][:n, :, o:o + k, o:o + k],
+                 "6.weight": state[src + "6.weight"][:, :n]}
         for bn in ("1", "4"):
             for key in ("weight", "bias", "running_mean", "running_var"):
-                child[f"{bn}.{key}"] = ls[f"{bn}.{key}"][:n]
-            child[f"{bn}.num_batches_tracked"] = ls[f"{bn}.num_batches_tracked"]
-        child.update({k2: v for k2, v in ls.items() if k2.startswith("7.")})
-        sd.update({f"layers.{i}.{k2}": v.clone() for k2, v in child.items()})
+                child[f"{bn}.{key}"] = state[f"{src}{bn}.{key}"][:n]
+            child[f"{bn}.num_batches_tracked"] = state[f"{src}{bn}.num_batches_tracked"]
+        child.update({key[len(src):]: v for key, v in state.items() if key.startswith(src + "7.")})
+        sd.update({f"{src}{key}": v.clone() for key, v in child.items()})
     return sd
