@@ -18,11 +18,16 @@ Usage: python benchmarks/bench_cuda.py [--only pool,grads,step,nb201] [--quick] 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import inspect
 import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -33,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from workbench import SearchConfig, Searcher, SupernetConfig, TensorDataset  # noqa: E402
 from workbench.methods.relax import masked_softmax  # noqa: E402
 from workbench.spaces import get_space  # noqa: E402
+from workbench.spaces.cell import ops  # noqa: E402
 from workbench.spaces.cell.supernet import Supernet  # noqa: E402
 
 DEV = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -52,35 +58,92 @@ def header() -> None:
 
 
 # -- grads ---------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def pool_variant(name: str) -> Iterator[None]:
+    """Diagnostics: run the batched average pool on a contiguous copy of its input ("contiguous")."""
+    if name == "current":
+        yield
+        return
+    original = ops.Pool.run
+    src = textwrap.dedent(inspect.getsource(original)).replace(
+        "F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)",
+        "F.avg_pool2d(x.contiguous(), 3, self.stride, 1, count_include_pad=False)")
+    ns: dict[str, object] = {}
+    exec(src, ops.__dict__, ns)  # noqa: S102 - a patched copy of our own method, for this diagnostic only
+    ops.Pool.run = ns["run"]  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ops.Pool.run = original  # type: ignore[method-assign]
+
+
+def _grad_run(net: Supernet, x: torch.Tensor, naive: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    w = {c: masked_softmax(net.alphas[c], net.op_mask(c)) for c in net.space.cell_types}
+    y = net(x, w, naive=naive)
+    ps = net.arch_parameters() + net.weight_parameters()
+    gs = torch.autograd.grad(y.square().sum(), ps, allow_unused=True)
+    return y.detach().double().cpu(), [(torch.zeros_like(p) if g is None else g).double().cpu()
+                                       for g, p in zip(gs, ps, strict=True)]
+
+
+def _rel(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    fa, fb = torch.cat([t.flatten() for t in a]), torch.cat([t.flatten() for t in b])
+    return float((fa - fb).norm() / fb.norm())
+
+
 def grads_section() -> None:
-    print("\n## batched vs per-op gradients on", DEV)
-    print(f"{'op':>14} {'dtype':>8} {'logits':>9} {'worst grad':>11} {'all alphas':>11} {'all weights':>11}")
+    print(f"\n## gradients on {DEV} vs the batched supernet in float64 on the CPU (relative error of all alpha / all "
+          "weight gradients together; float32 with TF32 off)")
+    print(f"{'op':>14} {'pool':>10} {'dtype':>8} {'batched a/w':>19} {'per-op a/w':>19}")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     for dtype in (torch.float64, torch.float32):
         for op in [None, *[o for o in get_space("darts").ops if o != "none"]]:
-            torch.manual_seed(0)
-            net = Supernet("darts", SupernetConfig(C=8, layers=3), in_channels=3, n_classes=10).to(DEV, dtype)
-            if op is not None:
-                for c in net.space.cell_types:
-                    for other in net.space.ops:
-                        if other not in (op, "none"):
-                            net.set_op_enabled(c, other, False)
-            for a in net.arch_parameters():
-                a.data.normal_()
-            x = torch.randn(4, 3, 16, 16, device=DEV, dtype=dtype)
-            res = []
-            for naive in (False, True):
-                w = {c: masked_softmax(net.alphas[c], net.op_mask(c)) for c in net.space.cell_types}
-                y = net(x, w, naive=naive)
-                ps = net.arch_parameters() + net.weight_parameters()
-                gs = torch.autograd.grad(y.square().sum(), ps, allow_unused=True)
-                res.append((y.detach(), [torch.zeros_like(p) if g is None else g for g, p in zip(gs, ps)]))
-            (yf, gf), (yr, gr) = res
-            ly = float((yf - yr).norm() / yr.norm())
-            worst = max(float((a - b).norm() / b.norm()) for a, b in zip(gf, gr) if float(b.norm()) > 0)
-            k = len(net.arch_parameters())
-            ga, gw = (float((torch.cat([t.flatten() for t in gf[s]]) - torch.cat([t.flatten() for t in gr[s]])).norm()
-                            / torch.cat([t.flatten() for t in gr[s]]).norm()) for s in (slice(0, k), slice(k, None)))
-            print(f"{op or 'all ops':>14} {str(dtype)[6:]:>8} {ly:9.1e} {worst:11.1e} {ga:11.1e} {gw:11.1e}")
+            for variant in ("current", "contiguous") if op in (None, "avg_pool_3x3") else ("current",):
+                torch.manual_seed(0)
+                ref = Supernet("darts", SupernetConfig(C=8, layers=3), in_channels=3, n_classes=10).double()
+                if op is not None:
+                    for c in ref.space.cell_types:
+                        for other in ref.space.ops:
+                            if other not in (op, "none"):
+                                ref.set_op_enabled(c, other, False)
+                for a in ref.arch_parameters():
+                    a.data.normal_()
+                x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+                _, g_cpu = _grad_run(ref, x, naive=False)
+                net = copy.deepcopy(ref).to(DEV, dtype)
+                k = len(net.arch_parameters())
+                with pool_variant(variant):
+                    errs = []
+                    for naive in (False, True):
+                        _, g = _grad_run(net, x.to(DEV, dtype), naive)
+                        errs += [_rel(g[:k], g_cpu[:k]), _rel(g[k:], g_cpu[k:])]
+                print(f"{op or 'all ops':>14} {variant:>10} {str(dtype)[6:]:>8} {errs[0]:9.1e} {errs[1]:9.1e} "
+                      f"{errs[2]:9.1e} {errs[3]:9.1e}")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+
+# -- profile ---------------------------------------------------------------------------------------------------
+def profile_section() -> None:
+    """Where a step's GPU time goes at the paper config, batch 256 (eager, first order), and cuDNN autotuning."""
+    from torch.profiler import ProfilerActivity, profile
+    for batch in SIZE["batches"]:
+        for bench in (False, True):
+            torch.backends.cudnn.benchmark = bench
+            s = searcher("darts-v1", batch, "graph", 12)
+            s.run(3)
+            t = time_steps(s, 4)
+            print(f"cudnn.benchmark={bench}: batch {batch}: graph step {statistics.median(t) * 1e3:.1f} ms")
+    torch.backends.cudnn.benchmark = False
+    if DEV.type != "cuda":
+        return
+    s = searcher("darts-v1", SIZE["batches"][-1], "eager", 8)
+    s.run(2)
+    sync()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        s.run(2)
+        sync()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=70))
 
 
 # -- step timings ----------------------------------------------------------------------------------------------
@@ -181,7 +244,7 @@ def nb201_section(cpu_threads: int, epochs: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="pool,grads,step,nb201")
+    ap.add_argument("--only", default="pool,grads,step,nb201", help="sections: pool,grads,profile,step,nb201")
     ap.add_argument("--quick", action="store_true", help="fewer repeats, 10-epoch NB201 search")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script on a CPU)")
     ap.add_argument("--cpu-threads", type=int, default=min(8, os.cpu_count() or 1))
@@ -196,6 +259,8 @@ def main() -> None:
         pool()
     if "grads" in only:
         grads_section()
+    if "profile" in only:
+        profile_section()
     if "step" in only:
         step_section(args.quick)
     if "nb201" in only:

@@ -1,11 +1,12 @@
-"""Minimal reproducer: gradient of a 3x3 average pool written as a depthwise all-ones convolution.
+"""Minimal reproducer: input gradients of a 3x3 average pool on CUDA, by memory layout.
 
-Issue 15 found the batched ``avg_pool_3x3`` of the DARTS supernet (``workbench/spaces/cell/ops.py``
-``Pool.run``: ``F.conv2d(x, ones(C,1,3,3), groups=C) * inv_counts``) giving wrong input gradients on CUDA
-(65% relative error) while the forward agreed to 1e-16. This script isolates the convolution: for each
-variant (memory format of the input, whether the all-ones kernel requires grad, cuDNN on/off, stride) it
-compares d(sum(g * conv(x)))/dx against the same function computed in float64 on the CPU, and prints the
-relative error. Runs on CPU too (all errors ~1e-16 there). Usage: python benchmarks/cuda_pool_repro.py
+Issue 15 found the batched ``avg_pool_3x3`` of the DARTS supernet giving wrong gradients on CUDA while the
+forward agreed to 1e-16. The supernet runs channels-last tensors, and the gradient reaching the pool arrives in
+whatever layout the ops after it produce. This script computes d(sum(g * pool(x)))/dx for the two ways the
+workbench has written the pool -- ``avg_pool2d(count_include_pad=False)`` and the depthwise all-ones
+convolution times inverse counts -- for every combination of input layout, gradient layout and stride, and
+compares each with the same function in float64 on the CPU. Runs on the CPU too (errors ~1e-16 there).
+Usage: python benchmarks/cuda_pool_repro.py
 """
 from __future__ import annotations
 
@@ -15,11 +16,23 @@ import torch
 import torch.nn.functional as F
 
 
-def grad_of(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor, stride: int) -> torch.Tensor:
-    x = x.detach().requires_grad_(True)
-    y = F.conv2d(x, w, None, stride, 1, 1, x.shape[1])
-    (gx,) = torch.autograd.grad((y * g).sum(), [x])
-    return gx
+def avg_pool(x: torch.Tensor, stride: int) -> torch.Tensor:
+    return F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
+
+
+def conv_pool(x: torch.Tensor, stride: int) -> torch.Tensor:
+    ones = x.new_ones(x.shape[1], 1, 3, 3)
+    counts = F.avg_pool2d(x.new_ones(1, 1, *x.shape[-2:]), 3, stride, 1, count_include_pad=True) * 9.0
+    return F.conv2d(x, ones, None, stride, 1, 1, x.shape[1]) / counts
+
+
+def layout(t: torch.Tensor, fmt: str) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if fmt == "channels_last" else t.contiguous()
+
+
+# (channels, size, stride) of every average pool in the issue's failing supernet (DARTS space, C=8, 3 cells, 16x16)
+SUPERNET_SHAPES = ((32, 4, 1), (64, 4, 1), (96, 4, 1), (128, 8, 2), (16, 8, 1), (32, 8, 1), (48, 8, 1), (64, 16, 2),
+                   (8, 16, 1), (16, 16, 1), (24, 16, 1), (32, 16, 1), (96, 9, 1), (96, 9, 2))
 
 
 def main() -> None:
@@ -27,27 +40,29 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {dev}",
           f"({torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()})" if dev.type == "cuda" else "")
     torch.manual_seed(0)
-    B, C, H = 4, 96, 9
-    rows = []
-    for stride, fmt, w_grad, cudnn, dtype in itertools.product(
-            (1, 2), ("contiguous", "channels_last"), (False, True), (True, False), (torch.float32, torch.float64)):
+    B = 4
+    print(f"{'pool':>9} {'C':>4} {'H':>3} {'stride':>6} {'input':>14} {'grad_out':>14} {'rel.err f64':>12} "
+          f"{'rel.err f32':>12}")
+    wrong = 0
+    for fn, (C, H, stride), fin, fgrad in itertools.product(
+            (avg_pool, conv_pool), SUPERNET_SHAPES, ("contiguous", "channels_last"), ("contiguous", "channels_last")):
         x64 = torch.randn(B, C, H, H, dtype=torch.float64)
-        w64 = torch.ones(C, 1, 3, 3, dtype=torch.float64)
         Ho = (H - 1) // stride + 1
         g64 = torch.randn(B, C, Ho, Ho, dtype=torch.float64)
-        ref = grad_of(x64, w64, g64, stride)
-        x = x64.to(dev, dtype)
-        if fmt == "channels_last":
-            x = x.contiguous(memory_format=torch.channels_last)
-        w = w64.to(dev, dtype).requires_grad_(w_grad)
-        with torch.backends.cudnn.flags(enabled=cudnn):
-            gx = grad_of(x, w, g64.to(dev, dtype), stride)
-        err = float((gx.double().cpu() - ref).norm() / ref.norm())
-        rows.append((stride, fmt, w_grad, cudnn, str(dtype).split(".")[1], err))
-    print(f"{'stride':>6} {'input':>14} {'w.grad':>6} {'cudnn':>5} {'dtype':>8} {'rel.err':>10}")
-    for r in rows:
-        flag = "  <-- WRONG" if r[-1] > 1e-3 else ""
-        print(f"{r[0]:>6} {r[1]:>14} {str(r[2]):>6} {str(r[3]):>5} {r[4]:>8} {r[5]:>10.2e}{flag}")
+        x_ref = x64.clone().requires_grad_(True)
+        (ref,) = torch.autograd.grad(fn(x_ref, stride), [x_ref], g64)
+        errs = []
+        for dtype in (torch.float64, torch.float32):
+            x = layout(x64.to(dev, dtype), fin).requires_grad_(True)
+            g = layout(g64.to(dev, dtype), fgrad)
+            (gx,) = torch.autograd.grad(fn(x, stride), [x], g)
+            errs.append(float((gx.double().cpu() - ref).norm() / ref.norm()))
+        if max(errs) > 1e-3 or (C, H) == (96, 9):  # print the wrong ones, and one control per variant
+            wrong += max(errs) > 1e-3
+            flag = "  <-- WRONG" if max(errs) > 1e-3 else ""
+            print(f"{fn.__name__:>9} {C:>4} {H:>3} {stride:>6} {fin:>14} {fgrad:>14} {errs[0]:12.2e} {errs[1]:12.2e}"
+                  f"{flag}")
+    print(f"{wrong} of {2 * len(SUPERNET_SHAPES) * 4} combinations wrong")
 
 
 if __name__ == "__main__":
