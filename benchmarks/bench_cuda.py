@@ -60,14 +60,12 @@ def header() -> None:
 # -- grads ---------------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def pool_variant(name: str) -> Iterator[None]:
-    """Diagnostics: run the batched average pool on a contiguous copy of its input ("contiguous")."""
+    """Diagnostics: "channels_last" runs the average pool on its channels-last input, as before the fix."""
     if name == "current":
         yield
         return
     original = ops.Pool.run
-    src = textwrap.dedent(inspect.getsource(original)).replace(
-        "F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)",
-        "F.avg_pool2d(x.contiguous(), 3, self.stride, 1, count_include_pad=False)")
+    src = textwrap.dedent(inspect.getsource(original)).replace("cuda_safe_pool_input(x)", "x")
     ns: dict[str, object] = {}
     exec(src, ops.__dict__, ns)  # noqa: S102 - a patched copy of our own method, for this diagnostic only
     ops.Pool.run = ns["run"]  # type: ignore[method-assign]
@@ -94,12 +92,12 @@ def _rel(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 def grads_section() -> None:
     print(f"\n## gradients on {DEV} vs the batched supernet in float64 on the CPU (relative error of all alpha / all "
           "weight gradients together; float32 with TF32 off)")
-    print(f"{'op':>14} {'pool':>10} {'dtype':>8} {'batched a/w':>19} {'per-op a/w':>19}")
+    print(f"{'op':>14} {'pool':>13} {'dtype':>8} {'batched a/w':>19} {'per-op a/w':>19}")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     for dtype in (torch.float64, torch.float32):
         for op in [None, *[o for o in get_space("darts").ops if o != "none"]]:
-            for variant in ("current", "contiguous") if op in (None, "avg_pool_3x3") else ("current",):
+            for variant in ("current", "channels_last") if op in (None, "avg_pool_3x3") else ("current",):
                 torch.manual_seed(0)
                 ref = Supernet("darts", SupernetConfig(C=8, layers=3), in_channels=3, n_classes=10).double()
                 if op is not None:
@@ -118,7 +116,7 @@ def grads_section() -> None:
                     for naive in (False, True):
                         _, g = _grad_run(net, x.to(DEV, dtype), naive)
                         errs += [_rel(g[:k], g_cpu[:k]), _rel(g[k:], g_cpu[k:])]
-                print(f"{op or 'all ops':>14} {variant:>10} {str(dtype)[6:]:>8} {errs[0]:9.1e} {errs[1]:9.1e} "
+                print(f"{op or 'all ops':>14} {variant:>13} {str(dtype)[6:]:>8} {errs[0]:9.1e} {errs[1]:9.1e} "
                       f"{errs[2]:9.1e} {errs[3]:9.1e}")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
@@ -245,7 +243,8 @@ def nb201_section(cpu_threads: int, epochs: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", default="pool,grads,step,nb201", help="sections: pool,grads,profile,step,nb201")
-    ap.add_argument("--quick", action="store_true", help="fewer repeats, 10-epoch NB201 search")
+    ap.add_argument("--quick", action="store_true", help="fewer timing repeats")
+    ap.add_argument("--epochs", type=int, default=50, help="epochs of the whole NB201 search")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script on a CPU)")
     ap.add_argument("--cpu-threads", type=int, default=min(8, os.cpu_count() or 1))
     args = ap.parse_args()
@@ -264,7 +263,7 @@ def main() -> None:
     if "step" in only:
         step_section(args.quick)
     if "nb201" in only:
-        nb201_section(args.cpu_threads, 1 if args.smoke else 10 if args.quick else 50)
+        nb201_section(args.cpu_threads, 1 if args.smoke else args.epochs)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,17 @@ def _sl(e: int | None, n: int) -> slice:
     return slice(None) if e is None else slice(e * n, (e + 1) * n)
 
 
+def cuda_safe_pool_input(x: Tensor) -> Tensor:
+    """``x`` as :func:`torch.nn.functional.avg_pool2d` computes correct input gradients for it.
+
+    On CUDA (torch 2.11 + CUDA 13, H200; issue 15) the backward of ``avg_pool2d(count_include_pad=False)`` on a
+    channels-last input returns wrong gradients (~100% relative error; the forward is right), so DARTS
+    searches on a GPU silently followed wrong architecture gradients. ``benchmarks/cuda_pool_repro.py`` is the
+    minimal reproducer. A contiguous (NCHW) input takes the correct kernel; on the CPU nothing changes.
+    """
+    return x if x.device.type == "cpu" else x.contiguous()
+
+
 class _BN(nn.BatchNorm2d):
     """BatchNorm whose per-edge slices can be run alone (same buffers)."""
 
@@ -167,15 +178,14 @@ class Pool(EdgeOp):
         if self.kind == "max":
             y = F.max_pool2d(x, 3, self.stride, 1)
         elif e is None and x.device.type == "cpu":  # batched: the same average as a depthwise sum, 3-4x faster
-            # than avg_pool2d on CPU. Not on CUDA: there the all-ones depthwise convolution's input gradient came out
-            # wrong (issue 15; benchmarks/cuda_pool_repro.py), and avg_pool2d is one fast kernel anyway.
+            # than avg_pool2d on CPU
             ones, inv = self._sum_kernel(x)
             y = F.conv2d(x, ones, None, self.stride, 1, 1, x.shape[1])
             if self.bn is None and scale is not None:  # fold the mixing weight into the same multiply
                 return y * (inv * scale.view(-1, 1, 1))
             y = y * inv
         else:
-            y = F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
+            y = F.avg_pool2d(cuda_safe_pool_input(x), 3, self.stride, 1, count_include_pad=False)
         if self.bn is not None:
             return self.bn.run(y, e, self.C, scale)
         return y if scale is None else y * scale.view(1, -1, 1, 1)

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from workbench import validate as V
 from workbench.spaces import ChoiceSupernet, get_space
 from workbench.spaces.base import host_mask, masked_softmax
-from workbench.spaces.cell.ops import FactorizedReduce, ReLUConvBN, make_op
+from workbench.spaces.cell.ops import FactorizedReduce, ReLUConvBN, cuda_safe_pool_input, make_op
 from workbench.spaces.cell.space import CellSpace
 
 
@@ -261,6 +261,13 @@ def _nhwc(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1).contiguous()
 
 
+class _AvgPool2x2(nn.Module):
+    """2x2 average pooling, stride 2, on an input layout whose CUDA backward is right (see cuda_safe_pool_input)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(cuda_safe_pool_input(x), 2, 2)
+
+
 class ResBlock(nn.Module):
     """NB201's residual reduction block (AutoDL ``ResNetBasicblock``), stride 2."""
 
@@ -268,7 +275,7 @@ class ResBlock(nn.Module):
         super().__init__()
         self.a = ReLUConvBN(C_in, C_out, 1, 3, 2, 1, True)
         self.b = ReLUConvBN(C_out, C_out, 1, 3, 1, 1, True)
-        self.down = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(C_in, C_out, 1, bias=False))
+        self.down = nn.Sequential(_AvgPool2x2(), nn.Conv2d(C_in, C_out, 1, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.down(x) + self.b(self.a(x))
