@@ -102,6 +102,14 @@ def test_the_supernet_at_a_decision_is_the_compiled_chain_with_inherited_weights
         net.train(train), child.train(train)
         with torch.no_grad():
             assert torch.allclose(net(x), child(x), atol=1e-5), train
+    # a one-hot 'active' matrix is a discrete architecture: the supernet runs it whatever its thresholds say
+    g, = space.choice_groups()
+    one_hot = np.zeros(g.shape, dtype=bool)
+    one_hot[range(6), [g.options.index(b) for b in picks]] = True
+    with torch.no_grad():
+        net.thresholds.fill_(-50.0)  # the indicators alone would pick k5_e6 everywhere
+        assert torch.allclose(net(x, {"layers": torch.as_tensor(one_hot, dtype=torch.float32)},
+                                  {"layers": one_hot}), child(x), atol=1e-5)
 
 
 def test_decoding_reads_the_hard_indicators_back_from_the_block_probabilities():

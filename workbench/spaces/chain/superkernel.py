@@ -315,9 +315,32 @@ class SuperkernelSupernet(ChoiceSupernet):
         return Choices(self.space.name, {self.groups[0].name: tuple(_pick(self.sk, row) for row in d)})
 
     # -- forward ------------------------------------------------------------------------------------
+    def decision_of(self, picks: Any) -> Tensor:
+        """(layers x 3) indicator values that select the blocks ``picks`` (names or option indices)."""
+        g = self.groups[0]
+        rows = []
+        for i, b in enumerate(picks):
+            name = g.options[int(b)] if not isinstance(b, str) else b
+            if name == "skip":
+                rows.append((0.0, 0.0, 0.0))
+                continue
+            if name not in self.sk.blocks:
+                raise ValueError(f"layer {g.rows[i]!r}: block {name!r} is not one of the superkernel's "
+                                 f"{list(self.sk.blocks)}")
+            k, e = parse_block(name)
+            rows.append((float(k == self.sk.k_large), 1.0, float(e == self.sk.e_large)))
+        return torch.tensor(rows, dtype=self.thresholds.dtype, device=self.thresholds.device)
+
     def forward(self, x: Tensor, weights: Mapping[str, Tensor] | None = None,
                 active: Mapping[str, np.ndarray] | None = None) -> Tensor:
-        d = self.indicators()
+        """The superkernel chain under its indicators; the protocol's ``weights`` are ignored, except that an
+        ``active`` matrix with exactly one option per row is a discrete architecture, run as that subset of every
+        superkernel (one-shot evaluation of a sampled architecture, e.g. for a latency-accuracy scatter)."""
+        act = None if active is None else active.get(self.groups[0].name)
+        if act is not None and (np.asarray(act).sum(1) == 1).all():
+            d = self.decision_of(np.asarray(act).argmax(1))
+        else:
+            d = self.indicators()
         # channels-last activations: the depthwise convs' backward is several times faster on the CPU (oneDNN)
         h = self.stem(x).contiguous(memory_format=torch.channels_last)
         for i, (p, layer) in enumerate(zip(self.plan, self.layers, strict=True)):
