@@ -99,18 +99,23 @@ def _cuda_config(**kw):
 
 @pytest.mark.parametrize("method", ["darts-v1", "darts-v2"])
 def test_graph_replay_equals_eager_cuda_search(method):
-    graphed = Searcher(_cuda_config(method=method, space="nb201", epochs=2))
-    eager = Searcher(_cuda_config(method=method, space="nb201", epochs=2, cuda_graphs=False))
+    # three epochs: graphs are re-captured at each epoch (new lr) and for the short last batch
+    graphed = Searcher(_cuda_config(method=method, space="nb201", epochs=3, deterministic=True))
+    eager = Searcher(_cuda_config(method=method, space="nb201", epochs=3, deterministic=True, cuda_graphs=False))
     eg, ee = graphed.run(), eager.run()
     assert graphed._graphs is not None and graphed._graphs.reason is None, graphed._graphs.reason
-    assert graphed._graphs.replays >= len(eg) - 2 * graphed.config.epochs - 1  # warm-up and captures run once
+    assert graphed._graphs.captures >= 2 * graphed.config.epochs - 1
+    assert graphed._graphs.replays == len(eg) - 1  # every step but the eager warm-up is a replay
+    # eager Adam is not capturable there (other arithmetic for its step count): equal to float rounding
     for a, b in zip(eg, ee, strict=True):
-        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5, abs=1e-6)
-        np.testing.assert_allclose(a.alphas["cell"], b.alphas["cell"], rtol=1e-4, atol=1e-6)
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4, abs=1e-6)
+        np.testing.assert_allclose(a.alphas["cell"], b.alphas["cell"], rtol=1e-3, atol=1e-5)
 
 
 def test_graphed_step_reads_the_gpu_once():
-    s = Searcher(_cuda_config(method="darts-v1", space="nb201", epochs=1, eval_each_epoch=False))
+    # 20 steps per epoch: the measured steps stay inside the first epoch (no capture, no end-of-epoch decode)
+    s = Searcher(_cuda_config(method="darts-v1", space="nb201", epochs=2, data_limit=640, eval_each_epoch=False))
+    assert s.steps_per_epoch >= 8
     s.run(3)  # warm-up and capture
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:

@@ -106,7 +106,7 @@ class StepGraphs:
 
     def reset(self) -> None:
         """Forget every captured graph (after a load replaced optimizer state tensors, say)."""
-        self._graphs.clear()
+        self._drop_graphs()
         self._baked = None
         self._generation += 1
         if self.reason is None:  # a loaded param group says capturable=False again
@@ -137,7 +137,7 @@ class StepGraphs:
             return values
         shapes, baked = self._key(ctx)
         if baked != self._baked:  # a new epoch (lr), new masks or a load: the old graphs are stale
-            self._graphs.clear()
+            self._drop_graphs()
             self._baked = baked
         entry = self._graphs.get(shapes)
         if entry is None:
@@ -146,7 +146,7 @@ class StepGraphs:
             except Exception as exc:  # noqa: BLE001 - any capture failure means: run this search eagerly
                 self.reason = f"CUDA graph capture failed ({type(exc).__name__}: {exc}); steps run eagerly"
                 log.warning("%s", self.reason)
-                self._graphs.clear()
+                self._drop_graphs()
                 torch.cuda.synchronize(s.device)
                 return None
             self._graphs[shapes] = entry
@@ -155,6 +155,13 @@ class StepGraphs:
         entry.graph.replay()
         self.replays += 1
         return unpack(entry.packed, entry.layout)
+
+    def _drop_graphs(self) -> None:
+        """Free the captured graphs and their memory pool. The pool goes with them: capturing into the pool of
+        graphs that no longer exist trips an internal assert of PyTorch's caching allocator (seen on torch 2.11,
+        ``it->second->use_count > 0``), so the next capture starts a fresh pool."""
+        self._graphs.clear()
+        self._pool = None
 
     def _capture(self, ctx: StepContext) -> _Captured:
         s = self.s
