@@ -173,7 +173,9 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
     try:
         return SearchConfig(space=args.space, method=args.method, method_options=options, dataset=dataset,
                             removed_ops=tuple(args.remove_op),
-                            supernet=space.supernet_config(None, **net) if net else None, device=device, **flat)
+                            supernet=space.supernet_config(None, **net) if net else None, device=device,
+                            cuda_graphs=getattr(args, "cuda_graphs", True),
+                            deterministic=getattr(args, "deterministic", False), **flat)
     except ConfigError as exc:
         raise flag_error(exc) from None
 

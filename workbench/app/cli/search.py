@@ -90,6 +90,10 @@ def add_parser(sub: Any) -> None:
         s.add_argument(flag, type=int_arg if typ is int else float_arg, dest=dest, metavar="N" if typ is int else "X",
                        help=f"{what} (default {default})")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
+    s.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                   help="on CUDA, run every step eagerly instead of replaying captured CUDA graphs")
+    s.add_argument("--deterministic", action="store_true",
+                   help="on CUDA, deterministic kernels (bit-identical resumes; sets process-wide torch switches)")
     threads_flag(s)
     s.add_argument("--out", help="run folder (must be new or empty; default runs/<space>-<method>-...)")
     s.add_argument("--overwrite", action="store_true",
