@@ -300,7 +300,7 @@ def proxylessnas(cost: CostModel | str | None = None, lam: float = 0.1, warmup_e
         terms = (cost_term(source, float(lam), budget, name="cost_term"),)
     return replace(darts_v1(), name="proxylessnas", relaxation=BinaryGates(), arch_gradient=est,
                    arch_loss_terms=terms, arch_start_epoch=warmup_epochs,
-                   arch_parameters=arch_params_slot(source, budget if loss == "add" else None),
+                   arch_parameters=arch_params_slot(source, budget),
                    arch_optimizer=pair_rescale_adam if mode == "two" else darts_v1().arch_optimizer,
                    paper_defaults={"lr": 0.025, "weight_decay": 4e-5, "arch_lr": 1e-3, "arch_betas": (0.0, 0.999),
                                    "arch_weight_decay": 0.0},
