@@ -1,4 +1,4 @@
-"""ProxylessNAS on a chain space (Cai, Zhu, Han, ICLR 2019, Sec. 3.2-3.3, Eqs. 4-5; ``mit-han-lab/proxylessnas``
+"""ProxylessNAS on a chain space (Cai, Zhu, Han, ICLR 2019, Sec. 3.2 and 3.3; ``mit-han-lab/proxylessnas``
 ``search/modules/mix_op.py``, ``nas_manager.py``; ALGORITHMS.md §7.4, SEEDS_2.md §4.2-4.3).
 
 Binary gates. The weight step samples one path per layer from p = softmax(alpha)

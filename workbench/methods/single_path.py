@@ -1,5 +1,5 @@
 """Single-Path NAS on the chain space (Stamoulis et al., "Single-Path NAS: Designing Hardware-Efficient ConvNets
-in less than 4 Hours", arXiv 1904.02877, Eqs. 6-7; code ``nas-search/superkernel.py``, ``search_main.py``;
+in less than 4 Hours", arXiv 1904.02877, Sec. 3: the runtime model and the loss; code ``nas-search/superkernel.py``, ``search_main.py``;
 ALGORITHMS.md §8.1, SEEDS_2.md §4.2-4.5).
 
 The preset ``single-path`` is a composition of slots:
@@ -8,7 +8,7 @@ The preset ``single-path`` is a composition of slots:
   superkernel MBConv per layer with three learned thresholds
   (:mod:`workbench.spaces.chain.superkernel`: hard indicators forward, sigmoid
   gradients backward); the architecture parameters are the thresholds;
-* the runtime model (Eq. 6) as a differentiable cost of the indicators, per layer
+* the runtime model as a differentiable cost of the indicators, per layer
 
       R_l = d50 * (R50c + d100 * (R100c - R50c)) * (rho + (1 - rho) * d5),   rho = R3x3 / R5x5,
 
@@ -20,7 +20,7 @@ The preset ``single-path`` is a composition of slots:
   default). The formula is exact for k5_e6, k5_e3, k3_e6 and skip (0) and
   approximates k3_e3 by R50c * rho (:class:`RuntimeModel`; tested for all 8
   indicator combinations);
-* the loss (Eq. 7) CE + lam * log(R_total), trained jointly (single level):
+* the loss CE + lam * log(R_total), trained jointly (single level):
   the thresholds get d(CE + lam log R)/dt on the *training* batch
   (:func:`workbench.methods.arch_grad.single_level` plus the arch-loss term
   :class:`RuntimeTerm`), and the weights get the same term as a weight-loss

@@ -1,5 +1,5 @@
 """Single-Path NAS superkernels on the chain space (Stamoulis et al., "Single-Path NAS", arXiv 1904.02877,
-Eqs. 1-5; code ``dstamoulis/single-path-nas``, ``nas-search/superkernel.py``; ALGORITHMS.md §8.1).
+Sec. 3: the superkernel, its indicator functions; code ``dstamoulis/single-path-nas``, ``nas-search/superkernel.py``; ALGORITHMS.md §8.1).
 
 One MBConv per layer whose depthwise kernel is the *superkernel*: the largest
 kernel (5x5) at the largest expansion (6), holding every candidate of the layer
@@ -45,7 +45,9 @@ sigmoid surrogate's probability sigma(||w|| - t): skip ``1 - s50``,
 not encode: expansion 1). The architecture is the hard indicators, i.e. the
 mode of each indicator, which the chain space's decoding rule
 ``"indicators"`` (:func:`decode_indicators`) reads back from those marginals;
-it can differ from the joint argmax (``"argmax"``).
+it can differ from the joint argmax (``"argmax"``). An ``active`` matrix with one
+option per row (a discrete architecture) runs that subset of every
+superkernel instead (one-shot scoring of sampled architectures).
 
 Not implemented: the code's indicator dropout (TF1 ``dropout(indicator,
 keep_prob=0.6)`` during warm-up; its intent is unverified, ALGORITHMS.md
