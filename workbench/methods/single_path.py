@@ -1,6 +1,6 @@
 """Single-Path NAS on the chain space (Stamoulis et al., "Single-Path NAS: Designing Hardware-Efficient ConvNets
-in less than 4 Hours", arXiv 1904.02877, Sec. 3: the runtime model and the loss; code ``nas-search/superkernel.py``, ``search_main.py``;
-ALGORITHMS.md §8.1, SEEDS_2.md §4.2-4.5).
+in less than 4 Hours", arXiv 1904.02877, Sec. 3: the runtime model and the loss; code
+``nas-search/superkernel.py``, ``search_main.py``; ALGORITHMS.md §8.1, SEEDS_2.md §4.2-4.5).
 
 The preset ``single-path`` is a composition of slots:
 

@@ -1,5 +1,6 @@
 """Single-Path NAS superkernels on the chain space (Stamoulis et al., "Single-Path NAS", arXiv 1904.02877,
-Sec. 3: the superkernel, its indicator functions; code ``dstamoulis/single-path-nas``, ``nas-search/superkernel.py``; ALGORITHMS.md §8.1).
+Sec. 3: the superkernel and its indicator functions; code ``dstamoulis/single-path-nas``,
+``nas-search/superkernel.py``; ALGORITHMS.md §8.1).
 
 One MBConv per layer whose depthwise kernel is the *superkernel*: the largest
 kernel (5x5) at the largest expansion (6), holding every candidate of the layer
