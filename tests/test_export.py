@@ -51,9 +51,10 @@ def test_latency_report_fields_are_present_and_consistent():
     assert torch.get_num_threads() == 1
 
 
-def test_export_round_trip_with_supernet_weights(tmp_path):
+@pytest.mark.parametrize("method", ["proxylessnas", "single-path"])
+def test_export_round_trip_with_supernet_weights(tmp_path, method):
     torch.set_num_threads(1)
-    s = Searcher(SearchConfig(space="chain", method="proxylessnas", epochs=1, batch_size=32, data_limit=64, seed=0,
+    s = Searcher(SearchConfig(space="chain", method=method, epochs=1, batch_size=32, data_limit=64, seed=0,
                               method_options={"warmup_epochs": 0}))
     s.run()
     space, arch = s.space, s.genotype()

@@ -121,7 +121,11 @@ def latency_report(space: Any, arch: Any, input_shape: Sequence[int], cost: Cost
 
 def inherit_supernet_weights(space: Any, arch: Any, supernet_state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """The compiled chain's ``state_dict`` taken from a chain supernet's: the stem, the classifier and, per layer,
-    the chosen block's weights (``layers.i.<block>.*`` -> ``layers.i.*``; one-shot weight inheritance)."""
+    the chosen block's weights (``layers.i.<block>.*`` -> ``layers.i.*``; one-shot weight inheritance). A
+    Single-Path supernet's superkernels give the chosen kernel and channels instead (``child_state_from``)."""
+    from workbench.spaces.chain.superkernel import child_state_from, is_superkernel_state
+    if is_superkernel_state(supernet_state):  # Single-Path NAS: one superkernel per layer, not one module a block
+        return child_state_from(space, arch, supernet_state)
     (group,) = space.choice_groups()
     picks = arch.picks[group.name]
     out: dict[str, Tensor] = {}
