@@ -7,8 +7,8 @@ import torch
 
 torch.set_num_threads(1)  # before any fixture builds a model: deterministic and fair on the 2-core CI machine
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-NB201_CSV = SHARED_DATA / "nb201" / "nb201_merged.csv.gz"
+#: the NAS-Bench-201 table shipped inside the package (workbench/data/nb201/): tests need no ../shared for it
+NB201_CSV = Path(__file__).resolve().parents[1] / "workbench" / "data" / "nb201" / "nb201_merged.csv.gz"
 
 
 @pytest.fixture(autouse=True)
@@ -19,8 +19,8 @@ def _threads():
 
 @pytest.fixture
 def nb201_csv() -> Path:
-    if not NB201_CSV.exists():
-        pytest.skip(f"NAS-Bench-201 table not found at {NB201_CSV} (../shared/data is absent)")
+    """The shipped NAS-Bench-201 table (package data; always present in a checkout)."""
+    assert NB201_CSV.is_file(), f"the shipped NAS-Bench-201 table is missing: {NB201_CSV}"
     return NB201_CSV
 
 
@@ -36,8 +36,8 @@ def execute_notebook(path: Path, tmp_path: Path, monkeypatch, timeout: int = 300
                      env: dict[str, str] | None = None) -> str:
     """Run a copy of notebook ``path`` headless in ``tmp_path/notebooks`` (as a user runs a copy elsewhere).
 
-    The kernel gets the repository on PYTHONPATH and the NAS-Bench-201 table through DNAS_NB201_TABLE when
-    ../shared/data has it. Fails on the first failing cell; returns everything the notebook printed.
+    The kernel gets the repository on PYTHONPATH; the lessons read the NAS-Bench-201 table shipped with the
+    package (no table variable is set, so a user's own setting cannot leak in). Fails on the first failing cell; returns everything the notebook printed.
     """
     import os
     import shutil
@@ -51,10 +51,8 @@ def execute_notebook(path: Path, tmp_path: Path, monkeypatch, timeout: int = 300
     work.mkdir(exist_ok=True)
     shutil.copy(path, work / path.name)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    if NB201_CSV.exists():
-        monkeypatch.setenv("DNAS_NB201_TABLE", str(NB201_CSV))
-    else:
-        monkeypatch.delenv("DNAS_NB201_TABLE", raising=False)
+    for var in ("WORKBENCH_NB201_TABLE", "DNAS_NB201_TABLE"):
+        monkeypatch.delenv(var, raising=False)
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(work / path.name, as_version=4)

@@ -184,8 +184,11 @@ def test_nb201_lookup(nb201_csv, capsys, monkeypatch):
     assert f"CIFAR-10       {rec.c10:.2f}%   rank {table.rank(NB201_STR):5d} of {len(table)}" in out
     assert f"isomorphic    {len(table.isomorphic(NB201_STR))} architecture(s)" in out
     monkeypatch.delenv(cli_mod.NB201_ENV, raising=False)
+    assert main(["nb201", NB201_STR]) == 0  # no --table, no variable: the table shipped with the package
+    assert f"index         {rec.index}\n" in capsys.readouterr().out
+    monkeypatch.setenv(cli_mod.NB201_ENV, str(nb201_csv.parent / "missing.csv"))
     assert main(["nb201", NB201_STR]) == 2
-    assert "nb201 needs --table PATH" in capsys.readouterr().err
+    assert "missing.csv (from $WORKBENCH_NB201_TABLE)" in capsys.readouterr().err
 
 
 def test_search_reports_nb201_ground_truth(nb201_csv, tmp_path, capsys):

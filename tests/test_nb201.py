@@ -1,4 +1,4 @@
-"""Tests for workbench.spaces.cell.nb201 against the NAS-Bench-201 table in ../shared/data/nb201/."""
+"""Tests for workbench.spaces.cell.nb201 against the NAS-Bench-201 table shipped in workbench/data/nb201/."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from workbench.spaces.cell import zoo
 from workbench.spaces.cell.genotype import Genotype, GenotypeError, nb201_genotype
 from workbench.spaces.cell.nb201 import NB201Table, canonical_str, output_reachable
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TABLE = DATA / "nb201" / "nb201_merged.csv.gz"
+TABLE = Path(__file__).resolve().parents[1] / "workbench" / "data" / "nb201" / "nb201_merged.csv.gz"
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 DRNAS = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
@@ -21,9 +20,7 @@ OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 
 @pytest.fixture(scope="module")
 def table() -> NB201Table:
-    if not TABLE.is_file():
-        pytest.skip(f"NAS-Bench-201 reference table not found at {TABLE} (expected ../shared/data/nb201/ "
-                    "next to the project root)")
+    assert TABLE.is_file(), f"the shipped NAS-Bench-201 table is missing: {TABLE}"
     return NB201Table.load(TABLE)
 
 

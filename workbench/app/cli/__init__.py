@@ -9,7 +9,8 @@ and a static ``report.html``), ``resume`` (continue a run folder), ``genotype``
 evaluation stage), ``compare`` (methods x seeds, one table) and ``runs show``
 (summary of a run folder) and ``latency`` (measure, show and fit latency
 tables for the hardware-aware methods) and ``export`` (a chain run's derived network as JSON and
-safetensors, with its predicted and measured latency report). :mod:`~workbench.app.cli.common` holds what they
+safetensors, with its predicted and measured latency report), ``nb201-convert``
+(a NAS-Bench-201 table from the official NATS-Bench data) and ``lessons`` (copy the course into a folder). :mod:`~workbench.app.cli.common` holds what they
 share (flags -> SearchConfig, the progress bar and drive loop) and
 :mod:`~workbench.app.cli.summary` the end-of-search summary.
 
@@ -38,7 +39,9 @@ from workbench.app.cli import (
     export,
     genotype,
     latency,
+    lessons,
     nb201,
+    nb201_convert,
     resume,
     runs,
     search,
@@ -52,7 +55,7 @@ from workbench.tasks.data.formats import UnpicklingError
 
 __all__ = ["NB201_ENV", "UsageError", "build_parser", "default_threads", "main", "search_config"]
 
-COMMANDS = (search, resume, genotype, nb201, evaluate, compare, runs, latency, export)
+COMMANDS = (search, resume, genotype, nb201, nb201_convert, evaluate, compare, runs, latency, export, lessons)
 
 
 class Parser(argparse.ArgumentParser):

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.data import NB201_ENV as NB201_ENV  # re-exported: the commands name it in their help
 from workbench.errors import ConfigError
 from workbench.events import AnalysisResult, EpochEnded, RunStarted, StepEnded
 from workbench.methods import get_method, method_names
@@ -37,7 +38,6 @@ from workbench.spaces.cell.genotype import Genotype, count_param_free
 from workbench.tasks.data import dataset_names
 
 log = logging.getLogger("workbench.app.cli")
-NB201_ENV = "WORKBENCH_NB201_TABLE"
 #: width of the label column of the summary (``  genotype (NB201)  ...``)
 LABEL_WIDTH = 20
 

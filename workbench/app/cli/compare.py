@@ -7,7 +7,6 @@ folder per (method, seed) under ``--out`` and writes ``comparison.{csv,md,json}`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -19,6 +18,7 @@ from workbench.app.cli.common import (
     parse_options,
     threads_flag,
 )
+from workbench.data import nb201_table_path
 from workbench.methods import get_method
 from workbench.search import SearchConfig
 from workbench.spaces import get_space
@@ -44,7 +44,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
     space = get_space(args.space)
     dataset = dataset_name(args.dataset)
-    table = args.nb201_table or os.environ.get(NB201_ENV)
+    # ground truth on the NB201 space: --nb201-table, $WORKBENCH_NB201_TABLE or the shipped table
+    table = str(nb201_table_path(args.nb201_table)) if args.space == "nb201" or args.nb201_table else None
     net = {k: getattr(args, k) for k in ("C", "layers", "cells_per_stage") if getattr(args, k) is not None}
     base = SearchConfig(space=args.space, dataset=dataset, epochs=args.epochs, arch_lr=args.arch_lr,
                         batch_size=args.batch_size, data_limit=args.data_limit,
@@ -87,7 +88,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--cells-per-stage", type=int, default=1)
     c.add_argument("--retrain-epochs", type=int, default=0, help="retrain each derived cell this long (0: skip)")
     c.add_argument("--no-hessian", action="store_true", help="skip the dominant eigenvalue column")
-    c.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (or ${NB201_ENV})")
+    c.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (default: ${NB201_ENV}, else the shipped table)")
     c.add_argument("--out", help="folder for the run folders and comparison.{csv,md,json}")
     c.add_argument("--quiet", action="store_true")
     threads_flag(c)

@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from workbench.app.cli.common import NB201_ENV, UsageError, check_name
+from workbench.data import nb201_table_path
 
 
 def _input_shape(text: str) -> tuple[int, int, int]:
@@ -161,11 +161,7 @@ def _show_yaml(table: Any) -> None:
 def cmd_fit_nb201(args: argparse.Namespace) -> int:
     from workbench.spaces.cell.latency import fit_nb201_latency, latency_devices
     from workbench.spaces.cell.nb201 import NB201Table
-    path = args.table or os.environ.get(NB201_ENV)
-    if not path:
-        raise UsageError(f"latency fit-nb201 needs --table PATH (a NAS-Bench-201 CSV export with lat_ms_* columns) "
-                         f"or {NB201_ENV}")
-    table = NB201Table.load(path)
+    table = NB201Table.load(nb201_table_path(args.table))  # --table, $WORKBENCH_NB201_TABLE or the shipped one
     devices = latency_devices(table)
     model = "per-(edge, op)" if args.per_edge else "per-op"
     if args.device == "all":
@@ -218,6 +214,6 @@ def add_parser(sub: Any) -> None:
     s.set_defaults(func=cmd_show)
     f = lsub.add_parser("fit-nb201", help="fit an additive per-op latency model to NAS-Bench-201 latencies")
     f.add_argument("--device", required=True, help="e.g. pixel3, raspi4, eyeriss, fpga, gold_6226, ...; or 'all'")
-    f.add_argument("--table", metavar="PATH", help=f"NAS-Bench-201 CSV export (or ${NB201_ENV})")
+    f.add_argument("--table", metavar="PATH", help=f"NAS-Bench-201 CSV with lat_ms_* columns (default: ${NB201_ENV}, else the shipped table)")
     f.add_argument("--per-edge", action="store_true", help="one price per (edge, op) instead of per op")
     f.set_defaults(func=cmd_fit_nb201)

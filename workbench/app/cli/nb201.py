@@ -1,25 +1,25 @@
 """``python -m workbench nb201 ARCH``: the NAS-Bench-201 ground truth of a cell (Dong & Yang, ICLR 2020).
 
-Reads a NAS-Bench-201 CSV export (``--table`` or ``$WORKBENCH_NB201_TABLE``)
-and prints the cell's index, CIFAR-10/100 and ImageNet16-120 test accuracies
+Reads the NAS-Bench-201 table (``--table``, else ``$WORKBENCH_NB201_TABLE``, else the
+table shipped with the workbench) and prints the cell's index, CIFAR-10/100 and ImageNet16-120 test accuracies
 with their ranks, latencies where recorded, and how many cells are isomorphic.
 """
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from workbench.app.cli.common import NB201_ENV, UsageError
 from workbench.app.cli.genotype import read_genotype
+from workbench.data import load_nb201_table
 
 
 def cmd_nb201(args: argparse.Namespace) -> int:
-    from workbench.spaces.cell.nb201 import NB201Table, canonical_str
-    table_path = args.table or os.environ.get(NB201_ENV)
-    if not table_path:
-        raise UsageError(f"nb201 needs --table PATH (a NAS-Bench-201 CSV export) or {NB201_ENV}")
-    table = NB201Table.load(table_path)
+    from workbench.spaces.cell.nb201 import canonical_str
+    if args.arch == "convert":
+        raise UsageError("to build a table from the official NATS-Bench files use "
+                         "`python -m workbench nb201-convert --help`")
+    table = load_nb201_table(args.table)
     g = read_genotype(args.arch)
     rec = table.lookup(g)
     n = len(table)
@@ -44,5 +44,5 @@ def cmd_nb201(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     n = sub.add_parser("nb201", help="NAS-Bench-201 ground truth of an architecture")
     n.add_argument("arch", help="NB201 string (|op~0|+|op~0|op~1|+...), JSON or a file")
-    n.add_argument("--table", metavar="PATH", help=f"NAS-Bench-201 CSV export (or ${NB201_ENV})")
+    n.add_argument("--table", metavar="PATH", help=f"NAS-Bench-201 CSV (default: ${NB201_ENV}, else the shipped table)")
     n.set_defaults(func=cmd_nb201)

@@ -45,7 +45,8 @@ def add_parser(sub: Any) -> None:
     r = sub.add_parser("resume", help="continue a run folder from its newest good checkpoint")
     r.add_argument("run_dir", metavar="DIR")
     r.add_argument("--epochs", type=int_arg, help="new total number of epochs (to extend a search)")
-    r.add_argument("--nb201-table", metavar="PATH")
+    r.add_argument("--nb201-table", metavar="PATH",
+                   help="NAS-Bench-201 CSV for ground truth (default: $WORKBENCH_NB201_TABLE, else the shipped table)")
     r.add_argument("--no-report", action="store_true")
     r.add_argument("--quiet", action="store_true")
     threads_flag(r)

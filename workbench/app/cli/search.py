@@ -8,7 +8,6 @@ exactly as in the notebooks and in ``compare``; the run folder
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
@@ -26,6 +25,7 @@ from workbench.app.cli.common import (
     threads_flag,
 )
 from workbench.app.cli.summary import finish
+from workbench.data import nb201_table_path
 from workbench.methods import method_names
 from workbench.runs import RunStore, read_run_info
 from workbench.search import SearchConfig, Searcher
@@ -53,8 +53,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         what = "holds a run" if (out / "config.json").is_file() else "is not empty"
         raise UsageError(f"output folder {out} {what}; choose another --out, continue it with "
                          f"`python -m workbench resume {out}`, or replace it with --overwrite")
-    table = args.nb201_table or os.environ.get(NB201_ENV)
-    if table and not Path(table).expanduser().is_file():  # fail now, not after the search
+    table = nb201_table_path(args.nb201_table)  # --nb201-table, $WORKBENCH_NB201_TABLE or the shipped table
+    if not table.is_file():  # fail now, not after the search
         raise UsageError(f"NAS-Bench-201 table not found: {table} (--nb201-table / {NB201_ENV})")
     searcher = Searcher(cfg)
     store = RunStore(out, searcher, checkpoint_every=args.checkpoint_every, keep=args.keep,
@@ -101,7 +101,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--checkpoint-every", type=int_arg, default=1, metavar="EPOCHS",
                    help="checkpoint every N epochs (0: only at the end; default 1)")
     s.add_argument("--keep", type=int_arg, default=3, help="checkpoints to keep (default 3)")
-    s.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (or ${NB201_ENV})")
+    s.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (default: ${NB201_ENV}, else the shipped table)")
     s.add_argument("--no-report", action="store_true", help="do not write report.html")
     s.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     s.set_defaults(func=cmd_search)

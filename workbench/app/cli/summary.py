@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from workbench.app.cli.common import (
-    NB201_ENV,
     cell_counts,
     controller_outcome,
     line,
@@ -27,25 +26,25 @@ from workbench.app.cli.common import (
     n_text,
     outcome_text,
 )
+from workbench.data import load_nb201_table, nb201_table_path
 from workbench.search import Searcher
 from workbench.serialize import atomic_write_text
 from workbench.spaces.cell.genotype import Genotype
 
 
-def nb201_truth(genotype: Genotype, table_path: str | None) -> dict[str, Any] | None:
-    """NAS-Bench-201 ground truth of a cell (None without a table)."""
-    if not table_path:
-        return None
-    from workbench.spaces.cell.nb201 import NB201Table
-    table = NB201Table.load(table_path)
+def nb201_truth(genotype: Genotype, table_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """NAS-Bench-201 ground truth of a cell from ``table_path`` (None: ``$WORKBENCH_NB201_TABLE``, else the
+    shipped table; :func:`workbench.data.nb201_table_path`)."""
+    table = load_nb201_table(table_path)
     rec = table.lookup(genotype)
     return {"index": rec.index, "arch": rec.arch_str, "c10": rec.c10, "c100": rec.c100, "in16": rec.in16,
             "rank_c10": table.rank(rec.arch_str), "n": len(table)}
 
 
 def summarize(searcher: Searcher, run_dir: Path | None, seconds: float, steps_taken: int | None = None,
-              nb201_table: str | None = None) -> dict[str, Any]:
-    """The summary of a finished search as plain data (what ``summary.json`` holds)."""
+              nb201_table: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The summary of a finished search as plain data (what ``summary.json`` holds); an NB201 cell is scored
+    against ``nb201_table`` (None: ``$WORKBENCH_NB201_TABLE``, else the shipped NAS-Bench-201 table)."""
     arch = searcher.genotype()
     space = searcher.space
     val_loss, val_m = searcher.evaluate()
@@ -58,8 +57,6 @@ def summarize(searcher: Searcher, run_dir: Path | None, seconds: float, steps_ta
             truth = nb201_truth(arch, nb201_table)
         except (OSError, ValueError) as exc:
             truth_note = f"not available ({exc})"
-        if truth is None and truth_note is None:
-            truth_note = f"pass --nb201-table PATH (or set {NB201_ENV}) for the benchmark's accuracies"
     cfg, obj = searcher.config, searcher.objective
     return {"run": None if run_dir is None else str(run_dir), "space": space.name, "method": searcher.method.name,
             "dataset": cfg.dataset, "seed": cfg.seed, "epochs": cfg.epochs, "steps": searcher.step_count,
@@ -118,7 +115,7 @@ def summary_lines(s: dict[str, Any], report: Path | None = None) -> list[str]:
 def finish(searcher: Searcher, run_dir: Path, args: argparse.Namespace, seconds: float,
            steps_taken: int | None = None) -> None:
     """Final summary on stdout, summary.json and report.html in the run folder."""
-    table = getattr(args, "nb201_table", None) or os.environ.get(NB201_ENV)
+    table = nb201_table_path(getattr(args, "nb201_table", None))
     summary = summarize(searcher, run_dir, seconds, steps_taken, table)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     report = None if args.no_report else write_report(run_dir)
