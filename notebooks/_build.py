@@ -407,14 +407,11 @@ digits, DARTS first order with arch lr 1e-2 (DARTS's 3e-4 barely moves α in 120
 120 steps: about a minute on 2 CPU cores. In a pilot, collapse did not appear reliably with 1 or 2 cells per
 stage, and did with 5.
 
-**Ground truth.** The notebook reads the NAS-Bench-201 table from the environment variable
-`DNAS_NB201_TABLE`, by default `../../shared/data/nb201/nb201_merged.csv.gz` relative to this folder. Without
-the table the search still runs; the ground-truth cells say so and skip their checks.
+**Ground truth.** The notebook scores cells with the NAS-Bench-201 table shipped with the workbench (set the
+environment variable `WORKBENCH_NB201_TABLE` to use another copy).
 """),
     code("""
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -424,13 +421,11 @@ from IPython.display import display
 from widgets import SearchSession, dashboard
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.spaces.cell.genotype import nb201_genotype, nb201_ops
-from workbench.spaces.cell.nb201 import NB201Table
+from workbench.data import load_nb201_table
 
 """ + THREADS + """
-TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
-table = NB201Table.load(TABLE) if TABLE.is_file() else None
-print(table if table is not None else f"NAS-Bench-201 table not found at {TABLE.resolve()}: set DNAS_NB201_TABLE "
-      "to a copy of nb201_merged.csv.gz; the ground-truth checks below will be skipped")"""),
+table = load_nb201_table()  # shipped with the workbench ($WORKBENCH_NB201_TABLE: another copy)
+print(table)"""),
     code("""
 CONFIG = SearchConfig(space="nb201", dataset="digits", supernet=SupernetConfig(C=8, cells_per_stage=5),
                       batch_size=64, arch_lr=1e-2, epochs=10, seed=3)
@@ -494,7 +489,7 @@ the cell, not a prediction for digits: the point is the kind of cell the search 
 """),
     code("""
 if table is None:
-    print("skipped: no NAS-Bench-201 table (set DNAS_NB201_TABLE)")
+    print("skipped: no NAS-Bench-201 table (set WORKBENCH_NB201_TABLE)")
 else:
     acc = [table.lookup(rec.genotype).c10 for rec in h.epochs]
     drifted = h.epochs[first["epoch"] - 1].genotype  # the first cell with 4 or more skip edges
@@ -528,7 +523,7 @@ make worse cells, which is why a search that drifts there has failed, whatever i
 """),
     code("""
 if table is None:
-    print("skipped: no NAS-Bench-201 table (set DNAS_NB201_TABLE)")
+    print("skipped: no NAS-Bench-201 table (set WORKBENCH_NB201_TABLE)")
 else:
     records = [table.record(i) for i in range(len(table))]
     k = np.array([r.arch_str.count("skip_connect") for r in records])

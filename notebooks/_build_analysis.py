@@ -354,24 +354,18 @@ NB07 = [
   training, so both genotypes get a ground-truth score.
 
 The supernet: NAS-Bench-201 cell, 8 channels, digits, DARTS first order, arch lr 1e-2, 10 epochs (a few
-seconds). **Ground truth** is read from the environment variable `DNAS_NB201_TABLE`, by default
-`../../shared/data/nb201/nb201_merged.csv.gz` relative to this folder; without it everything runs and the
-ground-truth checks are skipped.
+seconds). **Ground truth** comes from the NAS-Bench-201 table shipped with the workbench (the environment
+variable `WORKBENCH_NB201_TABLE` points at another copy).
 """),
     code(SETUP + """
-import os
-from pathlib import Path
-
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.spaces.cell.genotype import count_param_free
-from workbench.spaces.cell.nb201 import NB201Table
+from workbench.data import load_nb201_table
 from workbench.analysis.projection import Projection, ProjectionConfig, compare_selection
 from widgets import ProbeView, SearchSession
 
-TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
-table = NB201Table.load(TABLE) if TABLE.is_file() else None
-print(table if table is not None else f"NAS-Bench-201 table not found at {TABLE.resolve()}: set DNAS_NB201_TABLE; "
-      "the ground-truth checks below are skipped")
+table = load_nb201_table()  # shipped with the workbench ($WORKBENCH_NB201_TABLE: another copy)
+print(table)
 CONFIG = SearchConfig(space="nb201", dataset="digits", epochs=10, arch_lr=1e-2, seed=2,
                       supernet=SupernetConfig(C=8, cells_per_stage=1))
 session = SearchSession(Searcher(CONFIG))

@@ -63,9 +63,8 @@ NB08 = [
 The live part is a *small* comparison (4 methods × 2 seeds × 4 epochs, about half a minute on a laptop CPU):
 it shows the tools, not a ranking. The ranking comes from the measured full run, embedded as text.
 
-**Ground truth.** The NAS-Bench-201 table is read from the environment variable `DNAS_NB201_TABLE`, by default
-`../../shared/data/nb201/nb201_merged.csv.gz` relative to this folder. Without it the searches still run; the
-ground-truth columns are left out and their checks are skipped.
+**Ground truth.** The NAS-Bench-201 table ships with the workbench (the environment variable
+`WORKBENCH_NB201_TABLE` points at another copy); `compare` adds its columns to the table below.
 """),
     code("""
 import csv
@@ -84,14 +83,12 @@ from workbench import SearchConfig, SupernetConfig
 from workbench.compare import PUBLISHED_NB201_C10, ComparisonResult, compare
 from workbench.spaces.cell.discrete import EvalConfig
 from workbench.spaces.cell.genotype import nb201_genotype, nb201_ops
-from workbench.spaces.cell.nb201 import NB201Table
+from workbench.data import load_nb201_table
 from workbench.runs import load_run
 
 torch.set_num_threads(1)  # tiny convs gain nothing from threads, and one thread keeps runs bit-reproducible
-TABLE = Path(os.environ.get("DNAS_NB201_TABLE", "../../shared/data/nb201/nb201_merged.csv.gz"))
-table = NB201Table.load(TABLE) if TABLE.is_file() else None
-print(table if table is not None else f"NAS-Bench-201 table not found at {TABLE.resolve()}: set DNAS_NB201_TABLE "
-      "to a copy of nb201_merged.csv.gz; the ground-truth columns and checks below will be skipped")
+table = load_nb201_table()  # shipped with the workbench ($WORKBENCH_NB201_TABLE: another copy)
+print(table)
 REFERENCES = None if table is None else {
     "best NB201 cell": table.best().c10, "all-skip cell": table.lookup(nb201_genotype(["skip_connect"] * 6)).c10}"""),
     md("""
@@ -125,7 +122,7 @@ BASE = SearchConfig(space="nb201", dataset="digits", data_limit=480, batch_size=
                     supernet=SupernetConfig(C=8, cells_per_stage=1))
 
 t0 = time.perf_counter()
-result = compare(METHODS, SEEDS, "nb201", "digits", EPOCHS, OUT, None if table is None else TABLE,
+result = compare(METHODS, SEEDS, "nb201", "digits", EPOCHS, OUT, table.path,
                  base_config=BASE, method_options={"pc-darts": {"warmup_epochs": 1}},
                  retrain=EvalConfig(epochs=3, batch_size=32),
                  on_run=lambda r: print(f"{r['method']:>10} seed {r['seed']}: {r['genotype']}"))
@@ -148,7 +145,7 @@ if table is not None:
     for r in result.rows:  # the ground truth is the table's own entry for the derived cell
         assert r["nb201_c10"] == table.lookup(r["genotype"]).c10 and 1 <= r["nb201_rank_c10"] <= len(table)
 else:
-    print("skipped: no NAS-Bench-201 table (set DNAS_NB201_TABLE)")"""),
+    print("skipped: no NAS-Bench-201 table (set WORKBENCH_NB201_TABLE)")"""),
     md("""
 ## One figure
 
