@@ -38,6 +38,7 @@ import torch
 from IPython.display import HTML, display
 
 from widgets import alpha_heatmap, edge_labels, genotype_edge_ops, genotype_html
+from widgets.lesson import check
 from workbench import SearchConfig, Searcher, SupernetConfig, get_space
 from workbench.spaces.cell.genotype import CellGenotype, Genotype
 from workbench.spaces.cell.ops import make_op
@@ -59,7 +60,7 @@ Every edge `i → j` carries **all** candidate ops at once. Drawn as a graph, on
 nodes = [[(op, src) for src in range(space.n_inputs + i) for op in space.ops] for i in range(space.n_nodes)]
 supercell = Genotype((("cell", CellGenotype(nodes, (space.n_inputs + space.n_nodes - 1,), n_inputs=1)),))
 display(HTML(genotype_html(supercell, title="toy supernet cell: every candidate op on every edge")))
-assert len(supercell.cell("cell").edges()) == space.n_edges * len(space.ops)"""),
+check(len(supercell.cell("cell").edges()) == space.n_edges * len(space.ops))"""),
     md("""
 ## The mixed op
 
@@ -84,7 +85,7 @@ def mixed_op(x, alpha, mask=None):
 
 y, w = mixed_op(x, alpha)
 print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w, strict=True)})
-assert torch.allclose(w, torch.full((4,), 0.25)) and y.shape == x.shape"""),
+check(torch.allclose(w, torch.full((4,), 0.25)) and y.shape == x.shape)"""),
     md("""
 ## α gets an ordinary gradient
 
@@ -103,7 +104,7 @@ with torch.no_grad():
     analytic = w * (inner - (w * inner).sum())
 print("autograd:", alpha.grad.numpy().round(6))
 print("formula: ", analytic.numpy().round(6))
-assert torch.allclose(alpha.grad, analytic, atol=1e-6)"""),
+check(torch.allclose(alpha.grad, analytic, atol=1e-6))"""),
     md("""
 ## Switching an op off
 
@@ -117,8 +118,8 @@ alpha.grad = None
 y, w = mixed_op(x, alpha, mask)
 ((y - target) ** 2).mean().backward()
 print("weights:", {op: round(float(v), 3) for op, v in zip(space.ops, w, strict=True)})
-assert w[pool] == 0 and alpha.grad[pool] == 0
-assert torch.allclose(w[mask], torch.softmax(alpha[mask], 0))"""),
+check(w[pool] == 0 and alpha.grad[pool] == 0)
+check(torch.allclose(w[mask], torch.softmax(alpha[mask], 0)))"""),
     md("""
 ## From α back to a discrete cell
 
@@ -137,7 +138,7 @@ with torch.no_grad():
         y_T, _ = mixed_op(x, a / T)
         gaps.append(float((y_T - target_op).norm() / target_op.norm()))
         print(f"T = {T:<5} relative distance to the argmax op ({best}): {gaps[-1]:.3f}")
-assert all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:], strict=False)) and gaps[-1] < 1e-3"""),
+check(all(g1 > g2 for g1, g2 in zip(gaps, gaps[1:], strict=False)) and gaps[-1] < 1e-3)"""),
     md("""
 ## Try it: drag the α of one edge
 
@@ -168,7 +169,7 @@ for s in sliders:
     s.observe(update, "value")
 display(W.HBox([W.VBox(sliders), bars]))
 sliders[2].value = 2.0  # what a click would do: nor_conv_3x3 now dominates
-assert int(np.argmax(bars.data[0].y)) == 2"""),
+check(int(np.argmax(bars.data[0].y)) == 2)"""),
     md("""
 ## The whole cell, trained for a few steps
 
@@ -180,13 +181,13 @@ derived genotype is the argmax per edge (the NAS-Bench-201 rule keeps every edge
 searcher = Searcher(SearchConfig(space="toy", dataset="digits", epochs=4, batch_size=32, arch_lr=3e-2,
                                  data_limit=400, supernet=SupernetConfig(C=4), seed=0))
 w0 = searcher.probabilities()["cell"]
-assert np.allclose(w0, 0.25, atol=0.01)  # alphas start at ~0
+check(np.allclose(w0, 0.25, atol=0.01), meaning='alphas start at ~0')
 searcher.run(20)
 w = searcher.probabilities()["cell"]
 g = searcher.genotype()
 print("derived genotype:", g.to_nb201_str() if g.is_nb201() else g)
-assert [op for _, op, _ in g.cell("cell").edges()] == [space.ops[i] for i in w.argmax(1)]
-assert np.abs(w - w0).max() > 0.02
+check([op for _, op, _ in g.cell("cell").edges()] == [space.ops[i] for i in w.argmax(1)])
+check(np.abs(w - w0).max() > 0.02)
 alpha_heatmap(w, space.ops, edge_labels(space), title="toy cell after 20 search steps",
               genotype_edges=genotype_edge_ops(space, g, "cell"))"""),
     code("""
@@ -230,6 +231,7 @@ import numpy as np
 import torch
 
 from widgets import GenotypeDiffView, SearchSession, alpha_curves, dashboard
+from widgets.lesson import check
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.history import History
 
@@ -255,8 +257,8 @@ print(f"step {ev.step}: train loss {ev.train_loss:.3f}  val loss {ev.val_loss:.3
 delta = ev.alphas["cell"] - a0
 print("change of α after one step (edges × ops):")
 print(delta.round(4))
-assert np.abs(delta).max() <= 1.001 * CONFIG.arch_lr
-assert np.median(np.abs(delta)) > 0.9 * CONFIG.arch_lr"""),
+check(np.abs(delta).max() <= 1.001 * CONFIG.arch_lr)
+check(np.median(np.abs(delta)) > 0.9 * CONFIG.arch_lr)"""),
     md("""
 ## The dashboard
 
@@ -280,14 +282,14 @@ session.run(23)
 session.wait()
 h = session.history
 print(session, "|", len(h), "steps recorded")
-assert searcher.step_count == 24 and len(h) == 24
+check(searcher.step_count == 24 and len(h) == 24)
 
 # the heatmap shows softmax of the recorded alphas of the newest step
 heat = np.asarray(dash.views["alphas"].heatmaps["cell"].data[0].z, dtype=float)
 a = h.alphas("cell")[-1].astype(np.float64)
 softmax = np.exp(a - a.max(1, keepdims=True))
 softmax /= softmax.sum(1, keepdims=True)
-assert np.allclose(heat, softmax, atol=1e-6)"""),
+check(np.allclose(heat, softmax, atol=1e-6))"""),
     md("""
 ## Swapping an op out during the search
 
@@ -301,8 +303,8 @@ session.run(12)
 session.wait()
 pool = searcher.space.ops.index("avg_pool_3x3")
 print(h.mask_changes)
-assert h.mask_changes[-1].step == 24
-assert np.all(h.weights("cell")[-12:, :, pool] == 0) and np.all(h.weights("cell")[:24, :, pool] > 0)"""),
+check(h.mask_changes[-1].step == 24)
+check(np.all(h.weights("cell")[-12:, :, pool] == 0) and np.all(h.weights("cell")[:24, :, pool] > 0))"""),
     md("""
 ## Back in time
 
@@ -313,7 +315,7 @@ re-derived from the weights recorded at that step. Drag the slider, or:
 dash.scrubber.scrub(12)
 g12 = dash.views["genotype"].genotype
 print("genotype at step 12:", g12.to_nb201_str())
-assert g12 == h.genotype_at(12) and h.epochs[0].step == 12 and g12 == h.epochs[0].genotype
+check(g12 == h.genotype_at(12) and h.epochs[0].step == 12 and g12 == h.epochs[0].genotype)
 dash.scrubber.scrub(None)  # follow the search again"""),
     md("""
 ## First order vs second order
@@ -338,8 +340,8 @@ second, h2, t2 = short_search("darts-v2")
 print(f"first order {1000 * t1:.0f} ms/step, second order {1000 * t2:.0f} ms/step ({t2 / t1:.1f}x)")
 w1, w2 = first.probabilities()["cell"], second.probabilities()["cell"]
 print(f"largest difference in mixing weights after 24 steps: {np.abs(w1 - w2).max():.3f}")
-assert not np.allclose(first.alphas()["cell"], second.alphas()["cell"])
-assert np.allclose(h1.weights("cell")[0], h2.weights("cell")[0], atol=0.05)  # both start from the same α"""),
+check(not np.allclose(first.alphas()["cell"], second.alphas()["cell"]))
+check(np.allclose(h1.weights("cell")[0], h2.weights("cell")[0], atol=0.05), meaning='both start from the same α')"""),
     code("""
 alpha_curves(h1, "cell", edges=[0, 5], title="first order: weights of edges 0→1 and 2→3")"""),
     code("""
@@ -367,7 +369,7 @@ ctx = second.context(True, batch_t, batch_v, second.lr())
 errors = {r: hypergradient_error(ctx, r)["relative_error"] for r in (0.01, 1e-5)}
 for r, err in errors.items():
     print(f"r = {r:g}: the finite-difference hypergradient is off by {err:.2%}")
-assert errors[0.01] > 0.01  # DARTS's default radius is visibly inexact on this supernet"""),
+check(errors[0.01] > 0.01, meaning="DARTS's default radius is visibly inexact on this supernet")"""),
     md("""
 ## What you should have seen
 
@@ -419,6 +421,7 @@ import torch
 from IPython.display import display
 
 from widgets import SearchSession, dashboard
+from widgets.lesson import check
 from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.spaces.cell.genotype import nb201_genotype, nb201_ops
 from workbench.data import load_nb201_table
@@ -469,17 +472,17 @@ for r in rows:
 
 first = next(r for r in rows if r["skips"] >= 4)
 print(f"\\nfirst epoch with 4 or more skip edges: {first['epoch']} (step {first['step']})")
-assert max(r["skips"] for r in rows) >= 4          # the derived cell drifted to skip connections
-assert first["param_free"] >= 4                     # ... a mostly parameter-free cell
-assert rows[-1]["supernet_val_acc"] > 0.9           # while the supernet itself looks fine
+check(max(r["skips"] for r in rows) >= 4, meaning='the derived cell drifted to skip connections')
+check(first["param_free"] >= 4, meaning='a mostly parameter-free cell')
+check(rows[-1]["supernet_val_acc"] > 0.9, meaning='while the supernet itself looks fine')
 uniform = 1 / len(session.searcher.space.ops)
-assert first["skip_weight"] > uniform               # skip gained weight over the uniform start"""),
+check(first["skip_weight"] > uniform, meaning='skip gained weight over the uniform start')"""),
     md("""
 Scrub back to the first epoch with four skip edges (or drag the slider yourself):
 """),
     code("""
 dash.scrubber.scrub(first["step"])
-assert nb201_ops(dash.views["genotype"].genotype).count("skip_connect") >= 4"""),
+check(nb201_ops(dash.views["genotype"].genotype).count("skip_connect") >= 4)"""),
     md("""
 ## Ground truth: what would these cells score?
 
@@ -514,9 +517,9 @@ else:
                       yaxis2=dict(title="skip edges", overlaying="y", side="right", range=[0, 6.5], dtick=1),
                       legend=dict(orientation="h", y=-0.2))
     display(fig)
-    assert abs(all_skip - 54.30) < 0.01
-    assert table.lookup(convs).c10 > acc_drifted + 2   # the skips cost accuracy
-    assert acc_drifted < table.best().c10 - 3"""),
+    check(abs(all_skip - 54.30) < 0.01)
+    check(table.lookup(convs).c10 > acc_drifted + 2, meaning='the skips cost accuracy')
+    check(acc_drifted < table.best().c10 - 3)"""),
     md("""
 And over the whole benchmark: the median accuracy of all cells with *k* skip edges. More skip connections
 make worse cells, which is why a search that drifts there has failed, whatever its supernet accuracy says.
@@ -531,8 +534,8 @@ else:
     med = [float(np.median(c10[k == n])) for n in range(7)]
     for n in range(7):
         print(f"{n} skip edges: {np.sum(k == n):5d} cells, median CIFAR-10 accuracy {med[n]:.2f}%")
-    assert all(a >= b for a, b in zip(med, med[1:], strict=False))  # never better with one more skip edge
-    assert med[2] - med[5] > 10"""),
+    check(all(a >= b for a, b in zip(med, med[1:], strict=False)), meaning='never better with one more skip edge')
+    check(med[2] - med[5] > 10)"""),
     md("""
 ## How robust is this?
 
@@ -619,6 +622,7 @@ from pathlib import Path
 from IPython.display import HTML, display
 
 from widgets import GenotypeDiffView, export, genotype_edge_changes, genotype_html
+from widgets.lesson import check
 from workbench.spaces.cell.genotype import Genotype, count_param_free, nb201_genotype
 from workbench.spaces.cell.zoo import SOURCES, published, published_names
 
@@ -641,8 +645,8 @@ for i, node in enumerate(normal.nodes):
     print(f"node {i} (state {normal.n_inputs + i}) = " + " + ".join(f"{op}(state {src})" for op, src in node))
 for name in published_names():
     g = published(name)
-    assert Genotype.from_darts_str(g.to_darts_str()) == g  # lossless round trip
-    assert Genotype.from_json(g.to_json()) == g"""),
+    check(Genotype.from_darts_str(g.to_darts_str()) == g, meaning='lossless round trip')
+    check(Genotype.from_json(g.to_json()) == g)"""),
     md("""
 ## Drawing a cell
 
@@ -659,7 +663,7 @@ their output concatenates only the states no other node reads, which the drawing
 display(HTML(genotype_html(published("NASNet"), title="NASNet-A")))
 display(HTML(genotype_html(published("AmoebaNet"), title="AmoebaNet-A")))
 nasnet = published("NASNet")
-assert len(nasnet.cell("normal").nodes) == 5 and list(nasnet.cell("reduce").concat) == [4, 5, 6]"""),
+check(len(nasnet.cell("normal").nodes) == 5 and list(nasnet.cell("reduce").concat) == [4, 5, 6])"""),
     md("""
 ## Parameter-free ops
 
@@ -674,10 +678,10 @@ for name, c in counts.items():
              for cell in published(name).cell_names}
     print(f"{name:<15} parameter-free: {c}   skip_connect: {skips}")
 # first-order DARTS keeps more parameter-free ops in its normal cell than second-order DARTS and PC-DARTS
-assert counts["DARTS_V1"]["normal"] == 3 and counts["DARTS_V2"]["normal"] == 2
-assert counts["PC_DARTS_cifar"]["normal"] == 2
+check(counts["DARTS_V1"]["normal"] == 3 and counts["DARTS_V2"]["normal"] == 2)
+check(counts["PC_DARTS_cifar"]["normal"] == 2)
 # the DARTS reduction cells are made of pools and skips only
-assert counts["DARTS_V1"]["reduce"] == counts["DARTS_V2"]["reduce"] == 8"""),
+check(counts["DARTS_V1"]["reduce"] == counts["DARTS_V2"]["reduce"] == 8)"""),
     md("""
 ## Diff: first-order vs second-order DARTS
 
@@ -687,7 +691,7 @@ One drawing of the second genotype, with edges it adds in red and bold and edges
 diff = GenotypeDiffView(published("DARTS_V1"), published("DARTS_V2"))
 changes = genotype_edge_changes(published("DARTS_V1"), published("DARTS_V2"))
 print("\\n".join(changes))
-assert len(changes) == 4  # 2 nodes of the normal cell and 2 of the reduction cell take other inputs
+check(len(changes) == 4, meaning='2 nodes of the normal cell and 2 of the reduction cell take other inputs')
 diff"""),
     md("""
 Two of DARTS's descendants. PC-DARTS (Xu et al., ICLR 2020) samples a fraction of the channels on each edge
@@ -715,7 +719,7 @@ out = Path(tempfile.mkdtemp(prefix="genotypes-"))
 dot = export(darts_v2, out / "darts_v2.dot")
 svg = export(darts_v2, out / "darts_v2.svg")
 print(dot.read_text()[:300], "...")
-assert "sep_conv_3x3" in dot.read_text() and svg.read_text().startswith("<svg")"""),
+check("sep_conv_3x3" in dot.read_text() and svg.read_text().startswith("<svg"))"""),
     md("""
 ## NAS-Bench-201 strings
 
@@ -725,8 +729,9 @@ An NB201 cell has one input (node 0), three nodes and six edges; every edge has 
     code("""
 s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 best = Genotype.parse(s)
-assert best.to_nb201_str() == s and best == nb201_genotype(
-    ["nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_1x1"])
+check(best.to_nb201_str() == s and best == nb201_genotype(
+    ["nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_1x1"]),
+      "the parsed cell to write back the same string and to equal the cell built op by op")
 display(HTML(genotype_html(best, title="the best NAS-Bench-201 cell on CIFAR-10 (94.37%)")))"""),
     md("""
 ## What you should have seen

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from IPython.display import HTML, display
 
+from widgets.lesson import check, check_close
+
 torch.set_num_threads(1)  # tiny convs gain nothing from threads, and one thread keeps runs bit-reproducible"""
 
 
@@ -88,8 +90,8 @@ dense = compute_sharpness(searcher, method="dense", k=3)
 lanczos = compute_sharpness(searcher, method="lanczos", k=3)
 print(f"{dense.n_alphas} alphas; top-3 eigenvalues, dense: {np.round(dense.top_k, 4)} ({dense.hvps} HVPs, "
       f"{dense.seconds:.2f} s); Lanczos: {np.round(lanczos.top_k, 4)} ({lanczos.hvps} HVPs)")
-assert dense.n_alphas == 30 and list(dense.top_k) == sorted(dense.top_k, reverse=True)
-assert abs(lanczos.eigenvalue - dense.eigenvalue) < 1e-3 * dense.eigenvalue"""),
+check(dense.n_alphas == 30 and list(dense.top_k) == sorted(dense.top_k, reverse=True))
+check(abs(lanczos.eigenvalue - dense.eigenvalue) < 1e-3 * dense.eigenvalue)"""),
     md("""
 ## Watching λmax during DARTS
 
@@ -119,14 +121,14 @@ epochs = [r.values["epoch"] for r in tracker.results]
 print(f"DARTS: {session.searcher.total_steps} steps + {len(ev)} Hessians in {time.perf_counter() - t0:.0f} s")
 for e, v in zip(epochs, ev):
     print(f"  epoch {e}: λmax = {v:.4f}")
-np.testing.assert_allclose(np.asarray(view.figure.data[0].y, float), ev)  # the view draws what was emitted
+check_close(np.asarray(view.figure.data[0].y, float), ev, meaning='the view draws what was emitted')
 if es.triggered:
     print(f"early stopping fired at epoch {es.trigger_epoch} (local average grew {es.ratio:.2f}x > {es.factor}); "
           f"it would keep epoch {es.stop_epoch}: {es.genotypes[es.stop_epoch].to_nb201_str()}")
 print(f"final genotype: {session.searcher.genotype().to_nb201_str()}")
 if DATASET == "fashion_mnist":
-    assert ev[-1] > 1.5 * ev[0]  # the landscape got sharper in alpha: 2.5-3.8x over seeds 0-3
-    assert es.triggered and es.stop_epoch < es.trigger_epoch  # and RobustDARTS's rule noticed"""),
+    check(ev[-1] > 1.5 * ev[0], meaning='the landscape got sharper in alpha: 2.5-3.8x over seeds 0-3')
+    check(es.triggered and es.stop_epoch < es.trigger_epoch, meaning="RobustDARTS's rule noticed")"""),
     md("""
 ## SDARTS-RS: the same search, smoothed
 
@@ -146,8 +148,8 @@ for e, a, b in zip(epochs, ev, ev_rs):
     print(f"{e:>5} {a:>8.4f} {b:>11.4f}")
 print(f"at the end DARTS is {ev[-1] / ev_rs[-1]:.1f}x sharper")
 if DATASET == "fashion_mnist":
-    assert ev[-1] > 2 * ev_rs[-1]  # 2.6-7.9x over seeds 0-3
-    assert ev[-2:].mean() > ev_rs[-2:].mean()
+    check(ev[-1] > 2 * ev_rs[-1], meaning='2.6-7.9x over seeds 0-3')
+    check(ev[-2:].mean() > ev_rs[-2:].mean())
 sharpness_comparison_figure({"DARTS (first order)": tracker.results, "SDARTS-RS": smooth_tracker.results},
                             title="Dominant eigenvalue of the α-Hessian: DARTS vs SDARTS-RS")"""),
     md("""
@@ -253,11 +255,11 @@ Try the controls: switch to 1-D, to the Hessian eigenvectors, to weights, change
 view = LandscapeView(session, steps=21, span=1.0, seed=0)
 random_plane = view.compute().result()  # what the button does; .result() waits for it
 print(view.status.value.replace("<span style='color:#555;font-size:12px'>", "").replace("</span>", ""))
-np.testing.assert_array_equal(np.asarray(view.figure.data[0].z, float), random_plane.loss)  # surface = engine
+check_close(np.asarray(view.figure.data[0].z, float), random_plane.loss, rtol=0.0, meaning='surface = engine')
 centre = random_plane.loss[10, 10]
 plain = compute_sharpness(searcher).loss  # the plain validation loss on the same batch, same BatchNorm mode
-assert abs(centre - plain) < 1e-5 * plain  # the middle of the plane is the current point
-assert view.progress.value == 1
+check(abs(centre - plain) < 1e-5 * plain, meaning='the middle of the plane is the current point')
+check(view.progress.value == 1)
 view"""),
     md("""
 A random plane in 30 dimensions catches little of the path: most of the search's movement is orthogonal to it.
@@ -273,7 +275,7 @@ coords_p = pca_plane.project(traj)
 kept_r = np.linalg.norm(coords_r, axis=1).sum() / dist.sum()
 kept_p = np.linalg.norm(coords_p, axis=1).sum() / dist.sum()
 print(f"share of the path's length visible in the plane: random {kept_r:.0%}, PCA {kept_p:.0%}")
-assert kept_p > 0.8 and kept_p > 2 * kept_r
+check(kept_p > 0.8 and kept_p > 2 * kept_r)
 view.figure"""),
     md("""
 ## The sharpest direction
@@ -290,8 +292,8 @@ rnd = alpha_landscape(searcher, directions="random", dims=1, steps=21, span=1.0,
 fit_eig, fit_rnd = (2 * np.polyfit(s.xs, s.loss, 2)[0] for s in (eig, rnd))  # second derivative of the parabola
 print(f"λmax of the α-Hessian at the centre: {top.eigenvalue:.4f}")
 print(f"curvature of the fitted parabola: top eigenvector {fit_eig:.4f}, random direction {fit_rnd:.4f}")
-assert fit_eig > 3 * fit_rnd                        # 4-30x over seeds 0-4
-assert 0.4 * top.eigenvalue < fit_eig < 1.5 * top.eigenvalue
+check(fit_eig > 3 * fit_rnd, meaning='4-30x over seeds 0-4')
+check(0.4 * top.eigenvalue < fit_eig < 1.5 * top.eigenvalue)
 fig = go.Figure([go.Scatter(x=eig.xs, y=eig.loss, name=f"top eigenvector (λ = {top.eigenvalue:.3f})",
                             line=dict(color="#c0392b", width=2.5)),
                  go.Scatter(x=rnd.xs, y=rnd.loss, name="random direction", line=dict(color="#1f5aa6", width=2.5))])
@@ -318,7 +320,7 @@ w = weight_plane.loss
 border = np.concatenate([w[0], w[-1], w[:, 0], w[:, -1]])
 print(f"weight space: centre {w[10, 10]:.3f}, border mean {border.mean():.3f}, max {w.max():.2f}; "
       f"α space: centre {random_plane.loss[10, 10]:.3f}, max {random_plane.loss.max():.3f}")
-assert w[10, 10] < border.min()  # a basin: every point of the border is higher than the trained weights
+check(w[10, 10] < border.min(), meaning='a basin: every point of the border is higher than the trained weights')
 view"""),
     md("""
 ## What you should have seen
@@ -362,7 +364,7 @@ from workbench import SearchConfig, Searcher, SupernetConfig
 from workbench.spaces.cell.genotype import count_param_free
 from workbench.data import load_nb201_table
 from workbench.analysis.projection import Projection, ProjectionConfig, compare_selection
-from widgets import ProbeView, SearchSession
+from widgets import ProbeView, SearchSession, edge_labels
 
 table = load_nb201_table()  # shipped with the workbench ($WORKBENCH_NB201_TABLE: another copy)
 print(table)
@@ -390,10 +392,11 @@ PROBE = ProjectionConfig(proj_batches=4)
 probe_view = ProbeView(session, PROBE, nb201_table=table, projection_config=ProjectionConfig(proj_intv=2))
 edge = int(np.argmax(searcher.probabilities()["cell"].max(1)))  # the edge whose argmax α is most confident
 res = probe_view.probe("cell", edge).result()
-print(f"edge {res.edge}: supernet accuracy {res.base_acc:.1%}; masking each op:")
+labels = edge_labels(searcher.space)  # "0→1", "0→2", ...: the names every view uses
+print(f"edge {res.edge} ({labels[res.edge]}): supernet accuracy {res.base_acc:.1%}; masking each op:")
 for op, w, drop in zip(res.ops, res.weights, res.acc_drop):
     print(f"  {op:<14} weight {w:.3f}   accuracy drop {drop:+.1%}")
-np.testing.assert_allclose(np.asarray(probe_view.figure.data[0].y, float), res.acc_drop)  # bars = the probe
+check_close(np.asarray(probe_view.figure.data[0].y, float), res.acc_drop, meaning='bars = the probe')
 probe_view"""),
     md("""
 ## Both rules on every edge of the same supernet
@@ -403,7 +406,10 @@ lines the picks up against the argmax of α:
 """),
     code("""
 cmp = probe_view.compare().result()
-print(cmp.table())
+for r in cmp.rows:  # one line per edge, named as in the graph and the heatmap
+    p = r.probe
+    print(f"edge {p.edge} ({labels[p.edge]}): magnitude {r.magnitude_op:<13} perturbation {r.perturbation_op:<13}"
+          f"{'agree' if r.agree else 'DISAGREE'}")
 display(HTML(probe_view.table_html.value))
 scores = probe_view.scores()
 if table is None:
@@ -411,8 +417,8 @@ if table is None:
 else:
     mag, pert = scores["magnitude"]["c10"], scores["perturbation"]["c10"]
     print(f"NB201 CIFAR-10: magnitude {mag:.2f}%, perturbation {pert:.2f}% (best cell {table.best().c10:.2f}%)")
-    assert pert > mag + 2  # the argmax cell here is (almost) all parameter-free
-assert count_param_free(cmp.perturbation.cell("cell")) < count_param_free(cmp.magnitude.cell("cell"))
+    check(pert > mag + 2, meaning='the argmax cell here is (almost) all parameter-free')
+check(count_param_free(cmp.perturbation.cell("cell")) < count_param_free(cmp.magnitude.cell("cell")))
 probe_view.heatmap"""),
     md("""
 The magnitude rule kept pools (parameter-free ops) on edges where the probe says the supernet hardly needs
@@ -431,14 +437,18 @@ for seed in (0, 1, 2):
     if s is not searcher:
         s.run()
     c = cmp if seed == CONFIG.seed else compare_selection(s, PROBE)
-    m_acc = table.lookup(c.magnitude).c10 if table is not None else float("nan")
-    p_acc = table.lookup(c.perturbation).c10 if table is not None else float("nan")
-    rows.append((seed, m_acc, p_acc, sum(not r.agree for r in c.rows)))
-    print(f"seed {seed}: magnitude {m_acc:.2f}%  perturbation {p_acc:.2f}%  ({rows[-1][3]} of 6 edges disagree)")
+    disagree = sum(not r.agree for r in c.rows)
+    if table is None:  # no ground truth: only how often the two rules disagree
+        rows.append((seed, None, None, disagree))
+        print(f"seed {seed}: {disagree} of 6 edges disagree (no NAS-Bench-201 table: no accuracies)")
+        continue
+    m_acc, p_acc = table.lookup(c.magnitude).c10, table.lookup(c.perturbation).c10
+    rows.append((seed, m_acc, p_acc, disagree))
+    print(f"seed {seed}: magnitude {m_acc:.2f}%  perturbation {p_acc:.2f}%  ({disagree} of 6 edges disagree)")
 if table is not None:
     mags, perts = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
     print(f"mean over the 3 seeds: magnitude {mags.mean():.2f}%, perturbation {perts.mean():.2f}%")
-    assert perts.mean() > mags.mean() + 2 and (perts >= mags).sum() >= 2"""),
+    check(perts.mean() > mags.mean() + 2 and (perts >= mags).sum() >= 2)"""),
     md("""
 ## The full DARTS-PT schedule
 
@@ -452,8 +462,8 @@ projected = probe_view.run_projection().result()
 print("projected genotype:", projected.to_nb201_str())
 if table is not None:
     print(f"NB201 CIFAR-10 {table.lookup(projected).c10:.2f}% (rank {table.rank(projected):,} of {len(table):,})")
-    assert table.lookup(projected).c10 > scores["magnitude"]["c10"]
-assert probe_view.progress.value == 1"""),
+    check(table.lookup(projected).c10 > scores["magnitude"]["c10"])
+check(probe_view.progress.value == 1)"""),
     md("""
 ## The numbers at larger budgets
 

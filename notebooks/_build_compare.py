@@ -79,6 +79,7 @@ import torch
 from IPython.display import HTML, display
 
 from widgets import RunComparison, comparison_figure, comparison_table_figure, comparison_table_html
+from widgets.lesson import check
 from workbench import SearchConfig, SupernetConfig
 from workbench.compare import PUBLISHED_NB201_C10, ComparisonResult, compare
 from workbench.spaces.cell.discrete import EvalConfig
@@ -136,14 +137,14 @@ training of the derived cell), where a number is published.
 display(comparison_table_figure(result))
 display(HTML(comparison_table_html(result, per_run=True)))  # the same table per run, as HTML (scrolls if wide)
 
-assert [(r["method"], r["seed"]) for r in result.rows] == [(m, s) for m in METHODS for s in SEEDS]
+check([(r["method"], r["seed"]) for r in result.rows] == [(m, s) for m in METHODS for s in SEEDS])
 for r in result.rows:  # every run folder reloads, and gives back the genotype the table reports
     run = load_run(r["run_dir"])
-    assert run.finished and str(run.genotype) == r["genotype"], r["run_dir"]
+    check(run.finished and str(run.genotype) == r["genotype"], got=r["run_dir"])
 if table is not None:
-    assert {"nb201_c10", "nb201_c100", "nb201_in16", "nb201_rank_c10"} <= set(result.columns)
+    check({"nb201_c10", "nb201_c100", "nb201_in16", "nb201_rank_c10"} <= set(result.columns))
     for r in result.rows:  # the ground truth is the table's own entry for the derived cell
-        assert r["nb201_c10"] == table.lookup(r["genotype"]).c10 and 1 <= r["nb201_rank_c10"] <= len(table)
+        check(r["nb201_c10"] == table.lookup(r["genotype"]).c10 and 1 <= r["nb201_rank_c10"] <= len(table))
 else:
     print("skipped: no NAS-Bench-201 table (set WORKBENCH_NB201_TABLE)")"""),
     md("""
@@ -166,8 +167,8 @@ scale = 1 if table is not None else 100
 for seed in SEEDS:  # the markers are the table's rows
     (pts,) = [t for t in fig.data if isinstance(t.meta, dict) and t.meta.get("kind") == "seed"
               and t.meta["metric"] == main and t.meta["seed"] == seed]
-    assert [c[0] for c in pts.customdata] == METHODS
-    assert list(pts.y) == [scale * r[main] for r in result.rows if r["seed"] == seed]"""),
+    check([c[0] for c in pts.customdata] == METHODS)
+    check(list(pts.y) == [scale * r[main] for r in result.rows if r["seed"] == seed])"""),
     md("""
 ## Reopen the runs: genotype diff and α overlay
 
@@ -183,12 +184,12 @@ rc = RunComparison(OUT, references=REFERENCES)
 rc.select("darts-v1 · seed 0", "gdas · seed 0")
 rc"""),
     code("""
-assert rc.labels == [f"{m} · seed {s}" for m in METHODS for s in SEEDS] and not rc.missing
+check(rc.labels == [f"{m} · seed {s}" for m in METHODS for s in SEEDS] and not rc.missing)
 ga, gb = rc.genotypes()
 print("a:", ga, "\\nb:", gb, "\\nedges that differ:", rc.differing_edges())
 # the highlighted edges are exactly those whose op differs between the two NB201 strings
-assert len(rc.differing_edges()) == sum(x != y for x, y in zip(nb201_ops(ga), nb201_ops(gb), strict=True))
-assert {t.meta[0] for t in rc.overlay.data} == {"darts-v1 · seed 0", "gdas · seed 0"}"""),
+check(len(rc.differing_edges()) == sum(x != y for x, y in zip(nb201_ops(ga), nb201_ops(gb), strict=True)))
+check({t.meta[0] for t in rc.overlay.data} == {"darts-v1 · seed 0", "gdas · seed 0"})"""),
     md("""
 ## The measured full comparison
 
@@ -232,17 +233,17 @@ display(comparison_figure(measured, references=REFERENCES, title="Measured with 
                           "6 methods × 3 seeds, NB201 cell on digits, 30 epochs (2026-11-24)"))
 mean = {{s["method"]: s for s in measured.summary()}}
 
-assert len(rows) == 18 and measured.methods == ["darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs"]
-assert [round(mean[m]["nb201_c10"], 1) for m in measured.methods] == [90.7, 86.0, 88.3, 75.7, 80.0, 91.2]
+check(len(rows) == 18 and measured.methods == ["darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs"])
+check([round(mean[m]["nb201_c10"], 1) for m in measured.methods] == [90.7, 86.0, 88.3, 75.7, 80.0, 91.2])
 if table is not None:  # the embedded ground truth is the table's
     for r in rows:
-        assert abs(r["nb201_c10"] - table.lookup(r["genotype"]).c10) < 0.01
-        assert r["nb201_rank_c10"] == table.rank(r["genotype"])
+        check(abs(r["nb201_c10"] - table.lookup(r["genotype"]).c10) < 0.01)
+        check(r["nb201_rank_c10"] == table.rank(r["genotype"]))
 
 MEASURED_DIR = Path(os.environ.get("DNAS_COMPARE_DIR", "../runs/compare_nb201"))
 if (MEASURED_DIR / "comparison.json").is_file():
     full = RunComparison(MEASURED_DIR, references=REFERENCES)
-    assert len(full.runs) + len(full.missing) == len(full.result.rows)
+    check(len(full.runs) + len(full.missing) == len(full.result.rows))
     display(full)
 else:
     print(f"no run folders at {{MEASURED_DIR.resolve()}} (run benchmarks/compare_methods.py to make them)")'''),
@@ -282,14 +283,14 @@ print("published ranking:", " > ".join(f"{m} {published[m]:.2f}" for m in sorted
                                                                                   reverse=True)))
 all_skip = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 darts_rows = [r for r in rows if r["method"].startswith("darts")]
-assert all(r["genotype"] != all_skip for r in darts_rows) and mean["darts-v1"]["skips"] < 1  # no collapse
-assert sorted(c10, key=c10.get)[:2] == ["gdas", "snas"]                                      # samplers last
-assert published["gdas"] > published["pc-darts"] > published["snas"] > published["darts-v1"]  # ...published: first
-assert min(mean, key=lambda m: mean[m]["param_free"]) == "sdarts-rs" and mean["sdarts-rs"]["skips"] == 0
-assert mean["sdarts-rs"]["eigenvalue"] < min(mean["darts-v1"]["eigenvalue"], mean["darts-v2"]["eigenvalue"])
-assert all(r["retrain_test_acc"] > 0.98 for r in rows)                                       # digits saturate
+check(all(r["genotype"] != all_skip for r in darts_rows) and mean["darts-v1"]["skips"] < 1, meaning='no collapse')
+check(sorted(c10, key=c10.get)[:2] == ["gdas", "snas"], meaning='samplers last')
+check(published["gdas"] > published["pc-darts"] > published["snas"] > published["darts-v1"], meaning='published: first')
+check(min(mean, key=lambda m: mean[m]["param_free"]) == "sdarts-rs" and mean["sdarts-rs"]["skips"] == 0)
+check(mean["sdarts-rs"]["eigenvalue"] < min(mean["darts-v1"]["eigenvalue"], mean["darts-v2"]["eigenvalue"]))
+check(all(r["retrain_test_acc"] > 0.98 for r in rows), meaning='digits saturate')
 if table is not None:
-    assert abs(REFERENCES["all-skip cell"] - published["darts-v1"]) < 0.01  # published DARTS = the all-skip cell"""),
+    check(abs(REFERENCES["all-skip cell"] - published["darts-v1"]) < 0.01, meaning='published DARTS = the all-skip cell')"""),
     code("""
 if OUT.name.startswith("dnas-compare-"):  # the temporary folder of the live comparison (not a folder of yours)
     shutil.rmtree(OUT, ignore_errors=True)"""),

@@ -47,6 +47,7 @@ from IPython.display import display
 from widgets.dashboard import dashboard
 from widgets.figures.hardware import latency_curve, pareto_figure, pareto_front
 from widgets.figures.hardware_chain import chain_figure
+from widgets.lesson import check
 from workbench import SearchConfig, Searcher
 from workbench.app.export import export_derived, inherit_supernet_weights, latency_report, load_export
 from workbench.app.hardware import arch_cost, expected_costs, sample_points
@@ -94,8 +95,8 @@ print(f"dearest  {arch_cost(space, dearest, lat):.3f} ms: {space.label(dearest)}
 display(chain_figure(space, cheapest, lat, input_shape=(1, 8, 8), n_outputs=10, title="The cheapest architecture"))
 display(chain_figure(space, dearest, lat, input_shape=(1, 8, 8), n_outputs=10, title="The most expensive one"))
 
-assert abs(arch_cost(space, cheapest, lat) - lat.minimum()) < 1e-9  # the table's minimum is that architecture
-assert all(b == "skip" for b, p in zip(cheapest.picks["layers"], space.plan()) if p.shortcut)  # skip is free"""),
+check(abs(arch_cost(space, cheapest, lat) - lat.minimum()) < 1e-9, meaning="the table's minimum is that architecture")
+check(all(b == "skip" for b, p in zip(cheapest.picks["layers"], space.plan()) if p.shortcut), meaning='skip is free')"""),
     md("""
 ## Three methods, three kinds of architecture parameters
 
@@ -128,7 +129,7 @@ for m, s in searchers.items():
     shapes = ", ".join(str(tuple(p.shape)) for p in s.arch_params)
     print(f"{m:13s} architecture parameters {shapes:18s} relaxation {type(s.method.relaxation).__name__}")
 print("Single-Path NAS:", "taught below" if "single-path" in METHODS else "not registered in this version")
-assert {"fbnet", "proxylessnas"} <= set(METHODS)"""),
+check({"fbnet", "proxylessnas"} <= set(METHODS))"""),
     md("""
 ## Why FBNet's sample is soft: every path runs
 
@@ -160,8 +161,8 @@ print(f"legal MBConv blocks in the supernet: {legal_blocks}; blocks computed in 
 w, active = searchers["fbnet"].mixing_weights()
 print("one FBNet soft sample, layer 0:", np.round(w["layers"][0].detach().numpy(), 3))
 
-assert runs["fbnet"] == legal_blocks          # the soft sample runs every path
-assert runs["proxylessnas"] <= len(group.rows)  # binary gates: at most one block per layer (none where skip won)"""),
+check(runs["fbnet"] == legal_blocks, meaning='the soft sample runs every path')
+check(runs["proxylessnas"] <= len(group.rows), meaning='binary gates: at most one block per layer (none where skip won)')"""),
     md("""
 ## ProxylessNAS's gradient estimator, by hand
 
@@ -199,13 +200,13 @@ for name, L in LOSSES.items():
         g = torch.nn.functional.one_hot(torch.tensor(k), 3).double().requires_grad_(True)
         dL_dg, = torch.autograd.grad(L(g @ o), g)
         est = estimator(dL_dg, p)
-        assert torch.allclose(est, binary_gate_gradient(dL_dg, p))  # the workbench's vectorised version
+        check(torch.allclose(est, binary_gate_gradient(dL_dg, p)), meaning="the workbench's vectorised version")
         mean_est += p[k] * est
     gaps[name] = float((mean_est - exact).abs().max())
     print(f"{name}: exact {np.round(exact.numpy(), 3)}  E[estimator] {np.round(mean_est.numpy(), 3)}")
 
-assert gaps["linear    L = w·out"] < 1e-12       # exact for a loss linear in the layer output
-assert gaps["quadratic L = |out - t|²"] > 1e-2   # biased otherwise"""),
+check(gaps["linear    L = w·out"] < 1e-12, meaning='exact for a loss linear in the layer output')
+check(gaps["quadratic L = |out - t|²"] > 1e-2, meaning='biased otherwise')"""),
     md("""
 ## The three searches side by side
 
@@ -234,12 +235,12 @@ for m, s in searchers.items():
 
 for m, r in results.items():
     h = r["history"]
-    assert len(h) == searchers[m].total_steps
+    check(len(h) == searchers[m].total_steps)
     # the curve is Σ p·lat of the recorded probabilities; the derived point is the decoded architecture's cost
-    assert np.allclose(expected_costs(h.weights("layers"), lat)[-1], (h.weights("layers")[-1] * costs).sum())
-    assert r["points"][0].kind == "derived" and abs(r["points"][0].cost - r["latency"]) < 1e-9
+    check(np.allclose(expected_costs(h.weights("layers"), lat)[-1], (h.weights("layers")[-1] * costs).sum()))
+    check(r["points"][0].kind == "derived" and abs(r["points"][0].cost - r["latency"]) < 1e-9)
     front = pareto_front([p.cost for p in r["points"]], [p.metric for p in r["points"]])
-    assert all(r["points"][i].cost <= r["points"][j].cost for i, j in zip(front, front[1:]))"""),
+    check(all(r["points"][i].cost <= r["points"][j].cost for i, j in zip(front, front[1:])))"""),
     md("""
 ## Turning the cost weight
 
@@ -259,7 +260,7 @@ for m, (option, values) in SWEEP.items():
         print(f"{m:13s} {option} = {v:<4}  derived {swept[m][-1]:.3f} ms  {space.label(s.genotype())}")
 
 for m, lats in swept.items():
-    assert lats[-1] < lats[0], (m, lats)  # a larger weight: a faster derived architecture"""),
+    check(lats[-1] < lats[0], got=(m, lats), meaning='a larger weight: a faster derived architecture')"""),
     md("""
 ## A budget, live: the dashboard and the budget slider
 
@@ -301,10 +302,10 @@ print(f"budget {BUDGET} ms: expected latency {e_lat:.3f} ms, derived {with_budge
 for name in ("hw_latency", "hw_chain"):
     dash.views[name].set_visible(True)  # draw the hidden tabs now (a person would open them)
 
-assert s.config.method_options["budget"] == BUDGET and s.finished
-assert e_lat <= 1.1 * BUDGET            # the expected latency was pushed down to (about) the budget...
-assert e_lat > e_no_budget              # ...and less far than without one (that search went on to the cheapest)
-assert any(p.kind == "previous" for p in dash.views["hw_pareto"].previous)  # the earlier target stays on the plot"""),
+check(s.config.method_options["budget"] == BUDGET and s.finished)
+check(e_lat <= 1.1 * BUDGET, meaning='the expected latency was pushed down to (about) the budget...')
+check(e_lat > e_no_budget, meaning='less far than without one (that search went on to the cheapest)')
+check(any(p.kind == "previous" for p in dash.views["hw_pareto"].previous), meaning='the earlier target stays on the plot')"""),
     md("""
 ## The derived network, measured
 
@@ -322,9 +323,9 @@ for m, r in results.items():
     print(f"{m:13s} {reports[m]['predicted_total']:8.3f} ms {meas['layers_ms']:13.3f} ms {meas['network_ms']:14.3f} ms")
 
 for rep in reports.values():
-    assert abs(rep["predicted_total"] - sum(layer["predicted"] for layer in rep["layers"])) < 1e-9
-    assert rep["measured"]["network_ms"] > 0 and rep["measured"]["repeats"] == 20
-    assert all(layer["measured_ms"] == 0 for layer in rep["layers"] if layer["block"] == "skip")"""),
+    check(abs(rep["predicted_total"] - sum(layer["predicted"] for layer in rep["layers"])) < 1e-9)
+    check(rep["measured"]["network_ms"] > 0 and rep["measured"]["repeats"] == 20)
+    check(all(layer["measured_ms"] == 0 for layer in rep["layers"] if layer["block"] == "skip"))"""),
     md("""
 ## Export
 
@@ -339,8 +340,8 @@ paths = export_derived(WORK / "export", space, results["proxylessnas"]["arch"], 
                        warmup=2, repeats=5)
 print("\\n".join(f"{k:12s} {p.name}  ({p.stat().st_size} bytes)" for k, p in paths.items()))
 back = load_export(WORK / "export")
-assert back.arch == results["proxylessnas"]["arch"] and back.has_weights
-assert abs(back.report["predicted_total"] - results["proxylessnas"]["latency"]) < 1e-9"""),
+check(back.arch == results["proxylessnas"]["arch"] and back.has_weights)
+check(abs(back.report["predicted_total"] - results["proxylessnas"]["latency"]) < 1e-9)"""),
     code("""
 import shutil
 

@@ -36,6 +36,7 @@ import time
 
 import torch
 
+from widgets.lesson import check
 from workbench import SearchConfig, Searcher
 from workbench.analysis import compute_sharpness
 from workbench.methods import method_options
@@ -63,7 +64,7 @@ dominant eigenvalue of the α-Hessian. We measure it on three seeds (small and n
     code("""
 a, b = search("darts-v1"), search("sd-darts", distill_weight=0.0)
 a.run(); b.run()
-assert all(torch.equal(a.model.alphas[g], b.model.alphas[g]) for g in a.groups)
+check(all(torch.equal(a.model.alphas[g], b.model.alphas[g]) for g in a.groups))
 print("lambda = 0: same alphas as DARTS-V1 -> True")
 
 rows = []
@@ -77,7 +78,7 @@ for seed in (0, 1, 2):
 mean = {m: sum(r[2] for r in rows if r[0] == m) / 3 for m in ("darts-v1", "sd-darts")}
 verdict = "lower" if mean["sd-darts"] < mean["darts-v1"] else "NOT lower"
 print(f"mean dominant eigenvalue: DARTS {mean['darts-v1']:.4f}, SD-DARTS {mean['sd-darts']:.4f} -> {verdict}")
-assert all(r[4] > 0 for r in rows if r[0] == "sd-darts")  # the teachers voted
+check(all(r[4] > 0 for r in rows if r[0] == "sd-darts"), meaning='the teachers voted')
 """),
     md("""
 ## RARTS: a second weight copy instead of a second-order gradient
@@ -101,7 +102,7 @@ def passes(s):
 for method in ("darts-v1", "darts-v2", "rarts"):
     n, ms = passes(search(method))
     print(f"{method:8s}: {n} forward+backward passes per step, {ms:.0f} ms")
-assert passes(search("darts-v2"))[0] == 5 and passes(search("rarts"))[0] == 4
+check(passes(search("darts-v2"))[0] == 5 and passes(search("rarts"))[0] == 4)
 
 for method in ("darts-v2", "rarts"):
     s = search(method)
@@ -126,7 +127,7 @@ dass = search("dass", space="nb201-sparse")
 dass.run()
 zeros, total = sparsity_of(dass.model)
 print(f"supernet sparse ops: {zeros / total:.4f} of their weights are zero")
-assert abs(zeros / total - 0.9) < 1e-3
+check(abs(zeros / total - 0.9) < 1e-3)
 
 darts = search("darts-v1")
 darts.run()
@@ -135,7 +136,7 @@ for name, s in (("DARTS", darts), ("DASS", dass)):
     res = prune_then_evaluate(s.genotype(), s.space.name, "digits", (0.5, 0.7, 0.9), budget)
     print(f"{name:5s} {s.genotype()}: dense {res[0].dense_acc:.3f}  " +
           "  ".join(f"{r.sparsity:.0%}: {r.finetuned_acc:.3f}" for r in res))
-    assert all(abs(r.measured - r.sparsity) < 2e-3 for r in res)
+    check(all(abs(r.measured - r.sparsity) < 2e-3 for r in res))
 """),
     md("""
 ## What you should have seen
