@@ -7,8 +7,11 @@
 #    (headless browser for the test suite). Skipped when dpkg already has them,
 #    so re-runs need no network. Set DNAS_SKIP_APT=1 to skip this step.
 # 2. A virtualenv in .venv (reused when present).
-# 3. `pip install -e '.[dev]'` into it; skipped when the stamp in .venv/ matches
-#    pyproject.toml, so re-runs take a second or two. DNAS_FORCE_PIP=1 forces it.
+# 3. the exact CPU wheel `torch==2.13.0` first (the file pip finds on this machine's disk;
+#    pyproject.toml asks only for a torch range, which it then satisfies without a download),
+#    then `pip install -e '.[widgets,lab,datasets,dev]'` (the engine and every extra) into it;
+#    skipped when the stamp in .venv/ matches pyproject.toml, so re-runs take a second or two.
+#    DNAS_FORCE_PIP=1 forces it.
 #
 # Progress goes to stderr; the full pip/apt output goes to log files.
 set -euo pipefail
@@ -20,6 +23,8 @@ VENV="$ROOT/.venv"
 STAMP="$VENV/.dnas-install-stamp"
 PIP_LOG="$VENV/install-pip.log"
 PYTHON="${PYTHON:-python3}"
+TORCH_SPEC="torch==2.13.0"              # the CPU wheel; installed before the package's torch range
+EXTRAS="widgets,lab,datasets,dev"       # every extra of pyproject.toml
 APT_PKGS=(graphviz chromium chromium-driver)
 
 log() { printf '[install] %s\n' "$*" >&2; }
@@ -90,11 +95,11 @@ fi
 # The stamp covers pyproject.toml, this checkout's path (editable installs point
 # at it), the venv's Python version, and which top-level packages exist: the
 # editable finder maps only packages that had an __init__.py at install time.
-want_stamp="$("$VENV/bin/python" - "$ROOT" <<'EOF'
+want_stamp="$("$VENV/bin/python" - "$ROOT" "$TORCH_SPEC" "$EXTRAS" <<'EOF'
 import hashlib, pathlib, sys
 root = pathlib.Path(sys.argv[1])
 h = hashlib.sha256(root.joinpath("pyproject.toml").read_bytes())
-h.update(f"\0{root}\0{sys.version}".encode())
+h.update(f"\0{root}\0{sys.version}\0{sys.argv[2]}\0{sys.argv[3]}".encode())
 for pkg in ("workbench", "widgets"):
     h.update(f"\0{pkg}={root.joinpath(pkg, '__init__.py').is_file()}".encode())
 print(h.hexdigest())
@@ -105,10 +110,11 @@ if [[ "${DNAS_FORCE_PIP:-0}" != 1 && -f "$STAMP" && "$(cat "$STAMP")" == "$want_
    && "$VENV/bin/python" -c 'import importlib.metadata as m; m.version("dnas-workbench")' 2>/dev/null; then
     log "Python packages up to date (pyproject.toml unchanged); skipping pip"
 else
-    log "pip install -e '.[dev]' into .venv (log: $PIP_LOG); a fresh venv takes ~2 min ..."
+    log "pip install $TORCH_SPEC, then -e '.[$EXTRAS]' into .venv (log: $PIP_LOG); a fresh venv takes ~2 min ..."
     t0=$SECONDS
     rm -f "$STAMP"
-    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e '.[dev]' \
+    if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check "$TORCH_SPEC" \
+            && "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[$EXTRAS]"; } \
             >"$PIP_LOG" 2>&1; then
         show_log "$PIP_LOG"
         die "pip install failed (full log: $PIP_LOG)"

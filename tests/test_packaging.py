@@ -23,6 +23,11 @@ PYPROJECT = ROOT / "pyproject.toml"
 ENV_YML = ROOT / "environment.yml"
 SCRIPTS = ["scripts/install.sh", "scripts/demo.sh", "scripts/test.sh", ".ci/run"]
 FORBIDDEN = ("torchvision", "torchaudio")
+#: the CPU wheel on this machine's disk: the installer and environment.yml install exactly this one
+CPU_TORCH = "2.13.0"
+#: what the engine imports (tests/test_package_data.py checks the imports against this list)
+CORE = {"torch", "numpy", "scikit-learn", "safetensors", "tqdm"}
+EXTRAS = {"widgets", "lab", "datasets", "dev"}
 
 
 # ----------------------------------------------------------------- helpers
@@ -34,13 +39,14 @@ def _env() -> dict:
     return yaml.safe_load(ENV_YML.read_text(encoding="utf-8"))
 
 
-def _normalise(req_strings: list[str], where: str) -> dict[str, str]:
-    """Map canonical name -> normalised requirement text ('name[extras]spec; marker')."""
+def _normalise(req_strings: list[str], where: str, repeats: bool = False) -> dict[str, str]:
+    """Map canonical name -> normalised requirement text ('name[extras]spec; marker'). With ``repeats`` a name
+    may appear more than once (in several extras) if every occurrence is the same requirement."""
     out: dict[str, str] = {}
     for raw in req_strings:
         req = Requirement(str(raw))
         name = canonicalize_name(req.name)
-        assert name not in out, f"{where}: {name!r} is listed twice"
+        assert repeats or name not in out, f"{where}: {name!r} is listed twice"
         text = name
         if req.extras:
             text += "[" + ",".join(sorted(canonicalize_name(e) for e in req.extras)) + "]"
@@ -49,16 +55,18 @@ def _normalise(req_strings: list[str], where: str) -> dict[str, str]:
             text += f" @ {req.url}"
         if req.marker:
             text += f"; {req.marker}"
-        out[name] = text
+        assert out.setdefault(name, text) == text, f"{where}: {name!r} listed as {out[name]!r} and {text!r}"
     return out
 
 
 def _project_requirements() -> dict[str, str]:
+    """[project].dependencies plus every extra (a package in two extras must have the same spec in both)."""
     project = _pyproject()["project"]
     deps = list(project.get("dependencies", []))
-    dev = list(project.get("optional-dependencies", {}).get("dev", []))
-    assert dev, "pyproject.toml has no [project.optional-dependencies].dev"
-    return _normalise(deps + dev, "pyproject.toml dependencies + dev")
+    extras = project.get("optional-dependencies", {})
+    assert set(extras) == EXTRAS, f"pyproject.toml extras: {sorted(extras)}, expected {sorted(EXTRAS)}"
+    everything = deps + [r for group in extras.values() for r in group]
+    return _normalise(everything, "pyproject.toml dependencies + extras", repeats=True)
 
 
 def _env_pip_and_conda() -> tuple[list[str], list[str]]:
@@ -87,11 +95,40 @@ def test_environment_yml_pip_section_matches_pyproject():
     options = [p for p in pip_list if p.lstrip().startswith("-")]
     assert not options, f"environment.yml pip section should list only packages, got {options}"
     actual = _normalise(pip_list, "environment.yml pip section")
+    # the one allowed difference: environment.yml pins torch to the CPU wheel inside pyproject's range
+    assert actual.get("torch") == f"torch=={CPU_TORCH}", f"environment.yml must pin torch=={CPU_TORCH}"
+    assert Requirement(expected["torch"]).specifier.contains(CPU_TORCH)
+    expected = {**expected, "torch": actual["torch"]}
     assert actual == expected, (
         "environment.yml `pip:` section differs from pyproject.toml "
-        "[project].dependencies + dev extra (same names AND specifiers required):\n"
+        "[project].dependencies + every extra (same names AND specifiers required):\n"
         + _diff(expected, actual, "pyproject.toml", "environment.yml")
     )
+
+
+def test_core_dependencies_are_what_the_engine_imports():
+    core = _normalise(_pyproject()["project"]["dependencies"], "[project].dependencies")
+    assert set(core) == CORE, f"core dependencies {sorted(core)}; expected {sorted(CORE)} (UI, lab and test " \
+                              "packages belong in the extras)"
+    extras = _pyproject()["project"]["optional-dependencies"]
+    names = {g: {canonicalize_name(Requirement(r).name) for r in reqs} for g, reqs in extras.items()}
+    assert names["widgets"] == {"ipywidgets", "anywidget", "plotly", "graphviz"}
+    assert {"jupyterlab", "ipykernel"} | names["widgets"] <= names["lab"]  # the lessons need the views too
+    assert {"pytest", "ruff", "playwright", "nbclient", "nbformat", "scipy", "pyyaml"} <= names["dev"]
+    for never in ("jupyterlab", "nbclient", "nbformat", "pyyaml", "scipy", "ipywidgets", "plotly"):
+        assert never not in core, f"{never} is not imported by the engine: keep it out of the core dependencies"
+
+
+def test_licence_is_declared_and_shipped():
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT"
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in text
+    assert "LICENSE" in project["license-files"]
+    assert re.search(r"MIT licen[cs]e", (ROOT / "README.md").read_text(encoding="utf-8"), re.I), \
+        "README.md should say which licence the project has"
+    build = _pyproject()["build-system"]["requires"]
+    assert any(Requirement(r).name == "setuptools" and Requirement(r).specifier.contains("77") for r in build)
 
 
 def test_environment_yml_conda_part():
@@ -121,11 +158,20 @@ def test_pyproject_basics():
     assert {"slow", "browser", "notebook"} <= marker_names
 
 
-def test_torch_pinned_exactly():
-    reqs = _project_requirements()
-    assert reqs.get("torch") == "torch==2.13.0", (
-        f"torch must be pinned exactly torch==2.13.0 (the on-disk CPU wheel), got {reqs.get('torch')!r}"
-    )
+def test_torch_is_a_range_that_the_cpu_wheel_satisfies():
+    spec = Requirement(_project_requirements()["torch"]).specifier
+    assert spec.contains(CPU_TORCH) and not any(s.operator in ("==", "===") for s in spec), (
+        f"the package metadata takes a torch range that {CPU_TORCH} satisfies, not a pin; got {spec}")
+
+
+def test_installer_installs_the_cpu_wheel_first_then_every_extra():
+    text = (ROOT / "scripts/install.sh").read_text(encoding="utf-8")
+    assert f'TORCH_SPEC="torch=={CPU_TORCH}"' in text
+    extras = re.search(r'^EXTRAS="([^"]+)"', text, re.M)
+    assert extras and set(extras.group(1).split(",")) == EXTRAS, "install.sh must install every extra"
+    first, second = text.index('install --disable-pip-version-check "$TORCH_SPEC"'), text.index('-e ".[$EXTRAS]"')
+    assert first < second, "the exact CPU wheel must be installed before the package's torch range"
+    assert "scripts/test.sh" in (ROOT / ".ci/run").read_text() and "install.sh" in (ROOT / "scripts/test.sh").read_text()
 
 
 def _strings(obj):

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from workbench.spaces.cell.genotype import Genotype
+from workbench.spaces.cell.genotype import NB201_OPS, Genotype
 
 __all__ = ["COLUMNS", "NATS_CSV_COLUMNS", "ConvertError", "NatsApi", "convert", "merge_columns",
            "read_rows", "rows_from_nats_api", "rows_from_nats_csv", "write_table"]
@@ -89,7 +89,9 @@ class NatsApi(Protocol):
 
 def _nb201_str(text: str, where: str) -> str:
     try:
-        return Genotype.from_nb201_str(text.strip()).to_nb201_str()
+        g = Genotype.from_nb201_str(text.strip())  # exactly 3 nodes
+        g.check_ops(NB201_OPS)
+        return g.to_nb201_str()
     except ValueError as exc:
         raise ConvertError(f"{where}: {text[:80]!r} is not a NAS-Bench-201 architecture string ({exc})") from None
 
