@@ -133,7 +133,9 @@ def test_live_sharpness_view_tracks_the_tracker_and_compute_now_runs_on_the_work
     assert session.wait(60)
     y = ys(view.figure, "dominant eigenvalue")
     assert y[-1] == ev.values["eigenvalue"] and len(y) == 4
-    assert view.figure.layout.xaxis.title.text == "step"  # two measurements in the last epoch now
+    # two measurements in the last epoch now: the on-demand one sits at its fraction of an epoch, the axis stays
+    assert view.figure.layout.xaxis.title.text == "epoch"
+    assert view.figure.data[0].x[-1] == pytest.approx(searcher.step_count / searcher.steps_per_epoch - 1)
     assert "4 measurements" in view.status.value
     tracker.close()
     session.close()

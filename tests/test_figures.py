@@ -177,3 +177,107 @@ def test_param_free_counts_decimate_but_keep_epoch_ends(hist):
     steps, counts = param_free_counts(hist, max_points=3)
     assert len(steps) <= 3 + len(hist.epochs)
     assert {r.step for r in hist.epochs} <= set(steps.tolist()) and steps[-1] == hist.steps[-1]
+
+
+# ------------------------------------------------------------------ visual glitches seen in Chromium (issue 16)
+def _finished_with_a_late_switch() -> History:
+    """A finished 1-epoch toy search, then an op switched off after its last step (as on a finished dashboard)."""
+    torch.set_num_threads(1)
+    cfg = SearchConfig(space="toy", dataset="digits", epochs=1, batch_size=16, data_limit=96,
+                       supernet=SupernetConfig(C=4), seed=0)
+    s = Searcher(cfg)
+    h = History.attach(s)
+    s.run()
+    s.set_op_enabled("cell", "skip_connect", False)
+    return h
+
+
+def test_alpha_curves_legend_sits_below_the_title_and_grows_downwards(hist):
+    from widgets.figures.alpha_curves import TITLE_TOP, _legend_rows
+
+    assert _legend_rows(NB201_OPS) == 1 and _legend_rows(DARTS_OPS) == 2  # DARTS's 8 ops wrap
+    fig = alpha_curves(hist, "cell")
+    lay = fig.layout
+    height = lay.height
+    # both in pixels from the top of the figure: the title's box ends before the legend starts
+    assert lay.title.yref == "container" and lay.title.yanchor == "top"
+    title_top = (1 - lay.title.y) * height
+    assert abs(title_top - TITLE_TOP) < 1e-6
+    assert lay.legend.yref == "container" and lay.legend.yanchor == "top"  # a wrapped legend grows downwards
+    legend_top = (1 - lay.legend.y) * height
+    assert legend_top >= title_top + lay.title.font.size * 1.3
+    # and the margin leaves room for the legend's rows above the plots
+    assert lay.margin.t >= legend_top + 22 * _legend_rows(hist.space.group("cell").options)
+
+
+def test_alpha_curves_x_axis_is_the_steps_run_even_after_a_late_op_switch():
+    h = _finished_with_a_late_switch()
+    last = int(h.steps[-1])
+    (ch,) = h.mask_changes
+    assert ch.step == last  # switched off after the last step: on a finished search
+    fig = alpha_curves(h, "cell")
+    lo, hi = fig.layout.xaxis.range
+    assert lo == h.steps[0] and hi == pytest.approx(last + 0.5)  # not stretched by the label's width
+    notes = [a for a in fig.layout.annotations if a.text == "−skip_connect"]
+    assert notes and all(a.xanchor == "right" for a in notes)  # the label reads leftwards, inside the plot
+
+
+def test_live_alpha_curves_keep_the_x_range_after_an_op_switch_on_a_finished_search():
+    from widgets.views import AlphaView
+
+    h = _finished_with_a_late_switch()
+    view = AlphaView(h, heatmaps=False)
+    fw = view.curves["cell"]
+    assert list(fw.layout.xaxis.range) == [float(h.steps[0]), pytest.approx(float(h.steps[-1]) + 0.5)]
+
+
+def test_heatmap_colorbar_ticks_are_distinct_on_a_narrow_range():
+    from widgets.figures.heatmap import colorbar_ticks
+
+    for lo, hi in ((0.118, 0.132), (0.1249, 0.1301), (0.3328, 0.3338), (0.2, 0.45), (0.0, 1.0)):
+        vals, text = colorbar_ticks(lo, hi)
+        assert len(vals) >= 2 and len(set(text)) == len(text), (lo, hi, text)
+        assert all(lo - 1e-12 <= v <= hi + 1e-12 for v in vals)
+        assert all(abs(float(t) - v) < 1e-12 for t, v in zip(text, vals, strict=True))  # labels say the value
+    # a nearly uniform row: the figure's colourbar carries those labels
+    w = np.array([[0.126, 0.124, 0.13, 0.12, 0.124, 0.126, 0.125, 0.125]])
+    fig = alpha_heatmap(w, DARTS_OPS, ["0→1"])
+    cb = fig.data[0].colorbar
+    assert cb.tickmode == "array" and len(set(cb.ticktext)) == len(cb.ticktext) >= 2
+
+
+def test_dashboard_graph_edge_labels_are_at_least_11_px_in_their_column():
+    import re
+
+    from widgets.graph import render_svg, with_rankdir
+    from workbench.spaces.cell.genotype import Genotype
+
+    g = Genotype.parse("|skip_connect~0|+|skip_connect~0|none~1|+|none~0|nor_conv_3x3~1|skip_connect~2|")
+    from widgets.graph import genotype_dot
+
+    column = 430  # px: the graph's column beside a 520 px heatmap in the 1000 px dashboard
+    svg = render_svg(with_rankdir(genotype_dot(g, title="derived genotype · step 61"), "TB"))
+    width_pt = float(re.search(r'<svg width="([0-9.]+)pt"', svg).group(1))
+    scale = min(1.0, column / (width_pt * 4 / 3))  # the fluid SVG shrinks to its column
+    sizes = [float(v) for v in re.findall(r'font-size="([0-9.]+)"', svg)]
+    assert min(sizes) * 4 / 3 * scale >= 11, (width_pt, min(sizes), scale)
+    with pytest.raises(ValueError):
+        with_rankdir("digraph g {}", "up")
+
+
+def test_compute_now_keeps_the_sharpness_axis_in_epochs():
+    from widgets.figures.sharpness import sharpness_figure
+    from workbench.events import AnalysisResult
+
+    spe = 10
+    tracked = [AnalysisResult((e + 1) * spe, "sharpness", {"eigenvalue": 0.1 * (e + 1), "epoch": e})
+               for e in (0, 2, 4)]
+    # "Compute now" on the finished search (step 50, epoch 4 again) and mid-epoch 2 (step 25)
+    now = [AnalysisResult(s, "sharpness", {"eigenvalue": 0.7, "epoch": (s - 1) // spe, "source": "compute now",
+                                           "steps_per_epoch": spe}) for s in (50, 25)]
+    fig = sharpness_figure(tracked + now)
+    assert fig.layout.xaxis.title.text == "epoch"
+    assert list(fig.data[0].x) == [0.0, 2.0, 4.0, 4.0, 1.5]  # on demand: the fraction of the epoch
+    # without the epoch length (an old record) a repeated epoch still falls back to steps
+    old = [AnalysisResult(50, "sharpness", {"eigenvalue": 0.7, "epoch": 4, "source": "compute now"})]
+    assert sharpness_figure(tracked + old).layout.xaxis.title.text == "step"

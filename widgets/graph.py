@@ -17,7 +17,7 @@ from workbench.spaces.cell.draw import genotype_diff_dot, genotype_dot, genotype
 from workbench.spaces.cell.genotype import Genotype
 
 __all__ = ["GraphvizNotFoundError", "genotype_dot", "genotype_diff_dot", "genotype_weights", "render_svg",
-           "svg_or_dot", "export", "EXPORT_FORMATS"]
+           "svg_or_dot", "export", "EXPORT_FORMATS", "with_rankdir"]
 
 EXPORT_FORMATS = (".svg", ".dot", ".png", ".pdf")
 
@@ -39,6 +39,17 @@ def render_svg(dot: str) -> str:
     svg = graphviz.Source(dot).pipe(format="svg", encoding="utf-8")
     i = svg.find("<svg")
     return svg[i:] if i >= 0 else svg
+
+
+def with_rankdir(dot: str, rankdir: str) -> str:
+    """DOT text drawn in another direction (``"TB"``: top to bottom, for a narrow column; ``"LR"``).
+
+    A root-graph attribute set last wins, so it is appended before the closing brace.
+    """
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"rankdir must be one of TB, LR, BT, RL, got {rankdir!r}")
+    end = dot.rstrip().rfind("}")
+    return dot[:end] + f"  graph [rankdir={rankdir}];\n" + dot[end:]
 
 
 def svg_or_dot(dot: str) -> str:

@@ -64,6 +64,11 @@ def cell_spaces(space: SearchSpace) -> bool:
     return is_cell_space(space)
 
 
+def _graph_direction(ctx: LiveContext) -> str | None:
+    """TB for a single cell type (the graph sits in the narrow column beside its heatmap), else the default."""
+    return "TB" if is_cell_space(ctx.feed.space) and len(ctx.groups) == 1 else None
+
+
 @dataclass
 class LiveContext:
     """What a live builder gets: the feed (History + session), the groups shown, sizes and update rates."""
@@ -283,7 +288,8 @@ PANELS.register(Panel(
     live=lambda ctx: OpSwapper(ctx.session, ctx.groups)))
 PANELS.register(Panel(
     "genotype", "Derived {arch}", slot="graph", follows_scrubber=True,
-    live=lambda ctx: GenotypeView(ctx.feed, export_dir=ctx.export_dir, **ctx.slow),
+    # one cell beside the heatmap: drawn top to bottom, so the column shows its edge labels at full size
+    live=lambda ctx: GenotypeView(ctx.feed, export_dir=ctx.export_dir, rankdir=_graph_direction(ctx), **ctx.slow),
     static=_architecture_static, report=_architecture_report))
 PANELS.register(Panel(
     "alpha_curves", "Alpha curves",

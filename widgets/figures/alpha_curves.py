@@ -22,7 +22,7 @@ from widgets.figures.style import GRID, base_layout, decimate, epoch_boundaries,
 from workbench.history import History
 from workbench.spaces.palette import op_color
 
-__all__ = ["alpha_curves"]
+__all__ = ["alpha_curves", "x_range"]
 
 
 def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None = None,
@@ -63,14 +63,17 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
         fig.add_trace(go.Scatter(x=bx, y=by, name="epochs", mode="lines", showlegend=False, hoverinfo="skip",
                                  line=dict(color="#c8c8c8", width=1)), row=k // cols + 1, col=k % cols + 1)
     notes, shapes = [], []
+    x_lo, x_hi = x_range(history)
     for ch in history.mask_changes:
         if ch.group != cell_type:
             continue
         for k, e in enumerate(shown):
             if e in ch.rows:
                 ax = "" if k == 0 else str(k + 1)
+                # near the right end the label reads leftwards, so it never widens the x axis
                 notes.append(dict(x=ch.step + 0.5, y=0.02, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
-                                  xanchor="left", text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
+                                  xanchor="right" if ch.step + 0.5 > x_lo + 0.7 * (x_hi - x_lo) else "left",
+                                  text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
                                   font=dict(size=10, color=op_color(ch.op))))
                 shapes.append(dict(type="line", x0=ch.step + 0.5, x1=ch.step + 0.5, y0=0, y1=1, xref=f"x{ax}",
                                    yref=f"y{ax} domain", line=dict(color=op_color(ch.op), width=1, dash="dash")))
@@ -82,15 +85,50 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
         pad = max(0.05 * (hi - lo), 0.005)
         fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi + pad)])
     fig.update_yaxes(gridcolor=GRID, zeroline=False)
-    fig.update_xaxes(showgrid=False, zeroline=False)
+    fig.update_xaxes(showgrid=False, zeroline=False, range=[x_lo, x_hi])  # the steps run, not the labels' width
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text="weight" if r == (rows + 1) // 2 else None, row=r, col=1)
     for c in range(1, cols + 1):  # tick labels and title under the lowest panel of each column
         last = max(k for k in range(len(shown)) if k % cols == c - 1) // cols + 1 if c <= len(shown) else None
         if last is not None:
             fig.update_xaxes(title_text="step", showticklabels=True, row=last, col=c)
+    legend_rows = _legend_rows(group.options)
+    top = LEGEND_TOP + 22 * legend_rows + 28  # title, legend rows, then the first row's subplot titles
+    height = top - 95 + 110 + 190 * rows
     base_layout(fig, title if title is not None else f"Mixing weights over steps · {group_title(space, cell_type)}",
-                height=110 + 190 * rows)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 40 / (110 + 190 * rows), x=0,
-                                  font=dict(size=11)), margin=dict(t=95))
+                height=height)
+    # title and legend anchored to the top of the figure, in pixels: a legend that wraps onto a second row
+    # grows downwards into the margin reserved for it, never up over the title
+    fig.update_layout(title=dict(yref="container", y=1 - TITLE_TOP / height, yanchor="top"),
+                      legend=dict(orientation="h", yref="container", yanchor="top", y=1 - LEGEND_TOP / height,
+                                  x=0, font=dict(size=11)),
+                      margin=dict(t=top))
     return fig
+
+
+TITLE_TOP = 8  # px from the top of the figure: the title's top
+LEGEND_TOP = 34  # px: the legend's top (below a 15 px title)
+LEGEND_WIDTH = 820  # px: the width the legend may take before it wraps (a tab of the dashboard, a report column)
+
+
+def _legend_rows(options: Sequence[str]) -> int:
+    """Rows a horizontal legend of ``options`` takes at :data:`LEGEND_WIDTH` (plotly: ~40 px + the text)."""
+    rows, used = 1, 0.0
+    for op in options:
+        w = 46 + 6.6 * len(op)
+        if used and used + w > LEGEND_WIDTH:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
+
+
+def x_range(history: History, n: int | None = None) -> tuple[float, float]:
+    """The x range of every panel: the recorded steps (first ``n``), widened to an op switch after the last step."""
+    steps = history.steps if n is None else history.steps[:n]
+    if not len(steps):
+        return 0.0, 1.0
+    lo, hi = float(steps[0]), float(steps[-1])
+    switched = [ch.step + 0.5 for ch in history.mask_changes]
+    if switched:
+        hi = max(hi, max(switched))
+    return lo, max(hi, lo + 1.0)

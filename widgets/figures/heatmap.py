@@ -22,7 +22,7 @@ from widgets.choices import group_title, kept_options
 from widgets.figures.style import base_layout
 from workbench.history import History
 
-__all__ = ["alpha_heatmap", "update_alpha_heatmap", "heatmap_data", "group_heatmap"]
+__all__ = ["alpha_heatmap", "update_alpha_heatmap", "heatmap_data", "group_heatmap", "colorbar_ticks"]
 
 
 def _check_heatmap_args(w: np.ndarray, n_ops: int, n_edges: int, mask: np.ndarray | None,
@@ -68,7 +68,7 @@ def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edge_labels: Sequence
     fig.add_trace(go.Heatmap(
         x=xs, y=ys, name="weights", texttemplate="%{text}", textfont=dict(size=11), colorscale="RdBu",
         xgap=2, ygap=2, meta={"ops": ops, "edge_labels": labels},
-        colorbar=dict(title=dict(side="top"), thickness=12, len=0.9, tickformat=".2f"),
+        colorbar=dict(title=dict(side="top"), thickness=12, len=0.9, tickmode="array"),
         customdata=custom, hovertemplate="%{customdata}: %{z:.4f}<extra></extra>"))
     fig.add_trace(go.Heatmap(
         x=xs, y=ys, name="off", texttemplate="%{text}", textfont=dict(size=10, color="#777"),
@@ -87,6 +87,22 @@ def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edge_labels: Sequence
         plot_bgcolor="#fff", margin=dict(t=120 if title else 95, l=left, b=40))
     update_alpha_heatmap(fig, weights, mask, genotype_edges)
     return fig
+
+
+def colorbar_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], list[str]]:
+    """About ``n`` round tick values in [lo, hi] and their labels, with just enough decimals to tell them apart.
+
+    A fixed ".2f" repeats labels on a narrow range (0.13, 0.13, 0.12 for ticks 0.126, 0.128, 0.124).
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return [float(lo)], [f"{lo:.2f}"]
+    raw = (hi - lo) / max(n - 1, 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    decimals = max(2, int(-np.floor(np.log10(step) + 1e-9)) + (1 if round(step / mag, 6) == 2.5 else 0))
+    vals = [round(float(v), decimals + 2) for v in np.arange(np.ceil(lo / step - 1e-9) * step, hi + step * 1e-6,
+                                                              step)]
+    return vals, [f"{v:.{decimals}f}" for v in vals]
 
 
 def update_alpha_heatmap(fig: go.Figure, weights: np.ndarray, mask: np.ndarray | None = None,
@@ -110,6 +126,7 @@ def update_alpha_heatmap(fig: go.Figure, weights: np.ndarray, mask: np.ndarray |
     hm.z = w
     hm.text = np.where(on, np.char.mod("%.2f", w.astype(float)), "")
     hm.zmin, hm.zmax = mid - span, mid + span
+    hm.colorbar.tickvals, hm.colorbar.ticktext = colorbar_ticks(mid - span, mid + span)
     hm.colorbar.title.text = f"weight<br><sup>white = 1/{1 / mid:.3g}</sup>"
     off = traces["off"]
     off.z = np.where(on, None, 1.0)  # None, not NaN: NaN is not valid JSON for the widget comm

@@ -67,13 +67,18 @@ class SharpnessTrack:
         if x != "auto":
             return x
         every = list(self.epoch) + [_num(r.values.get("epoch")) for r in self.discarded]
-        ok = len(every) > 0 and not np.isnan(every).any() and len(set(self.epoch.tolist())) == len(self.epoch)
+        # measurements taken on demand ("compute now") sit between epochs (see :func:`_epoch_x`): they never
+        # turn a per-epoch track into a per-step one
+        tracked = [r for r in self.results if not _on_demand(r)]
+        epochs = [_num(r.values.get("epoch")) for r in tracked]
+        ok = (len(every) > 0 and not np.isnan(every).any() and len(set(epochs)) == len(epochs)
+              and all(_on_demand(r) is False or "steps_per_epoch" in r.values or _unique_epoch(r, self.results)
+                      for r in self.results))
         return "epoch" if ok else "step"
 
     def xs(self, x: str, results: Sequence[AnalysisResult] | None = None) -> np.ndarray:
         rs = self.results if results is None else results
-        key = "epoch" if x == "epoch" else None
-        return np.array([_num(r.values.get("epoch")) if key else r.step for r in rs], dtype=float)
+        return np.array([_epoch_x(r) if x == "epoch" else r.step for r in rs], dtype=float)
 
     def x_of_epoch(self, epoch: int, x: str) -> float | None:
         """Where an epoch sits on the x axis: the epoch itself, or the step of the last result of that epoch."""
@@ -85,6 +90,24 @@ class SharpnessTrack:
 
 def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
+
+
+def _on_demand(r: AnalysisResult) -> bool:
+    return r.values.get("source") == "compute now"
+
+
+def _unique_epoch(r: AnalysisResult, results: Sequence[AnalysisResult]) -> bool:
+    return sum(_num(o.values.get("epoch")) == _num(r.values.get("epoch")) for o in results) == 1
+
+
+def _epoch_x(r: AnalysisResult) -> float:
+    """Where a result sits on an epoch axis: a tracked one at its epoch (measured at the epoch's end), an
+    on-demand one at the fraction of the epoch it was taken in (step s of an epoch of n: s / n - 1, so the last
+    step of epoch e is at e)."""
+    spe = r.values.get("steps_per_epoch")
+    if _on_demand(r) and spe:
+        return r.step / float(spe) - 1.0
+    return _num(r.values.get("epoch"))
 
 
 def sharpness_track(source: Sequence[AnalysisResult] | History) -> SharpnessTrack:

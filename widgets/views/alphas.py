@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from widgets.choices import choice_groups, group_title
-from widgets.figures.alpha_curves import alpha_curves
+from widgets.figures.alpha_curves import alpha_curves, x_range
 from widgets.figures.heatmap import alpha_heatmap, heatmap_data, update_alpha_heatmap
 from widgets.figures.style import decimate, epoch_boundaries, vlines
 from widgets.views.base import LiveView, figure_widget, json_safe
@@ -82,6 +82,8 @@ class AlphaView(LiveView):
                     for key in (("z", "text", "zmin", "zmax") if new.type == "heatmap" else ("x", "y")):
                         live[key] = new[key]
                 fw.data[0].colorbar.title.text = shadow.data[0].colorbar.title.text
+                fw.data[0].colorbar.tickvals = shadow.data[0].colorbar.tickvals
+                fw.data[0].colorbar.ticktext = shadow.data[0].colorbar.ticktext
                 fw.layout.yaxis.ticktext = shadow.layout.yaxis.ticktext
                 fw.layout.title.text = shadow.layout.title.text
         self._draw_curves()
@@ -102,6 +104,7 @@ class AlphaView(LiveView):
             ymax = float(np.nanmax(wi)) if n else 1.0
             rng = [0, min(1.0, round(ymax * 1.08 + 0.01, 2))]
             bx, by = vlines(epoch_boundaries(h, n), 0.0, 1.0)
+            xr = list(x_range(h, n))
             with fw.batch_update():
                 for tr in fw.data:
                     if tr.name == "epochs":
@@ -112,6 +115,8 @@ class AlphaView(LiveView):
                         tr.y = wi[:, int(tr.meta[0]), options.index(tr.meta[1])]
                 if fw.layout.yaxis.range is None or list(fw.layout.yaxis.range) != rng:
                     fw.update_yaxes(range=rng)
+                if fw.layout.xaxis.range is None or list(fw.layout.xaxis.range) != xr:
+                    fw.update_xaxes(range=xr)  # the steps run: an op switch's label never stretches it
                 if changes != self._n_changes:  # op swaps: annotations/shapes from the pure figure
                     ref = alpha_curves(h, name, max_points=2)
                     fw.layout.annotations = ref.layout.annotations

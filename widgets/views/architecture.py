@@ -45,14 +45,16 @@ class GenotypeView(LiveView):
     """The decoded architecture drawn (cells: a DARTS-style cell graph, edge width = mixing weight); SVG/DOT export.
 
     ``cell`` draws one cell type only and ``weights`` sets edge widths (cell
-    spaces). Redrawn at most every ``min_interval`` seconds (1 s by default:
+    spaces); ``rankdir="TB"`` draws top to bottom (a narrow column keeps its labels readable). Redrawn at most every ``min_interval`` seconds (1 s by default:
     ``dot`` takes ~20 ms) and only when the drawing changed. ``genotype`` is
     the architecture on screen, ``dot`` its DOT text.
     """
 
     def __init__(self, source: Any, *, cell: str | None = None, weights: bool = True,
-                 export_dir: str | os.PathLike[str] = ".", min_interval: float = 1.0, **kw: Any) -> None:
+                 export_dir: str | os.PathLike[str] = ".", min_interval: float = 1.0, rankdir: str | None = None,
+                 **kw: Any) -> None:
         super().__init__(source, min_interval=min_interval, **kw)
+        self.rankdir = rankdir
         self.cell, self.show_weights, self.export_dir = cell, weights, Path(export_dir)
         self.genotype: Any = None
         self.dot: str | None = None
@@ -74,8 +76,9 @@ class GenotypeView(LiveView):
 
     def _dot(self, arch: Any, step: int) -> str:
         weights = self.history.weights_at(step) if self.show_weights else None
-        return arch_dot(self.feed.space, arch, cell=self.cell, weights=weights,
-                        title=f"derived {self.what} · step {step}")
+        dot = arch_dot(self.feed.space, arch, cell=self.cell, weights=weights,
+                       title=f"derived {self.what} · step {step}")
+        return G.with_rankdir(dot, self.rankdir) if self.rankdir else dot
 
     def _draw(self) -> None:
         step = self.shown_step()

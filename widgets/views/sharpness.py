@@ -41,7 +41,8 @@ def sharpness_event(searcher: Any, method: str = "auto", k: int = 3, batches: in
     s = searcher.step_count
     values = {"eigenvalue": r.eigenvalue, "top_k": list(r.top_k), "method": r.method,
               "epoch": (s - 1) // searcher.steps_per_epoch if s > 0 else None, "n_alphas": r.n_alphas,
-              "hvps": r.hvps, "seconds": r.seconds, "loss": r.loss, "bn": bn, "source": source}
+              "hvps": r.hvps, "seconds": r.seconds, "loss": r.loss, "bn": bn, "source": source,
+              "steps_per_epoch": searcher.steps_per_epoch}
     event = AnalysisResult(s, "sharpness", values)
     searcher.bus.emit(event)
     return event
