@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -47,11 +48,11 @@ from workbench.app.cli import (
     search,
 )
 from workbench.app.cli.common import NB201_ENV, UsageError, default_threads, log, search_config
-from workbench.runs import RunError
-from workbench.serialize import CheckpointError
-from workbench.spaces.cell.genotype import GenotypeError
-from workbench.tasks.data import DatasetNotFoundError
-from workbench.tasks.data.formats import UnpicklingError
+
+# The command modules import the engine (and torch) only inside their commands: ``--help``, every command's
+# help and the commands that do not search start without torch (tests/test_startup.py). The engine's input
+# errors (RunError, CheckpointError, GenotypeError: ValueErrors; DatasetNotFoundError: a FileNotFoundError) are
+# caught by their base classes below.
 
 __all__ = ["NB201_ENV", "UsageError", "build_parser", "default_threads", "main", "search_config"]
 
@@ -63,6 +64,13 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"workbench: error: {message}\n(see `{self.prog} --help`)\n")
+
+
+def _is_checkpoint_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`workbench.serialize.CheckpointError` (without importing that module: if it
+    was never imported, no such error can have been raised)."""
+    serialize = sys.modules.get("workbench.serialize")
+    return serialize is not None and isinstance(exc, serialize.CheckpointError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # stdout closed early (e.g. piped into head): not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except (UsageError, GenotypeError, DatasetNotFoundError, RunError, KeyError, ValueError, FileNotFoundError) as exc:
-        if isinstance(exc, CheckpointError):
+    except (UsageError, KeyError, ValueError, FileNotFoundError) as exc:
+        if _is_checkpoint_error(exc):
             print(f"workbench: error: {exc}", file=sys.stderr)
             return 1
         if args.verbose:
@@ -112,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"workbench: error: {msg}", file=sys.stderr)
         return 2
-    except UnpicklingError as exc:  # a dataset pickle refused by the restricted unpickler
+    except pickle.UnpicklingError as exc:  # a dataset pickle refused by the restricted unpickler
         if args.verbose:
             log.exception("details")
         print(f"workbench: error: cannot load the dataset: {exc}", file=sys.stderr)

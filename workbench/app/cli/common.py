@@ -25,19 +25,32 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.data import NB201_ENV as NB201_ENV  # re-exported: the commands name it in their help
 from workbench.errors import ConfigError
-from workbench.events import AnalysisResult, EpochEnded, RunStarted, StepEnded
-from workbench.methods import get_method, method_names
-from workbench.runs import RunStore
-from workbench.search import NonFiniteLossError, SearchConfig, Searcher
-from workbench.spaces import get_space, space_names
-from workbench.spaces.cell.genotype import Genotype, count_param_free
-from workbench.tasks.data import dataset_names
+
+if TYPE_CHECKING:  # pragma: no cover  (the engine, and torch with it, is imported only by commands that use it)
+    from workbench.runs import RunStore
+    from workbench.search import SearchConfig, Searcher
 
 log = logging.getLogger("workbench.app.cli")
+
+# What ``--help`` shows without importing the engine (and torch): the built-in names and defaults.
+# tests/test_startup.py checks them against the registries, SearchConfig and SupernetConfig; input is always
+# checked against the registries themselves (so a registered name works even when it is not listed here).
+#: built-in search spaces (``workbench.spaces.space_names()``)
+SPACES = ("darts", "nb201", "toy", "s1", "s2", "s3", "s4", "s5", "sharp", "nb201-sparse", "darts-sparse", "chain")
+#: built-in methods (``workbench.methods.method_names()``)
+METHODS = ("darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs", "sdarts-adv", "sharpdarts", "darts-l2",
+           "darts-ada", "blank", "dass", "sd-darts", "proxylessnas", "fbnet", "single-path", "rarts")
+#: built-in datasets (``workbench.tasks.data.dataset_names()``)
+DATASETS = ("digits", "fashion_mnist", "mnist5k", "cifar10", "synthetic:blobs", "synthetic:stripes")
+#: defaults of the ``search`` flags: SearchConfig's fields, and SupernetConfig's for C, layers, cells_per_stage
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "epochs": 50, "batch_size": 64, "seed": 2, "C": 8, "layers": 3, "cells_per_stage": 1, "lr": 0.025,
+    "arch_lr": 3e-4, "arch_weight_decay": 1e-3, "weight_decay": 3e-4, "momentum": 0.9, "grad_clip": 5.0,
+    "train_portion": 0.5}
 #: width of the label column of the summary (``  genotype (NB201)  ...``)
 LABEL_WIDTH = 20
 
@@ -132,6 +145,8 @@ def check_device(device: str, flag: str = "--device") -> str:
 
 
 def dataset_name(text: str) -> str:
+    from workbench.tasks.data import dataset_names
+
     name = text.strip().lower().replace("-", "_")
     return check_name("dataset", name, dataset_names())
 
@@ -150,6 +165,10 @@ def threads_flag(p: argparse.ArgumentParser) -> None:
 
 def search_config(args: argparse.Namespace) -> SearchConfig:
     """A SearchConfig from the ``search`` flags (unset flags keep the SearchConfig defaults)."""
+    from workbench.methods import get_method, method_names
+    from workbench.search import SearchConfig
+    from workbench.spaces import get_space, space_names
+
     check_name("space", args.space, space_names())
     check_name("method", args.method, method_names())
     dataset = dataset_name(args.dataset)
@@ -170,6 +189,8 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
                                           "weight_decay", "momentum", "grad_clip", "train_portion", "data_root",
                                           "data_limit") if getattr(args, k) is not None}
     device = check_device(args.device)
+    if getattr(args, "eval_every", 1) > 1:  # the CLI evaluates every Nth epoch itself (evaluate_epoch)
+        flat["eval_each_epoch"] = False
     try:
         return SearchConfig(space=args.space, method=args.method, method_options=options, dataset=dataset,
                             removed_ops=tuple(args.remove_op),
@@ -206,6 +227,8 @@ def line(label: str, text: str) -> str:
 
 def cell_counts(arch: Any) -> dict[str, int] | None:
     """Parameter-free / skip / none edge counts of a cell genotype (None for any other architecture)."""
+    from workbench.spaces.cell.genotype import Genotype, count_param_free
+
     if not isinstance(arch, Genotype):
         return None
     ops = [op for _, c in arch.cells for _, op, _ in c.edges()]
@@ -251,13 +274,17 @@ class Progress:
         self.bar = tqdm(total=searcher.total_steps, initial=searcher.step_count, file=sys.stderr, unit="step",
                         disable=quiet, dynamic_ncols=True, desc=f"{searcher.space.name}/{searcher.method.name}")
         self._fired: int | None = None  # step of an early-stopping trigger not yet followed by a rollback
-        self._unsub = searcher.bus.subscribe(self, kinds=(StepEnded, EpochEnded, RunStarted, AnalysisResult))
+        from workbench.events import AnalysisResult, EpochEnded, RunStarted, StepEnded
+
+        self._kinds = StepEnded, EpochEnded, RunStarted, AnalysisResult
+        self._unsub = searcher.bus.subscribe(self, kinds=self._kinds)
 
     def write(self, text: str) -> None:
         if not self.quiet:
             self.bar.write(text, file=sys.stderr)
 
     def __call__(self, ev: Any) -> None:
+        StepEnded, EpochEnded, RunStarted, AnalysisResult = self._kinds  # noqa: N806 (the event classes)
         if isinstance(ev, StepEnded):
             m = self.metric
             tm, vm = ev.train_metrics.get(m, float("nan")), ev.val_metrics.get(m, float("nan"))
@@ -279,6 +306,9 @@ class Progress:
             wd = self.searcher.optimizer.param_groups[0]["weight_decay"]
             self.write(f"workbench: {self.searcher.method.name} rolled back to step {ev.step} (end of epoch "
                        f"{ev.step // spe}); weight decay now {wd:g}")
+        elif isinstance(ev, AnalysisResult) and ev.kind == EVALUATION:
+            v = ev.values
+            self.write(f"epoch {v['epoch'] + 1}/{self.epochs} val {metrics_text(dict(v['val_metrics']))}")
         elif isinstance(ev, AnalysisResult) and ev.kind == "early_stop":
             v = ev.values
             self._fired = ev.step
@@ -291,6 +321,42 @@ class Progress:
         self.bar.close()
 
 
+#: ``AnalysisResult.kind`` of the per-epoch evaluations that ``--eval-every N`` makes
+EVALUATION = "evaluation"
+
+
+def eval_every_flag(p: argparse.ArgumentParser, default: int | None = 1, extra: str = " (default 1: every epoch)"
+                    ) -> None:
+    p.add_argument("--eval-every", type=int_arg, default=default, metavar="N",
+                   help="evaluate the supernet on the arch half after every Nth epoch and the last one" + extra +
+                        "; N > 1 skips the others and logs each evaluation as an 'evaluation' analysis event")
+
+
+def check_eval_every(args: argparse.Namespace) -> None:
+    every = getattr(args, "eval_every", None)
+    if every is not None and every < 1:
+        raise UsageError(f"--eval-every: expected an integer >= 1, got {every}")
+
+
+def evaluate_epoch(searcher: Searcher, every: int | None) -> bool:
+    """After a step of a search whose config skips the per-epoch evaluation (``eval_each_epoch=False``): if the
+    step ended an epoch whose number is a multiple of ``every`` (or the last epoch), evaluate the supernet on the
+    arch half and emit ``AnalysisResult(kind="evaluation")`` (the run folder logs it). Does nothing when ``every``
+    is None or the search evaluates every epoch itself. Returns whether it evaluated."""
+    spe, step = searcher.steps_per_epoch, searcher.step_count
+    if every is None or searcher.config.eval_each_epoch or step == 0 or step % spe:
+        return False
+    epoch = step // spe - 1
+    if (epoch + 1) % every and not searcher.finished:
+        return False
+    from workbench.events import AnalysisResult
+
+    loss, metrics = searcher.evaluate()
+    searcher.bus.emit(AnalysisResult(step, EVALUATION, {"epoch": epoch, "val_loss": loss,
+                                                        "val_metrics": dict(metrics), "every": every}))
+    return True
+
+
 def _is_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -299,6 +365,10 @@ def drive(searcher: Searcher, store: RunStore, args: argparse.Namespace,
           finish: Callable[[Searcher, Path, argparse.Namespace, float, int], None]) -> int:
     """Step to the end through ``Searcher.step()`` (so the method's controller acts) with a progress bar;
     Ctrl-C stops after the current step and checkpoints. ``finish`` prints the summary of a finished run."""
+    from workbench.search import NonFiniteLossError
+
+    check_eval_every(args)
+    every = getattr(args, "eval_every", None)
     stop = {"requested": False}
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -315,6 +385,7 @@ def drive(searcher: Searcher, store: RunStore, args: argparse.Namespace,
         while not searcher.finished and not stop["requested"]:
             searcher.step()
             taken += 1
+            evaluate_epoch(searcher, every)
     except NonFiniteLossError as exc:
         code = 1
         progress.close()

@@ -19,14 +19,14 @@ from workbench.app.cli.common import (
     threads_flag,
 )
 from workbench.data import nb201_table_path
-from workbench.methods import get_method
-from workbench.search import SearchConfig
-from workbench.spaces import get_space
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run several methods x seeds on one space and dataset; print and write the comparison table."""
     from workbench.compare import compare
+    from workbench.methods import get_method
+    from workbench.search import SearchConfig
+    from workbench.spaces import get_space
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     options: dict[str, dict[str, Any]] = {}

@@ -17,7 +17,6 @@ from workbench.app.cli.common import (
     threads_flag,
 )
 from workbench.app.cli.genotype import read_genotype
-from workbench.spaces import space_names
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -28,6 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 1
     g = read_genotype(args.genotype)
     if args.space:
+        from workbench.spaces import space_names
         check_name("space", args.space, space_names())
     dataset = dataset_name(args.dataset)
     fields = {f.name for f in dataclasses.fields(discrete.EvalConfig)}

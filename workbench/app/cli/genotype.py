@@ -12,10 +12,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.app.cli.common import UsageError, int_arg
-from workbench.spaces.cell.genotype import Genotype
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.spaces.cell.genotype import Genotype
 
 #: longest argument tried as a file name (longer ones are genotype text; PATH_MAX is 4096 on Linux)
 MAX_PATH_CHARS = 1024
@@ -34,6 +36,8 @@ def _is_file(text: str) -> bool:
 
 def read_genotype(text: str) -> Genotype:
     """A genotype from text, a published name, a file (summary.json included) or ``-`` (stdin)."""
+    from workbench.spaces.cell.genotype import Genotype
+
     if text == "-":
         text = sys.stdin.read()
     elif _is_file(text):

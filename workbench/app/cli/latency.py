@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from workbench.app.cli.common import NB201_ENV, UsageError, check_name
 from workbench.data import nb201_table_path
+
+if TYPE_CHECKING:  # pragma: no cover  (numpy, like the engine, is imported by the commands that use it)
+    import numpy as np
 
 
 def _input_shape(text: str) -> tuple[int, int, int]:
@@ -62,6 +63,8 @@ def _matrix(rows: Sequence[str], cols: Sequence[str], values: np.ndarray, allowe
 
 
 def _print_cost(space: Any, cost: Any) -> None:
+    import numpy as np
+
     g, = space.choice_groups()
     table = np.asarray(cost.costs[g.name])
     print(f"cost model   {cost.name}, {cost.unit} per (layer, block); '-' = not allowed there")
@@ -72,6 +75,8 @@ def _print_cost(space: Any, cost: Any) -> None:
 
 # ---------------------------------------------------------------------------------------------- measure
 def cmd_measure(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from workbench.spaces.chain.costs import measure_latency, save_latency
     space = _chain_space(args.space, args.remove_op)
     shape = _input_shape(args.input_shape)
@@ -122,6 +127,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show_json(table: Any) -> None:
+    import numpy as np
+
     d = table.document
     print(f"table        {table.name} (workbench latency table, {d.get('unit', 'ms')})")
     print(f"source       {table.source}")

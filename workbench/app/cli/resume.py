@@ -10,12 +10,30 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.app.cli.common import drive, int_arg, threads_flag
-from workbench.app.cli.summary import finish
-from workbench.runs import read_run_info, resume
+from workbench.app.cli.common import check_eval_every, drive, eval_every_flag, int_arg, threads_flag
+
+
+def recorded_eval_every(command: list[str] | None) -> int | None:
+    """The ``--eval-every N`` of a run's recorded command line (None when it has none or it is unreadable)."""
+    args = list(command or [])
+    for i, item in enumerate(args):
+        text = item.split("=", 1)[1] if item.startswith("--eval-every=") else (
+            args[i + 1] if item == "--eval-every" and i + 1 < len(args) else None)
+        if text is not None:
+            try:
+                return int(text)
+            except ValueError:
+                return None
+    return None
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from workbench.app.cli.summary import finish
+    from workbench.runs import read_run_info, resume
+
+    check_eval_every(args)
+    if args.eval_every is None:  # as the search was started
+        args.eval_every = recorded_eval_every(read_run_info(args.run_dir).get("command"))
     recorded = read_run_info(args.run_dir).get("torch_threads")
     if args.threads is None and recorded:  # CPU results depend on the thread count: match the run's
         import torch
@@ -50,4 +68,5 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--no-report", action="store_true")
     r.add_argument("--quiet", action="store_true")
     threads_flag(r)
+    eval_every_flag(r, default=None, extra=" (default: the run's own --eval-every)")
     r.set_defaults(func=cmd_resume)

@@ -13,11 +13,12 @@ import json
 from typing import Any
 
 from workbench.app.cli.common import metric_text, metrics_text, n_text, outcome_text
-from workbench.runs import list_checkpoints, load_run
-from workbench.spaces.cell.genotype import Genotype
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
+    from workbench.runs import list_checkpoints, load_run
+    from workbench.spaces.cell.genotype import Genotype
+
     run = load_run(args.run_dir)
     cfg, info, h = run.config, run.info, run.history
     space = h.space

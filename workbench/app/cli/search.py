@@ -15,23 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from workbench.app.cli.common import (
+    DATASETS,
+    METHODS,
     NB201_ENV,
+    SEARCH_DEFAULTS,
+    SPACES,
     UsageError,
+    check_eval_every,
     drive,
+    eval_every_flag,
     float_arg,
     int_arg,
     n_text,
     search_config,
     threads_flag,
 )
-from workbench.app.cli.summary import finish
 from workbench.data import nb201_table_path
-from workbench.methods import method_names
-from workbench.runs import RunStore, read_run_info
-from workbench.search import SearchConfig, Searcher
-from workbench.spaces import space_names
-from workbench.spaces.cell.supernet import SupernetConfig
-from workbench.tasks.data import dataset_names
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -39,6 +38,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise UsageError(f"--checkpoint-every: expected an integer >= 0 (0: only at the end), got {args.checkpoint_every}")
     if args.keep < 1:
         raise UsageError(f"--keep: expected an integer >= 1, got {args.keep}")
+    check_eval_every(args)
+    from workbench.app.cli.summary import finish
+    from workbench.runs import RunStore, read_run_info
+
     cfg = search_config(args)
     out = Path(args.out) if args.out else Path("runs") / (
         f"{cfg.space}-{cfg.method}-{cfg.dataset.replace(':', '_')}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -56,7 +59,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     table = nb201_table_path(args.nb201_table)  # --nb201-table, $WORKBENCH_NB201_TABLE or the shipped table
     if not table.is_file():  # fail now, not after the search
         raise UsageError(f"NAS-Bench-201 table not found: {table} (--nb201-table / {NB201_ENV})")
-    searcher = Searcher(cfg)
+    searcher = sys.modules[__name__].Searcher(cfg)  # this module's attribute (tests substitute a subclass)
     store = RunStore(out, searcher, checkpoint_every=args.checkpoint_every, keep=args.keep,
                      command=["python", "-m", "workbench", *args.argv])
     if not args.quiet:
@@ -65,11 +68,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     return drive(searcher, store, args, finish)
 
 
+def __getattr__(name: str) -> Any:
+    """``Searcher``, imported on first use (PEP 562): this module imports the engine only when it searches."""
+    if name == "Searcher":
+        from workbench.search import Searcher
+        return Searcher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def add_parser(sub: Any) -> None:
     s = sub.add_parser("search", help="run a search; writes a run folder, a summary and report.html")
-    s.add_argument("--space", default="nb201", help=f"search space: {', '.join(space_names())} (default nb201)")
-    s.add_argument("--method", default="darts-v1", help=f"method: {', '.join(method_names())} (default darts-v1)")
-    s.add_argument("--dataset", default="digits", help=f"dataset: {', '.join(dataset_names())} (default digits)")
+    s.add_argument("--space", default="nb201", help=f"search space: {', '.join(SPACES)} (default nb201)")
+    s.add_argument("--method", default="darts-v1", help=f"method: {', '.join(METHODS)} (default darts-v1)")
+    s.add_argument("--dataset", default="digits", help=f"dataset: {', '.join(DATASETS)} (default digits)")
     s.add_argument("--data-root", help="folder of a dataset read from disk (cifar10, ...)")
     s.add_argument("--data-limit", type=int_arg, metavar="N", help="keep at most this many training images (stratified)")
     s.add_argument("--remove-op", action="append", default=[], metavar="OP", help="drop a candidate op (repeatable)")
@@ -86,7 +97,7 @@ def add_parser(sub: Any) -> None:
                             ("--grad-clip", float, "gradient-norm clip (0: off)"),
                             ("--train-portion", float, "share of training data for weights (rest: alphas)")):
         dest = flag[2:].replace("-", "_")
-        default = getattr(SupernetConfig() if dest in ("C", "layers", "cells_per_stage") else SearchConfig(), dest)
+        default = SEARCH_DEFAULTS[dest]
         s.add_argument(flag, type=int_arg if typ is int else float_arg, dest=dest, metavar="N" if typ is int else "X",
                        help=f"{what} (default {default})")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
@@ -95,6 +106,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--deterministic", action="store_true",
                    help="on CUDA, deterministic kernels (bit-identical resumes; sets process-wide torch switches)")
     threads_flag(s)
+    eval_every_flag(s)
     s.add_argument("--out", help="run folder (must be new or empty; default runs/<space>-<method>-...)")
     s.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (refused for folders that do not hold a run)")

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.app.cli.common import (
     cell_counts,
@@ -27,9 +27,10 @@ from workbench.app.cli.common import (
     outcome_text,
 )
 from workbench.data import load_nb201_table, nb201_table_path
-from workbench.search import Searcher
-from workbench.serialize import atomic_write_text
-from workbench.spaces.cell.genotype import Genotype
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.search import Searcher
+    from workbench.spaces.cell.genotype import Genotype
 
 
 def nb201_truth(genotype: Genotype, table_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -45,6 +46,8 @@ def summarize(searcher: Searcher, run_dir: Path | None, seconds: float, steps_ta
               nb201_table: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The summary of a finished search as plain data (what ``summary.json`` holds); an NB201 cell is scored
     against ``nb201_table`` (None: ``$WORKBENCH_NB201_TABLE``, else the shipped NAS-Bench-201 table)."""
+    from workbench.spaces.cell.genotype import Genotype
+
     arch = searcher.genotype()
     space = searcher.space
     val_loss, val_m = searcher.evaluate()
@@ -115,6 +118,8 @@ def summary_lines(s: dict[str, Any], report: Path | None = None) -> list[str]:
 def finish(searcher: Searcher, run_dir: Path, args: argparse.Namespace, seconds: float,
            steps_taken: int | None = None) -> None:
     """Final summary on stdout, summary.json and report.html in the run folder."""
+    from workbench.serialize import atomic_write_text
+
     table = nb201_table_path(getattr(args, "nb201_table", None))
     summary = summarize(searcher, run_dir, seconds, steps_taken, table)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))

