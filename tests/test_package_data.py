@@ -86,9 +86,9 @@ def test_every_shipped_table_has_attribution_and_its_licence_files():
 def test_package_data_patterns_cover_every_shipped_file():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["workbench"]
-    files = [p.relative_to(ROOT / "workbench").as_posix() for p in DATA.rglob("*")
+    files = [p.relative_to(ROOT / "workbench").as_posix() for p in (ROOT / "workbench").rglob("*")
              if p.is_file() and p.suffix not in (".py", ".pyc")]
-    files.append("py.typed")
+    assert "py.typed" in files and "data/nb201/nb201_merged.csv.gz" in files
     missing = [f for f in files if not any(fnmatch(f, pat) for pat in patterns)]
     assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
     assert (ROOT / "workbench" / "py.typed").is_file()
