@@ -104,6 +104,28 @@ def test_lanczos_top_k_matches_eigvalsh(problem):
     assert torch.allclose(gram, torch.eye(4, dtype=torch.float64), atol=1e-6)
 
 
+@pytest.mark.parametrize("tol", [1e-4, 1e-6])
+def test_lanczos_stops_when_the_top_eigenvalue_is_converged(problem, tol):
+    """The dominant eigenvalue agrees with dense eigvalsh to 1e-4 relative with fewer products than the
+    fixed budget (m = 20 steps) and than the dense Hessian (n = 30 products)."""
+    _, params, loss_fn, _, evals = problem
+    op = HessianOperator(loss_fn, params, WD)
+    res = lanczos(op, k=1, tol=tol, generator=torch.Generator().manual_seed(0))
+    top = float(evals[-1])
+    assert res.converged
+    assert abs(float(res.eigenvalues[0]) - top) / abs(top) < 1e-4
+    assert res.iterations == op.matvecs < 20 < op.n
+    fixed = lanczos(op, k=1, m=20, generator=torch.Generator().manual_seed(0))  # explicit m: all the steps
+    assert fixed.iterations == 20
+    # the convergence test is a residual bound: an eigenvalue lies within tol * |theta| of the Ritz value
+    v = res.eigenvectors[0]
+    residual = float((op.matvec(v) - res.eigenvalues[0] * v).norm())
+    assert residual <= 10 * tol * abs(top)
+    # a budget too small to converge in says so
+    short = lanczos(op, k=5, m=6, tol=1e-12, generator=torch.Generator().manual_seed(0))
+    assert short.iterations == 6 and not short.converged
+
+
 def test_lanczos_full_steps_recover_whole_spectrum(problem):
     _, params, loss_fn, _, evals = problem
     op = HessianOperator(loss_fn, params, WD)

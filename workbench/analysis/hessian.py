@@ -16,7 +16,12 @@ comes from a caller-given ``torch.Generator``.
   negative dominant eigenvalue triggers a second run on the shifted operator
   H - lambda_dom I). An approximation of what RobustDARTS computes exactly.
 * ``lanczos``: the top-k spectrum by Lanczos with full reorthogonalisation
-  (the Ritz values of the m x m tridiagonal matrix).
+  (the Ritz values of the m x m tridiagonal matrix). It stops as soon as the
+  top k Ritz values are converged to ``tol`` (ARPACK's test: the residual
+  ``||H y - theta y|| = beta_j |s_j|`` of each Ritz pair, known without another
+  product, is at most ``tol * |theta_1|``; then an eigenvalue of H lies within
+  ``tol * |theta_1|`` of each returned value), so the dominant eigenvalue
+  usually needs far fewer products than the step budget ``m``.
 * ``hutchinson``: the trace, E[v' H v] over Rademacher v (Hutchinson 1989),
   with its standard error.
 """
@@ -32,6 +37,8 @@ from torch import Tensor
 from workbench.analysis.common import flatten, unflatten
 
 LossFn = Callable[[], Tensor]
+#: Lanczos's default convergence tolerance (relative residual of the top Ritz pairs)
+DEFAULT_TOL = 1e-6
 
 
 class HessianOperator:
@@ -159,25 +166,58 @@ def power_iteration(loss_fn: LossFn | HessianOperator, params: Sequence[Tensor] 
 class SpectrumResult:
     eigenvalues: Tensor  # (k,), descending
     eigenvectors: Tensor  # (k, n), unit rows
-    iterations: int
+    iterations: int  # Hessian-vector products used (Lanczos steps)
+    converged: bool = True  # False: the step budget ran out before the convergence test passed
+
+
+def _tridiagonal(alpha: list[float], beta: list[float]) -> Tensor:
+    T = torch.diag(torch.tensor(alpha, dtype=torch.float64))
+    if beta:
+        off = torch.tensor(beta[: len(alpha) - 1], dtype=torch.float64)
+        T = T + torch.diag(off, 1) + torch.diag(off, -1)
+    return T
+
+
+def _ritz_converged(alpha: list[float], beta: list[float], b: float, k: int, tol: float) -> bool:
+    """ARPACK's convergence test after a Lanczos step: every one of the top ``k`` Ritz pairs of the current
+    tridiagonal matrix has residual ``b * |last component of its eigenvector|`` <= ``tol * |theta_1|``."""
+    steps = len(alpha)
+    if steps < k:
+        return False
+    evals, evecs = torch.linalg.eigh(_tridiagonal(alpha, beta))
+    top = torch.argsort(evals, descending=True)[:k]
+    scale = max(abs(float(evals[top[0]])), 1e-30)
+    return bool((b * evecs[-1, top].abs() <= tol * scale).all())
 
 
 def lanczos(loss_fn: LossFn | HessianOperator, params: Sequence[Tensor] | None = None, *, k: int = 5,
-            m: int | None = None, weight_decay: float = 0.0,
+            m: int | None = None, weight_decay: float = 0.0, tol: float | None = None,
             generator: torch.Generator | None = None) -> SpectrumResult:
-    """The k largest eigenvalues (and Ritz vectors) from ``m`` Lanczos steps with full reorthogonalisation.
+    """The k largest eigenvalues (and Ritz vectors) by Lanczos with full reorthogonalisation.
 
-    ``m`` defaults to ``min(n, max(2k, 20))``; with ``m = n`` the result is the
-    exact spectrum up to rounding. Stops early on an invariant subspace.
+    At most ``m`` steps (one Hessian-vector product each); ``m`` defaults to
+    ``min(n, max(2k, 20))``, and with ``m = n`` the result is the exact spectrum
+    up to rounding. Stops as soon as the top ``k`` Ritz values are converged:
+    each Ritz pair's residual norm ``beta_j |s_j|`` (no extra product) is at
+    most ``tol`` times the largest Ritz value's magnitude, which puts an
+    eigenvalue of H within that distance of each returned value (ARPACK's
+    criterion); ``tol=0`` always takes the ``m`` steps. ``tol=None`` (default)
+    is ``DEFAULT_TOL`` with the default budget and 0 when ``m`` is given (an
+    explicit number of steps is taken, as before the convergence test). Also
+    stops on an invariant subspace. ``iterations`` is the products used.
     """
     op = _operator(loss_fn, params, weight_decay)
     if not 1 <= k <= op.n:
         raise ValueError(f"k must be in 1..{op.n} (the number of parameters), got {k}")
+    tol = (DEFAULT_TOL if m is None else 0.0) if tol is None else float(tol)
     m = min(op.n, max(2 * k, 20)) if m is None else m
     if not k <= m <= op.n:
         raise ValueError(f"m (Lanczos steps) must be in k..n = {k}..{op.n}, got {m}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0 (0: take all m steps), got {tol}")
     Q = torch.zeros(m, op.n, dtype=op.dtype, device=op.device)
     alpha, beta = [], []
+    converged = True
     q = op.random(generator)
     q = q / q.norm()
     for j in range(m):
@@ -189,20 +229,21 @@ def lanczos(loss_fn: LossFn | HessianOperator, params: Sequence[Tensor] | None =
         w = w - basis.T @ (basis @ w)  # full reorthogonalisation, twice for stability
         w = w - basis.T @ (basis @ w)
         b = float(w.norm())
-        if j == m - 1 or b <= 1e-10 * max(1.0, max(abs(t) for t in alpha)):
+        if b <= 1e-10 * max(1.0, max(abs(t) for t in alpha)):  # an invariant subspace: exact Ritz values
+            break
+        if tol > 0 and _ritz_converged(alpha, beta, b, k, tol):
+            break
+        if j == m - 1:
+            converged = tol == 0
             break
         beta.append(b)
         q = w / b
     steps = len(alpha)
-    T = torch.diag(torch.tensor(alpha, dtype=torch.float64))
-    if beta:
-        off = torch.tensor(beta[: steps - 1], dtype=torch.float64)
-        T = T + torch.diag(off, 1) + torch.diag(off, -1)
-    evals, evecs = torch.linalg.eigh(T)
+    evals, evecs = torch.linalg.eigh(_tridiagonal(alpha, beta))
     order = torch.argsort(evals, descending=True)[: min(k, steps)]
     ritz = evecs[:, order].to(op.dtype).to(op.device).T @ Q[:steps]
     ritz = ritz / ritz.norm(dim=1, keepdim=True)
-    return SpectrumResult(evals[order].to(op.dtype), ritz.detach(), steps)
+    return SpectrumResult(evals[order].to(op.dtype), ritz.detach(), steps, converged)
 
 
 @dataclass(frozen=True)
