@@ -239,3 +239,27 @@ def test_blank_method_freezes_alphas_by_default_and_events_are_json():
     for e in events:
         json.dumps(e.values, allow_nan=False)  # the run store writes them as JSON
     assert Projection(clone_searcher(s), ProjectionConfig(arch_update="darts")).arch_update == "darts"
+
+
+def test_probe_reuses_the_unmasked_evaluation(nb201_search, monkeypatch):
+    """One unmasked evaluation per probe, reused for 'none' (zero output); compare_selection evaluates the unmasked
+    supernet once for the whole sweep and gets exactly the probes that separate evaluations give."""
+    s = clone_searcher(nb201_search)
+    pt = Projection(s, ProjectionConfig(proj_batches=2))
+    calls = []
+    real = Projection._eval
+    monkeypatch.setattr(Projection, "_eval", lambda self, w: calls.append(1) or real(self, w))
+    res = pt.probe("cell", 2)
+    assert len(res.ops) == 5 and len(calls) == 1 + 4  # the base, then every op but 'none'
+    assert res.masked_loss[res.ops.index("none")] == res.base_loss
+    calls.clear()
+    fresh = [pt.probe("cell", e) for e in range(s.space.n_edges)]
+    per_probe = len(calls)
+    calls.clear()
+    cmp = compare_selection(s, ProjectionConfig(proj_batches=2))
+    assert len(calls) == per_probe - (s.space.n_edges - 1)  # one base evaluation instead of one per edge
+    assert [r.probe for r in cmp.rows] == fresh
+    # with bn_side_effects every probe is evaluated, as in the reference
+    calls.clear()
+    Projection(s, ProjectionConfig(proj_batches=2, bn_side_effects=True)).probe("cell", 2)
+    assert len(calls) == 1 + 5

@@ -33,10 +33,22 @@ running-statistics updates that train-mode probing makes as a side effect are
 undone unless ``bn_side_effects=True``; ``proj_intv=0`` makes every projection
 back to back without tuning; on NB201 with proj_intv=1 the reference formula
 leaves an edge undecided, so that case tunes ``edges`` epochs.
+
+Cost: a probe evaluates the unmasked supernet once and reuses that
+evaluation for every op whose masking leaves the supernet unchanged (``none``,
+whose output is zero, and ops whose mixing weight is already 0) instead of
+evaluating again; ``compare_selection`` evaluates the unmasked supernet once
+for the whole sweep. With ``bn_side_effects=True`` every probe is evaluated,
+as in the reference (each train-mode forward moves the running statistics).
+The probes of one edge are not batched into one forward: each needs its own
+mixing weights and, with ``bn="train"``, its own batch statistics, which the
+supernet's forward (one weight matrix per call) does not take.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -194,13 +206,38 @@ class Projection:
         masks = {c: self.model.op_mask(c).cpu().numpy() for c in self.space.cell_types}
         return derive_genotype(self.space, w, masks)
 
-    def _evaluate(self, weights: dict[str, Tensor]) -> tuple[float, float]:
-        model, cfg = self.model, self.config
+    @contextmanager
+    def _probing(self) -> Iterator[None]:
+        """The model in the probes' BatchNorm mode; on exit its modes (and, unless ``bn_side_effects``, its
+        running statistics) are restored. Train-mode forwards use batch statistics, so the statistics moved by
+        one probe never change the next probe's result."""
+        cfg = self.config
         # The reference lets train-mode probing move the running statistics; by default we undo that.
         keep_stats = cfg.bn == "train" and cfg.bn_side_effects
-        with preserved(model, params=False, buffers=not keep_stats):
-            set_bn_mode(model, cfg.bn)
-            return evaluate(model, self.data, weights, active_ops(model, weights), objective=self.searcher.objective)
+        with preserved(self.model, params=False, buffers=not keep_stats):
+            set_bn_mode(self.model, cfg.bn)
+            yield
+
+    def _eval(self, weights: dict[str, Tensor]) -> tuple[float, float]:
+        """(loss, primary metric) on the projection batches, in the current mode (inside :meth:`_probing`)."""
+        return evaluate(self.model, self.data, weights, active_ops(self.model, weights),
+                        objective=self.searcher.objective)
+
+    def _evaluate(self, weights: dict[str, Tensor]) -> tuple[float, float]:
+        with self._probing():
+            return self._eval(weights)
+
+    def base_evaluation(self) -> tuple[float, float]:
+        """(loss, primary metric) of the unmasked projected supernet (what :meth:`probe` compares against)."""
+        return self._evaluate(self.weights())
+
+    def _masking_is_identity(self, weights: dict[str, Tensor], cell_type: str, edge: int, op: int) -> bool:
+        """Whether zeroing this op's weight leaves the supernet's output unchanged: the op is ``none`` (its
+        output is zero) or its weight is already 0. Never with ``bn_side_effects`` (the reference evaluates
+        every probe, moving the running statistics each time)."""
+        if self.config.bn_side_effects:
+            return False
+        return self.space.ops[op] == "none" or float(weights[cell_type][edge, op]) == 0.0
 
     # -- the probe and the two projections ---------------------------------------------------
     def candidate_ops(self, cell_type: str, edge: int) -> list[int]:
@@ -208,25 +245,33 @@ class Projection:
         return [o for o, name in enumerate(self.space.ops)
                 if bool(mask[o]) and not (self.exclude_none and name == "none")]
 
-    def probe(self, cell_type: str, edge: int) -> ProbeResult:
-        """Mask each candidate op of ``edge`` in turn and measure the supernet (nothing is committed)."""
+    def probe(self, cell_type: str, edge: int, base: tuple[float, float] | None = None) -> ProbeResult:
+        """Mask each candidate op of ``edge`` in turn and measure the supernet (nothing is committed).
+
+        ``base``: the unmasked supernet's (loss, metric) when the caller has it (:meth:`base_evaluation` of
+        the same state); otherwise it is evaluated here, once, and reused for the ops whose masking changes
+        nothing."""
         if cell_type not in self.space.cell_types or not 0 <= edge < self.space.n_edges:
             raise ValueError(f"no edge {edge} in cell {cell_type!r}; cells {self.space.cell_types}, "
                              f"edges 0..{self.space.n_edges - 1}")
         ops = self.candidate_ops(cell_type, edge)
-        base = self.weights()
-        base_loss, base_acc = self._evaluate(base)
+        weights = self.weights()
         losses, accs = [], []
-        for o in ops:
-            w = {c: t.clone() for c, t in base.items()}
-            w[cell_type][edge, o] = 0.0  # mask, no renormalisation
-            loss, acc = self._evaluate(w)
-            losses.append(loss)
-            accs.append(acc)
+        with self._probing():
+            base_loss, base_acc = self._eval(weights) if base is None else base
+            for o in ops:
+                if self._masking_is_identity(weights, cell_type, edge, o):
+                    loss, acc = base_loss, base_acc
+                else:
+                    w = {c: t.clone() for c, t in weights.items()}
+                    w[cell_type][edge, o] = 0.0  # mask, no renormalisation
+                    loss, acc = self._eval(w)
+                losses.append(loss)
+                accs.append(acc)
         best = int(np.argmin(accs)) if self.config.crit == "acc" else int(np.argmax(losses))  # first extremum
         node, src = self.space.edges[edge]
         return ProbeResult(cell_type, edge, node, src, tuple(self.space.ops[o] for o in ops),
-                           tuple(float(base[cell_type][edge, o]) for o in ops), base_loss, base_acc,
+                           tuple(float(weights[cell_type][edge, o]) for o in ops), base_loss, base_acc,
                            tuple(losses), tuple(accs), self.config.crit, self.space.ops[ops[best]])
 
     def _draw(self, items: list[int]) -> int:
@@ -400,9 +445,12 @@ def compare_selection(searcher: Searcher, config: ProjectionConfig = ProjectionC
     """Magnitude (argmax) vs perturbation selection on the same supernet, edge by edge; nothing changes."""
     pt = Projection(searcher, replace(config, proj_intv=0))
     rows, strength = [], {c: np.full((pt.space.n_edges, len(pt.space.ops)), -1e9) for c in pt.space.cell_types}
+    # nothing changes during the sweep (no projection is committed): one unmasked evaluation serves every edge,
+    # unless train-mode probes are to move the running statistics (bn_side_effects)
+    base = None if config.bn_side_effects else pt.base_evaluation()
     for c in pt.space.cell_types:
         for e in range(pt.space.n_edges):
-            p = pt.probe(c, e)
+            p = pt.probe(c, e, base)
             m = p.magnitude_op
             rows.append(EdgeComparison(p, m, p.chosen, m == p.chosen, "" if m == p.chosen else _why(p, m, p.chosen)))
             i = p.ops.index(p.chosen)
