@@ -109,6 +109,15 @@ HEATMAP_Z = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-h
              "return el && el.data ? Array.from(el.data[0].z, row => Array.from(row, Number)) : null; }")
 STEP = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-progress'); if (!el) return null; "
         "const m = el.textContent.match(/step\\s+(\\d+)\\//); return m ? Number(m[1]) : null; }")
+GRAPH_FONT_PX = ("() => { const svg = document.querySelector('.dnas-dashboard .dnas-genotype svg'); if (!svg) return 0; "
+                 "const k = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; "
+                 "const sizes = Array.from(svg.querySelectorAll('.edge text'), t => Number(t.getAttribute('font-size'))); "
+                 "return sizes.length ? Math.min(...sizes) * k : 0; }")
+CURVES_LAYOUT = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-alpha-curves.js-plotly-plot'); "
+                 "if (!el || !el._fullLayout) return null; const t = el.querySelector('.gtitle'); "
+                 "const l = el.querySelector('.legend'); if (!t || !l) return null; "
+                 "return {title_bottom: t.getBoundingClientRect().bottom, legend_top: l.getBoundingClientRect().top, "
+                 "x_max: el._fullLayout.xaxis.range[1]}; }")
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # NB201 op order (columns)
 
 
@@ -174,6 +183,16 @@ def test_dashboard_controls_a_running_search_in_jupyterlab(lab):
             z = page.evaluate(HEATMAP_Z)
             assert all(row[col] == 0 for row in z)
             assert all(abs(sum(row) - 1) < 1e-4 for row in z)  # still a softmax over the other ops
+
+            # what a person reads: the graph's edge labels at >= 11 px, the curves' legend clear of their title,
+            # the curves' x axis no wider than the steps run (an op switch's label does not stretch it)
+            _wait(page, GRAPH_FONT_PX, timeout=30)
+            assert page.evaluate(GRAPH_FONT_PX) >= 11, f"edge labels {page.evaluate(GRAPH_FONT_PX):.1f} px"
+            _wait(page, CURVES_LAYOUT, timeout=30)
+            layout = page.evaluate(CURVES_LAYOUT)
+            assert layout["legend_top"] >= layout["title_bottom"], layout
+            step = page.evaluate(STEP)
+            _wait(page, f"() => ({CURVES_LAYOUT})().x_max <= {step} + 0.5 + 1e-6", timeout=30)
 
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))  # what a 1440x900 laptop screen shows

@@ -281,3 +281,18 @@ def test_compute_now_keeps_the_sharpness_axis_in_epochs():
     # without the epoch length (an old record) a repeated epoch still falls back to steps
     old = [AnalysisResult(50, "sharpness", {"eigenvalue": 0.7, "epoch": 4, "source": "compute now"})]
     assert sharpness_figure(tracked + old).layout.xaxis.title.text == "step"
+
+
+def test_op_switch_labels_of_one_panel_do_not_share_a_line():
+    torch.set_num_threads(1)
+    cfg = SearchConfig(space="toy", dataset="digits", epochs=1, batch_size=16, data_limit=96,
+                       supernet=SupernetConfig(C=4), seed=0)
+    s = Searcher(cfg)
+    h = History.attach(s)
+    s.run(2)
+    s.set_op_enabled("cell", "skip_connect", False)
+    s.run()
+    s.set_op_enabled("cell", s.space.group("cell").options[0], False)
+    fig = alpha_curves(h, "cell", edges=[0])
+    ys = [a.y for a in fig.layout.annotations if a.text.startswith("−")]
+    assert len(ys) == 2 and len(set(ys)) == 2

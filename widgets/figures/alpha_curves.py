@@ -64,6 +64,7 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
                                  line=dict(color="#c8c8c8", width=1)), row=k // cols + 1, col=k % cols + 1)
     notes, shapes = [], []
     x_lo, x_hi = x_range(history)
+    per_panel = [0] * len(shown)  # op switches labelled so far in each panel: later ones are stacked above
     for ch in history.mask_changes:
         if ch.group != cell_type:
             continue
@@ -71,7 +72,8 @@ def alpha_curves(history: History, cell_type: str, edges: Sequence[int] | None =
             if e in ch.rows:
                 ax = "" if k == 0 else str(k + 1)
                 # near the right end the label reads leftwards, so it never widens the x axis
-                notes.append(dict(x=ch.step + 0.5, y=0.02, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
+                level, per_panel[k] = per_panel[k] % 4, per_panel[k] + 1
+                notes.append(dict(x=ch.step + 0.5, y=0.02 + 0.11 * level, xref=f"x{ax}", yref=f"y{ax} domain", yanchor="bottom",
                                   xanchor="right" if ch.step + 0.5 > x_lo + 0.7 * (x_hi - x_lo) else "left",
                                   text=("+" if ch.enabled else "−") + ch.op, showarrow=False,
                                   font=dict(size=10, color=op_color(ch.op))))
