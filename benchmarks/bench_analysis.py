@@ -2,11 +2,17 @@
 
 1. Top eigenvalue of the alpha Hessian: dense (RobustDARTS's explicit matrix)
    vs HVP power iteration vs Lanczos, on the default config (NB201, 30 alphas)
-   and on the DARTS space (224 alphas), one validation batch of 64.
+   and on the DARTS space (224 alphas), one validation batch of 64. Side by side:
+   Lanczos with a fixed budget of 20 steps (before the convergence test) and
+   with the convergence test (the dominant eigenvalue at tol 1e-4; top 5 at the
+   default tol 1e-6 within the same budget).
 2. A 21x21 loss landscape on the default config, in alpha and weight space
    (target: < 20 s on the 2-core machine).
 3. One full DARTS-PT projection on the NB201 space (reference schedule:
-   proj_intv 5 = 25 tuning epochs, 6 op projections), after a short search.
+   proj_intv 5 = 25 tuning epochs, 6 op projections), after a short search;
+   and the perturbation sweep (every edge probed on one supernet) with every
+   probe evaluated (before) vs one unmasked evaluation reused (after),
+   alternating, side by side.
 
 Usage: .venv/bin/python benchmarks/bench_analysis.py [--threads 1] [--search-epochs 5] [--skip-projection]
 """
@@ -23,7 +29,15 @@ import torch  # noqa: E402
 
 from workbench import AnalysisResult, SearchConfig, Searcher, SupernetConfig  # noqa: E402
 from workbench.analysis import alpha_landscape, compute_sharpness, weight_landscape  # noqa: E402
-from workbench.analysis.projection import Projection, ProjectionConfig  # noqa: E402
+from workbench.analysis.common import (  # noqa: E402
+    alpha_parameters,
+    preserved,
+    searcher_batches,
+    set_bn_mode,
+)
+from workbench.analysis.hessian import HessianOperator, lanczos  # noqa: E402
+from workbench.analysis.projection import Projection, ProjectionConfig, compare_selection  # noqa: E402
+from workbench.analysis.sharpness import alpha_loss_fn  # noqa: E402
 
 
 def timed(fn, *a, **kw):
@@ -40,11 +54,28 @@ def sharpness_costs(cfg: SearchConfig, label: str, steps: int) -> None:
     dense, td = timed(compute_sharpness, s, "dense", k=1)
     power, tp = timed(compute_sharpness, s, "power", tol=1e-4)
     lanc, tl = timed(compute_sharpness, s, "lanczos", k=5)
-    print(f"    {'method':<10}{'seconds':>9}{'HVPs':>7}{'top eigenvalue':>16}{'rel. err vs dense':>19}")
-    for name, r, t in (("dense", dense, td), ("power", power, tp), ("lanczos-5", lanc, tl)):
-        err = abs(r.eigenvalue - dense.eigenvalue) / abs(dense.eigenvalue)
-        print(f"    {name:<10}{t:>9.2f}{r.hvps:>7}{r.eigenvalue:>16.6f}{err:>19.2e}")
-    print(f"    dense / power time ratio: {td / tp:.2f}   (n = {dense.n_alphas} alphas)")
+    fixed, tf = timed(lanczos_run, s, k=5, m=20, tol=0.0)  # before: always 20 steps
+    top1, t1 = timed(lanczos_run, s, k=1, tol=1e-4)
+    print(f"    {'method':<28}{'seconds':>9}{'HVPs':>7}{'top eigenvalue':>16}{'rel. err vs dense':>19}")
+    rows = [("dense (RobustDARTS)", dense.eigenvalue, dense.hvps, td), ("power, tol 1e-4", power.eigenvalue,
+            power.hvps, tp), ("lanczos k=5, fixed 20 steps", *fixed, tf), ("lanczos k=5, tol 1e-6 (<=20)",
+            lanc.eigenvalue, lanc.hvps, tl), ("lanczos k=1, tol 1e-4", *top1, t1)]
+    for name, ev, hvps, t in rows:
+        err = abs(ev - dense.eigenvalue) / abs(dense.eigenvalue)
+        print(f"    {name:<28}{t:>9.2f}{hvps:>7}{ev:>16.6f}{err:>19.2e}")
+    print(f"    dense / power {td / tp:.2f}x, dense / lanczos-fixed {td / tf:.2f}x, dense / lanczos k=1 tol 1e-4 "
+          f"{td / t1:.2f}x, lanczos-fixed / lanczos k=1 tol 1e-4 {tf / t1:.2f}x   (n = {dense.n_alphas} alphas)")
+
+
+def lanczos_run(s: Searcher, k: int, tol: float, m: int | None = None) -> tuple[float, int]:
+    """(top eigenvalue, products) of Lanczos on the same alpha Hessian as compute_sharpness (1 val batch, train BN)."""
+    model = s.model
+    with preserved(model):
+        set_bn_mode(model, "train")
+        op = HessianOperator(alpha_loss_fn(s, searcher_batches(s, "val", 1)), alpha_parameters(model),
+                             s.config.arch_weight_decay)
+        res = lanczos(op, k=k, m=m, tol=tol, generator=torch.Generator().manual_seed(0))
+    return float(res.eigenvalues[0]), op.matvecs
 
 
 def landscape_costs(cfg: SearchConfig) -> None:
@@ -60,9 +91,36 @@ def landscape_costs(cfg: SearchConfig) -> None:
     print(f"    target < 20 s: alpha {'met' if ta < 20 else 'MISSED'}, weight {'met' if tw < 20 else 'MISSED'}")
 
 
+class EveryProbeEvaluated(Projection):
+    """The probe before the reuse: every masked op evaluated, the unmasked supernet once per edge."""
+
+    def _masking_is_identity(self, weights, cell_type, edge, op) -> bool:  # noqa: ANN001
+        return False
+
+
+def sweep_side_by_side(s: Searcher, rounds: int = 3) -> None:
+    pc = ProjectionConfig(proj_batches=4)
+    before, after = [], []
+    for _ in range(rounds):  # alternating
+        t = time.perf_counter()
+        old = EveryProbeEvaluated(s, pc)
+        old_rows = [old.probe(c, e) for c in s.space.cell_types for e in range(s.space.n_edges)]
+        before.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        new = compare_selection(s, pc)
+        after.append(time.perf_counter() - t)
+    same = [r.probe for r in new.rows] == old_rows
+    b, a = min(before), min(after)
+    print(f"    perturbation sweep ({len(old_rows)} edges, 4 x {s.config.batch_size} examples): every probe "
+          f"evaluated {b:.2f} s, unmasked evaluation reused {a:.2f} s ({b / a:.2f}x; best of {rounds}); "
+          f"identical results: {same}")
+
+
 def projection_cost(cfg: SearchConfig, search_epochs: int) -> None:
     s = Searcher(cfg.replace(epochs=search_epochs, arch_lr=1e-2))
     _, t_search = timed(s.run)
+    print(f"\n[3] DARTS-PT on NB201 (search {search_epochs} epochs first: {t_search:.1f} s)")
+    sweep_side_by_side(s)
     pc = ProjectionConfig(proj_intv=5, proj_batches=4)
     pt = Projection(s, pc)
     times = {"op": 0.0, "edge": 0.0, "tune": 0.0}
@@ -74,7 +132,6 @@ def projection_cost(cfg: SearchConfig, search_epochs: int) -> None:
         times[kind] += t
     total = sum(times.values())
     tunes = sum(1 for _, k in pt.schedule if k == "tune")
-    print(f"\n[3] full DARTS-PT projection on NB201 (search {search_epochs} epochs first: {t_search:.1f} s)")
     print(f"    proj_intv 5: {tunes} tuning epochs x {s.steps_per_epoch} steps, proj_batches 4 x {cfg.batch_size}")
     print(f"    total {total:.1f} s = probes {times['op']:.1f} s + tuning {times['tune']:.1f} s "
           f"({1000 * times['tune'] / max(pt.tune_count, 1):.0f} ms per tuning step)")
@@ -86,13 +143,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--search-epochs", type=int, default=5)
     ap.add_argument("--skip-projection", action="store_true")
+    ap.add_argument("--skip-landscape", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
     default = SearchConfig()
     sharpness_costs(default, "default config", 24)
     sharpness_costs(SearchConfig(space="darts", supernet=SupernetConfig(C=8, layers=3)), "DARTS space", 4)
-    landscape_costs(default)
+    if not args.skip_landscape:
+        landscape_costs(default)
     if not args.skip_projection:
         projection_cost(default, args.search_epochs)
 

@@ -9,9 +9,15 @@ batch 64; DARTS: C=8, 3 cells; NB201: C=8, one cell per stage):
 * peak memory per step (max RSS growth, in a fresh subprocess per config);
 * our overhead: a step's time divided by the time of the same network's ops
   (each op module's forward+backward) run alone on tensors of the same shapes;
-* the wall time of a 50-epoch first-order NB201 search.
+* the wall time of a 50-epoch first-order NB201 search, and in the same run the whole
+  ``python -m workbench search --space nb201 --epochs 50 ...`` command in a fresh process (start-up, data,
+  search, summary, report), with ``--eval-every 10`` too, next to the search time the command reports;
+* the start-up: ``python -m workbench --help``, median of 5 fresh processes.
 
-Usage: python benchmarks/bench_search.py [--quick] [--threads N]
+``--whole`` runs only the last two; ``--before DIR`` (a checkout of an earlier commit, e.g.
+``git archive REF | tar -x -C DIR``) times the same commands there too, alternating, side by side.
+
+Usage: python benchmarks/bench_search.py [--quick] [--threads N] [--whole] [--before DIR]
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,6 +133,50 @@ def peak_memory_mb(name: str, method: str, naive: bool) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def help_seconds(tree: Path, repeats: int = 5) -> list[float]:
+    """Wall times of ``python -m workbench --help`` in fresh processes run in ``tree``."""
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "workbench", "--help"], cwd=tree, capture_output=True, check=True)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def whole_command(tree: Path, threads: int, extra: tuple[str, ...] = ()) -> tuple[float, float]:
+    """(wall seconds of the whole 50-epoch NB201 CLI command, the search seconds it reports in summary.json)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "workbench", "search", "--space", "nb201", "--epochs", "50", "--C", "8",
+               "--cells-per-stage", "1", "--batch-size", "64", "--threads", str(threads), "--out", str(run),
+               "--quiet", *extra]
+        t = time.perf_counter()
+        subprocess.run(cmd, cwd=tree, capture_output=True, check=True)
+        wall = time.perf_counter() - t
+        return wall, float(json.loads((run / "summary.json").read_text())["seconds"])
+
+
+def whole_job(threads: int, before: Path | None, results: dict) -> None:
+    trees = {"this tree": ROOT, **({"before": before} if before else {})}
+    helps: dict[str, list[float]] = {k: [] for k in trees}
+    for _ in range(5):  # alternating, one fresh process each
+        for k, tree in trees.items():
+            helps[k] += help_seconds(tree, 1)
+    print("\nstart-up: python -m workbench --help, median of 5 fresh processes")
+    for k, v in helps.items():
+        results[f"help_s/{k}"] = statistics.median(v)
+        print(f"  {k:10s} {statistics.median(v):6.2f} s   (all: {', '.join(f'{x:.2f}' for x in v)})")
+    print(f"\nNB201 50-epoch first-order search, the whole CLI command in a fresh process ({threads} thread(s))")
+    print(f"  {'tree':10s} {'flags':22s} {'command s':>10s} {'search s':>9s} {'outside':>8s}")
+    for extra in ((), ("--eval-every", "10")):
+        for k, tree in trees.items():
+            if extra and k == "before":
+                continue  # the flag is new
+            wall, search = whole_command(tree, threads, extra)
+            results[f"cli_50_epochs/{k}/{' '.join(extra) or 'default'}"] = {"command_s": wall, "search_s": search}
+            print(f"  {k:10s} {' '.join(extra) or '(default)':22s} {wall:10.1f} {search:9.1f} {wall - search:8.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -133,8 +184,17 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cpu-time", action="store_true",
                     help="time steps by process CPU time (use with --threads 1 on a machine shared with other work)")
+    ap.add_argument("--whole", action="store_true", help="only the start-up and whole-command timings")
+    ap.add_argument("--before", type=Path, help="an earlier checkout to time the whole command in, side by side")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.whole:
+        results: dict = {}
+        search_50_epochs(args.threads, results)
+        whole_job(args.threads, args.before, results)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
     global CLOCK
     if args.cpu_time:
         CLOCK = time.process_time
@@ -159,17 +219,23 @@ def main() -> None:
         print(f"{name}: ops alone {alone:.1f} ms per fwd+bwd; first-order step {step:.1f} ms "
               f"= {step / (2 * alone):.2f}x the ops' own time (our overhead)")
     if not args.quick:  # in a fresh process, as a user would run it
-        code = (f"import sys, time, torch; sys.path.insert(0, {str(ROOT)!r}); torch.set_num_threads({args.threads});"
-                f"from benchmarks.bench_search import CONFIGS; from workbench import Searcher;"
-                f"s = Searcher(CONFIGS['nb201'].replace(epochs=50)); t = time.perf_counter(); s.run();"
-                f"print(time.perf_counter() - t, s.step_count)")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        wall, steps = out.stdout.split()
-        results["nb201/50_epochs_s"] = float(wall)
-        print(f"\nNB201 50-epoch first-order search ({steps} steps incl. per-epoch eval), fresh process, "
-              f"wall clock: {float(wall):.1f} s")
+        search_50_epochs(args.threads, results)
+        whole_job(args.threads, args.before, results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def search_50_epochs(threads: int, results: dict) -> None:
+    """The search alone (``Searcher.run()``, 50 epochs) in a fresh process."""
+    code = (f"import sys, time, torch; sys.path.insert(0, {str(ROOT)!r}); torch.set_num_threads({threads});"
+            f"from benchmarks.bench_search import CONFIGS; from workbench import Searcher;"
+            f"s = Searcher(CONFIGS['nb201'].replace(epochs=50)); t = time.perf_counter(); s.run();"
+            f"print(time.perf_counter() - t, s.step_count)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall, steps = out.stdout.split()
+    results["nb201/50_epochs_s"] = float(wall)
+    print(f"\nNB201 50-epoch first-order search ({steps} steps incl. per-epoch eval), Searcher.run() in a fresh "
+          f"process, wall clock: {float(wall):.1f} s")
 
 
 if __name__ == "__main__":
