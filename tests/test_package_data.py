@@ -279,7 +279,7 @@ def test_lessons_are_the_course_notebooks_and_copy_into_a_folder(tmp_path, capsy
 
 # ----------------------------------------------------------------------------------------- imports
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
-CORE_MODULES = {"torch", "numpy", "sklearn", "safetensors", "tqdm"}
+CORE_MODULES = {"torch", "numpy", "safetensors", "tqdm"}
 WIDGET_MODULES = {"ipywidgets", "anywidget", "plotly", "graphviz", "IPython", "traitlets"}
 
 
@@ -315,7 +315,7 @@ def test_the_package_imports_only_its_declared_dependencies_at_module_level():
 def test_importing_the_engine_and_the_cli_loads_no_optional_package():
     code = ("import sys, workbench, workbench.app.cli, workbench.data, workbench.lessons\n"
             "bad = sorted(m for m in ('scipy', 'yaml', 'nbformat', 'nbclient', 'jupyterlab', 'plotly', 'ipywidgets',"
-            " 'mlxtend') if m in sys.modules)\n"
+            " 'mlxtend', 'sklearn') if m in sys.modules)\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -345,5 +345,5 @@ def test_the_wheel_carries_the_tables_the_lessons_the_licence_and_py_typed(tmp_p
     assert "License-Expression: MIT" in meta
     requires = [ln.split(": ", 1)[1] for ln in meta.splitlines() if ln.startswith("Requires-Dist: ")]
     core = sorted(r.split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r)
-    assert core == ["numpy", "safetensors", "scikit-learn", "torch", "tqdm"], requires
+    assert core == ["numpy", "safetensors", "torch", "tqdm"], requires
     assert "torch>=2.4" in requires and not [r for r in requires if r.startswith("torch==")]

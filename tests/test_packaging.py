@@ -26,7 +26,7 @@ FORBIDDEN = ("torchvision", "torchaudio")
 #: the CPU wheel on this machine's disk: the installer and environment.yml install exactly this one
 CPU_TORCH = "2.13.0"
 #: what the engine imports (tests/test_package_data.py checks the imports against this list)
-CORE = {"torch", "numpy", "scikit-learn", "safetensors", "tqdm"}
+CORE = {"torch", "numpy", "safetensors", "tqdm"}
 EXTRAS = {"widgets", "lab", "datasets", "dev"}
 
 
@@ -115,7 +115,7 @@ def test_core_dependencies_are_what_the_engine_imports():
     assert names["widgets"] == {"ipywidgets", "anywidget", "plotly", "graphviz"}
     assert {"jupyterlab", "ipykernel"} | names["widgets"] <= names["lab"]  # the lessons need the views too
     assert {"pytest", "ruff", "playwright", "nbclient", "nbformat", "scipy", "pyyaml"} <= names["dev"]
-    for never in ("jupyterlab", "nbclient", "nbformat", "pyyaml", "scipy", "ipywidgets", "plotly"):
+    for never in ("jupyterlab", "nbclient", "nbformat", "pyyaml", "scipy", "scikit-learn", "ipywidgets", "plotly"):
         assert never not in core, f"{never} is not imported by the engine: keep it out of the core dependencies"
 
 
