@@ -6,7 +6,8 @@ Yang, ICLR 2020; Dong et al., TPAMI 2021) from a CSV export with columns
 isomorphism canonical form of ``D-X-Y/AutoDL-Projects:xautodl/models/
 cell_searchs/genotypes.py::Structure.to_unique_str(consider_zero=True)``.
 Latency columns follow HW-NAS-Bench (Li et al., ICLR 2021) and HELP (Lee et
-al., NeurIPS 2021). The table is never shipped: users pass its path.
+al., NeurIPS 2021). The package ships one table (``workbench.data``: ``load_nb201_table``, attribution beside
+it); a user may pass the path of another.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("nb201_index", "arch_str", "c10_test_200ep", "c100_test_200ep", "in16_test_200ep")
 _LAT_PREFIX = "lat_ms_"
-_SOURCE_HINT = ("The table is not shipped with workbench: pass the path of a NAS-Bench-201 CSV export "
+_SOURCE_HINT = ("Leave the path out for the table shipped with workbench, or pass a NAS-Bench-201 CSV export "
                 "(e.g. nb201_merged.csv.gz with columns " + ", ".join(REQUIRED_COLUMNS) + ", ...), built from "
-                "NATS-Bench / NAS-Bench-201 results.")
+                "NATS-Bench / NAS-Bench-201 results (python -m workbench nb201-convert).")
 
 
 @dataclass(frozen=True)
