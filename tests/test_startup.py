@@ -69,7 +69,7 @@ def test_package_import_is_lazy_and_exports_still_work():
 
 
 def test_help_names_and_defaults_match_the_engine():
-    from workbench.app.cli.common import DATASETS, METHODS, SEARCH_DEFAULTS, SPACES
+    from workbench.app.cli.help_names import DATASETS, METHODS, SEARCH_DEFAULTS, SPACES
     from workbench.methods import method_names
     from workbench.search import SearchConfig
     from workbench.spaces import space_names

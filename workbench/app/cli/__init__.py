@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import pickle
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -71,6 +70,13 @@ def _is_checkpoint_error(exc: BaseException) -> bool:
     was never imported, no such error can have been raised)."""
     serialize = sys.modules.get("workbench.serialize")
     return serialize is not None and isinstance(exc, serialize.CheckpointError)
+
+
+def _is_unpickling_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the error of the restricted dataset unpickler (``workbench.tasks.data.formats``, only
+    when that module was imported)."""
+    formats = sys.modules.get("workbench.tasks.data.formats")
+    return formats is not None and isinstance(exc, formats.UnpicklingError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,14 +126,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"workbench: error: {msg}", file=sys.stderr)
         return 2
-    except pickle.UnpicklingError as exc:  # a dataset pickle refused by the restricted unpickler
-        if args.verbose:
-            log.exception("details")
-        print(f"workbench: error: cannot load the dataset: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:  # a file or folder that cannot be read or written
         if args.verbose:
             log.exception("details")
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"workbench: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not _is_unpickling_error(exc):
+            raise
+        # a dataset pickle refused by the restricted unpickler
+        if args.verbose:
+            log.exception("details")
+        print(f"workbench: error: cannot load the dataset: {exc}", file=sys.stderr)
         return 1

@@ -35,22 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover  (the engine, and torch with it, is import
     from workbench.search import SearchConfig, Searcher
 
 log = logging.getLogger("workbench.app.cli")
-
-# What ``--help`` shows without importing the engine (and torch): the built-in names and defaults.
-# tests/test_startup.py checks them against the registries, SearchConfig and SupernetConfig; input is always
-# checked against the registries themselves (so a registered name works even when it is not listed here).
-#: built-in search spaces (``workbench.spaces.space_names()``)
-SPACES = ("darts", "nb201", "toy", "s1", "s2", "s3", "s4", "s5", "sharp", "nb201-sparse", "darts-sparse", "chain")
-#: built-in methods (``workbench.methods.method_names()``)
-METHODS = ("darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs", "sdarts-adv", "sharpdarts", "darts-l2",
-           "darts-ada", "blank", "dass", "sd-darts", "proxylessnas", "fbnet", "single-path", "rarts")
-#: built-in datasets (``workbench.tasks.data.dataset_names()``)
-DATASETS = ("digits", "fashion_mnist", "mnist5k", "cifar10", "synthetic:blobs", "synthetic:stripes")
-#: defaults of the ``search`` flags: SearchConfig's fields, and SupernetConfig's for C, layers, cells_per_stage
-SEARCH_DEFAULTS: dict[str, Any] = {
-    "epochs": 50, "batch_size": 64, "seed": 2, "C": 8, "layers": 3, "cells_per_stage": 1, "lr": 0.025,
-    "arch_lr": 3e-4, "arch_weight_decay": 1e-3, "weight_decay": 3e-4, "momentum": 0.9, "grad_clip": 5.0,
-    "train_portion": 0.5}
 #: width of the label column of the summary (``  genotype (NB201)  ...``)
 LABEL_WIDTH = 20
 

@@ -15,11 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.app.cli.common import (
-    DATASETS,
-    METHODS,
     NB201_ENV,
-    SEARCH_DEFAULTS,
-    SPACES,
     UsageError,
     check_eval_every,
     drive,
@@ -30,6 +26,7 @@ from workbench.app.cli.common import (
     search_config,
     threads_flag,
 )
+from workbench.app.cli.help_names import DATASETS, METHODS, SEARCH_DEFAULTS, SPACES
 from workbench.data import nb201_table_path
 
 
