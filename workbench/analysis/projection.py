@@ -410,15 +410,17 @@ class SelectionComparison:
     magnitude: Genotype  # the search's own rule on softmax(alpha)
     perturbation: Genotype  # every edge probed once on the same, untouched supernet
     projected: Genotype | None = None  # from a full Projection schedule, if given
+    edge_labels: tuple[str, ...] = ()  # the space's edge names ("0→3"), as every view writes them
 
     def table(self) -> str:
         """A plain-text table: one line per edge, then the genotypes."""
-        lines = [f"{'cell':<7}{'edge':>5} {'src->node':<10}{'magnitude (w)':<26}{'perturbation (drop)':<30}agree"]
+        lines = [f"{'cell':<7}{'edge':>5} {'from→to':<10}{'magnitude (w)':<26}{'perturbation (drop)':<30}agree"]
         for r in self.rows:
             p = r.probe
             i_m, i_p = p.ops.index(r.magnitude_op), p.ops.index(r.perturbation_op)
             score = p.acc_drop if p.crit == "acc" else p.loss_rise
-            lines.append(f"{p.cell_type:<7}{p.edge:>5} {f'{p.src}->{p.node}':<10}"
+            name = self.edge_labels[p.edge] if p.edge < len(self.edge_labels) else f"{p.src}→node {p.node}"
+            lines.append(f"{p.cell_type:<7}{p.edge:>5} {name:<10}"
                          f"{f'{r.magnitude_op} ({p.weights[i_m]:.4f})':<26}"
                          f"{f'{r.perturbation_op} ({score[i_p] + 0.0:+.4f})':<30}{'yes' if r.agree else 'NO'}")
         lines += [f"why: edge {r.probe.edge} ({r.probe.cell_type}): {r.why}" for r in self.rows if not r.agree]
@@ -455,4 +457,5 @@ def compare_selection(searcher: Searcher, config: ProjectionConfig = ProjectionC
             rows.append(EdgeComparison(p, m, p.chosen, m == p.chosen, "" if m == p.chosen else _why(p, m, p.chosen)))
             i = p.ops.index(p.chosen)
             strength[c][e, pt.space.ops.index(p.chosen)] = p.acc_drop[i] if p.crit == "acc" else p.loss_rise[i]
-    return SelectionComparison(tuple(rows), searcher.genotype(), derive_genotype(pt.space, strength), projected)
+    return SelectionComparison(tuple(rows), searcher.genotype(), derive_genotype(pt.space, strength), projected,
+                               tuple(pt.space.edge_labels()))

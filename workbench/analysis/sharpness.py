@@ -96,7 +96,7 @@ def compute_sharpness(searcher: Searcher, method: str = "dense", k: int = 1, bat
             order = torch.argsort(evals, descending=True)[:k]
             top, vecs = evals[order], evecs[:, order].T
         elif method == "lanczos":
-            res = lanczos(op, k=min(k, op.n), generator=gen)
+            res = lanczos(op, k=min(k, op.n), tol=tol, generator=gen)  # stops once the top k are stable
             top, vecs = res.eigenvalues, res.eigenvectors
         else:
             res = power_iteration(op, iters=iters, tol=tol, generator=gen)

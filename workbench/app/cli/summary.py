@@ -132,7 +132,8 @@ def write_report(run_dir: Path) -> Path | None:
     try:
         from widgets.report import write_report as write  # the application layer may use widgets
     except ImportError as exc:
-        print(f"workbench: warning: report.html not written (widgets.report unavailable: {exc})", file=sys.stderr)
+        print(f"workbench: warning: report.html not written ({exc}); install the widgets extra: "
+              "pip install 'dnas-workbench[widgets]'", file=sys.stderr)
         return None
     try:
         return write(run_dir)
