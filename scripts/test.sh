@@ -9,4 +9,6 @@ cd "$ROOT"
 
 bash scripts/install.sh
 
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two workers (pytest-xdist; WORKBENCH_TEST_WORKERS to change, 0 = in this process): every test and notebook
+# uses one torch thread, so the 2-core CI machine runs two at once. -rs prints why a test was skipped.
+exec .venv/bin/python -m pytest -q -rs -p no:cacheprovider -n "${WORKBENCH_TEST_WORKERS:-2}" "$@"
