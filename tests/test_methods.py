@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from conftest import tiny_config
 
 from workbench import Searcher, SupernetConfig
+from workbench.errors import ConfigError
 from workbench.methods import (
     METHODS,
     StepContext,
@@ -245,12 +246,20 @@ def test_gdas_and_snas_genotype_rules_on_hand_made_alphas():
 def _config(method, space):
     opts = {"darts-ada": {"ev_freq": 1, "es_start_epoch": 0, "delta": 1, "window": 1},
             "sdarts-adv": {"steps": 2}, "pc-darts": {"K": 2, "warmup_epochs": 0}}.get(method, {})
-    net = SupernetConfig(C=4, layers=3)
+    net = SupernetConfig(C=4, layers=3) if space in ("toy", "darts") else None  # other spaces: their defaults
     return tiny_config(method=method, space=space, supernet=net, method_options=opts, data_limit=120)
 
 
-@pytest.mark.parametrize("space", ["toy", "darts"])
-@pytest.mark.parametrize("method", sorted(METHODS.names()))
+def _method_spaces() -> list[tuple[str, str]]:
+    """Every method on the spaces it is built for (its own list, else a small cell space and DARTS's)."""
+    pairs = []
+    for m in sorted(METHODS.names()):
+        own = get_method(m).spaces
+        pairs += [(m, sp) for sp in (own[:2] if own else ("toy", "darts"))]
+    return pairs
+
+
+@pytest.mark.parametrize(("method", "space"), _method_spaces())
 def test_every_method_runs_and_resumes_bit_exactly(method, space):
     cfg = _config(method, space)
     full = Searcher(cfg)
@@ -282,3 +291,11 @@ def test_darts_ada_driver_runs_the_search_with_sharpness_tracking():
     # each rollback multiplied the weight decay by mul_factor = 10, and the optimizer uses it
     assert outcome.weight_decay == pytest.approx(s.config.weight_decay * 10 ** len(outcome.rollbacks))
     assert s.optimizer.param_groups[0]["weight_decay"] == pytest.approx(outcome.weight_decay)
+
+
+def test_a_method_on_a_space_it_is_not_built_for_names_its_spaces():
+    with pytest.raises(ConfigError, match=r"method 'dass' is built for the space\(s\) nb201-sparse, darts-sparse, "
+                                          r"not 'nb201'"):
+        Searcher(tiny_config(method="dass", space="nb201", supernet=None))
+    with pytest.raises(ConfigError, match=r"'single-path' is built for the space\(s\) chain"):
+        Searcher(tiny_config(method="single-path", space="toy"))

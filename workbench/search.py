@@ -104,8 +104,14 @@ class Searcher(SearchState):
         self.objective = task.objective
         self.dataset = task.dataset
         torch.manual_seed(config.seed)
-        net_cfg = space.supernet_config(config.supernet, **dict(self.method.supernet_settings))
-        self.model = space.build_supernet(task.info, net_cfg).to(self.device)
+        try:
+            net_cfg = space.supernet_config(config.supernet, **dict(self.method.supernet_settings))
+            self.model = space.build_supernet(task.info, net_cfg).to(self.device)
+        except (ValueError, TypeError) as exc:
+            if self.method.spaces and space.name not in self.method.spaces:
+                raise ConfigError(f"method {self.method.name!r} is built for the space(s) "
+                                  f"{', '.join(self.method.spaces)}, not {space.name!r}: {exc}") from exc
+            raise
         (xw, yw), (xa, ya) = search_split(self.dataset, config.train_portion)
         self.train_stream = BatchStream(xw, yw, config.batch_size, seed=config.seed * 1000 + 1, device=self.device)
         self.val_stream = BatchStream(xa, ya, config.batch_size, seed=config.seed * 1000 + 2, device=self.device)

@@ -102,7 +102,7 @@ def dass(sparsity: float = 0.9, mask_grad: str = "ste", granularity: str = "op",
                 "granularity": V.choice(granularity, "granularity", GRANULARITIES, **w),
                 "sparsify_dense_ops": V.boolean(sparsify_dense_ops, "sparsify_dense_ops", **w)}
     cost_weight = V.real(cost_weight, "cost_weight", low=0, **w)
-    return replace(darts_v1(), name="dass", supernet_settings=settings,
+    return replace(darts_v1(), name="dass", spaces=("nb201-sparse", "darts-sparse"), supernet_settings=settings,
                    arch_loss_terms=(SparsityCost(cost_weight),) if cost_weight > 0 else (),
                    options={**settings, "cost_weight": cost_weight})
 

@@ -127,7 +127,7 @@ def fbnet(cost: CostModel | str | None = None, alpha: float = 0.2, beta: float =
     est = bind_cost(partial(fbnet_gradient, alpha=float(alpha), beta=float(beta), form=form, reference=ref), source)
     terms: tuple[Any, ...] = () if budget is None else (cost_term(source, float(budget_weight), budget,
                                                                   name="budget_term"),)
-    return replace(darts_v1(), name="fbnet", relaxation=GumbelSoft(FbnetTau(tau0, tau_decay, warmup_epochs)),
+    return replace(darts_v1(), name="fbnet", spaces=("chain",), relaxation=GumbelSoft(FbnetTau(tau0, tau_decay, warmup_epochs)),
                    arch_gradient=est, arch_loss_terms=terms, order="weight_first", arch_start_epoch=warmup_epochs,
                    arch_parameters=arch_params_slot(source, budget),
                    paper_defaults={"lr": 0.1, "weight_decay": 1e-4, "arch_lr": 0.01, "arch_weight_decay": 5e-4,

@@ -134,6 +134,7 @@ class Method:
     driver: Callable[[Searcher], Controller] | None = None  # builds the controller (DARTS-ADA); None = plain loop
     paper_defaults: Mapping[str, Any] = field(default_factory=dict)  # SearchConfig fields as the paper sets them
     options: Mapping[str, Any] = field(default_factory=dict)  # the preset's effective options
+    spaces: tuple[str, ...] = ()  # the registered spaces it is built for (empty: any space its slots accept)
 
     def __post_init__(self) -> None:
         w = {"where": "Method."}

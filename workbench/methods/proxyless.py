@@ -298,7 +298,7 @@ def proxylessnas(cost: CostModel | str | None = None, lam: float = 0.1, warmup_e
     terms: tuple[Any, ...] = ()
     if loss == "add" and mode != "two":
         terms = (cost_term(source, float(lam), budget, name="cost_term"),)
-    return replace(darts_v1(), name="proxylessnas", relaxation=BinaryGates(), arch_gradient=est,
+    return replace(darts_v1(), name="proxylessnas", spaces=("chain",), relaxation=BinaryGates(), arch_gradient=est,
                    arch_loss_terms=terms, arch_start_epoch=warmup_epochs,
                    arch_parameters=arch_params_slot(source, budget),
                    arch_optimizer=pair_rescale_adam if mode == "two" else darts_v1().arch_optimizer,

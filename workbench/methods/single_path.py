@@ -233,7 +233,7 @@ def single_path(cost: CostModel | str | None = None, lam: float = 0.1, budget: f
         check_number("threshold_lr", threshold_lr, strict=True)
     source = cost_spec(cost)
     term = RuntimeLoss(source, float(lam), budget, warmup_epochs, float(fixed_cost))
-    return replace(darts_v1(), name="single-path", arch_gradient=SinglePathGradient(term),
+    return replace(darts_v1(), name="single-path", spaces=("chain",), arch_gradient=SinglePathGradient(term),
                    arch_loss_terms=(term,), weight_loss_terms=(term,), supernet_settings={"superkernel": True},
                    genotype_rule="indicators", arch_optimizer=ThresholdAdam(threshold_lr),
                    arch_parameters=_BuildRuntimeFirst(term),
