@@ -321,7 +321,8 @@ def compare(methods: Sequence[str], seeds: Sequence[int], space: str, dataset: s
     name to its options. ``retrain`` is an ``EvalConfig`` for the small-budget
     retraining (None: skipped). With ``out_dir`` each run gets its own folder
     and the table is written as ``comparison.{csv,md,json}``; ``table_path``
-    points to a NAS-Bench-201 CSV for ground truth. ``on_run`` receives each
+    points to a NAS-Bench-201 CSV for ground truth (default on the nb201 space: the shipped table, or
+    ``$WORKBENCH_NB201_TABLE``). ``on_run`` receives each
     finished row (progress reporting).
     """
     base = base_config if base_config is not None else SearchConfig()
@@ -330,6 +331,9 @@ def compare(methods: Sequence[str], seeds: Sequence[int], space: str, dataset: s
     if unknown:
         raise ValueError(f"method_options given for {unknown}, which are not among the compared methods {list(methods)}")
     table = None
+    if table_path is None and space == "nb201":  # NAS-Bench-201 cells: score against the table the package ships
+        from workbench.data import nb201_table_path
+        table_path = nb201_table_path()
     if table_path is not None and (nb := _optional("workbench.spaces.cell.nb201")) is not None:
         table = nb.NB201Table.load(table_path)
     extras = Extras(hessian, retrain, table_path)
