@@ -400,8 +400,10 @@ def test_cli_fit_nb201(nb201_csv, capsys, monkeypatch):
     assert main(["latency", "fit-nb201", "--device", "pixel33", "--table", str(nb201_csv)]) == 2
     assert "did you mean 'pixel3'" in capsys.readouterr().err
     monkeypatch.delenv("WORKBENCH_NB201_TABLE", raising=False)
-    assert main(["latency", "fit-nb201", "--device", "pixel3"]) == 2
-    assert "needs --table PATH" in capsys.readouterr().err
+    assert main(["latency", "fit-nb201", "--device", "pixel3"]) == 0  # the shipped table by default
+    assert "R² 0.849" in capsys.readouterr().out
+    assert main(["latency", "fit-nb201", "--device", "pixel3", "--table", "/nonexistent/nb201.csv"]) == 2
+    assert "/nonexistent/nb201.csv" in capsys.readouterr().err
 
 
 def test_torch_threads_are_left_as_they_were():

@@ -99,7 +99,7 @@ def test_load_errors(tmp_path: Path) -> None:
     missing = tmp_path / "nope.csv"
     with pytest.raises(FileNotFoundError) as info:
         NB201Table.load(missing)
-    assert str(missing) in str(info.value) and "not shipped" in str(info.value)
+    assert str(missing) in str(info.value) and "nb201-convert" in str(info.value)
     bad = tmp_path / "bad.csv.gz"
     with gzip.open(bad, "wt") as f:
         f.write("nb201_index,arch_str,c10_test_200ep\n0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,10.0\n")
