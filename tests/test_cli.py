@@ -311,3 +311,17 @@ def test_compare_subcommand_passes_method_options_to_the_controller(tmp_path, ca
     assert row["controller"]["weight_decay"] == pytest.approx(0.03)
     assert main(["compare", "--methods", "darts-v1", "--method-option", "darts-ada:factor=1.1"]) == 2
     assert "METHOD:KEY=VALUE with METHOD one of --methods (darts-v1)" in capsys.readouterr().err
+
+
+def test_runs_list_shows_each_run_folder_and_show_names_the_report(tmp_path, capsys):
+    assert main(["search", *TINY, "--out", str(tmp_path / "a"), "--quiet", "--threads", "1"]) == 0
+    (tmp_path / "not-a-run").mkdir()
+    capsys.readouterr()
+    assert main(["runs", "list", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("a ") and "finished" in lines[0] and "toy/darts-v1/digits" in lines[0]
+    assert "val acc" in lines[0]
+    assert main(["runs", "show", str(tmp_path / "a")]) == 0
+    assert f"report       {tmp_path / 'a' / 'report.html'}" in capsys.readouterr().out
+    assert main(["runs", "list", str(tmp_path / "nope")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

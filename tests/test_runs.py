@@ -76,6 +76,19 @@ def test_reloaded_history_equals_live_history(full_run):
     assert h.started == live.started and h.finished == live.finished
 
 
+def test_a_run_folder_written_before_the_gpu_fields_still_loads(full_run, tmp_path):
+    import shutil
+    out = tmp_path / "old"
+    shutil.copytree(full_run[0], out)
+    info = json.loads((out / "config.json").read_text())
+    for key in ("cuda_graphs", "deterministic"):  # SearchConfig fields added after earlier runs were written
+        del info["config"][key]
+    (out / "config.json").write_text(json.dumps(info))
+    run = load_run(out)
+    assert run.finished and run.config.cuda_graphs is True and run.config.deterministic is False
+    assert run.genotype == load_run(full_run[0]).genotype
+
+
 def test_torn_last_line_and_corrupt_middle_line_are_skipped_and_reported(full_run, tmp_path, caplog):
     import shutil
     out = tmp_path / "copy"

@@ -169,7 +169,8 @@ _INFO_KEYS: dict[str, tuple[bool, tuple[type, ...]]] = {
 }
 #: SearchConfig fields a run folder may lack (added after run folders existed; their defaults are the old
 #: behaviour). Every other field must be in config.json.
-_OPTIONAL_CONFIG_KEYS = ("objective",)
+# fields added after run folders were first written: a folder without them gets the field's default
+_OPTIONAL_CONFIG_KEYS = ("objective", "cuda_graphs", "deterministic")
 
 
 def _check_info(info: dict[str, Any], path: Path) -> None:

@@ -1,4 +1,7 @@
-"""``python -m workbench runs show DIR``: what a run folder holds, for any space and task.
+"""``python -m workbench runs list [DIR]`` and ``runs show DIR``: the run folders there are, and what one holds.
+
+``list``: one line per run folder under DIR (default ``runs``): status, steps done, space / method / dataset,
+seed and the supernet's primary validation metric when the run finished. ``show``:
 
 Status, config, command, checkpoints, one line per epoch (the primary metric
 and ``space.label`` of the architecture), rollbacks and early-stopping triggers
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from typing import Any
 
 from workbench.app.cli.common import metric_text, metrics_text, n_text, outcome_text
@@ -67,8 +71,43 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
             print(f"  {b.file} line {b.line}: {b.reason[:160]}")
         if len(run.bad_lines) > 10:
             print(f"  ... and {len(run.bad_lines) - 10} more")
+    if (run.path / "report.html").exists():
+        print(f"report       {run.path / 'report.html'}")
     if run.status == "incomplete" and cks:
         print(f"continue     python -m workbench resume {run.path}")
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.runs import load_run
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"workbench: error: {root} is not a folder (run folders are written under runs/ by default)",
+              file=sys.stderr)
+        return 2
+    folders = sorted(p for p in root.iterdir() if (p / "config.json").is_file())
+    if not folders:
+        print(f"no run folders under {root}")
+        return 0
+    for path in folders:
+        try:
+            run = load_run(path)
+        except Exception as exc:  # noqa: BLE001 - one unreadable folder must not hide the others
+            print(f"{path.name:28s} unreadable: {type(exc).__name__}: {str(exc)[:100]}")
+            continue
+        cfg, h = run.config, run.history
+        done = int(h.steps[-1]) if len(h) else 0
+        total = run.info.get("steps_per_epoch", 0) * cfg.epochs
+        score = ""
+        summary = _summary(path / "summary.json") or {}
+        val = (summary.get("supernet") or {}).get("val_metrics") or {}
+        m = h.primary_metric or "accuracy"
+        if run.finished and m in val:
+            score = f"  val {metric_text(m, val[m])}"
+        print(f"{path.name:28s} {run.status:10s} step {done:>6d}/{total:<6d} {cfg.space}/{cfg.method}/{cfg.dataset} "
+              f"seed {cfg.seed}{score}")
     return 0
 
 
@@ -120,3 +159,6 @@ def add_parser(sub: Any) -> None:
     show = rsub.add_parser("show", help="summary of a run folder")
     show.add_argument("run_dir", metavar="DIR")
     show.set_defaults(func=cmd_runs_show)
+    lst = rsub.add_parser("list", help="the run folders under a folder, one line each")
+    lst.add_argument("root", metavar="DIR", nargs="?", default="runs", help="where the run folders are (default runs)")
+    lst.set_defaults(func=cmd_runs_list)
