@@ -3,7 +3,7 @@
 #
 #   bash scripts/install.sh            # from any directory
 #
-# 1. Debian packages: graphviz (the `dot` binary), chromium + chromium-driver
+# 1. Debian packages: graphviz (the `dot` binary), dataset-fashion-mnist (lesson 05), chromium + chromium-driver
 #    (headless browser for the test suite). Skipped when dpkg already has them,
 #    so re-runs need no network. Set DNAS_SKIP_APT=1 to skip this step.
 # 2. A virtualenv in .venv (reused when present).
@@ -25,7 +25,7 @@ PIP_LOG="$VENV/install-pip.log"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="torch==2.13.0"              # the CPU wheel; installed before the package's torch range
 EXTRAS="widgets,lab,datasets,dev"       # every extra of pyproject.toml
-APT_PKGS=(graphviz chromium chromium-driver)
+APT_PKGS=(graphviz chromium chromium-driver dataset-fashion-mnist)  # the last: Fashion-MNIST for lesson 05 and its test
 
 log() { printf '[install] %s\n' "$*" >&2; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
