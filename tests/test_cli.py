@@ -251,6 +251,13 @@ def test_compare_subcommand_tabulates_methods(tmp_path, capsys):
     assert code == 0
     assert "darts-v1" in out and "sdarts-rs" in out
     assert (tmp_path / "cmp" / "comparison.csv").exists()
+    # a terminal table, not Markdown: aligned columns, a rule under each header, genotypes unescaped
+    lines = out.splitlines()
+    assert not any(ln.startswith("|") for ln in lines) and "\\|" not in out
+    header = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["method", "seeds"])
+    assert set(lines[header + 1].replace(" ", "")) == {"-"}
+    run_rows = [ln for ln in lines if ln.startswith(("darts-v1 ", "sdarts-rs"))]
+    assert any("|" in ln for ln in run_rows)  # the per-run rows end with the genotype as the space writes it
 
 
 def test_compare_subcommand_rejects_unknown_method(capsys):

@@ -155,7 +155,7 @@ class ComparisonResult:
     def to_markdown(self) -> str:
         """A per-method summary table (mean ± std over seeds), then the per-run table."""
         cols = self.numeric_columns
-        lines = [f"Space {self.space}, dataset {self.dataset}, {self.epochs} epochs; mean ± std over seeds.", "",
+        lines = [f"Space {self.space}, dataset {self.dataset}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}; mean ± std over seeds.", "",
                  "| method | seeds | " + " | ".join(cols) + " | published NB201 C10 |",
                  "|---" * (len(cols) + 3) + "|"]
         for s in self.summary():
@@ -168,6 +168,21 @@ class ComparisonResult:
             lines.append("| " + " | ".join(_fmt(r.get(c), None, c) if c in cols else _md_code(r[c]) if c == "genotype"
                                            else str(r.get(c)) for c in per_run) + " |")
         return "\n".join(lines) + "\n"
+
+    def to_text(self) -> str:
+        """The same two tables as :meth:`to_markdown`, aligned in columns for a terminal (no Markdown escapes)."""
+        cols = self.numeric_columns
+        head = [f"Space {self.space}, dataset {self.dataset}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}; mean ± std over seeds."]
+        summary = [["method", "seeds", *cols, "published NB201 C10"]]
+        for s in self.summary():
+            pub = s["published_nb201_c10"]
+            summary.append([s["method"], str(s["seeds"]), *(_fmt(s.get(c), s.get(c + "_std"), c) for c in cols),
+                            "" if pub is None else str(pub)])
+        per_run = [["method", "seed", *cols, "genotype"]]
+        for r in self.rows:
+            per_run.append([str(r.get("method")), str(r.get("seed")), *(_fmt(r.get(c), None, c) for c in cols),
+                            str(r.get("genotype"))])
+        return "\n".join([*head, "", _aligned(summary), "", _aligned(per_run)]) + "\n"
 
     def to_json(self) -> str:
         return json.dumps(_clean({"format": "workbench-comparison/1", "space": self.space, "dataset": self.dataset,
@@ -206,6 +221,13 @@ class ComparisonResult:
             raise ValueError(f"not a workbench comparison (format={d.get('format')!r})")
         return cls(d["rows"], d["space"], d["dataset"], d["epochs"], d.get("config", {}),
                    d.get("figure", {}).get("curves", {}))
+
+
+def _aligned(rows: list[list[str]]) -> str:
+    """Rows of cells as left-aligned columns (two spaces apart), a rule under the header row."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def _md_code(text: str) -> str:

@@ -63,7 +63,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     result = compare(methods, seeds, args.space, dataset, args.epochs, args.out, table, base_config=base,
                      method_options=options, retrain=retrain, hessian=not args.no_hessian, on_run=on_run)
-    print(result.to_markdown())
+    print(result.to_text())  # the same tables as comparison.md, aligned for a terminal
     if args.out:
         print(f"\ntables and run folders in {args.out}")
     return 0
