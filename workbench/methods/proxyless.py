@@ -62,7 +62,7 @@ from workbench.methods.costs import CostModel
 from workbench.methods.presets import Method, darts_v1, register_method
 from workbench.methods.relax import gumbel_noise
 from workbench.methods.space_costs import (
-    CostFromSpace,
+    CostSourced,
     CostSpec,
     arch_params_slot,
     check_epochs,
@@ -160,7 +160,7 @@ def gated_forward(model: Any, x: Tensor, gates: Tensor, mask: np.ndarray) -> Ten
 
 
 @dataclass(frozen=True)
-class ProxylessGradient:
+class ProxylessGradient(CostSourced):
     """The architecture-gradient slot: sampled gates, the binary-gate estimator, and (for 'two' mode or the
     'mul#log' loss) the cost inside the loss; with 'add' in 'full'/'full_v2' the cost is an additive term."""
 
@@ -172,14 +172,6 @@ class ProxylessGradient:
     alpha_r: float = 0.2
     beta_r: float = 0.3
     reference: float | None = None
-
-    @property
-    def cost(self) -> CostModel | None:
-        return self.source if isinstance(self.source, CostModel) else None
-
-    @property
-    def spec(self) -> CostFromSpace | None:
-        return self.source if isinstance(self.source, CostFromSpace) else None
 
     def __call__(self, ctx: StepContext) -> ArchGradResult:
         model = ctx.model

@@ -57,6 +57,7 @@ from workbench.methods.costs import CostModel
 from workbench.methods.presets import Method, darts_v1, register_method
 from workbench.methods.space_costs import (
     CostFromSpace,
+    CostSourced,
     CostSpec,
     check_epochs,
     check_number,
@@ -146,7 +147,7 @@ def _check_budget(rt: RuntimeModel, budget: float | None) -> None:
 
 
 @dataclass(frozen=True)
-class RuntimeLoss:
+class RuntimeLoss(CostSourced):
     """lam(t) * log(R_total) (hinged at log ``budget``) of the model's current indicators; lam(t) = 0 during
     ``warmup_epochs``. Called as an arch-loss term ``(ctx)`` and as a weight-loss term ``(ctx, output, batch)``."""
 
@@ -156,14 +157,6 @@ class RuntimeLoss:
     warmup_epochs: int = 0
     fixed_cost: float = 0.0
     name: str = "runtime_term"
-
-    @property
-    def cost(self) -> CostModel | None:
-        return self.source if isinstance(self.source, CostModel) else None
-
-    @property
-    def spec(self) -> CostFromSpace | None:
-        return self.source if isinstance(self.source, CostFromSpace) else None
 
     def runtime(self, model: Any) -> Tensor:
         return runtime_model(model, self.source, self.fixed_cost).total(model.indicators())

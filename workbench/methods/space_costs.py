@@ -43,6 +43,20 @@ class CostFromSpace:
 CostSpec = CostModel | CostFromSpace
 
 
+class CostSourced:
+    """Mixin for a slot holding its cost as ``source`` (a table, or a spec the space builds): which one it is."""
+
+    source: CostSpec
+
+    @property
+    def cost(self) -> CostModel | None:
+        return self.source if isinstance(self.source, CostModel) else None
+
+    @property
+    def spec(self) -> CostFromSpace | None:
+        return self.source if isinstance(self.source, CostFromSpace) else None
+
+
 def cost_spec(cost: CostModel | str | None) -> CostSpec:
     """A preset's ``cost`` option as a cost model or a deferred one (None: parameters)."""
     if isinstance(cost, (CostModel, CostFromSpace)):
