@@ -9,11 +9,17 @@
 """
 from __future__ import annotations
 
-from workbench.tasks.data import DatasetNotFoundError, ImageDataset, dataset_names, load_dataset
+from workbench.tasks.data import (
+    DatasetNotFoundError,
+    ImageDataset,
+    dataset_names,
+    load_dataset,
+    register_dataset,
+)
 from workbench.tasks.objectives import OBJECTIVES, Objective, get_objective, objective_names
 from workbench.tasks.task import Dataset, Task, TaskInfo, TensorDataset
 
 __all__ = [
     "OBJECTIVES", "Dataset", "DatasetNotFoundError", "ImageDataset", "Objective", "Task", "TaskInfo",
-    "TensorDataset", "dataset_names", "get_objective", "load_dataset", "objective_names",
+    "TensorDataset", "dataset_names", "get_objective", "load_dataset", "objective_names", "register_dataset",
 ]

@@ -17,6 +17,7 @@ from workbench.tasks.data.datasets import (
     ImageDataset,
     dataset_names,
     load_dataset,
+    register_dataset,
 )
 from workbench.tasks.data.formats import RestrictedUnpickler, read_idx
 from workbench.tasks.data.streams import (
@@ -40,5 +41,6 @@ __all__ = [
     "load_dataset",
     "make_streams",
     "read_idx",
+    "register_dataset",
     "search_split",
 ]

@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -137,9 +138,34 @@ _Loader = Callable[[Path | None], _Raw]
 _LOADERS: Registry[_Loader] = Registry("dataset")
 
 
+#: a loader of any dataset (the :class:`~workbench.tasks.task.Dataset` protocol): (root, seed, limit) -> dataset
+DatasetFactory = Callable[..., Any]
+_FACTORIES: dict[str, DatasetFactory] = {}
+
+
+def register_dataset(name: str, factory: DatasetFactory, *, reads_files: bool = False) -> DatasetFactory:
+    """Register a dataset that is not an image folder (volumes, graphs, interactions, points, ...).
+
+    ``factory(root, seed=..., limit=...)`` returns any object with the :class:`~workbench.tasks.task.Dataset`
+    protocol (``TensorDataset`` or a richer type); ``root`` is ``None`` unless ``reads_files``. The name then
+    works everywhere a dataset name does: ``load_dataset``, ``SearchConfig(dataset=...)``, the CLI, run
+    folders. Duplicates raise.
+    """
+    key = name.strip().lower().replace("-", "_")
+    if key in _LOADERS or key in _FACTORIES:
+        raise ValueError(f"dataset {key!r} is already registered")
+    _FACTORIES[key] = factory
+    if not reads_files:
+        _NO_ROOT_GENERIC.add(key)
+    return factory
+
+
+_NO_ROOT_GENERIC: set[str] = set()
+
+
 def dataset_names() -> list[str]:
     """Names accepted by :func:`load_dataset` (``digits`` is always available)."""
-    return _LOADERS.names()
+    return _LOADERS.names() + list(_FACTORIES)
 
 
 def _stratified_take(y: Tensor, k: int, gen: torch.Generator) -> Tensor:
@@ -182,7 +208,7 @@ def load_dataset(
     *,
     seed: int = 0,
     limit: int | None = None,
-) -> ImageDataset:
+) -> Any:
     """Load ``name`` (see :func:`dataset_names`) from disk or code; the module docstring has the rules.
 
     ``root`` is the folder for datasets read from a user folder (``cifar10``;
@@ -194,19 +220,22 @@ def load_dataset(
     """
     w = {"where": "load_dataset: "}
     key = V.string(name, "name", **w).strip().lower().replace("-", "_")
-    loader = _LOADERS.get(key)
+    if key not in _FACTORIES:
+        loader = _LOADERS.get(key)
     limit = V.optional(V.integer, limit, "limit", low=1, **w)
     seed = V.seed(seed, "seed", **w)
     folder = None
     if root is not None:
         folder = Path(V.path(root, "root", **w)).expanduser()
-        if key in _NO_ROOT or key.startswith("synthetic:"):
+        if key in _NO_ROOT or key in _NO_ROOT_GENERIC or key.startswith("synthetic:"):
             log.warning("load_dataset(%r): root=%s is ignored, this dataset is not read from files", key, root)
             folder = None
         elif not folder.is_dir():
             raise DatasetNotFoundError(f"{key}: root={str(root)!r} is not a folder"
                                        f"{' (it does not exist)' if not folder.exists() else ''}; pass the folder "
                                        f"that holds the dataset's files. {_HOWTO.get(key, '')}".rstrip())
+    if key in _FACTORIES:
+        return _FACTORIES[key](folder, seed=seed, limit=limit)
     raw = loader(folder)
     gen = torch.Generator().manual_seed(seed)
 
