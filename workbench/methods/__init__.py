@@ -34,4 +34,4 @@ __all__ = [
 
 # presets register where they are defined: importing a family module registers its methods
 # (fbnet, proxylessnas; sd-darts; rarts; dass)
-from workbench.methods import dass, distill, hardware, rarts  # noqa: E402,F401
+from workbench.methods import covidnet3d, dass, distill, dnis, gtn, guidance, hardware, osnet, rarts  # noqa: E402,F401

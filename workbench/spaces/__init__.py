@@ -24,6 +24,11 @@ from workbench.spaces.base import (
 from workbench.spaces.cell import sparse_space  # noqa: F401  (registers nb201-sparse, darts-sparse: DASS)
 from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
 from workbench.spaces.chain.space import CHAIN_BLOCKS, ChainConfig, ChainSpace
+from workbench.spaces import gtn_teacher as _gtn_teacher  # noqa: F401  (registers gtn: the GTN teacher)
+from workbench.spaces.norm import space as _norm_space  # noqa: F401  (registers norm_placement: OSNet-AIN)
+from workbench.spaces.volume import space as _volume_space  # noqa: F401  (registers mbconv3d: CovidNet3D)
+from workbench.spaces import embedding as _embedding  # noqa: F401  (registers embedding_dims: DNIS)
+from workbench.diffusion import space as _guidance_space  # noqa: F401,E402  (registers guidance: Adaptive Guidance)
 
 __all__ = [
     "CHAIN_BLOCKS", "ChainConfig", "ChainSpace", "DARTS_OPS", "NB201_OPS", "SPACES", "ArchitectureError", "CellSpace", "ChoiceGroup", "ChoiceSupernet", "Choices",
