@@ -316,3 +316,15 @@ from widgets.views.hardware_panels import hardware_panels  # noqa: E402  (it nee
 
 for _panel in hardware_panels():
     PANELS.register(_panel, before="epochs")
+
+# norm-placement panel (OSNet-AIN's spaces): normalised placement weights with the dead candidates crossed
+from widgets.views.osnet_panels import norm_placement_panels  # noqa: E402  (it needs Panel, defined above)
+
+for _panel in norm_placement_panels():
+    PANELS.register(_panel, before="epochs")
+
+# DNIS panel (embedding_dims spaces): the soft selection mask with a step slider, mean mask per feature block
+from widgets.views.dnis import dnis_panels  # noqa: E402  (it needs Panel, defined above)
+
+for _panel in dnis_panels():
+    PANELS.register(_panel, before="epochs")

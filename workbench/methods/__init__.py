@@ -34,4 +34,15 @@ __all__ = [
 
 # presets register where they are defined: importing a family module registers its methods
 # (fbnet, proxylessnas; sd-darts; rarts; dass)
-from workbench.methods import covidnet3d, dass, distill, dnis, gtn, guidance, hardware, osnet, rarts  # noqa: E402,F401
+from workbench.methods import (  # noqa: E402,F401
+    covidnet3d,
+    darts_gt,
+    dass,
+    distill,
+    dnis,
+    gtn,
+    guidance,
+    hardware,
+    osnet,
+    rarts,
+)
