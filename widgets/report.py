@@ -181,6 +181,16 @@ def report_html(history: History, genotype: Any = None, meta: Mapping[str, Any] 
     return "\n".join(out)
 
 
+def _network_meta(summary: Path) -> dict[str, str]:
+    """The derived network's parameters and FLOPs from the run's ``summary.json`` (counted by the CLI)."""
+    import json
+    try:
+        net = json.loads(summary.read_text(encoding="utf-8")).get("network")
+        return {"derived network": f"{net['params']:,} parameters, {net['flops']:,} FLOPs per example"} if net else {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 def write_report(run_dir: str | Path, history: History | None = None, *, title: str | None = None) -> Path:
     """Write ``<run_dir>/report.html`` (history loaded from the run folder when not given)."""
     run_dir = Path(run_dir)
@@ -203,6 +213,7 @@ def write_report(run_dir: str | Path, history: History | None = None, *, title: 
                 meta["removed ops"] = ", ".join(cfg.removed_ops)
         if getattr(run, "status", None):
             meta["status"] = run.status
+    meta.update(_network_meta(run_dir / "summary.json"))
     run_dir.mkdir(parents=True, exist_ok=True)
     meta["run folder"] = str(run_dir)
     page = report_html(history, None, meta, title=title)

@@ -61,6 +61,12 @@ def summarize(searcher: Searcher, run_dir: Path | None, seconds: float, steps_ta
         except (OSError, ValueError) as exc:
             truth_note = f"not available ({exc})"
     cfg, obj = searcher.config, searcher.objective
+    network, network_note = None, None
+    try:
+        from workbench.analysis.network_cost import network_cost
+        network = network_cost(space.compile(arch, searcher.task.info), ds.x_test[:1]).to_dict()
+    except Exception as exc:  # a space without a compilable network still gets its summary
+        network_note = f"not counted ({type(exc).__name__}: {exc})"
     return {"run": None if run_dir is None else str(run_dir), "space": space.name, "method": searcher.method.name,
             "dataset": cfg.dataset, "seed": cfg.seed, "epochs": cfg.epochs, "steps": searcher.step_count,
             "steps_taken": searcher.step_count if steps_taken is None else steps_taken,
@@ -72,7 +78,8 @@ def summarize(searcher: Searcher, run_dir: Path | None, seconds: float, steps_ta
             "higher_is_better": obj.higher_is_better,
             "supernet": {"val_loss": val_loss, "val_metrics": val_m, "n_val": len(searcher.val_data[1]),
                          "test_loss": test_loss, "test_metrics": test_m, "n_test": len(ds.y_test)},
-            "controller": controller_outcome(searcher), "nb201_truth": truth, "nb201_note": truth_note}
+            "controller": controller_outcome(searcher), "nb201_truth": truth, "nb201_note": truth_note,
+            "network": network, "network_note": network_note}
 
 
 def summary_lines(s: dict[str, Any], report: Path | None = None) -> list[str]:
@@ -95,6 +102,11 @@ def summary_lines(s: dict[str, Any], report: Path | None = None) -> list[str]:
     else:
         lines.append(line("architecture", s["label"]))
         lines.append(line("as JSON", json.dumps(s["genotype"])))
+    if s.get("network"):
+        from workbench.analysis.network_cost import NetworkCost
+        lines.append(line("derived network", f"{NetworkCost(**s['network'])} (untrained, as compiled)"))
+    elif s.get("network_note"):
+        lines.append(line("derived network", s["network_note"]))
     sn = s["supernet"]
     lines.append(line("supernet", f"val {metrics_text(sn['val_metrics'], 2)} ({sn['n_val']} arch-half examples), "
                                   f"test {metrics_text(sn['test_metrics'], 2)} ({sn['n_test']} test examples)"))

@@ -88,6 +88,8 @@ class _Conv(nn.Module):
         if e is None:
             groups = self.E * self.c_in if self.depthwise else self.E
             stride = self.stride
+            if tracing():  # the plain convolution: no shape-dependent or computed kernels in a trace or export
+                return F.conv2d(x, self.weight, None, stride, self.padding, self.dilation, groups)
             H, W = x.shape[-2:]
             if stride == 2 and self.dilation == 2 and isinstance(self.padding, int):
                 # stride 2 with dilation 2 only ever reads even pixels: subsample, then an undilated conv
@@ -122,6 +124,16 @@ class _Conv(nn.Module):
         if m < pad:
             w = w[:, :, pad - m: pad + m + 1, pad - m: pad + m + 1]
         return w, m, 1
+
+
+def tracing() -> bool:
+    """Whether the forward is being traced, scripted, compiled or exported (TorchScript, ONNX, ``torch.export``).
+
+    Shape-dependent speed tricks (cropping kernel taps that only see padding) are then skipped: they would be
+    baked into the graph as constants, and an export at 8x8 would fail at 32x32. Eager runs keep them.
+    """
+    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
+                or torch.onnx.is_in_onnx_export())
 
 
 class EdgeOp(nn.Module):
@@ -177,7 +189,7 @@ class Pool(EdgeOp):
     def run(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
         if self.kind == "max":
             y = F.max_pool2d(x, 3, self.stride, 1)
-        elif e is None and x.device.type == "cpu":  # batched: the same average as a depthwise sum, 3-4x faster
+        elif e is None and x.device.type == "cpu" and not tracing():  # batched: a depthwise sum, 3-4x faster
             # than avg_pool2d on CPU
             ones, inv = self._sum_kernel(x)
             y = F.conv2d(x, ones, None, self.stride, 1, 1, x.shape[1])
