@@ -328,3 +328,15 @@ from widgets.views.dnis import dnis_panels  # noqa: E402  (it needs Panel, defin
 
 for _panel in dnis_panels():
     PANELS.register(_panel, before="epochs")
+
+# GTN panels (gtn teacher spaces): the learned inner schedule, the generated curriculum
+from widgets.views.gtn import gtn_panels  # noqa: E402  (it needs Panel, defined above)
+
+for _panel in gtn_panels():
+    PANELS.register(_panel, before="epochs")
+
+# Adaptive Guidance panel (guidance spaces): P(CFG) per sampling step
+from widgets.views.guidance import guidance_panels  # noqa: E402  (it needs Panel, defined above)
+
+for _panel in guidance_panels():
+    PANELS.register(_panel, before="epochs")
