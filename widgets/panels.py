@@ -340,3 +340,9 @@ from widgets.views.guidance import guidance_panels  # noqa: E402  (it needs Pane
 
 for _panel in guidance_panels():
     PANELS.register(_panel, before="epochs")
+
+# DARTS-GT panel (graph_transformer spaces): each layer's weights over the GNN experts and the derived expert
+from widgets.views.graph_operators import graph_panels  # noqa: E402  (it needs Panel, defined above)
+
+for _panel in graph_panels():
+    PANELS.register(_panel, before="epochs")

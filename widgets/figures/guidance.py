@@ -5,6 +5,11 @@
   0.5 (the derived policy keeps CFG above it). Trace layout: one ``go.Bar`` per policy, named by the mapping's
   keys, in order; then the threshold line (``name`` :data:`THRESHOLD`).
 * :func:`history_policy` -- the gates of a ``guidance`` search at a recorded step (for :func:`policy_bars`).
+* :func:`alignment_curves` -- by sampling step, the mean cosine between the conditional and the guided step in
+  each compared quantity (x0_hat, update, eps, ...). Trace layout: one line per quantity, in order.
+* :func:`nfe_tradeoff` -- distance to full-CFG samples against network evaluations per sample: a curve for a
+  family of policies (fixed cut-offs, cosine-rule thresholds), a large marker for a single policy. Trace
+  layout: one trace per series, in order.
 * :func:`trajectories` -- one panel per sampler: the paths of some samples from noise (small dot) to their final
   point (large dot), coloured by class, with the class centres as crosses. Trace layout per panel: one line
   trace per class (paths separated by None), one marker trace of final points per class, then the centres.
@@ -20,7 +25,8 @@ from plotly.subplots import make_subplots
 from widgets.figures.style import GRID, base_layout
 from workbench.history import History
 
-__all__ = ["CLASS_COLORS", "THRESHOLD", "history_policy", "policy_bars", "trajectories"]
+__all__ = ["CLASS_COLORS", "THRESHOLD", "alignment_curves", "history_policy", "nfe_tradeoff", "policy_bars",
+           "trajectories"]
 
 THRESHOLD = "derived policy: CFG above 0.5"
 CLASS_COLORS = ("#3a78b8", "#f28e2b", "#2e9d4f", "#d62728")
@@ -65,6 +71,44 @@ def policy_bars(policies: Mapping[str, np.ndarray | Sequence[float]], *, labels:
     fig.update_layout(barmode="group", bargap=0.2, legend=dict(orientation="h", y=-0.22, x=0))
     fig.update_xaxes(title="sampling step (noisy → clean)", gridcolor=GRID)
     fig.update_yaxes(title="P(CFG)", range=[0, 1.05], gridcolor=GRID)
+    return fig
+
+
+def alignment_curves(profiles: Mapping[str, np.ndarray | Sequence[float]], *,
+                     title: str | None = "How close is the conditional step to the guided one?", height: int = 320,
+                     width: int | None = None) -> go.Figure:
+    """Mean cos(conditional, guided) per sampling step, one line per compared quantity."""
+    fig = go.Figure()
+    for i, (name, p) in enumerate(profiles.items()):
+        p = np.asarray(p, dtype=float).ravel()
+        fig.add_trace(go.Scatter(x=np.arange(1, len(p) + 1), y=p, mode="lines+markers", name=name,
+                                 line=dict(color=_POLICY_COLORS[i % len(_POLICY_COLORS)]),
+                                 hovertemplate="step %{x}: cos = %{y:.4f}<extra>" + name + "</extra>"))
+    base_layout(fig, title, height, width)
+    fig.update_layout(legend=dict(orientation="h", y=-0.22, x=0))
+    fig.update_xaxes(title="sampling step (noisy → clean)", gridcolor=GRID, dtick=1)
+    fig.update_yaxes(title="mean cosine", gridcolor=GRID)
+    return fig
+
+
+def nfe_tradeoff(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+                 title: str | None = "Closeness to full guidance vs cost", height: int = 360,
+                 width: int | None = None) -> go.Figure:
+    """Distance to the full-CFG samples (lower is better) against NFE per sample; see the module docstring."""
+    fig = go.Figure()
+    for i, (name, (nfe, dist)) in enumerate(series.items()):
+        nfe, dist = np.asarray(nfe, dtype=float).ravel(), np.asarray(dist, dtype=float).ravel()
+        if len(nfe) != len(dist):
+            raise ValueError(f"series {name!r}: {len(nfe)} NFE values but {len(dist)} distances")
+        single = len(nfe) == 1
+        fig.add_trace(go.Scatter(x=nfe, y=dist, name=name, mode="markers" if single else "lines+markers",
+                                 marker=dict(size=14 if single else 6, symbol="star" if single else "circle",
+                                             color=_POLICY_COLORS[i % len(_POLICY_COLORS)]),
+                                 hovertemplate="%{x:.1f} NFE: %{y:.4f}<extra>" + name + "</extra>"))
+    base_layout(fig, title, height, width)
+    fig.update_layout(legend=dict(orientation="h", y=-0.22, x=0))
+    fig.update_xaxes(title="network evaluations per sample (NFE)", gridcolor=GRID)
+    fig.update_yaxes(title="mean ‖x − x_CFG‖²", gridcolor=GRID, rangemode="tozero")
     return fig
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from workbench.diffusion.policies import (
     CosineRule,
+    alignment_profile,
     cutoff_gates,
     distance_to,
     mode_fraction,
@@ -43,7 +44,7 @@ from workbench.diffusion.toy import (
 
 __all__ = [
     "DDIM", "GROUP", "OPTIONS", "CosineRule", "Denoiser", "DenoiserTraining", "GuidanceSpace", "GuidedSampler",
-    "GuidedSamplerNet", "MixtureConfig", "Sample", "Schedule", "cfg_eps", "cutoff_gates", "ddim_update",
+    "GuidedSamplerNet", "MixtureConfig", "Sample", "Schedule", "alignment_profile", "cfg_eps", "cutoff_gates", "ddim_update",
     "distance_to", "gates_of", "guidance_pairs", "mixture_centres", "mode_fraction", "nfe_of", "sample",
     "sample_adaptive", "sample_mixture", "toy_denoiser", "train_denoiser",
 ]

@@ -11,6 +11,8 @@ quality measure (SEEDS_2.md §10.2 and §10.4).
   x_t), ``"eps"`` (eps_c vs eps_cfg) and ``"cond_vs_uncond"`` (eps_c vs eps_u, the ComfyUI port's form) as
   options. The rule is never applied after the last step, and not before ``min_guided_steps`` guided steps
   (default 2). A threshold above 1 never fires: every step is guided (2S NFEs).
+* :func:`alignment_profile` -- gamma_k of every quantity along the full-CFG trajectory, averaged over samples
+  (the pilot's evidence for *which* quantity converges);
 * :func:`distance_to` -- the quality measure: the mean over samples of ||x - x_ref||^2 to the samples full
   CFG makes from the same noise (§10.4's "MSE to CFG"); :func:`mode_fraction` -- the share of samples within
   ``radius`` of their class centre (§10.4 toy 1).
@@ -25,7 +27,7 @@ from torch import Tensor
 
 from workbench.diffusion.sampler import DDIM, EpsModel, Sample, cfg_eps, ddim_update, eval_pair
 
-__all__ = ["QUANTITIES", "CosineRule", "cutoff_gates", "distance_to", "mode_fraction", "nfe_of", "sample_adaptive"]
+__all__ = ["QUANTITIES", "CosineRule", "alignment_profile", "cutoff_gates", "distance_to", "mode_fraction", "nfe_of", "sample_adaptive"]
 
 QUANTITIES = ("x0", "update", "eps", "cond_vs_uncond")
 
@@ -103,6 +105,22 @@ def sample_adaptive(model: EpsModel, z: Tensor, c: Tensor, ddim: DDIM, scale: fl
             preds.append(x0)
     return Sample(x, nfe, torch.stack(guided).to(z.dtype), torch.stack(path) if record else None,
                   torch.stack(preds) if record else None)
+
+
+@torch.no_grad()
+def alignment_profile(model: EpsModel, z: Tensor, c: Tensor, ddim: DDIM, scale: float) -> dict[str, Tensor]:
+    """Mean over samples of cos(q_cond, q_cfg) at each step of the full-CFG trajectory, per quantity (steps,)."""
+    abar_t, abar_prev = (a.to(dtype=z.dtype, device=z.device) for a in ddim.alpha_bars())
+    rules = {q: CosineRule(quantity=q) for q in QUANTITIES}
+    out: dict[str, list[Tensor]] = {q: [] for q in QUANTITIES}
+    x = z
+    for k, t in enumerate(ddim.timesteps().to(z.device)):
+        eps_c, eps_u = eval_pair(model, x, t.expand(len(x)), c)
+        eps_g = cfg_eps(eps_c, eps_u, scale)
+        for q, rule in rules.items():
+            out[q].append(rule.similarity(x, eps_c, eps_u, eps_g, abar_t[k], abar_prev[k]).mean())
+        x, _ = ddim_update(x, eps_g, abar_t[k], abar_prev[k])
+    return {q: torch.stack(v) for q, v in out.items()}
 
 
 def distance_to(x: Tensor, reference: Tensor) -> float:
