@@ -346,3 +346,9 @@ from widgets.views.graph_operators import graph_panels  # noqa: E402  (it needs 
 
 for _panel in graph_panels():
     PANELS.register(_panel, before="epochs")
+
+# CovidNet3D panel (mbconv3d spaces): lesion volumes in the slice viewer, the supernet's CAM on demand
+from widgets.views.volume import volume_panels  # noqa: E402  (it needs Panel, defined above)
+
+for _panel in volume_panels():
+    PANELS.register(_panel, before="epochs")
