@@ -9,7 +9,6 @@ MBConv layers, the hardware-aware methods' space).
 """
 from __future__ import annotations
 
-from workbench.spaces import embedding as _embedding  # noqa: F401  (registers embedding_dims: DNIS)
 from workbench.spaces.base import (
     SPACES,
     ArchitectureError,
@@ -29,6 +28,7 @@ from workbench.spaces.graph import space as _graph_space  # noqa: F401  (registe
 from workbench.spaces import gtn_teacher as _gtn_teacher  # noqa: F401  (registers gtn: the GTN teacher)
 from workbench.spaces.norm import space as _norm_space  # noqa: F401  (registers norm_placement: OSNet-AIN)
 from workbench.spaces.volume import space as _volume_space  # noqa: F401  (registers mbconv3d: CovidNet3D)
+from workbench.spaces import embedding as _embedding  # noqa: F401  (registers embedding_dims: DNIS)
 from workbench.diffusion import space as _guidance_space  # noqa: F401,E402  (registers guidance: Adaptive Guidance)
 
 __all__ = [
