@@ -300,3 +300,22 @@ def test_figures_and_panel_show_the_recorded_mask():
     assert "dnis_mask" in [p.name for p in PANELS.for_space(SPACE)]
     static = PANELS.get("dnis_mask").static(h, int(h.steps[-1]), ["dims"])
     assert set(static) == {"dnis_mask", "dnis_blocks"}
+
+
+def test_live_mask_view_follows_the_search_and_the_scrubber():
+    pytest.importorskip("anywidget")
+    from widgets import dashboard
+    from widgets.controls import SearchSession
+
+    session = SearchSession(_search(), threaded=False)
+    d = dashboard(session, static=False, min_interval=0)
+    view = d.views["dnis_mask"]
+    view.set_visible(True)
+    session.run(12)  # into the search phase (10 steps per epoch)
+    h = session.history
+    np.testing.assert_allclose(np.asarray(view.heatmap.data[0].z, float), h.weights("dims")[-1], rtol=1e-6)
+    np.testing.assert_allclose(view.curves.data[0].y[-1], h.weights("dims")[-1][0].mean(), rtol=1e-5)
+    assert "step 12" in view.heatmap.layout.title.text and "b5" in view.label.value
+    d.scrubber.scrub(2)
+    np.testing.assert_allclose(np.asarray(view.heatmap.data[0].z, float), h.weights("dims")[1], rtol=1e-6)
+    d.close()

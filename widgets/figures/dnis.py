@@ -38,9 +38,12 @@ def _group(history: History) -> Any:
 
 
 def mask_evolution_from(masks: np.ndarray, steps: Sequence[int], rows: Sequence[str], options: Sequence[str], *,
-                        title: str | None = "Soft selection mask W", height: int = 360, width: int | None = None
-                        ) -> go.Figure:
-    """A heatmap of ``masks[t]`` (T, B_f, B_d) with a slider over ``steps`` (the last one shown first)."""
+                        title: str | None = "Soft selection mask W", height: int = 360, width: int | None = None,
+                        slider: bool = True) -> go.Figure:
+    """A heatmap of ``masks[t]`` (T, B_f, B_d) with a slider over ``steps`` (the last one shown first).
+
+    ``slider=False``: the last mask alone, no frames (a ``FigureWidget`` cannot hold frames; live views use this).
+    """
     masks = np.asarray(masks, dtype=float)
     if masks.ndim != 3 or len(masks) != len(steps) or len(masks) == 0:
         raise ValueError(f"masks must be (T, rows, options) with T = len(steps) > 0, got {masks.shape} and "
@@ -53,13 +56,18 @@ def mask_evolution_from(masks: np.ndarray, steps: Sequence[int], rows: Sequence[
                           hovertemplate="%{y} · %{x}<br>W = %{z:.3f}<extra></extra>")
 
     last = len(masks) - 1
+    if not slider:
+        fig = base_layout(go.Figure(heat(last)), title, height, width)
+        fig.update_layout(xaxis=dict(title="embedding dimension"),
+                          yaxis=dict(title="feature block (frequent → rare)", autorange="reversed"))
+        return fig
     fig = go.Figure(heat(last), frames=[go.Frame(data=[heat(i)], name=str(int(s))) for i, s in enumerate(steps)])
-    slider = dict(active=last, currentvalue=dict(prefix="step "), pad=dict(t=40),
+    control = dict(active=last, currentvalue=dict(prefix="step "), pad=dict(t=40),
                   steps=[dict(label=str(int(s)), method="animate",
                               args=[[str(int(s))], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                                         transition=dict(duration=0))]) for s in steps])
     base_layout(fig, title, height, width)
-    fig.update_layout(sliders=[slider], xaxis=dict(title="embedding dimension", side="bottom"),
+    fig.update_layout(sliders=[control], xaxis=dict(title="embedding dimension", side="bottom"),
                       yaxis=dict(title="feature block (frequent → rare)", autorange="reversed"),
                       margin=dict(b=110))
     return fig

@@ -43,9 +43,7 @@ class MaskView(LiveView):
         half = None if width is None else width // 2
         empty = np.ones((1, len(g.rows), len(g.options)))
         self.heatmap = figure_widget(mask_evolution_from(empty, [0], g.rows, g.options, title="Mask W · no step yet",
-                                                         height=height, width=half), "dnas-dnis-mask")
-        self.heatmap.layout.sliders = ()  # one frame at a time here: the scrubber picks the step
-        self.heatmap.frames = ()
+                                                         height=height, width=half, slider=False), "dnas-dnis-mask")
         self.curves = figure_widget(block_means(self.history, max_points=max_points, height=height, width=half),
                                     "dnas-dnis-blocks")
         self.label = W.HTML()
