@@ -211,3 +211,58 @@ def test_cam_peak_in_lesion_rate_against_chance():
     assert loc.n == int(counted.sum()) and torch.equal(loc.index, torch.nonzero(counted).flatten())
     if loc.n:
         assert loc.chance == pytest.approx(float(ds.mask_test[loc.index].flatten(1).float().mean(1).mean()))
+
+
+# ------------------------------------------------------------------------------------------------- the views
+def test_slice_figure_and_viewer_show_the_cut_the_mask_and_the_cam():
+    pytest.importorskip("plotly")
+    from widgets.figures.volume import orthogonal_slices, slice_figure
+
+    ds = ct_volumes(0, n_train=4, n_test=6, shape=SHAPE)
+    cams = torch.rand(6, *SHAPE)
+    i = int(torch.nonzero(ds.kind_test > 0)[0])
+    fig = slice_figure(ds.x_test[i], ds.mask_test[i], cams[i], axis="coronal", index=3)
+    vol, cam, lesion = fig.data
+    assert (vol.name, cam.name, lesion.name) == ("volume", "CAM", "lesion")
+    np.testing.assert_allclose(np.asarray(vol.z, dtype=float), ds.x_test[i, 0, :, 3, :].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(cam.z, dtype=float), cams[i, :, 3, :].numpy(), rtol=1e-6)
+    peak = np.unravel_index(int(cams[i].argmax()), SHAPE)
+    assert f"axial {peak[0]}" in orthogonal_slices(ds.x_test[i], ds.mask_test[i], cams[i]).layout.annotations[0].text
+    with pytest.raises(ValueError, match="upsample it"):
+        slice_figure(ds.x_test[i], cam=torch.rand(2, 3, 3))
+    pytest.importorskip("anywidget")
+    from widgets.views.volume import VolumeSliceViewer
+
+    v = VolumeSliceViewer(ds.x_test, ds.mask_test, cams)
+    v.show(volume=i, axis="sagittal", index=5)
+    traces = {t.name: t for t in v.fig.data}
+    np.testing.assert_allclose(np.asarray(traces["volume"].z, dtype=float), ds.x_test[i, 0, :, :, 5].numpy(),
+                               rtol=1e-6)
+    assert v.slider.value == 5 and v.slider.max == SHAPE[2] - 1 and v.picker.value == i
+    assert v.to_peak() == peak and v.slider.value == peak[2]
+    v.show_cam.value = False
+    assert traces["CAM"].visible is False
+
+
+def test_the_cells_heatmap_renders_and_the_supernet_cam_panel_computes_the_current_paths_cam():
+    pytest.importorskip("anywidget")
+    from widgets.controls import SearchSession
+    from widgets.figures.heatmap import group_heatmap
+    from widgets.panels import PANELS
+    from widgets.views.volume import SupernetCamView
+
+    assert {"heatmap", "volume_cam"} <= {p.name for p in PANELS.for_space(TINY)}
+    assert "volume_cam" not in {p.name for p in PANELS.for_space(get_space("chain"))}
+    session = SearchSession(_searcher("straight_through"), threaded=False)
+    view = SupernetCamView(session)
+    session.run(2)
+    fig = group_heatmap(session.history, GROUP, 2)  # the generic per-row choice heatmap: rows = cells
+    np.testing.assert_allclose(np.asarray(fig.data[0].z, dtype=float), session.searcher.probabilities()[GROUP],
+                               rtol=1e-5, atol=1e-7)
+    view.compute()
+    s = session.searcher
+    assert view.viewer.cams is not None and "step 2" in view.status.value
+    w, a = s.mixing_weights(training=False)
+    expected = volume_cams(s.model, view.x, 1, features=lambda xb: s.model.features(xb, w, a)).cams
+    np.testing.assert_allclose(view.viewer.cams, expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert s.model.training  # the CAM left the supernet in training mode

@@ -13,6 +13,7 @@ every figure is rebuilt from data. Each module documents its trace layout.
   :mod:`~widgets.figures.probe` -- the analyses;
 * :mod:`~widgets.figures.comparison_table`, :mod:`~widgets.figures.comparison`,
   :mod:`~widgets.figures.alpha_overlay` -- method comparisons;
+* :mod:`~widgets.figures.volume` -- slices of a volume with its lesion mask and CAM (CovidNet3D);
 * :mod:`~widgets.figures.style` -- the shared look and time-series helpers.
 """
 from __future__ import annotations
@@ -23,10 +24,11 @@ from widgets.figures.collapse import param_free_counts, param_free_curve, param_
 from widgets.figures.heatmap import alpha_heatmap, group_heatmap, heatmap_data, update_alpha_heatmap
 from widgets.figures.metric_curves import loss_curves
 from widgets.figures.style import FONT, decimate
+from widgets.figures.volume import orthogonal_slices, slice_figure
 from workbench.spaces.palette import OP_COLORS, op_color, op_family
 
 __all__ = [
     "OP_COLORS", "FONT", "op_color", "op_family", "edge_labels", "genotype_edge_ops", "alpha_heatmap",
     "update_alpha_heatmap", "heatmap_data", "group_heatmap", "alpha_curves", "loss_curves", "param_free_curve",
-    "param_free_counts", "param_free_status", "decimate",
+    "param_free_counts", "param_free_status", "decimate", "orthogonal_slices", "slice_figure",
 ]

@@ -7,6 +7,7 @@
 * :mod:`~widgets.views.scrubber` -- the time scrubber pinning the views to a recorded step;
 * :mod:`~widgets.views.collapse`, :mod:`~widgets.views.genotype_diff` -- skip-collapse warning and
   genotype diffs (cell spaces);
+* :mod:`~widgets.views.volume` -- the slice viewer of volumes with lesion masks and CAMs (CovidNet3D);
 * :mod:`~widgets.views.sharpness`, :mod:`~widgets.views.landscape`, :mod:`~widgets.views.probe`
   (with :mod:`~widgets.views.clickable`) -- the analyses.
 """
@@ -19,7 +20,8 @@ from widgets.views.collapse import ParamFreeWarning, param_free_status
 from widgets.views.curves import CurvesView
 from widgets.views.genotype_diff import GenotypeDiffView, genotype_edge_changes
 from widgets.views.scrubber import ScrubberView
+from widgets.views.volume import SupernetCamView, VolumeSliceViewer
 
 __all__ = ["Feed", "LiveView", "AlphaView", "CurvesView", "ParamFreeWarning", "GenotypeView", "GenotypeDiffView",
            "ScrubberView", "param_free_status", "genotype_edge_changes", "genotype_html", "arch_text_html",
-           "latest_step"]
+           "latest_step", "SupernetCamView", "VolumeSliceViewer"]

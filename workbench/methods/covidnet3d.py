@@ -50,8 +50,14 @@ from workbench.methods.presets import Method, darts_v1, register_method
 from workbench.methods.relax import TauSchedule, gumbel_noise
 from workbench.methods.schedules import GdasTau
 
-__all__ = ["GRADIENTS", "ConstantTau", "StraightThroughGumbel", "covidnet3d", "released_adam",
+__all__ = ["CPU_SCALE", "GRADIENTS", "ConstantTau", "StraightThroughGumbel", "covidnet3d", "released_adam",
            "straight_through_gradient"]
+
+#: SearchConfig values of the CPU-scale search (SEEDS_2 §6.6 on ``ct_volumes``: 360 volumes for the weights, 120 for
+#: the architecture, 2 warm-up + 6 search epochs, arch Adam 3e-3); the weights' momentum-SGD lr replaces the
+#: pilot's Adam 3e-3 (the searcher's weight optimizer is SGD)
+CPU_SCALE = {"epochs": 8, "batch_size": 16, "lr": 0.05, "lr_min": 0.0, "arch_lr": 3e-3, "weight_decay": 5e-4,
+             "train_portion": 0.75, "eval_each_epoch": False}
 
 #: ``"straight_through"`` (the intended method, the default) or ``"released"`` (the official code's bool mask)
 GRADIENTS = ("straight_through", "released")
