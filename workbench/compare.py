@@ -331,6 +331,29 @@ def run_one(config: SearchConfig, run_dir: Path | None, extras: Extras = Extras(
     return row, curve
 
 
+def load_table(space: str, table_path: str | Path | None) -> tuple[str | Path | None, Any]:
+    """(table path, NAS-Bench-201 table or None): on the nb201 space the shipped table (or
+    ``$WORKBENCH_NB201_TABLE``) when no path is given; None when the nb201 module is unavailable."""
+    if table_path is None and space == "nb201":  # NAS-Bench-201 cells: score against the table the package ships
+        from workbench.data import nb201_table_path
+        table_path = nb201_table_path()
+    table = None
+    if table_path is not None and (nb := _optional("workbench.spaces.cell.nb201")) is not None:
+        table = nb.NB201Table.load(table_path)
+    return table_path, table
+
+
+def comparison_config(base: SearchConfig, method_options: Mapping[str, Mapping[str, Any]], retrain: Any,
+                      table_path: str | Path | None) -> dict[str, Any]:
+    """:attr:`ComparisonResult.config`: the shared search settings (``base`` without method, options and seed),
+    the per-method options, the retraining settings and the table path."""
+    cfg_dict = base.to_dict()
+    cfg_dict.pop("method"), cfg_dict.pop("method_options"), cfg_dict.pop("seed")
+    return {"search": cfg_dict, "method_options": {m: dict(o) for m, o in method_options.items()},
+            "retrain": None if retrain is None else _clean(dataclasses.asdict(retrain)),
+            "table_path": None if table_path is None else str(table_path)}
+
+
 def compare(methods: Sequence[str], seeds: Sequence[int], space: str, dataset: str, epochs: int,
             out_dir: str | Path | None, table_path: str | Path | None = None, *,
             base_config: SearchConfig | None = None, method_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -352,12 +375,7 @@ def compare(methods: Sequence[str], seeds: Sequence[int], space: str, dataset: s
     unknown = sorted(set(options) - set(methods))
     if unknown:
         raise ValueError(f"method_options given for {unknown}, which are not among the compared methods {list(methods)}")
-    table = None
-    if table_path is None and space == "nb201":  # NAS-Bench-201 cells: score against the table the package ships
-        from workbench.data import nb201_table_path
-        table_path = nb201_table_path()
-    if table_path is not None and (nb := _optional("workbench.spaces.cell.nb201")) is not None:
-        table = nb.NB201Table.load(table_path)
+    table_path, table = load_table(space, table_path)
     extras = Extras(hessian, retrain, table_path)
     out = None if out_dir is None else Path(out_dir)
     rows, curves = [], {}
@@ -370,14 +388,9 @@ def compare(methods: Sequence[str], seeds: Sequence[int], space: str, dataset: s
             curves.setdefault(m, {})[str(seed)] = curve
             if on_run is not None:
                 on_run(row)
-    cfg_dict = base.replace(space=space, dataset=dataset, epochs=int(epochs)).to_dict()
-    cfg_dict.pop("method"), cfg_dict.pop("method_options"), cfg_dict.pop("seed")
-    result = ComparisonResult(rows, space, dataset, int(epochs), {"search": cfg_dict,
-                                                                  "method_options": options,
-                                                                  "retrain": None if retrain is None else
-                                                                  _clean(dataclasses.asdict(retrain)),
-                                                                  "table_path": None if table_path is None
-                                                                  else str(table_path)}, curves)
+    info = comparison_config(base.replace(space=space, dataset=dataset, epochs=int(epochs)), options, retrain,
+                             table_path)
+    result = ComparisonResult(rows, space, dataset, int(epochs), info, curves)
     if out is not None:
         result.write(out)
     return result

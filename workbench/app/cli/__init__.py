@@ -10,7 +10,11 @@ evaluation stage), ``compare`` (methods x seeds, one table) and ``runs show``
 (summary of a run folder) and ``latency`` (measure, show and fit latency
 tables for the hardware-aware methods) and ``export`` (a chain run's derived network as JSON and
 safetensors, with its predicted and measured latency report), ``nb201-convert``
-(a NAS-Bench-201 table from the official NATS-Bench data) and ``lessons`` (copy the course into a folder). :mod:`~workbench.app.cli.common` holds what they
+(a NAS-Bench-201 table from the official NATS-Bench data) and ``lessons`` (copy the course into a folder),
+``sweep`` (one method over a grid of settings x seeds; ``compare`` and ``sweep`` run their searches one after
+the other or, with ``--ray``, as Ray tasks) and ``project`` (DARTS-PT's perturbation-based selection on a
+finished run). ``search``, ``compare`` and ``sweep`` read ``--config FILE`` (TOML or JSON; defaults < file <
+flags; :mod:`~workbench.app.cli.config_args`). :mod:`~workbench.app.cli.common` holds what they
 share (flags -> SearchConfig, the progress bar and drive loop) and
 :mod:`~workbench.app.cli.summary` the end-of-search summary.
 
@@ -42,9 +46,11 @@ from workbench.app.cli import (
     lessons,
     nb201,
     nb201_convert,
+    project,
     resume,
     runs,
     search,
+    sweep,
 )
 from workbench.app.cli.common import NB201_ENV, UsageError, default_threads, log, search_config
 
@@ -55,7 +61,8 @@ from workbench.app.cli.common import NB201_ENV, UsageError, default_threads, log
 
 __all__ = ["NB201_ENV", "UsageError", "build_parser", "default_threads", "main", "search_config"]
 
-COMMANDS = (search, resume, genotype, nb201, nb201_convert, evaluate, compare, runs, latency, export, lessons)
+COMMANDS = (search, resume, genotype, nb201, nb201_convert, evaluate, compare, sweep, project, runs, latency, export,
+            lessons)
 
 
 class Parser(argparse.ArgumentParser):
@@ -79,6 +86,12 @@ def _is_unpickling_error(exc: BaseException) -> bool:
     return formats is not None and isinstance(exc, formats.UnpicklingError)
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of ``command`` (a subcommand of ``parser``)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m workbench", description="DNAS Workbench: differentiable "
                                 "architecture search on a laptop CPU (DARTS and descendants).")
@@ -100,6 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
+    if getattr(args, "config", None):  # defaults < the config file < the flags given: parse again
+        from workbench.app.cli.config_args import apply_config_file
+        try:
+            apply_config_file(_subparser(parser, args.command), args.config, args.command)
+            args = parser.parse_args(argv)
+        except ValueError as exc:
+            print(f"workbench: error: {exc}", file=sys.stderr)
+            return 2
+        except SystemExit as exc:  # a value of the file that argparse refuses (e.g. --seeds)
+            return int(exc.code or 0)
     args.argv = argv
     if hasattr(args, "threads"):
         if args.threads is not None and args.threads < 1:

@@ -51,13 +51,13 @@ def check_name(kind: str, name: str, valid: Sequence[str]) -> str:
     raise UsageError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
 
 
-def parse_options(items: Sequence[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` method options; VALUE is parsed as JSON when it can be."""
+def parse_options(items: Sequence[str], flag: str = "--method-option", example: str = "r=0.01") -> dict[str, Any]:
+    """``KEY=VALUE`` items (method options, supernet settings); VALUE is parsed as JSON when it can be."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"--method-option takes KEY=VALUE (e.g. r=0.01), got {item!r}")
+            raise UsageError(f"{flag} takes KEY=VALUE (e.g. {example}), got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -93,6 +93,17 @@ def float_arg(text: str) -> float:
 
 #: engine field -> the flag that sets it (for messages naming the flag)
 FIELD_FLAGS = {"C": "--C"}
+#: every SearchConfig field -> the ``search`` flag that sets it (``compare`` and ``sweep`` take ``--seeds`` for
+#: ``seed``, ``compare`` takes ``--methods`` for ``method``); tests/test_cli_parity.py checks that none is missing
+CONFIG_FLAGS = {
+    "space": "--space", "method": "--method", "method_options": "--method-option", "dataset": "--dataset",
+    "data_root": "--data-root", "data_limit": "--data-limit", "objective": "--objective",
+    "removed_ops": "--remove-op", "supernet": "--supernet", "epochs": "--epochs", "batch_size": "--batch-size",
+    "lr": "--lr", "lr_min": "--lr-min", "momentum": "--momentum", "weight_decay": "--weight-decay",
+    "grad_clip": "--grad-clip", "arch_lr": "--arch-lr", "arch_betas": "--arch-betas",
+    "arch_weight_decay": "--arch-weight-decay", "train_portion": "--train-portion", "seed": "--seed",
+    "device": "--device", "eval_each_epoch": "--no-eval-each-epoch", "cuda_graphs": "--no-cuda-graphs",
+    "deterministic": "--deterministic"}
 
 
 def flag_error(exc: ConfigError, flags: Sequence[str] = ()) -> UsageError:
@@ -104,7 +115,7 @@ def flag_error(exc: ConfigError, flags: Sequence[str] = ()) -> UsageError:
         flag = "--method-option"
     elif m:
         field = m.group(1)
-        cand = FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
+        cand = FIELD_FLAGS.get(field) or CONFIG_FLAGS.get(field) or "--" + field.replace("_", "-")
         flag = cand if not flags or cand in flags else None
     return UsageError(f"{flag}: {msg}" if flag else msg)
 
@@ -149,40 +160,9 @@ def threads_flag(p: argparse.ArgumentParser) -> None:
 
 def search_config(args: argparse.Namespace) -> SearchConfig:
     """A SearchConfig from the ``search`` flags (unset flags keep the SearchConfig defaults)."""
-    from workbench.methods import get_method, method_names
-    from workbench.search import SearchConfig
-    from workbench.spaces import get_space, space_names
+    from workbench.app.cli.settings import config_from_args
 
-    check_name("space", args.space, space_names())
-    check_name("method", args.method, method_names())
-    dataset = dataset_name(args.dataset)
-    options = parse_options(args.method_option)
-    try:
-        get_method(args.method, options)  # validates the options
-    except ConfigError as exc:
-        raise flag_error(exc) from None
-    space = get_space(args.space)
-    ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
-    for op in args.remove_op:
-        if not hasattr(space, "with_ops"):
-            raise UsageError(f"--remove-op {op!r}: space {args.space!r} has no op list to remove options from")
-        if op not in ops:
-            raise UsageError(f"--remove-op {op!r}: not an op of space {args.space!r}; its ops: {', '.join(ops)}")
-    net = {k: getattr(args, k) for k in ("C", "layers", "cells_per_stage") if getattr(args, k) is not None}
-    flat = {k: getattr(args, k) for k in ("epochs", "batch_size", "seed", "lr", "arch_lr", "arch_weight_decay",
-                                          "weight_decay", "momentum", "grad_clip", "train_portion", "data_root",
-                                          "data_limit") if getattr(args, k) is not None}
-    device = check_device(args.device)
-    if getattr(args, "eval_every", 1) > 1:  # the CLI evaluates every Nth epoch itself (evaluate_epoch)
-        flat["eval_each_epoch"] = False
-    try:
-        return SearchConfig(space=args.space, method=args.method, method_options=options, dataset=dataset,
-                            removed_ops=tuple(args.remove_op),
-                            supernet=space.supernet_config(None, **net) if net else None, device=device,
-                            cuda_graphs=getattr(args, "cuda_graphs", True),
-                            deterministic=getattr(args, "deterministic", False), **flat)
-    except ConfigError as exc:
-        raise flag_error(exc) from None
+    return config_from_args(args, args.method, parse_options(args.method_option), args.seed)
 
 
 # ---------------------------------------------------------------------- formatting

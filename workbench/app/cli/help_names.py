@@ -22,4 +22,4 @@ DATASETS = ("digits", "fashion_mnist", "mnist5k", "cifar10", "synthetic:blobs", 
 SEARCH_DEFAULTS: dict[str, Any] = {
     "epochs": 50, "batch_size": 64, "seed": 2, "C": 8, "layers": 3, "cells_per_stage": 1, "lr": 0.025,
     "arch_lr": 3e-4, "arch_weight_decay": 1e-3, "weight_decay": 3e-4, "momentum": 0.9, "grad_clip": 5.0,
-    "train_portion": 0.5}
+    "train_portion": 0.5, "lr_min": 0.001, "arch_betas": (0.5, 0.999)}

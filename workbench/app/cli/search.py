@@ -20,13 +20,12 @@ from workbench.app.cli.common import (
     check_eval_every,
     drive,
     eval_every_flag,
-    float_arg,
     int_arg,
     n_text,
     search_config,
     threads_flag,
 )
-from workbench.app.cli.help_names import DATASETS, METHODS, SEARCH_DEFAULTS, SPACES
+from workbench.app.cli.settings import config_file_flags, config_flags, print_config
 from workbench.data import nb201_table_path
 
 
@@ -39,7 +38,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     from workbench.app.cli.summary import finish
     from workbench.runs import RunStore, read_run_info
 
+    if not args.eval_each_epoch and args.eval_every == 1:
+        args.eval_every = None  # --no-eval-each-epoch: no evaluation at epoch ends, by the searcher or the CLI
     cfg = search_config(args)
+    if args.print_config:
+        extra = {} if args.eval_every in (None, 1) else {"eval_every": args.eval_every}
+        return print_config({**cfg.to_dict(), **extra})
     out = Path(args.out) if args.out else Path("runs") / (
         f"{cfg.space}-{cfg.method}-{cfg.dataset.replace(':', '_')}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     for where in (out, *out.parents):  # fail now, not after loading data (RunStore would hit NotADirectoryError)
@@ -75,33 +79,7 @@ def __getattr__(name: str) -> Any:
 
 def add_parser(sub: Any) -> None:
     s = sub.add_parser("search", help="run a search; writes a run folder, a summary and report.html")
-    s.add_argument("--space", default="nb201", help=f"search space: {', '.join(SPACES)} (default nb201)")
-    s.add_argument("--method", default="darts-v1", help=f"method: {', '.join(METHODS)} (default darts-v1)")
-    s.add_argument("--dataset", default="digits", help=f"dataset: {', '.join(DATASETS)} (default digits)")
-    s.add_argument("--data-root", help="folder of a dataset read from disk (cifar10, ...)")
-    s.add_argument("--data-limit", type=int_arg, metavar="N", help="keep at most this many training images (stratified)")
-    s.add_argument("--remove-op", action="append", default=[], metavar="OP", help="drop a candidate op (repeatable)")
-    s.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="method option, VALUE parsed as JSON when possible (repeatable), e.g. r=0.01")
-    for flag, typ, what in (("--epochs", int, "search epochs"), ("--batch-size", int, "mini-batch size"),
-                            ("--seed", int, "random seed"), ("--C", int, "supernet channels"),
-                            ("--layers", int, "cells (DARTS macro)"),
-                            ("--cells-per-stage", int, "cells per stage N (NB201 macro)"),
-                            ("--lr", float, "weight learning rate (cosine schedule)"),
-                            ("--arch-lr", float, "architecture (alpha) learning rate"),
-                            ("--arch-weight-decay", float, "alpha weight decay"),
-                            ("--weight-decay", float, "weight decay"), ("--momentum", float, "SGD momentum"),
-                            ("--grad-clip", float, "gradient-norm clip (0: off)"),
-                            ("--train-portion", float, "share of training data for weights (rest: alphas)")):
-        dest = flag[2:].replace("-", "_")
-        default = SEARCH_DEFAULTS[dest]
-        s.add_argument(flag, type=int_arg if typ is int else float_arg, dest=dest, metavar="N" if typ is int else "X",
-                       help=f"{what} (default {default})")
-    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
-    s.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
-                   help="on CUDA, run every step eagerly instead of replaying captured CUDA graphs")
-    s.add_argument("--deterministic", action="store_true",
-                   help="on CUDA, deterministic kernels (bit-identical resumes; sets process-wide torch switches)")
+    config_flags(s)
     threads_flag(s)
     eval_every_flag(s)
     s.add_argument("--out", help="run folder (must be new or empty; default runs/<space>-<method>-...)")
@@ -113,4 +91,5 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (default: ${NB201_ENV}, else the shipped table)")
     s.add_argument("--no-report", action="store_true", help="do not write report.html")
     s.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    config_file_flags(s)
     s.set_defaults(func=cmd_search)

@@ -1,0 +1,153 @@
+"""The search settings as flags: every SearchConfig field has one, shared by ``search``, ``compare`` and ``sweep``.
+
+:func:`config_flags` adds them (:data:`~workbench.app.cli.common.CONFIG_FLAGS`
+maps each field to its flag; tests/test_cli_parity.py checks that none is
+missing), :func:`config_from_args` builds the SearchConfig from them (names
+checked against the registries, options by the method's preset, a rejected
+value named by its flag), and :func:`config_file_flags` adds ``--config FILE``
+(read by :mod:`workbench.app.cli.config_args`) and ``--print-config``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from workbench.app.cli.common import (
+    UsageError,
+    check_device,
+    check_name,
+    dataset_name,
+    flag_error,
+    float_arg,
+    int_arg,
+    parse_options,
+)
+from workbench.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.search import SearchConfig
+
+
+#: the flags that set one SearchConfig field each, by field, unchanged
+FLAT_FIELDS = ("epochs", "batch_size", "lr", "lr_min", "arch_lr", "arch_weight_decay", "weight_decay", "momentum",
+               "grad_clip", "train_portion", "data_root", "data_limit", "objective")
+#: cell-space supernet settings with their own flags (any space's settings: ``--supernet KEY=VALUE``)
+NET_FLAGS = ("C", "layers", "cells_per_stage")
+
+
+def config_from_args(args: argparse.Namespace, method: str, options: dict[str, Any],
+                     seed: int | None = None) -> SearchConfig:
+    """A SearchConfig from the flags :func:`config_flags` adds, for ``method`` with ``options`` (and ``seed``;
+    None keeps the default). Names are checked against the registries, options by the method's preset."""
+    from workbench.methods import get_method, method_names
+    from workbench.search import SearchConfig
+    from workbench.spaces import get_space, space_names
+
+    check_name("space", args.space, space_names())
+    check_name("method", method, method_names())
+    dataset = dataset_name(args.dataset)
+    try:
+        get_method(method, options)  # validates the options
+    except ConfigError as exc:
+        raise flag_error(exc) from None
+    space = get_space(args.space)
+    ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
+    for op in args.remove_op:
+        if not hasattr(space, "with_ops"):
+            raise UsageError(f"--remove-op {op!r}: space {args.space!r} has no op list to remove options from")
+        if op not in ops:
+            raise UsageError(f"--remove-op {op!r}: not an op of space {args.space!r}; its ops: {', '.join(ops)}")
+    net = parse_options(getattr(args, "supernet", []), "--supernet", "C=16")
+    net.update({k: getattr(args, k) for k in NET_FLAGS if getattr(args, k, None) is not None})
+    flat = {k: getattr(args, k) for k in FLAT_FIELDS if getattr(args, k, None) is not None}
+    if seed is not None:
+        flat["seed"] = seed
+    if getattr(args, "arch_betas", None) is not None:
+        flat["arch_betas"] = tuple(args.arch_betas)
+    device = check_device(args.device)
+    if not getattr(args, "eval_each_epoch", True) or (getattr(args, "eval_every", None) or 1) > 1:
+        flat["eval_each_epoch"] = False  # the CLI evaluates every Nth epoch itself (evaluate_epoch), or never
+    try:
+        return SearchConfig(space=args.space, method=method, method_options=options, dataset=dataset,
+                            removed_ops=tuple(args.remove_op), supernet=net or None, device=device,
+                            cuda_graphs=getattr(args, "cuda_graphs", True),
+                            deterministic=getattr(args, "deterministic", False), **flat)
+    except ConfigError as exc:
+        raise flag_error(exc) from None
+
+
+def config_flags(p: argparse.ArgumentParser, *, method: bool = True, seed: bool = True, method_option: bool = True,
+                 defaults: dict[str, Any] | None = None) -> None:
+    """The flags of every SearchConfig field (:data:`CONFIG_FLAGS`), shared by ``search``, ``compare`` and
+    ``sweep``; ``method``/``seed``/``method_option``: False where the command has its own form of that flag.
+    ``defaults`` replaces a shown SearchConfig default by the command's own (``compare``: 30 epochs)."""
+    from workbench.app.cli.help_names import DATASETS, METHODS, SEARCH_DEFAULTS, SPACES
+
+    shown = {**SEARCH_DEFAULTS, **(defaults or {})}
+    own = defaults or {}
+    p.add_argument("--space", default="nb201", help=f"search space: {', '.join(SPACES)} (default nb201)")
+    if method:
+        p.add_argument("--method", default="darts-v1", help=f"method: {', '.join(METHODS)} (default darts-v1)")
+    p.add_argument("--dataset", default="digits", help=f"dataset: {', '.join(DATASETS)} (default digits)")
+    p.add_argument("--data-root", help="folder of a dataset read from disk (cifar10, ...; default: none, the "
+                                       "dataset's own location)")
+    p.add_argument("--data-limit", type=int_arg, metavar="N",
+                   help="keep at most this many training images (stratified; default: all)")
+    p.add_argument("--objective", metavar="NAME",
+                   help="training objective by name, e.g. cross_entropy, mse (default: the dataset's own)")
+    p.add_argument("--remove-op", action="append", default=[], metavar="OP",
+                   help="drop a candidate op (repeatable; default: none)")
+    if method_option:
+        p.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="method option, VALUE parsed as JSON when possible (repeatable), e.g. r=0.01 "
+                            "(default: the method's own)")
+    p.add_argument("--supernet", action="append", default=[], metavar="KEY=VALUE",
+                   help="a supernet setting of the space, VALUE parsed as JSON when possible (repeatable), e.g. "
+                        "C=16 or affine=true (default: the space's own; --C, --layers, --cells-per-stage win)")
+    numeric = [("--epochs", int, "search epochs"), ("--batch-size", int, "mini-batch size"),
+               ("--seed", int, "random seed"), ("--C", int, "supernet channels"),
+               ("--layers", int, "cells (DARTS macro)"),
+               ("--cells-per-stage", int, "cells per stage N (NB201 macro)"),
+               ("--lr", float, "weight learning rate (cosine schedule)"),
+               ("--lr-min", float, "final weight learning rate of the cosine schedule"),
+               ("--arch-lr", float, "architecture (alpha) learning rate"),
+               ("--arch-weight-decay", float, "alpha weight decay"),
+               ("--weight-decay", float, "weight decay"), ("--momentum", float, "SGD momentum"),
+               ("--grad-clip", float, "gradient-norm clip (0: off)"),
+               ("--train-portion", float, "share of training data for weights (rest: alphas)")]
+    for flag, typ, what in numeric:
+        dest = flag[2:].replace("-", "_")
+        if dest == "seed" and not seed:
+            continue
+        p.add_argument(flag, type=int_arg if typ is int else float_arg, dest=dest, default=own.get(dest),
+                       metavar="N" if typ is int else "X", help=f"{what} (default {shown[dest]})")
+    b1, b2 = shown["arch_betas"]
+    p.add_argument("--arch-betas", type=float_arg, nargs=2, metavar=("B1", "B2"),
+                   help=f"Adam betas of the alpha optimizer (default {b1} {b2})")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, or auto (default cpu)")
+    p.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                   help="on CUDA, run every step eagerly instead of replaying captured CUDA graphs "
+                        "(default: replay them)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="on CUDA, deterministic kernels (bit-identical resumes; sets process-wide torch switches; "
+                        "default off)")
+    p.add_argument("--no-eval-each-epoch", dest="eval_each_epoch", action="store_false",
+                   help="skip the supernet evaluation at each epoch end (default: evaluate every epoch; "
+                        "--eval-every N > 1 thins it instead)")
+
+
+def config_file_flags(p: argparse.ArgumentParser) -> None:
+    """``--config FILE`` (read in :func:`workbench.app.cli.main` before the command runs) and
+    ``--print-config``."""
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML (.toml) or JSON (.json) file of settings, keys as the flags' names with underscores "
+                        "(epochs, arch_lr, method_options, ...); flags given on the command line win (default: none)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the settings as a JSON config file (for --config) and exit without searching")
+
+
+def print_config(settings: dict[str, Any]) -> int:
+    """``--print-config``: the settings as a JSON config file (``--config`` reads it back); exit code 0."""
+    print(json.dumps(settings, indent=1, default=list))
+    return 0
