@@ -38,6 +38,13 @@ class PruneResult:
     threshold: float  # the largest magnitude zeroed (0 when nothing was)
     model: EmbeddingSupernet = field(repr=False)
 
+    def mean_over(self, group_of_id: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Mean kept dimensions per group of ids (e.g. ``dataset.field_of``: the dimension per field)."""
+        g = np.asarray(group_of_id, dtype=np.int64)
+        if g.shape != self.kept_per_id.shape:
+            raise ValueError(f"need one group per id ({self.kept_per_id.shape}), got {g.shape}")
+        return np.array([self.kept_per_id[g == k].mean() for k in range(int(g.max()) + 1)])
+
     @property
     def kept_fraction(self) -> float:
         return float(self.kept_per_id.sum()) / (len(self.kept_per_id) * self.model.net.dim)
