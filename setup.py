@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent
 
 
 class BuildPyWithLessons(build_py):
-    """``build_py`` plus a copy of ``notebooks/*.ipynb`` (not the generators) into ``workbench/lessons/``."""
+    """``build_py`` plus a copy of ``notebooks/*.ipynb`` and the modules they import (``notebooks/[a-z]*.py``;
+    not the generators, which start with ``_``) into ``workbench/lessons/``."""
 
     def run(self) -> None:
         super().run()
@@ -29,7 +30,7 @@ class BuildPyWithLessons(build_py):
             raise SystemExit(f"setup.py: no lessons (notebooks/[0-9]*.ipynb) under {src}")
         dest = Path(self.build_lib) / "workbench" / "lessons"
         dest.mkdir(parents=True, exist_ok=True)
-        for nb in notebooks:
+        for nb in notebooks + sorted(src.glob("[a-z]*.py")):  # + modules a lesson imports (dsi_qg.py)
             shutil.copyfile(nb, dest / nb.name)
 
 

@@ -266,9 +266,11 @@ def test_lessons_are_the_course_notebooks_and_copy_into_a_folder(tmp_path, capsy
     from workbench.app.cli import main
     from workbench.lessons import LessonsError, copy_lessons, lesson_files
     course = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert [p.name for p in lesson_files()] == course and len(course) >= 10
+    companions = sorted(p.name for p in (ROOT / "notebooks").glob("[a-z]*.py"))  # modules a lesson imports
+    assert [p.name for p in lesson_files()] == course + companions and len(course) >= 10
     copies = copy_lessons(tmp_path / "course")
-    assert [p.name for p in copies] == course and not list((tmp_path / "course").glob("_build*"))
+    assert [p.name for p in copies] == course + companions
+    assert not list((tmp_path / "course").glob("_*"))  # no generator, no part
     assert (tmp_path / "course" / course[0]).read_bytes() == (ROOT / "notebooks" / course[0]).read_bytes()
     with pytest.raises(LessonsError, match="already in"):
         copy_lessons(tmp_path / "course")

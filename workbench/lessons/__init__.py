@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 #: a lesson's file name: two digits, an underscore, a name (``01_relaxation.ipynb``)
 PATTERN = "[0-9][0-9]_*.ipynb"
+#: a module a lesson imports from its own folder (``dsi_qg.py``: code that is not part of the engine);
+#: the generators (``_build*.py``, ``_part_*.py``) start with an underscore and are never copied
+COMPANION = "[a-z]*.py"
 
 
 class LessonsError(RuntimeError):
@@ -42,8 +45,10 @@ def lessons_source() -> Path:
 
 
 def lesson_files() -> list[Path]:
-    """The lessons' notebooks, in course order (``01_...ipynb``, ``02_...ipynb``, ...)."""
-    return sorted(lessons_source().glob(PATTERN))
+    """The lessons' notebooks, in course order (``01_...ipynb``, ``02_...ipynb``, ...), then the modules they
+    import from their folder (:data:`COMPANION`)."""
+    where = lessons_source()
+    return sorted(where.glob(PATTERN)) + sorted(p for p in where.glob(COMPANION) if p.name != "__init__.py")
 
 
 def copy_lessons(dest: str | os.PathLike[str], overwrite: bool = False) -> list[Path]:

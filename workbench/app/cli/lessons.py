@@ -22,7 +22,8 @@ def cmd_lessons(args: argparse.Namespace) -> int:
         raise UsageError(f"{exc}{hint}") from None
     for path in copies:
         print(path)
-    print(f"{len(copies)} lessons in {args.dir}; open them with: jupyter lab {args.dir}")
+    n = sum(p.suffix == ".ipynb" for p in copies)
+    print(f"{n} lessons in {args.dir}; open them with: jupyter lab {args.dir}")
     return 0
 
 
