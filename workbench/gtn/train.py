@@ -53,6 +53,8 @@ def real_batches(n: int, steps: int, batch: int, generator: torch.Generator) -> 
     """(steps, batch) indices into n examples: each step a uniformly random batch without repeats."""
     if batch > n:
         raise ValueError(f"real_batches: batch {batch} is larger than the {n} examples available")
+    if steps == 0:
+        return torch.empty(0, batch, dtype=torch.int64)
     return torch.stack([torch.randperm(n, generator=generator)[:batch] for _ in range(steps)])
 
 
