@@ -175,7 +175,7 @@ def test_mse(model):
 margin, margin0 = (r.kept_per_block[0] - r.kept_per_block[-1] for r in (searched, plain))
 print(f"kept dims at 50% pruning, block 1 - block 5: {margin:.2f} after the search, {margin0:.2f} with the mask "
       f"held at 1")
-per_field = dict(zip(ds.fields, np.round(searched.mean_over(ds.field_of), 2)))
+per_field = {f: round(float(v), 2) for f, v in zip(ds.fields, searched.mean_over(ds.field_of))}
 print(f"mean dims kept per field after the search: {per_field} (users and items share the blocks)")
 print(f"test MSE: searched {test_mse(search.model):.4f} -> pruned {test_mse(searched.model):.4f};  mask held at 1 "
       f"{test_mse(baseline.model):.4f} -> pruned {test_mse(plain.model):.4f}")
