@@ -210,3 +210,15 @@ def test_evaluation_is_deterministic_for_a_seed(small_digits):
     c = evaluate_genotype("DARTS_V2", "darts", small, cfg.replace(seed=1))
     assert metrics(a) == metrics(b)
     assert metrics(a) != metrics(c)
+
+
+def test_convergence_note_says_when_evaluate_numbers_are_not_converged():
+    from workbench.spaces.cell.discrete import EpochRecord, EvalConfig, EvalResult
+
+    def result(losses):
+        hist = tuple(EpochRecord(i, 0.01, loss, 0.5, loss, 0.5, 1.0) for i, loss in enumerate(losses))
+        return EvalResult(None, 0.5, 1.0, 0.5, 10, hist, 1.0, EvalConfig())  # type: ignore[arg-type]
+
+    assert "only 2 epochs" in result([2.0, 1.5]).convergence_note()
+    assert "still fell 50%" in result([2.0, 1.8, 1.6, 1.4, 1.2, 1.0, 0.8, 0.5]).convergence_note()
+    assert result([2.0, 1.0, 0.6, 0.5, 0.45, 0.42, 0.41, 0.40]).convergence_note() is None

@@ -50,21 +50,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"genotype   {res.genotype}")
     print(f"test acc   {res.test_acc:.2%} (loss {res.test_loss:.4f}) on {dataset}, after {cfg.epochs} epochs")
     print(f"train acc  {res.train_acc:.2%}   params {res.params:,}   {res.seconds:.1f} s")
+    note = res.convergence_note()
+    if note:
+        print(f"note       not converged: {note}")
     return 0
 
 
 def add_parser(sub: Any) -> None:
     e = sub.add_parser("evaluate", help="train the discrete network of a genotype, print test accuracy")
     e.add_argument("genotype", help="DARTS text, NB201 string, JSON, a published name or a file")
-    e.add_argument("--space", help="check the genotype against this space and use its macro")
-    e.add_argument("--dataset", default="digits")
-    e.add_argument("--data-root")
-    e.add_argument("--data-limit", type=int_arg)
+    e.add_argument("--space", help="check the genotype against this space and use its macro (default: none)")
+    e.add_argument("--dataset", default="digits", help="dataset to train and test on (default digits)")
+    e.add_argument("--data-root", help="folder of a dataset read from files (cifar10; optional for the others)")
+    e.add_argument("--data-limit", type=int_arg, help="keep at most N training examples, stratified (default all)")
+    helps = {"--epochs": "training epochs (default 20)", "--batch-size": "batch size (default 96)",
+             "--lr": "initial SGD learning rate, cosine to 0 (default 0.025)",
+             "--C": "initial channels (default 8)", "--layers": "cells, DARTS macro (default 3)",
+             "--cells-per-stage": "cells per stage, NB201 macro (default 1)", "--seed": "seed (default 0)",
+             "--drop-path-prob": "drop-path probability, ramped linearly (default 0)"}
     for flag, typ in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--C", int), ("--layers", int),
                       ("--cells-per-stage", int), ("--seed", int), ("--drop-path-prob", float)):
-        e.add_argument(flag, type=int_arg if typ is int else float_arg, dest=flag[2:].replace("-", "_"))
+        e.add_argument(flag, type=int_arg if typ is int else float_arg, dest=flag[2:].replace("-", "_"),
+                       help=helps[flag])
     e.add_argument("--auxiliary", action="store_true", default=None, help="auxiliary head (weight 0.4)")
     e.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default cpu)")
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     threads_flag(e)
     e.set_defaults(func=cmd_evaluate)

@@ -340,6 +340,21 @@ class EvalResult:
     seconds: float
     config: EvalConfig
 
+    def convergence_note(self, min_epochs: int = 5, still_falling: float = 0.1) -> str | None:
+        """Why the numbers are not converged, or None: fewer than ``min_epochs`` epochs, or a training loss
+        that still fell by more than ``still_falling`` (relative) over the last quarter of the epochs, where
+        the cosine schedule's learning rate is already small."""
+        n = len(self.history)
+        if n < min_epochs:
+            return (f"only {n} epoch{'s' if n != 1 else ''} (< {min_epochs}): the accuracy is not converged and "
+                    "ranks architectures poorly; use --epochs 20 or more")
+        start = self.history[(3 * n) // 4 - 1].train_loss
+        end = self.history[-1].train_loss
+        if start > 0 and (start - end) / start > still_falling:
+            return (f"the training loss still fell {(start - end) / start:.0%} over the last quarter of the "
+                    "epochs: the accuracy is not converged; train longer (--epochs)")
+        return None
+
 
 @torch.no_grad()
 def _test(net: nn.Module, x: Tensor, y: Tensor, device: torch.device, batch_size: int = 512) -> tuple[float, float]:
