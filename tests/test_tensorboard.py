@@ -80,3 +80,13 @@ def test_bad_log_dir_and_every(tmp_path):
         TensorBoardLogger(f)
     with pytest.raises(ValueError, match="every must be an int >= 1"):
         TensorBoardLogger(tmp_path / "tb", every=0)
+
+
+def test_cli_search_writes_tensorboard_files(tmp_path):
+    from workbench.app.cli import main
+    tb = tmp_path / "tb"
+    assert main(["search", "--space", "nb201", "--method", "darts-v1", "--epochs", "1", "--data-limit", "64",
+                 "--batch-size", "32", "--out", str(tmp_path / "run"), "--tensorboard", str(tb), "--no-report",
+                 "--quiet", "--threads", "1"]) == 0
+    files = list(tb.glob("events.out.tfevents.*"))
+    assert len(files) == 1 and files[0].stat().st_size > 200

@@ -325,6 +325,11 @@ def _is_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def tensorboard_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files to DIR (scalars per "
+                   "step; alphas, weights and the architecture per epoch; no tensorboard package needed)")
+
+
 def drive(searcher: Searcher, store: RunStore, args: argparse.Namespace,
           finish: Callable[[Searcher, Path, argparse.Namespace, float, int], None]) -> int:
     """Step to the end through ``Searcher.step()`` (so the method's controller acts) with a progress bar;
@@ -344,6 +349,13 @@ def drive(searcher: Searcher, store: RunStore, args: argparse.Namespace,
     in_main = hasattr(signal, "SIGINT") and _is_main_thread()
     old = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     progress = Progress(searcher, args.quiet)
+    tensorboard = None
+    if getattr(args, "tensorboard", None):
+        from workbench.runs.tensorboard import TensorBoardLogger
+        try:
+            tensorboard = TensorBoardLogger(args.tensorboard).attach(searcher)
+        except OSError as exc:
+            raise UsageError(f"--tensorboard {args.tensorboard}: {exc}") from None
     t0, code, taken = time.perf_counter(), 0, 0
     try:
         while not searcher.finished and not stop["requested"]:
@@ -360,6 +372,8 @@ def drive(searcher: Searcher, store: RunStore, args: argparse.Namespace,
         if in_main:
             signal.signal(signal.SIGINT, old)
         progress.close()
+        if tensorboard is not None:
+            tensorboard.detach()
     if stop["requested"] and code == 0:
         code = 130
         store.checkpoint()  # between steps: a clean state

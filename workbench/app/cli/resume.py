@@ -10,7 +10,14 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.app.cli.common import check_eval_every, drive, eval_every_flag, int_arg, threads_flag
+from workbench.app.cli.common import (
+    check_eval_every,
+    drive,
+    eval_every_flag,
+    int_arg,
+    tensorboard_flag,
+    threads_flag,
+)
 
 
 def recorded_eval_every(command: list[str] | None) -> int | None:
@@ -65,8 +72,9 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--epochs", type=int_arg, help="new total number of epochs (to extend a search)")
     r.add_argument("--nb201-table", metavar="PATH",
                    help="NAS-Bench-201 CSV for ground truth (default: $WORKBENCH_NB201_TABLE, else the shipped table)")
-    r.add_argument("--no-report", action="store_true")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--no-report", action="store_true", help="do not write report.html")
+    tensorboard_flag(r)
+    r.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     threads_flag(r)
     eval_every_flag(r, default=None, extra=" (default: the run's own --eval-every)")
     r.set_defaults(func=cmd_resume)

@@ -23,6 +23,7 @@ from workbench.app.cli.common import (
     int_arg,
     n_text,
     search_config,
+    tensorboard_flag,
     threads_flag,
 )
 from workbench.app.cli.settings import config_file_flags, config_flags, print_config
@@ -90,6 +91,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--keep", type=int_arg, default=3, help="checkpoints to keep (default 3)")
     s.add_argument("--nb201-table", metavar="PATH", help=f"NAS-Bench-201 CSV for ground truth (default: ${NB201_ENV}, else the shipped table)")
     s.add_argument("--no-report", action="store_true", help="do not write report.html")
+    tensorboard_flag(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     config_file_flags(s)
     s.set_defaults(func=cmd_search)
