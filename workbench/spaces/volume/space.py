@@ -13,7 +13,9 @@ candidate c of cell i, applied to the calibrated input h = calib_i(x), outputs
 
 and the supernet mixes them with the relaxation's weights: ``out_i = sum_o w[i, o] * cand_o(h)``, computing only
 the active candidates (a hard sample computes exactly one, and with an exactly one-hot w the cell's output *is*
-the selected candidate's). ``skip`` is legal in every cell (the calibration makes the shapes match).
+the selected candidate's). ``skip`` is legal in every cell (the calibration makes the shapes match). The code
+also appends a *second* Zero in cells with stride 1 and C_in = C_out, two identical candidates that double
+skip's prior mass (SEEDS_2 §6.4); here skip appears once.
 
 CPU scale (SEEDS_2 §6.6; the paper's space has 21 cells of widths 32-1024 on 16 x 64 x 64 inputs): a 3x3x3 stem
 conv with stride (1, 2, 2) to 8 channels, BN, ReLU6; 3 searchable cells 8 -> 12, 12 -> 16 (stride 2), 16 -> 24,
