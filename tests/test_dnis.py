@@ -289,7 +289,9 @@ def test_figures_and_panel_show_the_recorded_mask():
     h = History.attach(s)
     s.run()
     fig = mask_evolution(h, frames=5)
-    assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5
+    steps = fig.layout.sliders[0].steps
+    assert len(steps) == 5 and steps[-1].label == str(int(h.steps[-1]))
+    np.testing.assert_allclose(np.asarray(steps[0].args[0]["z"][0], float), h.weights("dims")[0], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(fig.data[0].z, float), s.probabilities()["dims"], rtol=1e-6)
     means = block_means(h)
     np.testing.assert_allclose(means.data[4].y[-1], s.probabilities()["dims"][4].mean(), rtol=1e-5)

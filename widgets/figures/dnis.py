@@ -3,7 +3,7 @@ the embedding dimensions each feature keeps after pruning, against its frequency
 
 * :func:`mask_evolution` -- the mask W (feature blocks x dimensions) as a heatmap with one frame per shown step
   and a step slider (from a History, or :func:`mask_evolution_from` over recorded arrays). Trace layout: one
-  heatmap (``name="mask"``) whose ``z`` is W at the shown step; ``fig.frames`` hold the others.
+  heatmap (``name="mask"``) whose ``z`` is W at the last step; each slider step restyles ``z`` (no frames).
 * :func:`block_means` -- the mean mask of each feature block over the steps (one line per block,
   ``name="block i"``), with the warm-start end marked when the history shows one.
 * :func:`dims_vs_frequency` -- dimensions kept per feature id after pruning (y) against its training frequency
@@ -42,7 +42,7 @@ def mask_evolution_from(masks: np.ndarray, steps: Sequence[int], rows: Sequence[
                         slider: bool = True) -> go.Figure:
     """A heatmap of ``masks[t]`` (T, B_f, B_d) with a slider over ``steps`` (the last one shown first).
 
-    ``slider=False``: the last mask alone, no frames (a ``FigureWidget`` cannot hold frames; live views use this).
+    ``slider=False``: the last mask alone (live views: the scrubber picks the step).
     """
     masks = np.asarray(masks, dtype=float)
     if masks.ndim != 3 or len(masks) != len(steps) or len(masks) == 0:
@@ -56,20 +56,14 @@ def mask_evolution_from(masks: np.ndarray, steps: Sequence[int], rows: Sequence[
                           hovertemplate="%{y} · %{x}<br>W = %{z:.3f}<extra></extra>")
 
     last = len(masks) - 1
-    if not slider:
-        fig = base_layout(go.Figure(heat(last)), title, height, width)
-        fig.update_layout(xaxis=dict(title="embedding dimension"),
-                          yaxis=dict(title="feature block (frequent → rare)", autorange="reversed"))
-        return fig
-    fig = go.Figure(heat(last), frames=[go.Frame(data=[heat(i)], name=str(int(s))) for i, s in enumerate(steps)])
-    control = dict(active=last, currentvalue=dict(prefix="step "), pad=dict(t=40),
-                  steps=[dict(label=str(int(s)), method="animate",
-                              args=[[str(int(s))], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                                        transition=dict(duration=0))]) for s in steps])
-    base_layout(fig, title, height, width)
-    fig.update_layout(sliders=[control], xaxis=dict(title="embedding dimension", side="bottom"),
-                      yaxis=dict(title="feature block (frequent → rare)", autorange="reversed"),
-                      margin=dict(b=110))
+    fig = base_layout(go.Figure(heat(last)), title, height, width)
+    fig.update_layout(xaxis=dict(title="embedding dimension"),
+                      yaxis=dict(title="feature block (frequent → rare)", autorange="reversed"))
+    if slider:  # each slider step restyles z in the browser: no frames (no autoplay; FigureWidget-friendly)
+        control = dict(active=last, currentvalue=dict(prefix="step "), pad=dict(t=40),
+                       steps=[dict(label=str(int(st)), method="restyle", args=[{"z": [masks[i]]}, [0]])
+                              for i, st in enumerate(steps)])
+        fig.update_layout(sliders=[control], margin=dict(b=110))
     return fig
 
 
