@@ -102,7 +102,7 @@ def test_every_config_is_validated_before_anything_runs():
 
 # ------------------------------------------------------------------------------------------------ serial
 def test_serial_sweep_of_methods_is_the_engines_compare(tmp_path):
-    base = _base()
+    base = _base(data_limit=128)
     ours = run_sweep(compare_tasks(base, ["darts-v1", "gdas"], [0]), tmp_path / "sweep", hessian=False)
     theirs = compare(["darts-v1", "gdas"], [0], "toy", "digits", 1, tmp_path / "engine", base_config=base,
                      hessian=False)
@@ -181,7 +181,7 @@ def test_ray_runs_the_sweep_as_the_serial_executor_does(serial, tmp_path):
     assert not ray.is_initialized()
     seen: list[Finished] = []
     t0 = time.perf_counter()
-    executor = RayExecutor("local", threads=1, num_cpus=2)
+    executor = RayExecutor("local", threads=1, num_cpus=2, start_attempts=1)
     try:
         with executor:
             assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2

@@ -54,8 +54,7 @@ NOT_GRIDDED = ("space", "dataset", "method", "method_options", "seed", "supernet
 MAY_DIFFER = ("device", "data_root")
 SUPERNET_PREFIX = "supernet."
 OPTION_PREFIX = "option."
-RAY_MISSING = ("Ray is not installed; it is an optional dependency of the workbench: "
-               "pip install 'dnas-workbench[ray]' (or pip install 'ray>=2.9'), or run without --ray")
+RAY_MISSING = "Ray is not installed; it is an optional dependency: pip install 'ray>=2.9', or run without --ray"
 
 
 class SweepError(ValueError):
@@ -172,9 +171,11 @@ def task_payload(task: SweepTask, run_dir: Path | None, *, hessian: bool, retrai
 
 
 @lru_cache(maxsize=4)
-def _table(space: str, path: str | None) -> Any:
+def _table(space: str, path: str | None) -> tuple[Any, Any]:
+    """(path, NAS-Bench-201 table) as :func:`workbench.compare.load_table`, once per process (a Ray worker
+    reuses it for every task it runs)."""
     from workbench.compare import load_table
-    return load_table(space, path)[1]
+    return load_table(space, path)
 
 
 def run_task(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list]]:
@@ -193,8 +194,7 @@ def run_task(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list
     if payload.get("retrain") is not None:
         from workbench.spaces.cell.discrete import EvalConfig
         retrain = EvalConfig(**payload["retrain"])
-    table_path = payload.get("table_path")
-    table = _table(cfg.space, table_path) if table_path is not None else None
+    table_path, table = _table(cfg.space, payload.get("table_path"))  # None: this machine's default, on nb201
     run_dir = None if payload.get("run_dir") is None else Path(payload["run_dir"])
     return run_one(cfg, run_dir, Extras(bool(payload["hessian"]), retrain, table_path), table,
                    bool(payload.get("resume", True)))
@@ -239,15 +239,21 @@ class RayExecutor:
     ``ray://host:10001``). Each task reserves ``threads`` CPUs and runs torch with that many threads (so a
     task's numbers match a serial run with the same count), and ``gpus`` GPUs (Ray then points
     ``CUDA_VISIBLE_DEVICES`` at them: use device ``cuda``). Cluster workers need the workbench installed
-    (``pip install dnas-workbench``); on a local runtime the workers import this checkout.
+    (``pip install dnas-workbench``) and the sweep's output folder on a filesystem they share with this
+    machine (each task writes its run folder where it runs); on a local runtime the workers import this
+    checkout. A local runtime
+    is tried ``start_attempts`` times: on a busy machine Ray's raylet gives up when its agents take more than
+    15 s to start (a fixed limit of Ray's), and a second try usually finds them faster.
     """
 
     def __init__(self, address: str | None = None, *, threads: int = 1, gpus: float = 0,
-                 num_cpus: int | None = None, init_options: Mapping[str, Any] | None = None) -> None:
+                 num_cpus: int | None = None, init_options: Mapping[str, Any] | None = None,
+                 start_attempts: int = 2) -> None:
         if threads < 1:
             raise SweepError(f"threads per Ray task must be >= 1, got {threads}")
         self.address = None if address in (None, "local") else address
         self.threads, self.gpus, self.num_cpus = threads, gpus, num_cpus
+        self.start_attempts = max(1, start_attempts)
         self.init_options = dict(init_options or {})
         self.ray = import_ray()
         self._started = False
@@ -266,12 +272,17 @@ class RayExecutor:
         else:
             opts = {"address": self.address, **self.init_options}
             where = f"connect to the Ray cluster at {self.address}"
-        try:
-            ray.init(**opts)
-        except Exception as exc:  # Ray raises bare Exceptions (e.g. a raylet that timed out on a busy machine)
-            ray.shutdown()
-            raise RayStartError(f"could not {where}: {exc} (retry when the machine is less busy, or run without "
-                                "--ray)") from exc
+        attempts = self.start_attempts if self.address is None else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                ray.init(**opts)
+                break
+            except Exception as exc:  # Ray raises bare Exceptions (a raylet that timed out on a busy machine)
+                ray.shutdown()
+                if attempt == attempts:
+                    raise RayStartError(f"could not {where} ({attempts} attempt{'s' if attempts > 1 else ''}): "
+                                        f"{exc} (retry when the machine is less busy, or run without --ray)") from exc
+                log.warning("could not %s (%s); trying again", where, exc)
         self._started = True
         return self
 
@@ -369,6 +380,7 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path | None, *, executo
     labels = [(t.label, t.config.seed) for t in tasks]
     if len(set(labels)) != len(labels) or len({t.name for t in tasks}) != len(tasks):
         raise SweepError("two tasks of the sweep have the same label and seed (or the same folder name)")
+    given = None if table_path is None else str(table_path)  # None: each worker finds its own shipped table
     table_path, _ = load_table(first.space, table_path)  # fails now on a missing table, not after the searches
     out = None if out_dir is None else Path(out_dir)
     results: dict[int, tuple[dict[str, Any], dict[str, list]]] = {}
@@ -378,6 +390,8 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path | None, *, executo
         nonlocal done
         t = tasks[i]
         row = {**row, "method": t.label, "seed": t.config.seed}
+        if out is not None:
+            row["run_dir"] = str(out / t.name)  # where it is now (a reused folder may have been moved)
         if t.values:
             row["grid"] = {"method": t.config.method, **_jsonable(t.values)}
         results[i] = row, curve
@@ -393,7 +407,7 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path | None, *, executo
             record(i, saved["row"], saved["curve"], True)
             continue
         todo.append(i)
-        payloads.append(task_payload(t, run_dir, hessian=hessian, retrain=retrain, table_path=table_path,
+        payloads.append(task_payload(t, run_dir, hessian=hessian, retrain=retrain, table_path=given,
                                      resume=resume))
     executor = executor if executor is not None else SerialExecutor()
     for j, (row, curve) in executor.run(run_task, payloads):

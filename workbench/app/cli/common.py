@@ -327,7 +327,7 @@ def _is_main_thread() -> bool:
 
 def tensorboard_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files to DIR (scalars per "
-                   "step; alphas, weights and the architecture per epoch; no tensorboard package needed)")
+                   "step; alphas, weights and the architecture per epoch; no tensorboard package needed; default: none)")
 
 
 def drive(searcher: Searcher, store: RunStore, args: argparse.Namespace,
