@@ -5,7 +5,7 @@
 (a head's node importance from :mod:`workbench.analysis.graph_explain`), ground-truth nodes (the planted motif)
 ringed in black, and a head's top nodes marked with a star. Several importance vectors give small multiples (one
 panel per head, same layout). The layout is computed in numpy (no networkx): :func:`spring_layout`
-(Fruchterman-Reingold, seeded) or :func:`spectral_layout` (the Laplacian's second and third eigenvectors).
+(Fruchterman-Reingold from seeded random positions) or :func:`spectral_layout` (the Laplacian's second and third eigenvectors).
 
 Trace layout per panel: ``edges`` (one line trace, segments separated by None), ``nodes`` (a marker trace;
 ``customdata`` = node index), and, when given, ``top nodes`` (star markers).
@@ -35,21 +35,22 @@ def spectral_layout(adj: np.ndarray) -> np.ndarray:
     return pos / max(np.abs(pos).max(), 1e-12)
 
 
-def spring_layout(adj: np.ndarray, seed: int = 0, iterations: int = 200) -> np.ndarray:
-    """(n, 2) positions by Fruchterman-Reingold (repulsion k^2/d, attraction d^2/k along edges), cooled linearly."""
+def spring_layout(adj: np.ndarray, seed: int = 0, iterations: int = 100) -> np.ndarray:
+    """(n, 2) positions by Fruchterman-Reingold from seeded random positions in the unit square (repulsion k^2/d
+    between all nodes, attraction d^2/k along edges, k = 1/sqrt(n)), the step cooled linearly from 0.1; centred
+    and scaled into [-1, 1]."""
     a = np.asarray(adj, dtype=float)
     n = len(a)
-    rng = np.random.default_rng(seed)
-    pos = spectral_layout(a) + 0.05 * rng.standard_normal((n, 2)) if n >= 3 else rng.random((n, 2))
+    pos = np.random.default_rng(seed).random((n, 2))
     k = 1.0 / np.sqrt(max(n, 1))
     temp = 0.1
-    for it in range(iterations):
+    for _ in range(iterations):
         delta = pos[:, None, :] - pos[None, :, :]
-        dist = np.maximum(np.linalg.norm(delta, axis=-1), 1e-3)
-        force = (k * k / dist ** 2 - a * dist / k)[..., None] * delta
-        disp = force.sum(1)
-        length = np.maximum(np.linalg.norm(disp, axis=1, keepdims=True), 1e-9)
-        pos = pos + disp / length * np.minimum(length, temp * (1 - it / iterations))
+        dist = np.maximum(np.linalg.norm(delta, axis=-1), 0.01)
+        disp = ((k * k / dist ** 2 - a * dist / k)[..., None] * delta).sum(1)
+        length = np.maximum(np.linalg.norm(disp, axis=1, keepdims=True), 0.01)
+        pos = pos + disp * temp / length
+        temp -= 0.1 / (iterations + 1)
     pos -= pos.mean(0)
     return pos / max(np.abs(pos).max(), 1e-12)
 
@@ -91,7 +92,7 @@ def graph_attention_figure(adj: np.ndarray, mask: np.ndarray | None = None, impo
         fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="#bbbbbb", width=1.2), name="edges",
                                  hoverinfo="skip", showlegend=False), row=1, col=col)
         values = imp[p] if imp is not None else np.zeros(len(real))
-        size = 9 + 16 * values / max(vmax, 1e-12) if imp is not None else np.full(len(real), 11.0)
+        size = 7 + 11 * values / max(vmax, 1e-12) if imp is not None else np.full(len(real), 10.0)
         fig.add_trace(go.Scatter(
             x=pos[:, 0], y=pos[:, 1], mode="markers", name="nodes", customdata=real, showlegend=False,
             marker=dict(size=size, color=values, colorscale="YlOrRd", cmin=0, cmax=vmax,
@@ -106,7 +107,8 @@ def graph_attention_figure(adj: np.ndarray, mask: np.ndarray | None = None, impo
             index = {int(n): i for i, n in enumerate(real)}
             chosen = [index[int(n)] for n in top[p] if int(n) in index]
             fig.add_trace(go.Scatter(x=pos[chosen, 0], y=pos[chosen, 1], mode="markers", name="top nodes",
-                                     marker=dict(symbol="star", size=9, color="#111"), hoverinfo="skip",
+                                     marker=dict(symbol="star", size=11, color="#111", line=dict(color="#fff", width=1)),
+                                     hoverinfo="skip",
                                      showlegend=p == 0), row=1, col=col)
     base_layout(fig, title, height, width or 60 + 300 * panels)
     fig.update_xaxes(visible=False)

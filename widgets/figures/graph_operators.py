@@ -43,10 +43,10 @@ def operator_figure(probs: np.ndarray, experts: Sequence[str], rows: Sequence[st
                              insidetextanchor="middle",
                              hovertemplate=f"%{{y}} · {name}: %{{x:.3f}}<extra></extra>"))
     for row, pick in zip(rows, picks, strict=True):
-        fig.add_annotation(x=1.02, y=row, xref="x", yref="y", text=f"★ <b>{pick}</b>", showarrow=False,
+        fig.add_annotation(x=1.01, y=row, xref="paper", yref="y", text=f"★ <b>{pick}</b>", showarrow=False,
                            xanchor="left", font=dict(color=expert_color(pick), size=13))
     base_layout(fig, title, height or 90 + 46 * len(rows), width)
-    fig.update_layout(barmode="stack", bargap=0.35, legend=dict(orientation="h", y=-0.25, x=0),
+    fig.update_layout(barmode="stack", bargap=0.35, legend=dict(orientation="h", y=-0.25, x=0, traceorder="normal"),
                       margin=dict(r=80))
     fig.update_xaxes(range=[0, 1], title_text="softmax(α) over the GNN experts")
     fig.update_yaxes(autorange="reversed")

@@ -26,18 +26,21 @@ __all__ = ["EXPERTS", "GAT", "GCN", "GIN", "GraphBatch", "graph_batch"]
 
 class GraphBatch(NamedTuple):
     """A batch of dense graphs: node mask (B, N), adjacency (B, N, N), adjacency plus self-loops on real nodes,
-    and GCN's symmetric normalisation of the latter."""
+    GCN's symmetric normalisation of the latter, and the boolean "no edge" masks of both (for softmaxes)."""
 
     mask: Tensor
     adj: Tensor
     adj_self: Tensor
     gcn: Tensor
+    no_edge: Tensor
+    no_edge_self: Tensor
 
 
 def graph_batch(mask: Tensor, adj: Tensor) -> GraphBatch:
     adj_self = adj + torch.diag_embed(mask)
     dinv = adj_self.sum(-1).clamp_min(1).rsqrt() * mask
-    return GraphBatch(mask, adj, adj_self, dinv.unsqueeze(-1) * adj_self * dinv.unsqueeze(-2))
+    return GraphBatch(mask, adj, adj_self, dinv.unsqueeze(-1) * adj_self * dinv.unsqueeze(-2), adj <= 0,
+                      adj_self <= 0)
 
 
 class GIN(nn.Module):
@@ -70,8 +73,7 @@ class GAT(nn.Module):
     def forward(self, h: Tensor, g: GraphBatch) -> Tensor:
         wh = self.lin(h)
         e = F.leaky_relu((wh @ self.att_dst).unsqueeze(-1) + (wh @ self.att_src).unsqueeze(-2), 0.2)  # (B, dst, src)
-        edge = g.adj_self > 0
-        att = torch.softmax(e.masked_fill(~edge, -1e9), dim=-1) * edge
+        att = torch.softmax(e.masked_fill(g.no_edge_self, -1e9), dim=-1) * g.adj_self
         return att @ wh + self.bias
 
 

@@ -104,9 +104,8 @@ class GTLayer(nn.Module):
 
         q = split(h if self.q is None else self.q(h))
         k, v = split(self.k(kv)), split(self.v(kv))
-        edge = (g.adj > 0).unsqueeze(1)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
-        att = torch.softmax(scores.masked_fill(~edge, -1e9), dim=-1) * edge
+        att = torch.softmax(scores.masked_fill(g.no_edge.unsqueeze(1), -1e9), dim=-1) * g.adj.unsqueeze(1)
         return (self.drop(att) @ v) * self.head_mask.view(1, -1, 1, 1), att
 
     def forward(self, h: Tensor, g: GraphBatch, weights: Tensor | None = None, active: Sequence[bool] | None = None
