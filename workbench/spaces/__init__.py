@@ -25,7 +25,7 @@ from workbench.spaces.cell import sparse_space  # noqa: F401  (registers nb201-s
 from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
 from workbench.spaces.chain.space import CHAIN_BLOCKS, ChainConfig, ChainSpace
 from workbench.spaces.graph import space as _graph_space  # noqa: F401  (registers graph_transformer: DARTS-GT)
-from workbench.spaces import gtn_teacher as _gtn_teacher  # noqa: F401  (registers gtn: the GTN teacher)
+from workbench.spaces.gtn_teacher import TeacherSpace as _TeacherSpace  # noqa: F401  (registers gtn: GTN)
 from workbench.spaces.norm import space as _norm_space  # noqa: F401  (registers norm_placement: OSNet-AIN)
 from workbench.spaces.volume import space as _volume_space  # noqa: F401  (registers mbconv3d: CovidNet3D)
 from workbench.spaces import embedding as _embedding  # noqa: F401  (registers embedding_dims: DNIS)

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.gtn import data as _data  # noqa: F401  (registers the digits_std dataset)
-from workbench.gtn.generator import Curriculum, Generator, soft_cross_entropy
+from workbench.gtn.generator import Curriculum, Generator, curriculum_labels, soft_cross_entropy
 from workbench.gtn.inner import unroll
 from workbench.gtn.learner import LearnerArch, LearnerModule, init_learner, learner_forward
 from workbench.gtn.train import train_on_batches
@@ -140,8 +140,14 @@ class TeacherSpace(SearchSpace):
         return LearnerModule(learner, math.prod(task.input_shape), task.n_outputs)
 
     def label(self, arch: Any) -> str:
+        """One line: whether each synthetic example still teaches its curriculum label (t * B + b) mod C."""
         picks = arch.picks[GROUP]
-        return " | ".join("".join(picks[t * self.batch:(t + 1) * self.batch]) for t in range(self.steps))
+        fixed = [str(c) for c in curriculum_labels(self.steps, self.batch, self.n_classes).reshape(-1).tolist()]
+        changed = sum(p != f for p, f in zip(picks, fixed, strict=True))
+        where = f"{self.steps} steps x {self.batch} examples"
+        if not changed:
+            return f"curriculum labels (t*{self.batch} + b) mod {self.n_classes}, {where}"
+        return f"{changed} of {len(picks)} labels moved off the curriculum's (t*{self.batch} + b) mod {self.n_classes}"
 
     def to_dot(self, arch: Any, title: str | None = None) -> str:
         """One box per inner step, listing the labels its synthetic batch teaches."""
