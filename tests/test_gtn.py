@@ -160,7 +160,7 @@ def test_curriculum_indexing_labels_and_reversal():
     x, y = teacher.synthetic_batch(0)
     assert torch.equal(x, teacher.generator(teacher.curriculum.z[2], teacher.curriculum.labels[2]))
     assert torch.equal(y.argmax(1), teacher.curriculum.labels[2])
-    assert torch.allclose(y.sum(1), torch.ones(4, dtype=D)) and float(y.max(1).values.min()) > 1 - 1e-4
+    assert torch.allclose(y.sum(1), torch.ones(4, dtype=D)) and y.max(1).values.min().item() > 1 - 1e-4
     with pytest.raises(ValueError, match="out of distribution"):
         teacher.teach(teacher.fresh_learner(LearnerArch((3,))), LearnerArch((3,)), steps=4)
 
