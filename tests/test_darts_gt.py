@@ -256,6 +256,26 @@ def test_a_short_search_moves_alpha_and_derives_a_trainable_network():
     assert net(s.dataset.x_test[:3]).shape == (3, 30, 4)
 
 
+def test_a_graph_search_resumes_bit_for_bit_through_a_run_folder(tmp_path):
+    from workbench.runs import RunStore, load_run, resume
+
+    cfg = SearchConfig(space="graph_transformer", method="darts-gt", dataset="graphs_motifs", seed=1, data_limit=40,
+                       supernet=SMALL, epochs=2, batch_size=8, arch_lr=0.05, eval_each_epoch=False)
+    full = Searcher(cfg)
+    full.run()
+    s = Searcher(cfg)
+    store = RunStore(tmp_path / "run", s)
+    s.run(s.steps_per_epoch)
+    store.close()
+    resumed, store = resume(tmp_path / "run")
+    assert resumed.model.cfg == s.model.cfg  # the supernet settings travel through config.json
+    resumed.run()
+    store.close()
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    assert load_run(tmp_path / "run").genotype == full.genotype()
+
+
 def test_views_operator_panel_and_graph_drawing(motifs, tmp_path):
     pytest.importorskip("plotly")
     from widgets import dashboard
