@@ -23,10 +23,18 @@ searcher's architecture step is the meta-step:
 * ``arch_optimizer`` = Adam(``meta_lr`` = 1e-2, betas (0.9, 0.999), no weight decay) -- the pilot's; the
   official cosine decay to 0.1x over the meta-iterations is not applied (the engine has no arch-lr schedule
   slot; the pilot did without);
-* ``relaxation`` = softmax of the label logits: the soft labels of the synthetic examples;
+* ``relaxation`` = :class:`SoftLabels`, the softmax of the label logits: the soft labels of the synthetic
+  examples. It is its own class, not :class:`~workbench.methods.relax.Softmax`, so that on CUDA the step is
+  never captured as a graph (:func:`workbench.cuda_graphs.capture_blocker` captures only deterministic
+  relaxations): every GTN step draws a new learner -- width and initialisation -- from the host generator,
+  which a replayed graph would freeze;
 * ``lr_schedule`` = 0: GTN has no weights that persist across meta-iterations (every learner is new), so the
   searcher's weight step has nothing to train. It still runs (forward on a real training batch), and
   reports the taught learner's training loss and accuracy; with lr 0 the SGD update changes nothing.
+
+``paper_defaults`` (applied by :func:`~workbench.methods.paper_config` on request) are the CPU pilot's:
+``digits_std`` (:mod:`workbench.gtn.data`), 25 epochs of meta batch 128 (150 meta-iterations on the 718-example
+arch half).
 
 Options: ``widths`` (the hidden widths a meta-iteration's learner is drawn from; (64,) fixes it),
 ``intermediate_every`` (k > 0 adds the meta-loss at every k-th theta_t, t >= 1 -- the paper's MNIST setting
@@ -39,14 +47,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
 from workbench import validate as V
 from workbench.gtn.learner import LearnerArch, learner_forward
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.spaces.base import host_mask, masked_softmax
 
-__all__ = ["MetaGradient", "gtn", "meta_adam", "zero_lr"]
+__all__ = ["MetaAdam", "MetaGradient", "SoftLabels", "gtn", "zero_lr"]
 
 NAME = "gtn"
 
@@ -66,7 +77,13 @@ class MetaAdam:
         return torch.optim.Adam(params, lr=self.lr, betas=(0.9, 0.999))
 
 
-meta_adam = MetaAdam()
+@dataclass(frozen=True)
+class SoftLabels:
+    """The relaxation: soft labels = softmax of the label logits over the enabled classes (see the module
+    docstring for why this is not :class:`~workbench.methods.relax.Softmax` itself)."""
+
+    def __call__(self, alpha: Tensor, mask: Tensor, ctx: StepContext) -> tuple[Tensor, np.ndarray]:
+        return masked_softmax(alpha, mask), host_mask(mask)
 
 
 @dataclass(frozen=True)
@@ -116,9 +133,9 @@ def gtn(widths: Any = (32, 64, 128), intermediate_every: int = 0, meta_lr: float
     learn_labels = V.boolean(learn_labels, "learn_labels", **w)
     reverse = V.boolean(reverse, "reverse", **w)
     return replace(darts_v1(), name=NAME, arch_gradient=MetaGradient(widths, intermediate_every),
-                   arch_optimizer=MetaAdam(meta_lr), lr_schedule=zero_lr, weight_decay=None,
+                   arch_optimizer=MetaAdam(meta_lr), relaxation=SoftLabels(), lr_schedule=zero_lr, weight_decay=None,
                    supernet_settings={"learn_labels": learn_labels, "reverse": reverse}, spaces=("gtn",),
-                   paper_defaults={"epochs": 25, "batch_size": 128, "train_portion": 0.5},
+                   paper_defaults={"dataset": "digits_std", "epochs": 25, "batch_size": 128, "train_portion": 0.5},
                    options={"widths": widths, "intermediate_every": intermediate_every, "meta_lr": meta_lr,
                             "learn_labels": learn_labels, "reverse": reverse})
 
