@@ -253,8 +253,9 @@ check(s["rho_gtn"] > 0.5 and s["rho_real"] > 0.5, "both 10-step proxies to rank 
 * **Teaching beats real data at equal steps: reproduced.** With a fixed seed, GTN-taught learners beat real-data
   learners with the best lr of the grid by several points of test accuracy, a larger margin than the pilot's
   (0.859 vs 0.820); `benchmarks/bench_gtn.py --claim-seeds 0,1,2` repeats it over seeds.
-* **Better rankings at equal compute: not settled here.** Both proxies cost about the same (10 small steps per
-  candidate; generating the curriculum once is cheap) and both rank far better than chance. GTN's ρ came out a
+* **Better rankings at equal compute: not settled here.** Both proxies cost about the same per ranking (10 small
+  steps per candidate; generating the curriculum once is cheap -- the teacher's meta-training is paid once, up
+  front, and shared by every ranking) and both rank far better than chance. GTN's ρ came out a
   little higher, by less than the spread over seeds -- and the "fully trained" ground truth is itself only
   about that precise (a 300-step, two-seed version ranks the candidates with ρ ≈ 0.95 against this one). The
   paper's NAS results (CIFAR-10, NAO's search, 128 inner steps) are far out of reach of this scale.
