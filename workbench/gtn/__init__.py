@@ -5,6 +5,8 @@ The pieces, one concept per module (none imports the space or the method, so the
 * :mod:`workbench.gtn.learner` -- functional weight-normalised MLP learners (:class:`LearnerArch`);
 * :mod:`workbench.gtn.inner` -- the unrolled momentum SGD with learned per-step lr and momentum;
 * :mod:`workbench.gtn.generator` -- the generator, the learned curriculum, the soft-label inner loss;
+* :mod:`workbench.gtn.train` -- plain training of a learner on given batches (no meta-gradient), accuracy;
+* :mod:`workbench.gtn.data` -- ``digits_std``, the digits standardised per pixel (the GTN pilot's data);
 * :mod:`workbench.gtn.evaluate` -- fresh learners on GTN data vs on real data (the paper's claim, small);
 * :mod:`workbench.gtn.nas` -- GTN-NAS: ranking candidate learners by a few steps on generated data,
   Spearman's rank correlation in numpy.
