@@ -15,6 +15,7 @@ from workbench.analysis.graph_explain import (
     head_deviation,
     jaccard,
     masked_heads,
+    node_deviation,
     node_importance,
     specialisation,
     top_heads,
@@ -26,7 +27,7 @@ from workbench.spaces.graph import GraphTransformerConfig, GraphTransformerSpace
 from workbench.spaces.graph.experts import graph_batch
 from workbench.spaces.graph.layer import standardise
 from workbench.tasks import Task, TaskInfo, get_objective, load_dataset
-from workbench.tasks.data.graphs import pack, permute_nodes, unpack
+from workbench.tasks.data.graphs import pack, permute_nodes, remove_node, unpack
 from workbench.tasks.graph_objectives import node_cross_entropy
 
 SMALL = {"d": 8, "heads": 2}
@@ -170,6 +171,33 @@ def test_head_masking_is_exact_and_restores_the_weights(motifs):
             pass
 
 
+def test_node_deletion_removes_the_node_and_its_deviation_is_the_error_change(motifs, sbm):
+    x = motifs.x_test[:4]
+    gone = remove_node(x, 3)
+    mask, feats, adj = unpack(gone)
+    assert (mask[:, 3] == 0).all() and (feats[:, 3] == 0).all() and (adj[:, 3] == 0).all() and (adj[:, :, 3] == 0).all()
+    keep = [i for i in range(25) if i != 3]
+    assert torch.equal(unpack(gone)[2][:, keep][:, :, keep], unpack(x)[2][:, keep][:, :, keep])
+    net = _net(motifs)
+    y = motifs.y_test[:4]
+    nd = node_deviation(net, x, y)
+    real = unpack(x)[0].numpy() > 0
+    assert np.isnan(nd[~real]).all() and np.isfinite(nd[real]).all()
+    with torch.no_grad():
+        p = torch.softmax(net(x).double(), -1)[torch.arange(4), y]
+        p_gone = torch.softmax(net(gone).double(), -1)[torch.arange(4), y]
+    np.testing.assert_allclose(nd[:, 3], (p - p_gone).numpy(), atol=1e-9)  # (1 - p_gone) - (1 - p)
+    node_net = _net(sbm)  # node level: the other nodes' mean error, before and after
+    xs, ys = sbm.x_test[:2], sbm.y_test[:2]
+    nd = node_deviation(node_net, xs, ys)
+    with torch.no_grad():
+        e0 = 1 - torch.softmax(node_net(xs).double(), -1).gather(2, ys.clamp_min(0)[..., None])[..., 0]
+        e1 = 1 - torch.softmax(node_net(remove_node(xs, 0)).double(), -1).gather(2, ys.clamp_min(0)[..., None])[..., 0]
+    others = (ys >= 0) & (torch.arange(30) != 0)
+    manual = ((e1 - e0) * others).sum(1) / others.sum(1)
+    np.testing.assert_allclose(nd[:, 0], manual.numpy(), atol=1e-9)
+
+
 # ------------------------------------------------------------------------------------------------ metrics
 def test_metric_arithmetic_on_hand_made_values():
     """§7.8 oracle 2 and Appendix A's vectors."""
@@ -209,6 +237,8 @@ def test_relabelling_nodes_permutes_node_outputs_and_leaves_graph_outputs_and_me
     np.testing.assert_allclose(b.specialisation, a.specialisation, atol=1e-6)
     np.testing.assert_allclose(b.focus, a.focus, atol=1e-9)
     np.testing.assert_allclose(b.motif_overlap, a.motif_overlap, atol=1e-9)
+    np.testing.assert_allclose(b.node_delta, a.node_delta[:, perm], atol=1e-6)  # node deletion: permuted
+    np.testing.assert_allclose(b.ablation_overlap, a.ablation_overlap, atol=1e-9)
     assert b.top_heads == a.top_heads
     assert all({int(perm[i]) for i in sb} == set(sa)
                for ga, gb in zip(a.top_nodes, b.top_nodes, strict=True) for sa, sb in zip(ga, gb, strict=True))

@@ -67,14 +67,20 @@ def _edge_xy(pos: np.ndarray, adj: np.ndarray) -> tuple[list, list]:
 def graph_attention_figure(adj: np.ndarray, mask: np.ndarray | None = None, importance: np.ndarray | None = None,
                            *, truth: np.ndarray | None = None, top: Sequence[Iterable[int]] | None = None,
                            titles: Sequence[str] | None = None, layout: str | np.ndarray = "spring",
-                           title: str | None = None, colorbar_title: str = "importance", seed: int = 0,
-                           width: int | None = None, height: int = 340) -> go.Figure:
+                           title: str | None = None, colorbar_title: str = "importance", scale: str = "shared",
+                           seed: int = 0, width: int | None = None, height: int = 340) -> go.Figure:
     """Draw one graph (``adj`` (N, N), real nodes where ``mask`` > 0) coloured by ``importance``: (N,) for one panel
-    or (P, N) for P panels; ``top``: per panel the nodes to star; ``truth``: (N,) ground-truth nodes to ring."""
+    or (P, N) for P panels; ``top``: per panel the nodes to star; ``truth``: (N,) ground-truth nodes to ring.
+    ``scale="panel"`` divides each panel by its largest value (panels of different quantities side by side);
+    negative values (a node whose deletion helps) get the smallest markers."""
     a = np.asarray(adj, dtype=float)
     real = np.flatnonzero(np.ones(len(a)) if mask is None else np.asarray(mask) > 0)
     a = a[np.ix_(real, real)]
     imp = None if importance is None else np.atleast_2d(np.asarray(importance, dtype=float))[:, real]
+    if scale not in ("shared", "panel"):
+        raise ValueError(f"scale must be 'shared' or 'panel', got {scale!r}")
+    if imp is not None and scale == "panel":
+        imp = imp / np.maximum(np.abs(imp).max(1, keepdims=True), 1e-12)
     panels = 1 if imp is None else len(imp)
     if isinstance(layout, str):
         if layout not in ("spring", "spectral"):
@@ -86,16 +92,17 @@ def graph_attention_figure(adj: np.ndarray, mask: np.ndarray | None = None, impo
                         horizontal_spacing=0.03)
     ex, ey = _edge_xy(pos, a)
     ring = None if truth is None else np.asarray(truth, dtype=bool)[real]
-    vmax = float(imp.max()) if imp is not None and imp.size else 1.0
+    vmax = float(imp.max()) if imp is not None and imp.size and imp.max() > 0 else 1.0
+    vmin = min(0.0, float(imp.min())) if imp is not None and imp.size else 0.0
     for p in range(panels):
         col = p + 1
         fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color="#bbbbbb", width=1.2), name="edges",
                                  hoverinfo="skip", showlegend=False), row=1, col=col)
         values = imp[p] if imp is not None else np.zeros(len(real))
-        size = 7 + 11 * values / max(vmax, 1e-12) if imp is not None else np.full(len(real), 10.0)
+        size = 7 + 11 * np.clip(values, 0, None) / vmax if imp is not None else np.full(len(real), 10.0)
         fig.add_trace(go.Scatter(
             x=pos[:, 0], y=pos[:, 1], mode="markers", name="nodes", customdata=real, showlegend=False,
-            marker=dict(size=size, color=values, colorscale="YlOrRd", cmin=0, cmax=vmax,
+            marker=dict(size=size, color=values, colorscale="YlOrRd", cmin=vmin, cmax=vmax,
                         line=dict(color=["#111" if ring is not None and ring[i] else "#777"
                                          for i in range(len(real))],
                                   width=[2.5 if ring is not None and ring[i] else 0.6 for i in range(len(real))]),

@@ -24,6 +24,11 @@ For a trained discrete network (:class:`~workbench.spaces.graph.DiscreteGraphTra
   - ``degree_normalised=True`` divides either by the node's degree (the pilot found that summed attention
     tracks degree: BA hubs, not motifs, §7.7).
 
+* **node deletion** (:func:`node_deviation`, ``node_ablation=True``): the causal counterpart of node importance --
+  the error with node i deleted (its row, features and edges removed) minus the error of the intact graph; its
+  top nodes (same rule as the heads') and, with ground truth, their **ablation overlap** with it. This is not in
+  the reference explainer; it is what the attention-derived importance is compared against.
+
 Deviations, each documented because it matters for the numbers:
 
 * nodes tied with the last selected node (within 1e-6 relative) are all kept, so the top-node sets -- and
@@ -47,12 +52,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from workbench.tasks.data.graphs import unpack
+from workbench.tasks.data.graphs import remove_node, unpack
 
 IMPORTANCE = ("reference", "received")
 ERRORS = ("prob", "zero_one")
 __all__ = ["ERRORS", "ExplainConfig", "Explanation", "IMPORTANCE", "explain", "focus", "graph_errors",
-           "head_deviation", "jaccard", "masked_heads", "node_importance", "quadrant", "specialisation",
+           "head_deviation", "jaccard", "masked_heads", "node_deviation", "node_importance", "quadrant",
+           "specialisation",
            "bottom_heads", "top_heads", "top_nodes"]
 
 
@@ -65,6 +71,7 @@ class ExplainConfig:
     importance: str = "reference"
     degree_normalised: bool = False
     error: str = "prob"
+    node_ablation: bool = True  # also delete each node in turn (node_deviation): the causal node importance
     batch_size: int = 256
 
     def __post_init__(self) -> None:
@@ -76,8 +83,9 @@ class ExplainConfig:
             raise ValueError(f"importance must be one of {IMPORTANCE}, got {self.importance!r}")
         if self.error not in ERRORS:
             raise ValueError(f"error must be one of {ERRORS}, got {self.error!r}")
-        if not isinstance(self.degree_normalised, bool):
-            raise ValueError(f"degree_normalised must be True or False, got {self.degree_normalised!r}")
+        for name in ("degree_normalised", "node_ablation"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 # ----------------------------------------------------------------------------------------------- arithmetic
@@ -185,8 +193,8 @@ def masked_heads(net: nn.Module, heads: Iterable[tuple[int, int]]) -> Iterator[N
 
 
 @torch.no_grad()
-def graph_errors(net: nn.Module, x: Tensor, y: Tensor, error: str = "prob", batch_size: int = 256) -> np.ndarray:
-    """Per-graph error (G,) of ``net`` in eval mode: 1 - p(true class) or 0/1 (node level: mean over real nodes)."""
+def _errors(net: nn.Module, x: Tensor, y: Tensor, error: str, batch_size: int) -> np.ndarray:
+    """Graph level: per-graph errors (G,); node level: per-node errors (G, N), NaN where the label is -1."""
     if error not in ERRORS:
         raise ValueError(f"error must be one of {ERRORS}, got {error!r}")
     was = net.training
@@ -200,15 +208,49 @@ def graph_errors(net: nn.Module, x: Tensor, y: Tensor, error: str = "prob", batc
             if logits.ndim == 2:  # graph level
                 e = 1 - p.gather(1, yb[:, None])[:, 0] if error == "prob" else (logits.argmax(1) != yb).double()
             else:  # node level: labels -1 are padding
-                real = yb >= 0
                 yc = yb.clamp_min(0)
-                e_node = (1 - p.gather(2, yc[..., None])[..., 0] if error == "prob"
-                          else (logits.argmax(-1) != yc).double())
-                e = (e_node * real).sum(1) / real.sum(1).clamp_min(1)
+                e = (1 - p.gather(2, yc[..., None])[..., 0] if error == "prob"
+                     else (logits.argmax(-1) != yc).double())
+                e = e.masked_fill(yb < 0, float("nan"))
             out.append(e)
     finally:
         net.train(was)
     return torch.cat(out).cpu().numpy()
+
+
+def _per_graph(e: np.ndarray) -> np.ndarray:
+    if e.ndim == 1:
+        return e
+    real = ~np.isnan(e)
+    return np.where(real, e, 0).sum(1) / np.maximum(real.sum(1), 1)
+
+
+def graph_errors(net: nn.Module, x: Tensor, y: Tensor, error: str = "prob", batch_size: int = 256) -> np.ndarray:
+    """Per-graph error (G,) of ``net`` in eval mode: 1 - p(true class) or 0/1 (node level: mean over real nodes)."""
+    return _per_graph(_errors(net, x, y, error, batch_size))
+
+
+def node_deviation(net: nn.Module, x: Tensor, y: Tensor, error: str = "prob", batch_size: int = 256) -> np.ndarray:
+    """Causal node importance (G, N), NaN on padding: per graph, the error with node i deleted
+    (:func:`~workbench.tasks.data.graphs.remove_node`) minus the error of the intact graph. Node-level tasks compare
+    the mean error over the *other* nodes, before and after the deletion."""
+    mask = unpack(x)[0].cpu().numpy() > 0
+    base = _errors(net, x, y, error, batch_size)
+    out = np.full(mask.shape, np.nan)
+    for i in range(mask.shape[1]):
+        has = np.flatnonzero(mask[:, i])
+        if not len(has):
+            continue
+        idx = torch.as_tensor(has)
+        after = _errors(net, remove_node(x[idx], i), y[idx], error, batch_size)
+        if after.ndim == 1:
+            out[has, i] = after - base[has]
+        else:
+            before = base[has].copy()
+            before[:, i] = np.nan
+            after[:, i] = np.nan
+            out[has, i] = _per_graph(after) - _per_graph(before)
+    return out
 
 
 def head_deviation(net: nn.Module, x: Tensor, y: Tensor, error: str = "prob", batch_size: int = 256) -> np.ndarray:
@@ -249,6 +291,9 @@ class Explanation:
     motif_overlap: np.ndarray | None  # (G,) share of the top heads' top nodes that are ground-truth nodes
     chance_overlap: np.ndarray | None  # (G,) share of ground-truth nodes among the graph's nodes
     config: ExplainConfig
+    node_delta: np.ndarray | None = None  # (G, N) causal node importance (node_deviation), NaN on padding
+    ablation_nodes: tuple[frozenset[int], ...] | None = None  # per graph, its top nodes by node_delta
+    ablation_overlap: np.ndarray | None = None  # (G,) share of those that are ground-truth nodes
 
     @property
     def heads(self) -> int:
@@ -270,6 +315,8 @@ class Explanation:
         if self.motif_overlap is not None and self.chance_overlap is not None:
             out["motif_overlap"] = float(self.motif_overlap.mean())
             out["chance_overlap"] = float(self.chance_overlap.mean())
+        if self.ablation_overlap is not None:
+            out["ablation_overlap"] = float(self.ablation_overlap.mean())
         return out
 
 
@@ -302,5 +349,13 @@ def explain(net: nn.Module, x: Tensor, y: Tensor, truth: Tensor | np.ndarray | N
             real = mask[g] > 0
             chance[g] = truth_np[g][real].mean()
             overlap[g] = np.mean([np.mean([truth_np[g][i] for i in s]) if s else 0.0 for s in sets])
+    node_delta = ablation = ablation_overlap = None
+    if config.node_ablation:
+        node_delta = node_deviation(net, x, y, config.error, config.batch_size)
+        ablation = tuple(top_nodes(np.nan_to_num(node_delta[g], nan=-np.inf), mask[g], config.top_fraction)
+                         for g in range(g_count))
+        if truth_np is not None:
+            ablation_overlap = np.array([np.mean([truth_np[g][i] for i in s]) if s else 0.0
+                                         for g, s in enumerate(ablation)])
     return Explanation(delta, specialisation(delta), focus_g, tuple(tops), tuple(node_sets), importance, overlap,
-                       chance, config)
+                       chance, config, node_delta, ablation, ablation_overlap)

@@ -54,7 +54,7 @@ from workbench.tasks.graph_objectives import PAD_LABEL
 GENERATOR_SEED = 0
 LEVELS = ("graph", "node")
 __all__ = ["GENERATOR_SEED", "GraphDataset", "LEVELS", "MOTIF_FEATURES", "adjacency_from_edges", "ba_motif_graphs",
-           "graph_level", "node_features", "pack", "permute_nodes", "register_graph_task", "sbm_graphs", "unpack"]
+           "graph_level", "node_features", "pack", "remove_node", "permute_nodes", "register_graph_task", "sbm_graphs", "unpack"]
 
 
 # ----------------------------------------------------------------------------------------------- packing
@@ -95,6 +95,18 @@ def permute_nodes(x: Tensor, perm: Tensor) -> Tensor:
     p = perm.to(x.device)
     out = torch.cat([mask[:, p, None], feats[:, p], adj[:, p][:, :, p]], dim=-1)
     return out[0] if one else out
+
+
+def remove_node(x: Tensor, node: int) -> Tensor:
+    """A copy of packed graphs ``(B, N, W)`` with node ``node`` deleted: its row (mask, features, adjacency) and its
+    adjacency column are zeroed, so it becomes a padding slot."""
+    mask, feats, _ = unpack(x)
+    if not 0 <= node < x.shape[-2]:
+        raise ValueError(f"node {node} out of range: the graphs have {x.shape[-2]} node slots")
+    out = x.clone()
+    out[..., node, :] = 0
+    out[..., 1 + feats.shape[-1] + node] = 0
+    return out
 
 
 def adjacency_from_edges(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
