@@ -53,6 +53,8 @@ autograd for the architecture gradients alone, so no weight gradients are built.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -81,13 +83,14 @@ def _forward(ctx: StepContext, params: dict[str, Tensor] | None, x: Tensor) -> T
     return functional_call(ctx.model, {**params, **_bn_buffers(ctx.model)}, (x, weights, active))
 
 
-def _grads(loss: Tensor, params: list[Tensor]) -> list[Tensor]:
+def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
     gs = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params, strict=True)]
 
 
 def first_order(ctx: StepContext) -> ArchGradResult:
     """dL_val(w, alpha)/dalpha on the validation batch."""
+    assert ctx.batch_v is not None
     x, y = ctx.batch_v
     out = ctx.model(x, *ctx.mixing_weights())
     loss = ctx.loss(out, y)
@@ -102,13 +105,15 @@ def single_level(ctx: StepContext, *, max_norm: float | None = None) -> ArchGrad
     come from an extra no-grad forward on the validation batch (they are not
     used for the update).
     """
+    assert ctx.batch_t is not None
     x, y = ctx.batch_t
     loss = ctx.loss(ctx.model(x, *ctx.mixing_weights()), y)
     grads = _grads(loss, list(ctx.arch_params))
     if max_norm is not None:
-        total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+        total = torch.sqrt(cast(Tensor, sum((g.double() ** 2).sum() for g in grads)))
         scale = (float(max_norm) / (total + 1e-6)).clamp(max=1.0)  # a tensor: no host sync
         grads = [g * scale.to(g.dtype) for g in grads]
+    assert ctx.batch_v is not None
     xv, yv = ctx.batch_v
     with torch.no_grad():
         out_v = ctx.model(xv, *ctx.mixing_weights())
@@ -119,6 +124,7 @@ def single_level(ctx: StepContext, *, max_norm: float | None = None) -> ArchGrad
 def virtual_step(ctx: StepContext, create_graph: bool = False) -> dict[str, Tensor]:
     """w' = w - lr * (momentum * buf + grad L_train + wd * w), by name (no clipping, as in the reference)."""
     named = _named_weights(ctx)
+    assert ctx.batch_t is not None
     x, y = ctx.batch_t
     # The live model, not a functional copy: this forward is at the current weights, so its train-mode BatchNorm
     # update of the running statistics is a legitimate one (the reference's unrolling makes it too). Running it on
@@ -143,6 +149,7 @@ def second_order(ctx: StepContext, *, r: float = 0.01) -> ArchGradResult:
     # 1. virtual step (detached: w' is a new leaf)
     w_virtual = {n: t.detach().requires_grad_(True) for n, t in virtual_step(ctx).items()}
     # 2. validation loss at w'
+    assert ctx.batch_v is not None
     xv, yv = ctx.batch_v
     out = _forward(ctx, w_virtual, xv)
     loss_v = ctx.loss(out, yv)
@@ -150,9 +157,10 @@ def second_order(ctx: StepContext, *, r: float = 0.01) -> ArchGradResult:
     g = _grads(loss_v, alphas + [w_virtual[n] for n in names])
     dalpha, v = g[: len(alphas)], g[len(alphas):]
     # 3. finite-difference Hessian-vector product around w
-    norm = torch.sqrt(sum((t * t).sum() for t in v))
+    norm = torch.sqrt(cast(Tensor, sum((t * t).sum() for t in v)))
     eps = r / norm.clamp_min(torch.finfo(norm.dtype).tiny)
     current = dict(_named_weights(ctx))
+    assert ctx.batch_t is not None
     xt, yt = ctx.batch_t
 
     def alpha_grad(sign: float) -> list[Tensor]:
@@ -166,11 +174,12 @@ def second_order(ctx: StepContext, *, r: float = 0.01) -> ArchGradResult:
 
 def _exact(ctx: StepContext) -> tuple[list[Tensor], Tensor, Tensor]:
     w_virtual = virtual_step(ctx, create_graph=True)
+    assert ctx.batch_v is not None
     xv, yv = ctx.batch_v
     out = _forward(ctx, w_virtual, xv)
     loss_v = ctx.loss(out, yv)
-    grads = torch.autograd.grad(loss_v, list(ctx.arch_params), allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, ctx.arch_params, strict=True)]
+    raw = torch.autograd.grad(loss_v, list(ctx.arch_params), allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(raw, ctx.arch_params, strict=True)]
     return grads, loss_v.detach(), out.detach()
 
 

@@ -51,6 +51,7 @@ class StepContext:
 
     def mixing_weights(self) -> tuple[Weights, Active]:
         """The relaxation of every choice group: mixing weights (with the graph to alpha) and active options."""
+        assert self.relaxation is not None, "a StepContext without a relaxation has no mixing weights"
         weights, active = {}, {}
         for g in self.model.groups:
             weights[g.name], active[g.name] = self.relaxation(self.model.alphas[g.name], self.model.op_mask(g.name),
@@ -61,6 +62,7 @@ class StepContext:
         return {g.name: self.model.op_mask(g.name) for g in self.model.groups}
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        assert self.objective is not None, "a StepContext without an objective has no loss"
         return self.objective.loss(output, target)
 
 

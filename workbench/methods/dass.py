@@ -30,6 +30,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ from workbench import validate as V
 from workbench.methods.context import StepContext
 from workbench.methods.costs import CostModel
 from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.spaces.base import ChoiceSupernet
 from workbench.spaces.cell.genotype import Genotype
 from workbench.spaces.cell.ops import make_op
 from workbench.spaces.cell.sparse_ops import (
@@ -49,7 +51,7 @@ from workbench.spaces.cell.sparse_ops import (
     configure,
     sparsity_of,
 )
-from workbench.tasks import load_dataset
+from workbench.tasks import ImageDataset, load_dataset
 from workbench.tasks.data.streams import BatchStream, eval_batches
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class SparsityCost:
     name: str = "sparsity_cost"
     _tables: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def cost_model(self, model: nn.Module) -> CostModel:
+    def cost_model(self, model: ChoiceSupernet) -> CostModel:
         key = id(model)
         if key not in self._tables:
             cfg = getattr(model, "cfg", None)
@@ -96,7 +98,7 @@ class SparsityCost:
 def dass(sparsity: float = 0.9, mask_grad: str = "ste", granularity: str = "op", sparsify_dense_ops: bool = False,
          cost_weight: float = 0.05) -> Method:
     """DASS on a sparse cell space (``nb201-sparse`` or ``darts-sparse``; other spaces refuse its settings)."""
-    w = {"where": "method 'dass' option "}
+    w: dict[str, Any] = {"where": "method 'dass' option "}
     settings = {"sparsity": V.real(sparsity, "sparsity", low=0, high=1, high_open=True, **w),
                 "mask_grad": V.choice(mask_grad, "mask_grad", MASK_GRADS, **w),
                 "granularity": V.choice(granularity, "granularity", GRANULARITIES, **w),
@@ -158,7 +160,7 @@ def _accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
     return correct / len(y)
 
 
-def prune_then_evaluate(genotype: Genotype | str, space: str = "nb201", dataset: object = "digits",
+def prune_then_evaluate(genotype: Genotype | str, space: str = "nb201", dataset: str | ImageDataset = "digits",
                         sparsities: Sequence[float] = (0.5, 0.7, 0.9), config: PruneConfig = PruneConfig()
                         ) -> list[PruneResult]:
     """Train ``genotype`` dense, prune every edge conv to each sparsity by magnitude, fine-tune, test (seeded)."""

@@ -104,6 +104,11 @@ class TeacherPool(nn.Module):
     """K+1 ring slots of the supernet's floating state (weights, alphas, BN statistics), one flat buffer each;
     ``taken[i]`` is the period slot i was taken at (-1: empty), ``accuracy[i]`` its validation-batch accuracy."""
 
+    slots: Tensor
+    taken: Tensor
+    accuracy: Tensor
+    last: Tensor
+
     def __init__(self, model: nn.Module, k: int) -> None:
         super().__init__()
         state = supernet_state(model)
@@ -135,6 +140,7 @@ class TeacherPool(nn.Module):
         model = ctx.model
         state = self.layout.views(self.slots[slot])
         eval_ctx = replace(ctx, training=False)
+        assert ctx.relaxation is not None
         weights, active = {}, {}
         for g in model.groups:
             alpha = state.get(f"alphas.{g.name}", model.alphas[g.name])
@@ -154,6 +160,14 @@ class LogitCache(nn.Module):
     logits in the period ``tags[slot, row]`` (-1: none), ``hits``/``seen`` each slot's correct/seen counts (for
     weighted voting). Rows are appended, never moved, so the key -> row index is rebuilt from the buffers alone.
     """
+
+    keys: Tensor
+    count: Tensor
+    logits: Tensor
+    tags: Tensor
+    hits: Tensor
+    seen: Tensor
+    last: Tensor
 
     def __init__(self, model: nn.Module, k: int, capacity: int) -> None:
         super().__init__()
@@ -235,6 +249,12 @@ class DistillSettings:
         return LogitCache(model, self.teachers, self.cache_size)
 
 
+def _state(model: nn.Module) -> TeacherPool | LogitCache:
+    state = owned(model, NAME)
+    assert isinstance(state, (TeacherPool, LogitCache))  # DistillSettings.state built it
+    return state
+
+
 def _teacher_logits(s: DistillSettings, ctx: StepContext, pool: TeacherPool, x: Tensor, y: Tensor
                     ) -> tuple[Tensor, Tensor | None]:
     """Snapshot teachers' logits (K' x B x classes) and accuracies for weighted voting."""
@@ -259,9 +279,11 @@ class Distill:
     def __call__(self, ctx: StepContext, output: Tensor, batch: Batch) -> Tensor:
         s = self.settings
         x, y = batch
-        state = owned(ctx.model, NAME)
+        state = _state(ctx.model)
         period = _period(ctx, s.snapshot_every)
-        rows = None
+        rows: Tensor | None = None
+        valid: Tensor | None = None
+        acc: Tensor | None
         if isinstance(state, LogitCache):
             idx = state.rows(x)
             teachers, valid, acc = state.teachers(idx, period, s.teachers)
@@ -290,6 +312,7 @@ class Distill:
         # per example, only the periods that saw it: a masked (weighted) mean of the teachers' votes
         k = valid.to(teachers.dtype)  # K x B
         if s.voting == "weighted":
+            assert acc is not None  # the logit cache's slot accuracies
             k = k * acc[:, None]
         probs = torch.softmax(teachers / s.temperature, dim=-1)
         soft = torch.einsum("kb,kbc->bc", k, probs) / k.sum(0).clamp_min(1e-12)[:, None]
@@ -310,8 +333,11 @@ class ArchDistill:
 
     def __call__(self, ctx: StepContext) -> Tensor:
         s = self.settings
+        assert ctx.batch_v is not None  # the arch step always has a validation batch
         xv, yv = ctx.batch_v
-        teachers, acc = _teacher_logits(s, ctx, owned(ctx.model, NAME), xv, yv)
+        pool = _state(ctx.model)
+        assert isinstance(pool, TeacherPool)  # sd_darts: distill_in != 'weights' needs teacher_source='snapshots'
+        teachers, acc = _teacher_logits(s, ctx, pool, xv, yv)
         out = ctx.model(xv, *ctx.mixing_weights())
         if len(teachers) == 0:
             return out.sum() * 0.0  # keeps the graph to alpha: a zero gradient
@@ -327,7 +353,7 @@ class ReportDistill:
 
     def __call__(self, ctx: StepContext) -> ArchGradResult:
         res = self.estimator(ctx)
-        kd, agree, n = owned(ctx.model, NAME).last.tolist()
+        kd, agree, n = _state(ctx.model).last.tolist()
         res.extras.update({"kd": kd, "teacher_agreement": agree, "teachers": n})
         return res
 
@@ -346,7 +372,7 @@ def sd_darts(distill_weight: float = 0.5, temperature: float = 2.0, teachers: in
              distill_in: str = "weights", cache_size: int = 4096, second_order: bool = False) -> Method:
     """SD-DARTS = DARTS + the distillation weight-loss term (+ optionally the arch term); see the module docstring.
     ``snapshot_every``: Δ in steps (None = one epoch)."""
-    w = {"where": "method 'sd-darts' option "}
+    w: dict[str, Any] = {"where": "method 'sd-darts' option "}
     s = DistillSettings(
         distill_weight=V.real(distill_weight, "distill_weight (lambda)", low=0, high=1, **w),
         temperature=V.real(temperature, "temperature (T)", low=0, low_open=True, **w),

@@ -90,6 +90,7 @@ def fbnet_gradient(ctx: StepContext, *, cost: CostModel, alpha: float = 0.2, bet
                    form: str = "paper", reference: float = 1.0) -> ArchGradResult:
     """Gradient of FBNet's multiplicative loss alpha * CE * log(LAT / reference)^beta under one soft sample."""
     model = ctx.model
+    assert ctx.batch_v is not None
     xv, yv = ctx.batch_v
     weights, active = ctx.mixing_weights()
     out = model(xv, weights, active)
@@ -104,8 +105,8 @@ def fbnet_gradient(ctx: StepContext, *, cost: CostModel, alpha: float = 0.2, bet
         loss = alpha * ce * log_lat ** beta
     else:
         loss = alpha * beta * ce * log_lat
-    grads = torch.autograd.grad(loss, list(ctx.arch_params), allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, ctx.arch_params, strict=True)]
+    raw = torch.autograd.grad(loss, list(ctx.arch_params), allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(raw, ctx.arch_params, strict=True)]
     return ArchGradResult(grads, ce.detach(), out.detach(),
                           {"expected_cost": float(lat.detach()), "fbnet_loss": float(loss.detach())})
 

@@ -18,16 +18,21 @@ searcher is needed; the cost is one more prefix in the supernet's state dict, wh
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.spaces.base import ChoiceSupernet
+
 CONTAINER = "method_state"
+M = TypeVar("M", bound=nn.Module)
 
 
-def attach(model: nn.Module, name: str, factory: Callable[[nn.Module], nn.Module]) -> nn.Module:
+def attach(model: M, name: str, factory: Callable[[M], nn.Module]) -> nn.Module:
     """``model.method_state.<name>``, built by ``factory(model)`` the first time (idempotent)."""
     container = model._modules.get(CONTAINER)
     if container is None:
@@ -35,7 +40,9 @@ def attach(model: nn.Module, name: str, factory: Callable[[nn.Module], nn.Module
         model.add_module(CONTAINER, container)
     if name not in container._modules:
         container.add_module(name, factory(model))
-    return container._modules[name]
+    state = container._modules[name]
+    assert state is not None
+    return state
 
 
 def owned(model: nn.Module, name: str) -> nn.Module:
@@ -44,7 +51,9 @@ def owned(model: nn.Module, name: str) -> nn.Module:
     if container is None or name not in container._modules:
         raise RuntimeError(f"the supernet carries no {name!r} state: build the search with the method that owns "
                            f"it (its arch_parameters slot attaches it before the optimizers are built)")
-    return container._modules[name]
+    state = container._modules[name]
+    assert state is not None  # add_module never stores None here
+    return state
 
 
 def supernet_state(model: nn.Module, floating_only: bool = True) -> dict[str, Tensor]:
@@ -54,7 +63,7 @@ def supernet_state(model: nn.Module, floating_only: bool = True) -> dict[str, Te
             if not k.startswith(prefix) and (v.is_floating_point() or not floating_only)}
 
 
-def weight_names(model: nn.Module) -> list[str]:
+def weight_names(model: ChoiceSupernet) -> list[str]:
     """Names of the supernet's weights: its parameters minus the architecture parameters."""
     arch = {id(p) for p in model.arch_parameters()}
     return [n for n, p in model.named_parameters() if id(p) not in arch]
@@ -63,13 +72,13 @@ def weight_names(model: nn.Module) -> list[str]:
 class FlatLayout:
     """Named tensors packed into one flat vector (one buffer instead of hundreds), and views back by name."""
 
-    def __init__(self, named: dict[str, Tensor]) -> None:
+    def __init__(self, named: Mapping[str, Tensor]) -> None:
         self.names = list(named)
         self.shapes = [tuple(t.shape) for t in named.values()]
         self.sizes = [t.numel() for t in named.values()]
         self.numel = sum(self.sizes)
 
-    def pack(self, named: dict[str, Tensor]) -> Tensor:
+    def pack(self, named: Mapping[str, Tensor]) -> Tensor:
         return torch.cat([named[n].detach().reshape(-1) for n in self.names]) if self.names else torch.zeros(0)
 
     def views(self, flat: Tensor) -> dict[str, Tensor]:
@@ -83,8 +92,8 @@ class AttachState:
     supernet's own architecture parameters (``model.arch_parameters()``)."""
 
     name: str
-    factory: Callable[[nn.Module], nn.Module]
+    factory: Callable[[ChoiceSupernet], nn.Module]
 
-    def __call__(self, model: nn.Module) -> list[nn.Parameter]:
+    def __call__(self, model: ChoiceSupernet) -> list[nn.Parameter]:
         attach(model, self.name, self.factory)
         return list(model.arch_parameters())

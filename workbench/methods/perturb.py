@@ -105,6 +105,7 @@ class AdversarialPGD:
         eps = float(self.eps(ctx.epoch, ctx.epochs))
         lr = 2.0 * eps / self.steps
         model, masks = ctx.model, ctx.masks()
+        assert ctx.batch_t is not None
         x, y = ctx.batch_t
         a0 = {c: w.detach() for c, w in weights.items()}
         was_training = model.training

@@ -95,8 +95,9 @@ from workbench.registry import Registry
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.search import SearchConfig, Searcher
     from workbench.spaces import SearchSpace
+    from workbench.spaces.base import ChoiceSupernet
 
-ArchParams = Callable[[torch.nn.Module], list[torch.nn.Parameter]]
+ArchParams = Callable[["ChoiceSupernet"], list[torch.nn.Parameter]]
 
 log = logging.getLogger(__name__)
 ORDERS = ("arch_first", "weight_first")
@@ -137,7 +138,7 @@ class Method:
     spaces: tuple[str, ...] = ()  # the registered spaces it is built for (empty: any space its slots accept)
 
     def __post_init__(self) -> None:
-        w = {"where": "Method."}
+        w: dict[str, Any] = {"where": "Method."}
         V.string(self.name, "name", **w)
         V.choice(self.order, "order", ORDERS, **w)
         object.__setattr__(self, "arch_start_epoch", V.integer(self.arch_start_epoch, "arch_start_epoch", low=0, **w))
@@ -212,7 +213,7 @@ class AdaDriver:
 HYPERGRADIENTS = ("finite_difference", "exact")
 
 
-def _where(method: str) -> dict[str, str]:
+def _where(method: str) -> dict[str, Any]:
     return {"where": f"method {method!r} option "}
 
 
@@ -305,7 +306,7 @@ def sdarts_adv(epsilon: float = 0.3, eps_min: float = 0.03, steps: int = 7, seco
 
 
 def sharpdarts(power: float = 2.0, warmup_epochs: int = 5, weighting: str = "max_w") -> Method:
-    relax = {"max_w": MaxW, "scalar": Softmax}
+    relax: dict[str, Callable[[], Relaxation]] = {"max_w": MaxW, "scalar": Softmax}
     w = _where("sharpdarts")
     power = V.real(power, "power", low=1, **w)
     warmup_epochs = V.integer(warmup_epochs, "warmup_epochs", low=0, **w)

@@ -50,12 +50,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.costs import CostModel
@@ -151,7 +151,8 @@ def gated_forward(model: Any, x: Tensor, gates: Tensor, mask: np.ndarray) -> Ten
     picks = gates.detach().argmax(-1).tolist()
     h = model.stem(x)
     for i, (p, layer) in enumerate(zip(model.plan, model.layers, strict=True)):
-        fns = tuple(layer[b] if b != "skip" and mask[i, j] else None for j, b in enumerate(model.space.blocks))
+        fns = tuple(cast(nn.ModuleDict, layer)[b] if b != "skip" and mask[i, j] else None
+                    for j, b in enumerate(model.space.blocks))
         a = picks[i]
         y = fns[a](h) if fns[a] is not None else torch.zeros_like(h)
         out = _GateMix.apply(gates[i], y, h, fns, a)
@@ -175,6 +176,7 @@ class ProxylessGradient(CostSourced):
 
     def __call__(self, ctx: StepContext) -> ArchGradResult:
         model = ctx.model
+        assert ctx.batch_v is not None
         xv, yv = ctx.batch_v
         cost = space_cost(model, self.source)
         gates, active, p_est, p_cost = {}, {}, {}, {}

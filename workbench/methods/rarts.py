@@ -43,7 +43,9 @@ from step 2's backward, at y before its update.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -59,6 +61,7 @@ from workbench.methods.owned_state import (
     weight_names,
 )
 from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.spaces.base import ChoiceSupernet
 
 NAME = "rarts"
 __all__ = ["Coupling", "RartsCopy", "RartsSettings", "RartsSweep", "rarts"]
@@ -80,7 +83,11 @@ class RartsSettings:
 class RartsCopy(nn.Module):
     """The second weight copy y (flat), its SGD momentum and its BatchNorm statistics; y starts equal to w."""
 
-    def __init__(self, model: nn.Module) -> None:
+    y: Tensor
+    momentum: Tensor
+    bn: Tensor
+
+    def __init__(self, model: ChoiceSupernet) -> None:
         super().__init__()
         state = supernet_state(model)
         names = weight_names(model)
@@ -121,6 +128,7 @@ class Coupling:
         s = self.settings
         term = (s.train_weight - 1.0) * ctx.loss(output, batch[1])
         if s.tied:
+            assert ctx.batch_v is not None
             xv, yv = ctx.batch_v
             with torch.no_grad():
                 weights, active = ctx.mixing_weights()
@@ -129,6 +137,7 @@ class Coupling:
         if not s.penalty_in_w:
             return term
         copy = owned(ctx.model, NAME)
+        assert isinstance(copy, RartsCopy)  # attached by the preset's arch_parameters slot
         return term + 0.5 * s.coupling * (copy.live_flat() - copy.y).pow(2).sum()
 
 
@@ -144,7 +153,7 @@ def _sgd_(copy: RartsCopy, grad: Tensor, ctx: StepContext) -> None:
         copy.y.sub_(ctx.lr * copy.momentum)
 
 
-def _grads(loss: Tensor, params: list[Tensor]) -> list[Tensor]:
+def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
     gs = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params, strict=True)]
 
@@ -158,6 +167,7 @@ class RartsSweep:
     def __call__(self, ctx: StepContext) -> ArchGradResult:
         s = self.settings
         alphas = list(ctx.arch_params)
+        assert ctx.batch_v is not None and ctx.batch_t is not None
         (xv, yv), (xt, yt) = ctx.batch_v, ctx.batch_t
         if s.tied:  # y is w: step 2 was part of the joint weight step
             out_v = ctx.model(xv, *ctx.mixing_weights())
@@ -166,6 +176,7 @@ class RartsSweep:
                 if s.lambda_in_alpha else loss_v
             return ArchGradResult(_grads(loss, alphas), loss_v.detach(), out_v.detach())
         copy = owned(ctx.model, NAME)
+        assert isinstance(copy, RartsCopy)  # attached by the preset's arch_parameters slot
         w = copy.live_flat().detach()
         # step 2: y <- y - eta grad_y [L_val(y) + beta/2 ||y - w||^2], at the new w
         y = copy.y.detach().requires_grad_(True)
@@ -201,7 +212,7 @@ class RartsSweep:
 def rarts(coupling: float = 1.0, train_weight: float = 1.0, penalty_in_w: bool = True,
           lambda_in_alpha: bool = True, reuse_val_grad: bool = False) -> Method:
     """RARTS (see the module docstring): ``coupling`` beta (``float("inf")``: y = w), ``train_weight`` lambda."""
-    w = {"where": "method 'rarts' option "}
+    w: dict[str, Any] = {"where": "method 'rarts' option "}
     if not (isinstance(coupling, (int, float)) and not isinstance(coupling, bool) and coupling == math.inf):
         coupling = V.real(coupling, "coupling (beta; inf = one weight copy)", low=0, **w)
     s = RartsSettings(float(coupling), V.real(train_weight, "train_weight (lambda)", low=0, low_open=True, **w),
