@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from workbench.spaces.graph.layer import GTLayer
 from workbench.tasks.data.graphs import remove_node, unpack
 
 IMPORTANCE = ("reference", "received")
@@ -157,10 +158,15 @@ def quadrant(spec: float, foc: float, spec_cut: float = 0.1, focus_cut: float = 
 
 
 # ----------------------------------------------------------------------------------------------- ablation
-def _heads(net: nn.Module) -> tuple[int, int]:
+def _layers(net: nn.Module) -> list[GTLayer]:
     layers = getattr(net, "layers", None)
-    if layers is None or not len(layers):
-        raise TypeError(f"expected a discrete graph transformer (with .layers), got {type(net).__name__}")
+    if layers is None or not len(layers) or not all(isinstance(layer, GTLayer) for layer in layers):
+        raise TypeError(f"expected a discrete graph transformer (with .layers of GTLayer), got {type(net).__name__}")
+    return list(layers)
+
+
+def _heads(net: nn.Module) -> tuple[int, int]:
+    layers = _layers(net)
     return len(layers), int(layers[0].heads)
 
 
@@ -176,8 +182,9 @@ def masked_heads(net: nn.Module, heads: Iterable[tuple[int, int]]) -> Iterator[N
             raise ValueError(f"head ({layer_i}, {m}) out of range: {n_layers} layers x {n_heads} heads")
     try:
         with torch.no_grad():
+            layers = _layers(net)
             for layer_i, m in heads:
-                layer = net.layers[layer_i]
+                layer = layers[layer_i]
                 dh = layer.d // layer.heads
                 sl = slice(m * dh, (m + 1) * dh)
                 for w in (layer.k.weight, layer.v.weight, layer.o.weight):
@@ -268,10 +275,14 @@ def head_deviation(net: nn.Module, x: Tensor, y: Tensor, error: str = "prob", ba
 @torch.no_grad()
 def attention_maps(net: nn.Module, x: Tensor, batch_size: int = 256) -> np.ndarray:
     """Every head's attention (G, L, H, N_dst, N_src) in eval mode."""
+    run = getattr(net, "forward_with_attention", None)
+    if run is None:
+        raise TypeError(f"expected a discrete graph transformer (with forward_with_attention), got "
+                        f"{type(net).__name__}")
     was = net.training
     net.eval()
     try:
-        parts = [np.stack([a.cpu().numpy() for a in net.forward_with_attention(x[i:i + batch_size])[1]], axis=1)
+        parts = [np.stack([a.cpu().numpy() for a in run(x[i:i + batch_size])[1]], axis=1)
                  for i in range(0, len(x), batch_size)]
     finally:
         net.train(was)

@@ -56,6 +56,8 @@ def standardise(outs: Tensor, mask: Tensor) -> Tensor:
 class GTLayer(nn.Module):
     """A graph-transformer layer whose keys/values come from ``experts`` (several: the supernet's mixed layer)."""
 
+    head_mask: Tensor  # (heads,) buffer, not saved: 1 keeps a head's messages, 0 removes them
+
     def __init__(self, d: int, heads: int, experts: Sequence[str], *, dropout: float = 0.0, standardised: bool = True,
                  query_projection: bool = False) -> None:
         super().__init__()
