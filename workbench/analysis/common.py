@@ -15,7 +15,7 @@ BatchNorm modes used throughout (``bn=``):
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from workbench.spaces.base import masked_softmax
+from workbench.spaces.base import ChoiceSupernet, masked_softmax
+from workbench.spaces.cell.space import CellSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.search import Searcher
@@ -100,18 +101,27 @@ def searcher_batches(searcher: Searcher, split: str = "val", batches: int | Batc
     return fixed_batches(x, y, batch_size or searcher.config.batch_size, batches)
 
 
-def alpha_parameters(model: nn.Module) -> list[nn.Parameter]:
+def cell_space(searcher: Searcher, what: str) -> CellSpace:
+    """The searcher's space, which ``what`` (an analysis of edges and ops) needs to be a cell space."""
+    space = searcher.space
+    if not isinstance(space, CellSpace):
+        raise TypeError(f"{what} needs a cell space (edges of candidate ops, e.g. 'nb201' or 'darts'); "
+                        f"the search's space is {space.name!r}")
+    return space
+
+
+def alpha_parameters(model: ChoiceSupernet) -> list[nn.Parameter]:
     """The alphas alone, one (rows, options) matrix per choice group (no PC-DARTS betas)."""
     return [model.alphas[g.name] for g in model.groups]
 
 
-def softmax_weights(model: nn.Module, alphas: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+def softmax_weights(model: ChoiceSupernet, alphas: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
     """DARTS's relaxation softmax(alpha) over enabled options, per choice group (with the graph to alpha)."""
-    alphas = model.alphas if alphas is None else alphas
-    return {g.name: masked_softmax(alphas[g.name], model.op_mask(g.name)) for g in model.groups}
+    table = model.alphas if alphas is None else alphas
+    return {g.name: masked_softmax(table[g.name], model.op_mask(g.name)) for g in model.groups}
 
 
-def active_ops(model: nn.Module, weights: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+def active_ops(model: ChoiceSupernet, weights: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
     """Ops worth computing: enabled and with a non-zero weight (DARTS-PT's MixedOp skips ``w == 0``)."""
     return {g.name: (model.op_mask(g.name) & (weights[g.name].detach() != 0)).cpu().numpy() for g in model.groups}
 
@@ -120,10 +130,11 @@ def batch_loss(model: nn.Module, batches: Batches, weights: Mapping[str, Tensor]
                active: Mapping[str, np.ndarray] | None = None, *, objective: Objective) -> Tensor:
     """The objective's loss averaged over all examples of ``batches`` (each batch one forward), with the graph."""
     n = sum(len(yb) for _, yb in batches)
-    total = None
+    total: Tensor | None = None
     for xb, yb in batches:
         term = objective.loss(model(xb, weights, active), yb) * len(yb)
         total = term if total is None else total + term
+    assert total is not None, "batch_loss needs at least one batch"
     return total / n
 
 
@@ -140,11 +151,11 @@ def evaluate(model: nn.Module, batches: Batches, weights: Mapping[str, Tensor],
     return loss_sum / n, metric_sum / n
 
 
-def flatten(tensors: list[Tensor]) -> Tensor:
+def flatten(tensors: Sequence[Tensor]) -> Tensor:
     return torch.cat([t.reshape(-1) for t in tensors])
 
 
-def unflatten(vec: Tensor, like: list[Tensor]) -> list[Tensor]:
+def unflatten(vec: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
     out, i = [], 0
     for t in like:
         out.append(vec[i:i + t.numel()].view_as(t))

@@ -31,6 +31,7 @@ from torch import Tensor
 from workbench.analysis.common import (
     Batches,
     active_ops,
+    cell_space,
     check_choice,
     evaluate,
     preserved,
@@ -39,14 +40,14 @@ from workbench.analysis.common import (
     softmax_weights,
 )
 from workbench.events import AnalysisResult, EpochEnded
-from workbench.spaces import SearchSpace
 from workbench.spaces.cell.genotype import Genotype
+from workbench.spaces.cell.space import CellSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.search import Searcher
 
 
-def genotype_weights(space: SearchSpace, genotype: Genotype | str, dtype: torch.dtype = torch.float32,
+def genotype_weights(space: CellSpace, genotype: Genotype | str, dtype: torch.dtype = torch.float32,
                      device: torch.device | str = "cpu") -> dict[str, Tensor]:
     """Mixing weights (edges, ops) per cell type: 1 on each (edge, op) of ``genotype``, 0 elsewhere."""
     g = Genotype.parse(genotype)
@@ -105,7 +106,8 @@ def discretisation_gap(searcher: Searcher, genotype: Genotype | str | None = Non
         with torch.no_grad():
             w = softmax_weights(model)
         s_loss, s_acc = evaluate(model, data, w, active_ops(model, w), objective=searcher.objective)
-        one_hot = genotype_weights(searcher.space, g, w[searcher.space.cell_types[0]].dtype, searcher.device)
+        space = cell_space(searcher, "discretisation_gap")
+        one_hot = genotype_weights(space, g, w[space.cell_types[0]].dtype, searcher.device)
         active = {c: (t != 0).cpu().numpy() for c, t in one_hot.items()}
         i_loss, i_acc = evaluate(model, data, one_hot, active, objective=searcher.objective)
     r_loss = r_acc = None
@@ -132,7 +134,7 @@ class GapTracker:
             raise ValueError(f"every and retrain_every must be >= 1, got {every}, {retrain_every}")
         check_choice("bn", bn, ("train", "eval"))
         self.searcher, self.every = searcher, every
-        self.options = dict(split=split, batches=searcher_batches(searcher, split, batches), bn=bn)
+        self.options: dict[str, Any] = dict(split=split, batches=searcher_batches(searcher, split, batches), bn=bn)
         self.retrain, self.retrain_every = retrain, retrain_every
         self.results: list[GapResult] = []
         self._unsubscribe = searcher.bus.subscribe(self._on_epoch, kinds=(EpochEnded,))

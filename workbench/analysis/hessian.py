@@ -76,9 +76,9 @@ class HessianOperator:
         if not self._flat_grad.requires_grad:  # the loss is (at most) linear in the parameters
             return self.weight_decay * v
         with torch.enable_grad():
-            hv = torch.autograd.grad(self._flat_grad, self.params, grad_outputs=v, retain_graph=True,
-                                     allow_unused=True)
-        hv = flatten([torch.zeros_like(p) if h is None else h for h, p in zip(hv, self.params)])
+            raw = torch.autograd.grad(self._flat_grad, self.params, grad_outputs=v, retain_graph=True,
+                                      allow_unused=True)
+        hv = flatten([torch.zeros_like(p) if h is None else h for h, p in zip(raw, self.params)])
         return hv + self.weight_decay * v
 
     def random(self, generator: torch.Generator | None, kind: str = "gaussian") -> Tensor:
@@ -126,7 +126,8 @@ def _power(op: HessianOperator, shift: float, iters: int, tol: float, generator:
            v0: Tensor | None) -> tuple[float, Tensor, int, bool]:
     v = op.random(generator) if v0 is None else v0.to(op.dtype).to(op.device).clone()
     v = v / v.norm()
-    lam, used = None, 0
+    lam: float | None = None
+    used = 0
     for _ in range(iters):
         w = op.matvec(v) - shift * v
         used += 1
@@ -138,6 +139,7 @@ def _power(op: HessianOperator, shift: float, iters: int, tol: float, generator:
         if lam is not None and abs(new - lam) <= tol * max(abs(new), 1e-30):
             return new, v, used, True
         lam = new
+    assert lam is not None, f"power iteration needs iters >= 1, got {iters}"
     return float(lam), v, used, False
 
 
@@ -216,7 +218,8 @@ def lanczos(loss_fn: LossFn | HessianOperator, params: Sequence[Tensor] | None =
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0 (0: take all m steps), got {tol}")
     Q = torch.zeros(m, op.n, dtype=op.dtype, device=op.device)
-    alpha, beta = [], []
+    alpha: list[float] = []
+    beta: list[float] = []
     converged = True
     q = op.random(generator)
     q = q / q.norm()

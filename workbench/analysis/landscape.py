@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from workbench.analysis.common import (
     Batches,
     active_ops,
     alpha_parameters,
+    cell_space,
     check_choice,
     evaluate,
     flatten,
@@ -169,7 +170,10 @@ def alpha_trajectory(history, cell_types: Sequence[str]) -> np.ndarray:
 def _grid(steps: int, span: float | tuple[float, float]) -> np.ndarray:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    lo, hi = (-span, span) if np.isscalar(span) else span
+    if np.isscalar(span):
+        lo, hi = -cast(float, span), cast(float, span)
+    else:
+        lo, hi = cast(tuple[float, float], span)
     xs = np.linspace(lo, hi, steps)
     xs[np.isclose(xs, 0.0, atol=1e-12)] = 0.0
     return xs
@@ -180,7 +184,7 @@ def _check_dims(dims: int) -> None:
         raise ValueError(f"dims must be 1 (a line) or 2 (a plane), got {dims}")
 
 
-def _surface(searcher: Searcher, params: list[Tensor], dirs: list[Direction], steps: int,
+def _surface(searcher: Searcher, params: Sequence[Tensor], dirs: list[Direction], steps: int,
              span: float | tuple[float, float], data: Batches, bn: str, space: str, split: str,
              kind: str, eigenvalues: list[float] | None = None) -> Surface:
     model = searcher.model
@@ -203,7 +207,7 @@ def _surface(searcher: Searcher, params: list[Tensor], dirs: list[Direction], st
                     value = p0.clone()
                     for c, d in zip(coords, dirs):
                         if c != 0.0:  # the origin is the unperturbed point, bit for bit
-                            value = value + c * d[i]
+                            value = value + cast(Tensor, c * d[i])  # numpy scalar * Tensor is a Tensor
                     p.copy_(value)
                 w, a = fixed if fixed is not None else (softmax_weights(model), None)
             loss[idx], acc[idx] = evaluate(model, data, w, a, objective=searcher.objective)
@@ -213,7 +217,7 @@ def _surface(searcher: Searcher, params: list[Tensor], dirs: list[Direction], st
                    None if eigenvalues is None else tuple(eigenvalues))
 
 
-def _check_dirs(dirs: Sequence[Direction], params: list[Tensor]) -> list[Direction]:
+def _check_dirs(dirs: Sequence[Direction | np.ndarray], params: Sequence[Tensor]) -> list[Direction]:
     if not 1 <= len(dirs) <= 2:
         raise ValueError(f"give one direction (1-D slice) or two (2-D), got {len(dirs)}")
     out = []
@@ -243,9 +247,10 @@ def alpha_landscape(searcher: Searcher, directions: str | Sequence[Direction] = 
     data = searcher_batches(searcher, split, batches)
     top = None
     if directions == "random":
-        masks = [model.op_mask(c).to(params[0].dtype) for c in model.space.cell_types]
+        masks: list[Tensor | None] = [model.op_mask(c).to(params[0].dtype)
+                                      for c in cell_space(searcher, "alpha_landscape").cell_types]
         gen = torch.Generator().manual_seed(seed)
-        kw = dict(norm=norm, ignore="biasbn", masks=masks, center=center)
+        kw: dict[str, Any] = dict(norm=norm, ignore="biasbn", masks=masks, center=center)
         dirs = list(random_plane(params, gen, **kw)) if dims == 2 else [random_direction(params, gen, **kw)]
         kind = f"random ({norm}{', centred' if center else ''})"
     elif directions == "eigen":
@@ -263,7 +268,7 @@ def alpha_landscape(searcher: Searcher, directions: str | Sequence[Direction] = 
     return _surface(searcher, params, dirs, steps, span, data, bn, "alpha", split, kind, top)
 
 
-def _weight_eigen_directions(searcher: Searcher, params: list[Tensor], data: Batches, bn: str, k: int,
+def _weight_eigen_directions(searcher: Searcher, params: Sequence[Tensor], data: Batches, bn: str, k: int,
                              seed: int) -> tuple[list[Direction], list[float]]:
     """Top-k eigenvectors of the weight Hessian of the same loss (Lanczos on HVPs; alphas fixed)."""
     from workbench.analysis.common import batch_loss
@@ -295,7 +300,7 @@ def weight_landscape(searcher: Searcher, directions: str | Sequence[Direction] =
     top = None
     if directions == "random":
         gen = torch.Generator().manual_seed(seed)
-        kw = dict(norm=norm, ignore=ignore)
+        kw: dict[str, Any] = dict(norm=norm, ignore=ignore)
         dirs = list(random_plane(params, gen, **kw)) if dims == 2 else [random_direction(params, gen, **kw)]
         kind = f"random ({norm}, ignore={ignore})"
     elif directions == "eigen":

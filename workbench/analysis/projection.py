@@ -58,6 +58,7 @@ from torch import Tensor
 
 from workbench.analysis.common import (
     active_ops,
+    cell_space,
     check_choice,
     evaluate,
     preserved,
@@ -66,9 +67,9 @@ from workbench.analysis.common import (
     softmax_weights,
 )
 from workbench.events import AnalysisResult
-from workbench.spaces import SearchSpace
 from workbench.spaces.cell.genotype import Genotype
 from workbench.spaces.cell.select import derive_genotype
+from workbench.spaces.cell.space import CellSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.search import Searcher
@@ -100,14 +101,14 @@ class ProjectionConfig:
             raise ValueError(f"lr_factor must be > 0, got {self.lr_factor}")
 
 
-def topology_nodes(space: SearchSpace) -> list[int]:
+def topology_nodes(space: CellSpace) -> list[int]:
     """Nodes whose inputs the topology projection decides (DARTS rule: more than edges_per_node inputs)."""
     if space.genotype_rule != "darts":
         return []
     return [i for i in range(space.n_nodes) if len(space.node_edges(i)) > space.edges_per_node]
 
 
-def projection_schedule(space: SearchSpace, proj_intv: int = 5) -> list[tuple[int, str]]:
+def projection_schedule(space: CellSpace, proj_intv: int = 5) -> list[tuple[int, str]]:
     """(tuning epoch, "op" | "edge" | "tune") in order; every op/edge event covers each cell type once."""
     n_op, n_topo = space.n_edges, len(topology_nodes(space))
     if proj_intv == 0:
@@ -171,7 +172,7 @@ class Projection:
     """
 
     def __init__(self, searcher: Searcher, config: ProjectionConfig = ProjectionConfig()) -> None:
-        self.searcher, self.config, self.space = searcher, config, searcher.space
+        self.searcher, self.config, self.space = searcher, config, cell_space(searcher, "DARTS-PT projection")
         self.model = searcher.model
         self.exclude_none = (self.space.genotype_rule == "darts") if config.exclude_none is None else config.exclude_none
         self.arch_update = config.arch_update or ("blank" if searcher.method.arch_gradient is None else "darts")

@@ -99,8 +99,8 @@ def compute_sharpness(searcher: Searcher, method: str = "dense", k: int = 1, bat
             res = lanczos(op, k=min(k, op.n), tol=tol, generator=gen)  # stops once the top k are stable
             top, vecs = res.eigenvalues, res.eigenvectors
         else:
-            res = power_iteration(op, iters=iters, tol=tol, generator=gen)
-            top, vecs = torch.tensor([res.eigenvalue]), res.eigenvector[None]
+            power = power_iteration(op, iters=iters, tol=tol, generator=gen)
+            top, vecs = torch.tensor([power.eigenvalue]), power.eigenvector[None]
             if k > 1:
                 spec = lanczos(op, k=min(k, op.n), generator=gen)
                 top = torch.cat([top, spec.eigenvalues[1:].cpu()])
@@ -233,7 +233,7 @@ class SharpnessTracker:
                 raise ValueError(f"EarlyStopping(epochs={early_stopping.epochs}) does not match the search's "
                                  f"{searcher.config.epochs} epochs")
         self.searcher, self.every, self.unit = searcher, every, unit
-        self.options = dict(method=method, k=k, batches=searcher_batches(searcher, split, batches), bn=bn,
+        self.options: dict[str, Any] = dict(method=method, k=k, batches=searcher_batches(searcher, split, batches), bn=bn,
                             weight_decay=weight_decay, seed=seed)
         self.early_stopping = early_stopping
         self.results: list[AnalysisResult] = []
@@ -270,6 +270,7 @@ class SharpnessTracker:
         self.results.append(event)
         self.searcher.bus.emit(event)
         if fired:
+            assert es is not None and es.stop_epoch is not None  # observe() fired: the stop epoch is set
             g = es.genotypes.get(es.stop_epoch)
             self.searcher.bus.emit(AnalysisResult(step, "early_stop", {
                 "trigger_epoch": es.trigger_epoch, "stop_epoch": es.stop_epoch, "ratio": es.ratio,
@@ -356,6 +357,7 @@ class EarlyStopController:
             es.start = searcher.config.epochs  # and never checks again
             return
         trigger = es.trigger_epoch
+        assert trigger is not None and es.stop_epoch is not None  # set when the rule fired
         epoch = tracker.rollback(max(es.stop_epoch - self.extra, 0))
         self.weight_decay = wd * self.mul_factor
         searcher.set_weight_decay(self.weight_decay)
