@@ -30,6 +30,7 @@ The engine stays free of Ray: this is the application layer.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -113,8 +114,6 @@ def grid_tasks(base: SearchConfig, grid: Mapping[str, Sequence[Any]], seeds: Seq
     (``r``, or ``option.<name>`` when the name is also a SearchConfig field). Every config is built, and
     so validated, before anything runs.
     """
-    import itertools
-
     fields = {f.name for f in dataclasses.fields(base)}
     keys = list(grid)
     for k in keys:
