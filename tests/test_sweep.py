@@ -171,6 +171,7 @@ def test_a_folder_of_another_configuration_is_refused(serial, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ Ray
+@pytest.mark.slow  # a local Ray runtime takes 10-45 s to start on a 2-core machine
 def test_ray_runs_the_sweep_as_the_serial_executor_does(serial, tmp_path):
     """2 x 2 sweep on a local Ray runtime (2 CPUs, one torch thread per task): the same rows, curves, table and
     run folders as the serial run (timings aside)."""
