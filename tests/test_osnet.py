@@ -172,6 +172,9 @@ def test_styled_fashion_mnist_loads_offline_or_skips():
         pytest.skip(f"Fashion-MNIST is not installed: {exc}")
     assert ds.input_shape == (1, 28, 28) and len(ds.y_train) == 100 and len(ds.y_test) == 2000
     assert ds.x_test.shape == ds.x_seen.shape == ds.x_plain.shape and not torch.equal(ds.x_test, ds.x_seen)
+    s = Searcher(cpu_config(epochs=1, batch_size=50, supernet={"C": 4}), dataset=ds)  # OSNet's stride-2 stem + pool
+    ev = s.step()
+    assert np.isfinite(ev.train_loss) and s.model.stem.conv.stride == (2, 2)
 
 
 # ------------------------------------------------------------------------------------- the preset
@@ -256,3 +259,21 @@ def test_views_heatmap_placement_figure_panel_and_accuracy_figure():
     acc = style_accuracy_figure(tab)
     assert [t.name for t in acc.data] == ["seen", "unseen"] and list(acc.data[1].y) == pytest.approx([97.0, 91.0])
     assert list(acc.data[0].x) == ["derived", "all-IN"]
+
+
+def test_live_placement_view_follows_the_search_and_the_scrubber():
+    pytest.importorskip("anywidget")
+    from widgets.dashboard import dashboard
+    from workbench.app.session import SearchSession
+
+    session = SearchSession(cpu_config(epochs=1, batch_size=32, data_limit=96, supernet={"C": 4}), threaded=False)
+    d = dashboard(session, static=False, min_interval=0)
+    view = d.views["norm_placement"]
+    view.set_visible(True)  # its tab opened
+    session.run(3)
+    h = session.history
+    np.testing.assert_allclose(view.figure.data[1].y, h.weights("blocks")[-1][:, 1], rtol=1e-6)
+    assert "step 3" in view.figure.layout.title.text
+    d.scrubber.scrub(1)
+    np.testing.assert_allclose(view.figure.data[1].y, h.weights("blocks")[0][:, 1], rtol=1e-6)
+    d.close()
