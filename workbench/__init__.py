@@ -82,7 +82,8 @@ if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager i
         method_names,
         register_method,
     )
-    from workbench.runs import RunStore, load_run, resume
+    from workbench.runs import RunStore, load_run
+    from workbench.runs.resume import resume  # the function (workbench.runs.resume is also a submodule)
     from workbench.search import NonFiniteLossError, SearchConfig, Searcher
     from workbench.serialize import CheckpointError
     from workbench.spaces import (

@@ -272,7 +272,7 @@ def _measure(searcher: Searcher, seconds: float, extras: Extras, table: Any, ste
         ops = [op for _, c in g.cells for _, op, _ in c.edges()]
         row.update(param_free=_param_free(g), skips=ops.count("skip_connect"), nones=ops.count("none"))
     outcome = getattr(searcher.controller, "outcome", None)
-    if outcome is not None and dataclasses.is_dataclass(outcome):
+    if outcome is not None and dataclasses.is_dataclass(outcome) and not isinstance(outcome, type):
         row["controller"] = _clean(dataclasses.asdict(outcome))
     if extras.hessian and (sharp := _optional("workbench.analysis.sharpness")) is not None:
         row["eigenvalue"] = sharp.compute_sharpness(searcher, method="dense").eigenvalue
@@ -378,7 +378,8 @@ def compare(methods: Sequence[str], seeds: Sequence[int], space: str, dataset: s
     table_path, table = load_table(space, table_path)
     extras = Extras(hessian, retrain, table_path)
     out = None if out_dir is None else Path(out_dir)
-    rows, curves = [], {}
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, dict[str, list]]] = {}
     for m in methods:
         for seed in seeds:
             cfg = base.replace(method=m, method_options=dict(options.get(m, {})), seed=int(seed), space=space,

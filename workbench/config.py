@@ -87,7 +87,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         sn = self.supernet
-        d["supernet"] = dataclasses.asdict(sn) if dataclasses.is_dataclass(sn) else (
+        d["supernet"] = dataclasses.asdict(sn) if dataclasses.is_dataclass(sn) and not isinstance(sn, type) else (
             dict(sn) if isinstance(sn, Mapping) else sn)
         d["removed_ops"] = list(self.removed_ops)
         d["arch_betas"] = list(self.arch_betas)
@@ -115,7 +115,7 @@ _WHERE = "SearchConfig."
 
 def _validated_fields(c: SearchConfig) -> dict[str, Any]:
     """Every field but ``supernet``, checked by type and range and normalised (see :mod:`workbench.validate`)."""
-    w = {"where": _WHERE}
+    w: dict[str, Any] = {"where": _WHERE}
     out: dict[str, Any] = {
         "space": V.string(c.space, "space", **w),
         "method": V.string(c.method, "method", **w),

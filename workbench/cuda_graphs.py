@@ -114,7 +114,7 @@ class StepGraphs:
 
     def _key(self, ctx: StepContext) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         s = self.s
-        shapes = tuple(tuple(t.shape) for t in (*ctx.batch_t, *ctx.batch_v))
+        shapes = tuple(tuple(t.shape) for t in _inputs(ctx))
         groups = s.optimizer.param_groups + s.arch_optimizer.param_groups
         baked = (ctx.epoch, self._generation, tuple((g["lr"], g.get("weight_decay")) for g in groups),
                  tuple(s.model.op_mask(g)._version for g in s.groups))
@@ -150,7 +150,7 @@ class StepGraphs:
                 torch.cuda.synchronize(s.device)
                 return None
             self._graphs[shapes] = entry
-        for static, live in zip(entry.inputs, (*ctx.batch_t, *ctx.batch_v), strict=True):
+        for static, live in zip(entry.inputs, _inputs(ctx), strict=True):
             static.copy_(live)
         entry.graph.replay()
         self.replays += 1
@@ -165,8 +165,8 @@ class StepGraphs:
 
     def _capture(self, ctx: StepContext) -> _Captured:
         s = self.s
-        inputs = tuple(t.clone() for t in (*ctx.batch_t, *ctx.batch_v))
-        cctx = dataclasses.replace(ctx, batch_t=inputs[:2], batch_v=inputs[2:])
+        xt, yt, xv, yv = inputs = tuple(t.clone() for t in _inputs(ctx))
+        cctx = dataclasses.replace(ctx, batch_t=(xt, yt), batch_v=(xv, yv))
         graph = torch.cuda.CUDAGraph()
         outs = StepOutputs()
         # Capturing records kernels without running them; the Python side (optimizer bookkeeping, grads set to
@@ -182,6 +182,12 @@ class StepGraphs:
         return _Captured(graph, inputs, packed, outs.layout())
 
 
+def _inputs(ctx: StepContext) -> tuple[Tensor, ...]:
+    """The step's four input tensors: the weight batch, then the architecture batch."""
+    assert ctx.batch_t is not None and ctx.batch_v is not None  # a training step has both batches
+    return (*ctx.batch_t, *ctx.batch_v)
+
+
 def _make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     """Switch an optimizer that supports it (Adam, AdamW, ...) to ``capturable=True``, its step counts on device."""
     groups = [g for g in optimizer.param_groups if "capturable" in g]
@@ -193,4 +199,4 @@ def _make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> 
         step = state.get("step")
         if isinstance(step, Tensor) and step.device != device:
             state["step"] = step.to(device=device, dtype=torch.float32)
-    optimizer._warned_capturable_if_run_uncaptured = True  # type: ignore[attr-defined]  # the warm-up is eager
+    optimizer._warned_capturable_if_run_uncaptured = True  # the warm-up is eager

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -193,7 +193,9 @@ class Searcher(SearchState):
 
     def genotype(self) -> Any:
         """The architecture decoded now, by the method's rule (default: the space's)."""
-        return self.space.decode(self.probabilities(), self.masks(), self.method.genotype_rule)
+        rule = self.method.genotype_rule
+        assert not isinstance(rule, Mapping)  # Method.for_space resolved a per-space rule to a name
+        return self.space.decode(self.probabilities(), self.masks(), rule)
 
     # -- commands -----------------------------------------------------------------------------
     def set_op_enabled(self, group: str, op: str, enabled: bool, rows: list[int] | None = None) -> None:
@@ -230,7 +232,7 @@ class Searcher(SearchState):
 
     def run(self, n: int | None = None) -> list[StepEnded]:
         """Take ``n`` steps (default: until the search is finished); returns their events."""
-        events = []
+        events: list[StepEnded] = []
         while not self.finished and (n is None or len(events) < n):
             events.append(self.step())
         return events
@@ -338,6 +340,7 @@ class Searcher(SearchState):
         raise NonFiniteLossError(f"{label} loss is {value} {where}; {hint[0].upper()}{hint[1:]}") from cause
 
     def _arch_step(self, ctx: StepContext, outs: StepOutputs) -> None:
+        assert ctx.batch_v is not None
         xv, yv = ctx.batch_v
         if self.method.arch_gradient is None or ctx.epoch < self.method.arch_start_epoch:
             # fixed architecture (DARTS-PT "blank") or warm-up: weights only, still report validation metrics
@@ -365,6 +368,7 @@ class Searcher(SearchState):
         outs.metrics("val", self.objective.metrics(res.val_output, yv))
 
     def _weight_step(self, ctx: StepContext, outs: StepOutputs) -> None:
+        assert ctx.batch_t is not None
         x, y = ctx.batch_t
         with torch.no_grad():
             w, active = ctx.mixing_weights()
@@ -404,6 +408,8 @@ class Searcher(SearchState):
         per-example means combined over batches."""
         if x is None:
             x, y = self.val_data
+        if y is None:
+            raise TypeError("Searcher.evaluate(x, y): give the targets y with the examples x")
         was = self.model.training
         self.model.eval()
         w, a = self.mixing_weights(training=False)

@@ -22,7 +22,11 @@ from torch import Tensor
 from workbench.serialize import CheckpointError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from workbench.cuda_graphs import StepGraphs
     from workbench.search import Searcher
+    from workbench.spaces import SearchSpace
+    from workbench.spaces.base import ChoiceSupernet
+    from workbench.tasks.data.streams import BatchStream
 
 log = logging.getLogger(__name__)
 STATE_FORMAT = "workbench-search-state/2"
@@ -30,6 +34,20 @@ STATE_FORMAT = "workbench-search-state/2"
 
 class SearchState:
     """The state half of :class:`~workbench.search.Searcher` (it provides model, optimizers, streams, generator)."""
+
+    # set by Searcher.__init__
+    space: SearchSpace
+    model: ChoiceSupernet
+    optimizer: torch.optim.Optimizer
+    arch_optimizer: torch.optim.Optimizer
+    train_stream: BatchStream
+    val_stream: BatchStream
+    generator: torch.Generator
+    step_count: int
+    failed: str | None
+    _started: bool
+    _stopped: bool
+    _graphs: StepGraphs | None
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -72,8 +90,9 @@ class SearchState:
         self._stopped = bool(sd.get("stopped", False))
         self.failed = None
         self._started = False
-        if getattr(self, "_graphs", None) is not None:
-            self._graphs.reset()  # captured graphs point at the optimizer state tensors the load replaced
+        graphs = getattr(self, "_graphs", None)
+        if graphs is not None:
+            graphs.reset()  # captured graphs point at the optimizer state tensors the load replaced
 
     def _check_state(self, sd: Any) -> None:
         """Raise CheckpointError naming the first thing in ``sd`` that does not fit this search."""
