@@ -119,15 +119,17 @@ def grid_tasks(base: SearchConfig, grid: Mapping[str, Sequence[Any]], seeds: Seq
     for k in keys:
         if k in NOT_GRIDDED:
             raise SweepError(f"cannot grid over {k!r}: {_why_not(k)}")
-        values = grid[k]
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise SweepError(f"grid {k!r}: expected a non-empty list of values, got {values!r}")
+        listed = grid[k]
+        if isinstance(listed, (str, bytes)) or not isinstance(listed, Sequence) or not listed:
+            raise SweepError(f"grid {k!r}: expected a non-empty list of values, got {listed!r}")
     if not seeds:
         raise SweepError("a sweep needs at least one seed")
     tasks = []
     for combo in itertools.product(*(grid[k] for k in keys)):
-        values = dict(zip(keys, combo))
-        flat, supernet, options = {}, {}, dict(base.method_options)
+        values: dict[str, Any] = dict(zip(keys, combo))
+        flat: dict[str, Any] = {}
+        supernet: dict[str, Any] = {}
+        options = dict(base.method_options)
         for k, v in values.items():
             if k.startswith(SUPERNET_PREFIX):
                 supernet[k[len(SUPERNET_PREFIX):]] = v
@@ -138,8 +140,9 @@ def grid_tasks(base: SearchConfig, grid: Mapping[str, Sequence[Any]], seeds: Seq
             else:
                 options[k] = v
         if supernet:
-            current = base.supernet
-            current = dataclasses.asdict(current) if dataclasses.is_dataclass(current) else dict(current or {})
+            sn = base.supernet
+            current = dataclasses.asdict(sn) if dataclasses.is_dataclass(sn) and not isinstance(sn, type) \
+                else dict(sn or {})
             flat["supernet"] = {**current, **supernet}
         cfg = base.replace(method_options=options, **flat)
         for s in seeds:
@@ -411,7 +414,8 @@ def run_sweep(tasks: Sequence[SweepTask], out_dir: str | Path | None, *, executo
     executor = executor if executor is not None else SerialExecutor()
     for j, (row, curve) in executor.run(run_task, payloads):
         record(todo[j], row, curve, False)
-    rows, curves = [], {}
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, dict[str, list]]] = {}
     for i, t in enumerate(tasks):
         row, curve = results[i]
         rows.append(row)

@@ -63,13 +63,14 @@ def _text(value: Any, key: str, where: str) -> str:
 def _typed(action: argparse.Action, value: Any, key: str, where: str) -> Any:
     """One value checked and converted as the flag converts its text."""
     text = _text(value, key, where)
-    if action.type is None:
+    parse = action.type
+    if not callable(parse):  # a text flag (argparse's type names are not used here)
         if not isinstance(value, str):
             raise ConfigFileError(f"{where}: {key} must be a text, got {value!r}")
         result: Any = value
     else:
         try:
-            result = action.type(text)  # type: ignore[misc]
+            result = parse(text)
         except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
             raise ConfigFileError(f"{where}: {key}: {exc}") from None
     if action.choices is not None and result not in action.choices:
