@@ -9,7 +9,7 @@
 # 2. A virtualenv in .venv (reused when present).
 # 3. the exact CPU wheel `torch==2.13.0` first (the file pip finds on this machine's disk;
 #    pyproject.toml asks only for a torch range, which it then satisfies without a download),
-#    then `pip install -e '.[widgets,lab,datasets,export,dev]'` (the engine and every extra) into it;
+#    then `pip install -e '.[widgets,lab,datasets,export,ray,dev]'` (the engine and every extra) into it;
 #    skipped when the stamp in .venv/ matches pyproject.toml, so re-runs take a second or two.
 #    DNAS_FORCE_PIP=1 forces it.
 #
@@ -24,7 +24,7 @@ STAMP="$VENV/.dnas-install-stamp"
 PIP_LOG="$VENV/install-pip.log"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="torch==2.13.0"              # the CPU wheel; installed before the package's torch range
-EXTRAS="widgets,lab,datasets,export,dev"       # every extra of pyproject.toml
+EXTRAS="widgets,lab,datasets,export,ray,dev"       # every extra of pyproject.toml
 APT_PKGS=(graphviz chromium chromium-driver dataset-fashion-mnist)  # the last: Fashion-MNIST for lesson 05 and its test
 
 log() { printf '[install] %s\n' "$*" >&2; }

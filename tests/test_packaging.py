@@ -27,7 +27,7 @@ FORBIDDEN = ("torchvision", "torchaudio")
 CPU_TORCH = "2.13.0"
 #: what the engine imports (tests/test_package_data.py checks the imports against this list)
 CORE = {"torch", "numpy", "safetensors", "tqdm"}
-EXTRAS = {"widgets", "lab", "datasets", "export", "dev"}
+EXTRAS = {"widgets", "lab", "datasets", "export", "ray", "dev"}
 
 
 # ----------------------------------------------------------------- helpers
