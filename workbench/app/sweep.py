@@ -55,7 +55,7 @@ NOT_GRIDDED = ("space", "dataset", "method", "method_options", "seed", "supernet
 MAY_DIFFER = ("device", "data_root")
 SUPERNET_PREFIX = "supernet."
 OPTION_PREFIX = "option."
-RAY_MISSING = "Ray is not installed; it is an optional dependency: pip install 'ray>=2.9', or run without --ray"
+RAY_MISSING = "Ray is not installed; it is an optional dependency: pip install 'dnas-workbench[ray]' (or 'ray>=2.9'), or run without --ray"
 
 
 class SweepError(ValueError):

@@ -82,7 +82,7 @@ def sweep_flags(p: argparse.ArgumentParser, seeds_default: str) -> None:
                                  "is written); the same command resumes it")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines (default: show them)")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                   help="run the searches as Ray tasks (optional dependency: pip install 'ray>=2.9'): "
+                   help="run the searches as Ray tasks (the ray extra: pip install 'dnas-workbench[ray]'): "
                         "--ray or --ray local starts a local runtime for this command, --ray auto joins the "
                         "cluster `ray start` made, --ray HOST:PORT or ray://HOST:PORT a cluster by address (its "
                         "nodes need the workbench installed and --out on a shared filesystem); each task takes "
