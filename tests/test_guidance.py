@@ -216,6 +216,29 @@ def test_a_guidance_search_on_the_searcher_moves_only_the_gates_and_decodes_a_po
     assert policy.nfe == 5 + int((p > 0.5).sum()) and policy(data.x_test).shape == (16, 2)
 
 
+def test_the_guidance_policy_panel_shows_the_recorded_gates_static_and_live():
+    pytest.importorskip("anywidget")
+    from widgets import dashboard
+    from workbench.app.session import SearchSession
+
+    data = guidance_pairs(TINY, n_train=32, n_test=8, seed=0)
+    cfg = SearchConfig(space=TINY.name, method="guidance", epochs=4, batch_size=16, seed=0)  # 1 step per epoch
+    session = SearchSession(Searcher(cfg, space=TINY, dataset=data), threaded=False)
+    d = dashboard(session, static=False, min_interval=0)
+    session.run(3)
+    h = session.history
+    view = d.views["guidance_policy"]
+    view.set_visible(True)  # a person opens the tab
+    view.refresh()  # the tab redraws at most once a second while a search runs: draw the latest step now
+    np.testing.assert_allclose(np.asarray(view.fig.data[0].y, dtype=float), h.weights("steps")[-1][:, 1], rtol=1e-6)
+    assert TINY.label(h.genotype_at(3)) in view.label.value and "step 3" in view.fig.layout.title.text
+    d.scrubber.scrub(1)
+    np.testing.assert_allclose(np.asarray(view.fig.data[0].y, dtype=float), h.weights("steps")[0][:, 1], rtol=1e-6)
+    static = dashboard(h, static=True).figures()["guidance_policy"]
+    np.testing.assert_allclose(np.asarray(static.data[0].y, dtype=float), h.weights("steps")[-1][:, 1], rtol=1e-6)
+    d.close()
+
+
 def test_the_preset_and_space_refuse_bad_settings_naming_what_is_accepted():
     with pytest.raises(ValueError, match="sigmoid, concrete"):
         get_method("guidance", {"relaxation": "softmax"})

@@ -150,6 +150,6 @@ def trajectories(paths: Mapping[str, np.ndarray], classes: np.ndarray, centres: 
                                      hoverinfo="skip"), row=1, col=col)
     base_layout(fig, title, height, width, top=70)
     fig.update_layout(legend=dict(orientation="h", y=-0.15, x=0))
-    fig.update_xaxes(gridcolor=GRID, zeroline=False)
+    fig.update_xaxes(gridcolor=GRID, zeroline=False, matches="x")  # one scale for every panel
     fig.update_yaxes(gridcolor=GRID, zeroline=False, scaleanchor="x", scaleratio=1)
     return fig

@@ -95,10 +95,6 @@ def eval_pair(model: EpsModel, x: Tensor, t: Tensor, c: Tensor) -> tuple[Tensor,
     return pair(x, t, c) if pair is not None else (model(x, t, c), model(x, t, None))
 
 
-def _needs_uncond(gate: Tensor) -> bool:
-    return gate.requires_grad or bool(gate != 0)
-
-
 def sample(model: EpsModel, z: Tensor, c: Tensor, ddim: DDIM = DDIM(), scale: float = 2.0,
            gates: Tensor | None = None, record: bool = False) -> Sample:
     """Sample from noise ``z`` (n, 2) for classes ``c`` (n,) with CFG gated by ``gates`` (steps,) (None: CFG at
@@ -109,22 +105,24 @@ def sample(model: EpsModel, z: Tensor, c: Tensor, ddim: DDIM = DDIM(), scale: fl
     abar_t, abar_prev = (a.to(dtype=z.dtype, device=z.device) for a in ddim.alpha_bars())
     ts = ddim.timesteps().to(z.device)
     n = len(z)
+    # steps whose unconditional evaluation is skipped: a hard 0 gate that needs no gradient (one host read)
+    skip = [False] * S if gates is None or gates.requires_grad else (gates.detach().cpu() == 0).tolist()
     x, nfe = z, torch.full((n,), S, dtype=torch.long, device=z.device)
-    path, preds, weights = [z], [], []
+    path, preds = [z], []
     for k in range(S):
         t = ts[k].expand(n)
-        gate = None if gates is None else gates[k]
-        if gate is None or _needs_uncond(gate):
-            eps_c, eps_u = eval_pair(model, x, t, c)
-            eps_g = cfg_eps(eps_c, eps_u, scale)
-            eps = eps_g if gate is None else gate * eps_g + (1 - gate) * eps_c
-            nfe = nfe + 1
-        else:  # a hard 0 gate: conditional step only, no unconditional evaluation
+        if skip[k]:  # conditional step only, no unconditional evaluation
             eps = model(x, t, c)
+        else:
+            eps_c, eps_u = eval_pair(model, x, t, c)
+            eps = cfg_eps(eps_c, eps_u, scale)
+            if gates is not None:
+                eps = gates[k] * eps + (1 - gates[k]) * eps_c
+            nfe = nfe + 1
         x, x0 = ddim_update(x, eps, abar_t[k], abar_prev[k])
-        weights.append(torch.ones(()) if gate is None else gate.detach().cpu())
         if record:
             path.append(x)
             preds.append(x0)
-    guided = torch.stack(weights)[:, None].expand(S, n).to(z.dtype)
+    ones = torch.ones(S, dtype=z.dtype, device=z.device)
+    guided = (ones if gates is None else gates.detach().to(z.dtype))[:, None].expand(S, n)
     return Sample(x, nfe, guided, torch.stack(path) if record else None, torch.stack(preds) if record else None)

@@ -149,7 +149,20 @@ class DenoiserTraining:
 
 
 def train_denoiser(cfg: DenoiserTraining = DenoiserTraining()) -> tuple[Denoiser, list[float]]:
-    """A denoiser trained by ``cfg`` (seeded; returns it in eval mode and the loss of every step)."""
+    """A denoiser trained by ``cfg`` (seeded; returns it in eval mode and the loss of every step).
+
+    It trains on one thread (restoring the caller's setting after), so the weights -- and the targets of the
+    ``guidance_pairs`` task made with them -- do not depend on how many threads the caller uses.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: DenoiserTraining) -> tuple[Denoiser, list[float]]:
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # the network's initialisation
     model = Denoiser(cfg.mixture.n_classes, cfg.width, cfg.depth, T=cfg.schedule.T)
