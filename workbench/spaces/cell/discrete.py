@@ -48,14 +48,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.methods.schedules import cosine_lr
-from workbench.spaces import SearchSpace, get_space
+from workbench.spaces import CellSpace, SearchSpace, get_space
 from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError
 from workbench.spaces.cell.ops import (
     FactorizedReduce,
@@ -131,7 +131,7 @@ class DiscreteCell(nn.Module):
         p = self.drop_path_prob if self.training else 0.0
         for node, ops in zip(self.cell.nodes, self.ops, strict=True):
             acc = None
-            for (_, src), op in zip(node, ops, strict=True):
+            for (_, src), op in zip(node, cast(nn.ModuleList, ops), strict=True):
                 h = op(states[src])
                 if p > 0 and not isinstance(op, (Identity, Zero)):
                     h = drop_path(h, p)
@@ -193,7 +193,9 @@ class DiscreteNetwork(nn.Module):
         self.genotype, self.macro = genotype, macro
         self.C, self.layers, self.cells_per_stage = C, layers, cells_per_stage
         self.in_channels, self.n_classes = in_channels, n_classes
-        plan = macro_plan(get_space(macro), SupernetConfig(C=C, layers=layers, cells_per_stage=cells_per_stage))
+        macro_space = get_space(macro)
+        assert isinstance(macro_space, CellSpace)  # every name in MACROS is a cell space
+        plan = macro_plan(macro_space, SupernetConfig(C=C, layers=layers, cells_per_stage=cells_per_stage))
         red_layers = [i for i, (_, _, red) in enumerate(plan) if red]
         self.aux_index = red_layers[-1] if auxiliary and red_layers else None
         if auxiliary and self.aux_index is None:
@@ -251,6 +253,7 @@ class DiscreteNetwork(nn.Module):
             out = cell(s0, s1) if isinstance(cell, DiscreteCell) else cell(s1)
             s0, s1 = s1, out
             if i == self.aux_index and self.training:
+                assert self.aux_head is not None  # built whenever aux_index is set
                 aux = self.aux_head(s1)
         logits = self.classifier(F.adaptive_avg_pool2d(self.head_norm(s1), 1).flatten(1))
         return (logits, aux) if return_aux else logits
@@ -271,6 +274,8 @@ def from_space(genotype: Genotype | str, space: SearchSpace | str | None = None,
     macro = None
     if space is not None:
         space = get_space(space)
+        if not isinstance(space, CellSpace):
+            raise TypeError(f"from_space compiles cell genotypes; space {space.name!r} is not a cell space")
         space.check_genotype(genotype)
         macro = space.macro
     return DiscreteNetwork(genotype, macro, supernet_config.C, supernet_config.layers,

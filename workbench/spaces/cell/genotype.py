@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["GenotypeError", "CellGenotype", "Genotype", "PARAM_FREE_OPS", "NB201_OPS", "JSON_FORMAT",
            "nb201_genotype", "nb201_ops", "count_param_free"]
@@ -48,7 +48,7 @@ class GenotypeError(ValueError):
     """A genotype (or its text) is malformed; the message says what is accepted."""
 
 
-def _is_int(x: Any) -> bool:
+def _is_int(x: Any) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 

@@ -14,7 +14,7 @@ import ast
 import io
 import keyword
 import tokenize
-from typing import Any
+from typing import Any, cast
 
 from workbench.spaces.cell.genotype import (  # noqa: E402  (this module is imported at the end of genotype.py)
     _DARTS_FIELDS,
@@ -139,7 +139,7 @@ def _int_const(node: ast.AST, what: str) -> int:
     if isinstance(node, ast.Constant) and _is_int(node.value):
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
-        raise _fail(f"{what}: negative state index {-node.operand.value!r}")
+        raise _fail(f"{what}: negative state index -{node.operand.value!r}")
     raise _fail(f"{what}: expected an integer literal, got {ast.unparse(node)[:60]!r}")
 
 
@@ -161,7 +161,8 @@ def _ops_list(node: ast.AST, name: str) -> tuple[tuple[tuple[str, int], ...], ..
     if not isinstance(node, (ast.List, ast.Tuple)) or not node.elts:
         raise _fail(f"{name} must be a non-empty list of (op, input) pairs, got {ast.unparse(node)[:60]!r}")
     if all(_is_node(e) for e in node.elts):  # AutoDL: one tuple of pairs per node
-        return tuple(tuple(_pair(p, f"{name}[{k}]") for p in e.elts) for k, e in enumerate(node.elts))
+        return tuple(tuple(_pair(p, f"{name}[{k}]") for p in cast("ast.Tuple | ast.List", e).elts)
+                     for k, e in enumerate(node.elts))
     pairs = [_pair(e, f"{name}[{k}]") for k, e in enumerate(node.elts)]  # DARTS: 2 consecutive pairs per node
     if len(pairs) % 2:
         raise _fail(f"{name} has {len(pairs)} pairs; DARTS text has 2 pairs per node, so the count must be even")
@@ -198,6 +199,7 @@ def _parse_darts(s: str) -> Genotype:
     if fname != "Genotype" or not isinstance(func, ast.Name):
         raise _fail(f"expected a single Genotype(...) call (optionally 'NAME = ' or a module prefix), "
                     f"got {text[:80]!r}")
+    assert isinstance(call, ast.Call)  # fname is only set for a call
     if len(call.args) > len(_DARTS_FIELDS) + 1:
         raise _fail(f"too many positional arguments ({len(call.args)})")
     fields: dict[str, ast.AST] = dict(zip(_DARTS_FIELDS + ("layout",), call.args, strict=False))

@@ -67,6 +67,7 @@ class _BN(nn.BatchNorm2d):
         rm = self.running_mean[s] if self.running_mean is not None else None
         rv = self.running_var[s] if self.running_var is not None else None
         use_batch = self.training or rm is None
+        assert self.momentum is not None  # _BN keeps BatchNorm's default momentum (no cumulative average)
         return F.batch_norm(x, rm, rv, w, b, use_batch, self.momentum, self.eps)
 
 
@@ -109,8 +110,10 @@ class _Conv(nn.Module):
         Only for square "same"-padded kernels; CPU convolution kernels are slow for
         dilation and for kernels larger than the feature map (measured in benchmarks/).
         """
+        w: Tensor
         w, k, d, pad = self.weight, self.weight.shape[-1], self.dilation, self.padding
         if undilate:  # caller subsampled the input by the dilation: same kernel, dilation 1
+            assert isinstance(pad, int)  # the caller checked
             d, pad = 1, pad // self.dilation
         if (not isinstance(pad, int) or w.shape[-2] != k or k == 1 or pad != d * (k - 1) // 2
                 or (d == 1 and pad <= min(H, W) - 1)):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from workbench.registry import Registry
-from workbench.spaces import SearchSpace, cell_genotype
+from workbench.spaces import CellSpace, cell_genotype
 from workbench.spaces.cell.genotype import Genotype
 
 Rule = Callable[..., list[list[tuple[str, int]]]]
@@ -41,7 +41,7 @@ def _first_argmax(row: np.ndarray) -> int:
     return int(np.argmax(row))  # numpy returns the first maximum, like the reference's strict '>'
 
 
-def darts_rule(space: SearchSpace, w: np.ndarray, mask: np.ndarray | None = None, k: int | None = None,
+def darts_rule(space: CellSpace, w: np.ndarray, mask: np.ndarray | None = None, k: int | None = None,
                include_none: bool = False) -> list[list[tuple[str, int]]]:
     k = space.edges_per_node if k is None else k
     none = [space.ops.index("none")] if "none" in space.ops and not include_none else []
@@ -55,7 +55,7 @@ def darts_rule(space: SearchSpace, w: np.ndarray, mask: np.ndarray | None = None
     return nodes
 
 
-def all_edges_rule(space: SearchSpace, w: np.ndarray, mask: np.ndarray | None = None,
+def all_edges_rule(space: CellSpace, w: np.ndarray, mask: np.ndarray | None = None,
                    include_none: bool = True) -> list[list[tuple[str, int]]]:
     none = [space.ops.index("none")] if "none" in space.ops and not include_none else []
     w = _masked(w, mask, none)
@@ -63,7 +63,7 @@ def all_edges_rule(space: SearchSpace, w: np.ndarray, mask: np.ndarray | None = 
             for i in range(space.n_nodes)]
 
 
-def gdas_pairs_rule(space: SearchSpace, w: np.ndarray, mask: np.ndarray | None = None,
+def gdas_pairs_rule(space: CellSpace, w: np.ndarray, mask: np.ndarray | None = None,
                     k: int = 2) -> list[list[tuple[str, int]]]:
     none = [space.ops.index("none")] if "none" in space.ops else []
     w = _masked(w, mask, none)
@@ -82,7 +82,7 @@ RULES.register("gdas_pairs", gdas_pairs_rule)
 RULES.register("snas", lambda space, w, mask=None: darts_rule(space, w, mask, include_none=True))
 
 
-def derive_genotype(space: SearchSpace, weights: Mapping[str, np.ndarray],
+def derive_genotype(space: CellSpace, weights: Mapping[str, np.ndarray],
                     masks: Mapping[str, np.ndarray] | None = None, rule: str | None = None) -> Genotype:
     """Apply a genotype rule (default: the space's) to each cell type's weights."""
     fn = RULES.get(rule or space.genotype_rule)

@@ -33,7 +33,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
@@ -42,6 +42,9 @@ from workbench.spaces.base import SPACES, ArchitectureError, ChoiceGroup, Search
 from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError, state_name
 from workbench.spaces.cell.ops import OPS
 from workbench.tasks.task import TaskInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.spaces.cell.supernet import Supernet
 
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -186,7 +189,7 @@ class CellSpace(SearchSpace):
                              f"{sorted(fields)}")
         return replace(value, **overrides) if overrides else value
 
-    def build_supernet(self, task: TaskInfo, config: Any = None) -> nn.Module:
+    def build_supernet(self, task: TaskInfo, config: Any = None) -> Supernet:
         from workbench.spaces.cell.supernet import Supernet
         if len(task.input_shape) != 3:
             raise ValueError(f"cell space {self.name!r} needs image inputs (C, H, W); task {task.name!r} has "

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 from workbench.spaces.cell.ops import _BN, OPS, DilConv, EdgeOp, ReLUConvBN, SepConv, _Conv
 
 DEFAULT_SPARSITY = 0.9
+M = TypeVar("M", bound=nn.Module)
 MASK_GRADS = ("ste", "masked")
 GRANULARITIES = ("op", "layer")
 
@@ -87,14 +89,14 @@ class _Sparse:
         return magnitude_mask(self._parameters["weight"], self.sparsity, self._groups())  # type: ignore[attr-defined]
 
 
-class SparseConv(_Sparse, _Conv):
+class SparseConv(_Sparse, _Conv):  # type: ignore[misc]  # the masked view (a Tensor) shadows the weight Parameter
     """E independent convolutions (as :class:`~workbench.spaces.cell.ops._Conv`) through magnitude masks."""
 
     def _groups(self) -> int:
         return self.E if self.granularity == "op" else 1
 
 
-class SparseLinear(_Sparse, nn.Linear):
+class SparseLinear(_Sparse, nn.Linear):  # type: ignore[override]  # as SparseConv
     """``nn.Linear`` through a magnitude mask of its weight (one mask; the bias is dense)."""
 
 
@@ -134,8 +136,8 @@ def sparse_modules(net: nn.Module) -> Iterator[_Sparse]:
     return (m for m in net.modules() if isinstance(m, _Sparse))
 
 
-def configure(net: nn.Module, sparsity: float, mask_grad: str = "ste", granularity: str = "op",
-              dense_too: bool = False) -> nn.Module:
+def configure(net: M, sparsity: float, mask_grad: str = "ste", granularity: str = "op",
+              dense_too: bool = False) -> M:
     """Set every sparse op of ``net`` to ``sparsity`` (in place); ``dense_too`` also turns every dense edge conv
     (``_Conv``) into a SparseConv at that sparsity (same parameters, same state-dict names). Returns ``net``."""
     for m in list(net.modules()):

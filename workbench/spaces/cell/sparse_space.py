@@ -18,13 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from torch import nn
-
 from workbench import validate as V
 from workbench.spaces.base import SPACES
 from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace
 from workbench.spaces.cell.sparse_ops import DEFAULT_SPARSITY, GRANULARITIES, MASK_GRADS, configure
-from workbench.spaces.cell.supernet import SupernetConfig
+from workbench.spaces.cell.supernet import Supernet, SupernetConfig
 from workbench.tasks.task import TaskInfo
 
 __all__ = ["SparseCellSpace", "SparseSupernetConfig"]
@@ -41,7 +39,7 @@ class SparseSupernetConfig(SupernetConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        w = {"where": "SparseSupernetConfig."}
+        w: dict[str, Any] = {"where": "SparseSupernetConfig."}
         object.__setattr__(self, "sparsity", V.real(self.sparsity, "sparsity", low=0, high=1, high_open=True, **w))
         V.choice(self.mask_grad, "mask_grad", MASK_GRADS, **w)
         V.choice(self.granularity, "granularity", GRANULARITIES, **w)
@@ -70,7 +68,7 @@ class SparseCellSpace(CellSpace):
                              f"{sorted(fields)}")
         return replace(value, **overrides) if overrides else value
 
-    def build_supernet(self, task: TaskInfo, config: Any = None) -> nn.Module:
+    def build_supernet(self, task: TaskInfo, config: Any = None) -> Supernet:
         cfg = self.supernet_config(config)
         net = super().build_supernet(task, cfg)
         return configure(net, cfg.sparsity, cfg.mask_grad, cfg.granularity, dense_too=cfg.sparsify_dense_ops)

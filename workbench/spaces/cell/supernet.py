@@ -29,7 +29,9 @@ global pooling, linear), both scaled down by ``SupernetConfig``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,7 +41,13 @@ from torch import Tensor, nn
 from workbench import validate as V
 from workbench.spaces import ChoiceSupernet, get_space
 from workbench.spaces.base import host_mask, masked_softmax
-from workbench.spaces.cell.ops import FactorizedReduce, ReLUConvBN, cuda_safe_pool_input, make_op
+from workbench.spaces.cell.ops import (
+    EdgeOp,
+    FactorizedReduce,
+    ReLUConvBN,
+    cuda_safe_pool_input,
+    make_op,
+)
 from workbench.spaces.cell.space import CellSpace
 
 
@@ -57,7 +65,7 @@ class SupernetConfig:
     inactive_bias: bool = False  # GDAS: ops not computed still add their (zero-valued) weight, carrying gradient
 
     def __post_init__(self) -> None:
-        w = {"where": "SupernetConfig."}
+        w: dict[str, Any] = {"where": "SupernetConfig."}
         values = {
             "C": V.integer(self.C, "C", low=1, **w),
             "layers": V.integer(self.layers, "layers", low=1, **w),
@@ -145,7 +153,7 @@ class SearchCell(nn.Module):
                 w_run = w_wave
             mixed = None  # sum over ops of weight * op output, (B, E*C, H', W')
             xs_relu = None  # ReLU(xs), shared by every op that starts with a ReLU
-            for name, op in self.wave_ops[j].items():
+            for name, op in cast("Mapping[str, EdgeOp]", self.wave_ops[j]).items():  # ModuleDicts of EdgeOps
                 o = self.op_index[name]
                 if not wave_active[:, o].any():
                     continue
@@ -171,7 +179,8 @@ class SearchCell(nn.Module):
             for slot, k in enumerate(edges):
                 node = space.edges[k][0]
                 contrib = mixed[:, :, :, slot]
-                partial[node] = contrib if partial[node] is None else partial[node] + contrib
+                prev = partial[node]
+                partial[node] = contrib if prev is None else prev + contrib
             done = j - space.n_inputs + 1  # node completed after this wave
             if 0 <= done < space.n_nodes:
                 value = partial[done]
@@ -222,7 +231,7 @@ class SearchCell(nn.Module):
                 if self._none is not None and active[k, self._none]:  # the reference computes x * 0 too
                     s = self._stride(src)
                     edge = weights[k, self._none] * x_op[:, :, ::s, ::s].mul(0.0)
-                for name, op in self.wave_ops[j].items():
+                for name, op in cast("Mapping[str, EdgeOp]", self.wave_ops[j]).items():  # ModuleDicts of EdgeOps
                     o = self.op_index[name]
                     if active[k, o]:
                         term = weights[k, o] * op.forward_edge(x_op, slot)
@@ -306,10 +315,11 @@ class Supernet(ChoiceSupernet):
 
     def __init__(self, space: CellSpace | str, cfg: SupernetConfig = SupernetConfig(),
                  in_channels: int = 1, n_classes: int = 10) -> None:
-        space = get_space(space)
-        if not isinstance(space, CellSpace):
-            raise TypeError(f"Supernet builds cell spaces; {space.name!r} is a {type(space).__name__} "
+        resolved = get_space(space)
+        if not isinstance(resolved, CellSpace):
+            raise TypeError(f"Supernet builds cell spaces; {resolved.name!r} is a {type(resolved).__name__} "
                             "(use space.build_supernet(task))")
+        space = resolved
         if space.macro == "darts" and (cfg.C // cfg.partial_channels) % 2:
             raise ValueError(f"DARTS-style cells need an even number of channels per op (C/K = {cfg.C}/"
                              f"{cfg.partial_channels}) for the stride-2 skip (FactorizedReduce); "
@@ -329,7 +339,7 @@ class Supernet(ChoiceSupernet):
                 self.cells.append(SearchCell(space, kind, C_pp, C_p, C, red, red_prev, cfg.affine,
                                              cfg.partial_channels, cfg.inactive_bias))
                 C_pp, C_p, red_prev = C_p, space.n_nodes * C, red
-            self.head_norm = nn.Identity()
+            self.head_norm: nn.Module = nn.Identity()
             C_last = C_p
         else:
             self.stem = nn.Sequential(nn.Conv2d(in_channels, cfg.C, 3, padding=1, bias=False), nn.BatchNorm2d(cfg.C))

@@ -45,6 +45,11 @@ def make_block(name: str, C_in: int, C_out: int, stride: int) -> nn.Module | Non
     """The module of candidate ``name`` (None for ``skip``: it computes nothing)."""
     if name == "skip":
         return None
+    return make_mbconv(name, C_in, C_out, stride)
+
+
+def make_mbconv(name: str, C_in: int, C_out: int, stride: int) -> MBConv:
+    """The MBConv of a candidate other than ``skip`` (``k3_e6``: kernel 3, expansion 6)."""
     k, e = parse_block(name)
     return MBConv(C_in, C_out, k, e, stride)
 

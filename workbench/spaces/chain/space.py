@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from torch import Tensor, nn
@@ -36,7 +36,7 @@ from workbench.spaces.base import (
     SearchSpace,
     host_mask,
 )
-from workbench.spaces.chain.blocks import make_block, parse_block
+from workbench.spaces.chain.blocks import make_mbconv, parse_block
 from workbench.tasks.task import TaskInfo
 
 CHAIN_BLOCKS = ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6", "skip")
@@ -146,7 +146,7 @@ class ChainSpace(SearchSpace):
                              "settings of another space family)")
         return replace(value, **overrides) if overrides else value
 
-    def build_supernet(self, task: TaskInfo, config: Any = None) -> ChainSupernet:
+    def build_supernet(self, task: TaskInfo, config: Any = None) -> ChoiceSupernet:
         if len(task.input_shape) != 3:
             raise ValueError(f"chain space {self.name!r} needs image inputs (C, H, W); task {task.name!r} has "
                              f"examples of shape {task.input_shape}")
@@ -190,7 +190,7 @@ class ChainSupernet(ChoiceSupernet):
         self.stem = _stem(task.input_shape[0], space.stem)
         self.layers = nn.ModuleList()
         for p in self.plan:
-            mods = {b: make_block(b, p.C_in, p.C_out, p.stride) for b in space.blocks if b != "skip"}
+            mods = {b: make_mbconv(b, p.C_in, p.C_out, p.stride) for b in space.blocks if b != "skip"}
             self.layers.append(nn.ModuleDict(mods))
         self.classifier = nn.Linear(space.widths[-1], task.n_outputs)
 
@@ -204,7 +204,7 @@ class ChainSupernet(ChoiceSupernet):
             for o, name in enumerate(self.space.blocks):
                 if name == "skip" or not act[i, o]:
                     continue
-                y = w_all[i, o] * layer[name](h)
+                y = w_all[i, o] * cast(nn.ModuleDict, layer)[name](h)
                 out = y if out is None else out + y
             if out is None:
                 raise ValueError(f"layer {i} ({p.C_in}→{p.C_out}, stride {p.stride}) has no active block and no "
@@ -220,7 +220,7 @@ class DiscreteChain(nn.Module):
         super().__init__()
         self.plan, self.picks = space.plan(), tuple(picks)
         self.stem = _stem(task.input_shape[0], space.stem)
-        self.layers = nn.ModuleList(nn.Identity() if b == "skip" else make_block(b, p.C_in, p.C_out, p.stride)
+        self.layers = nn.ModuleList(nn.Identity() if b == "skip" else make_mbconv(b, p.C_in, p.C_out, p.stride)
                                     for b, p in zip(self.picks, self.plan, strict=True))
         self.classifier = nn.Linear(space.widths[-1], task.n_outputs)
 

@@ -58,9 +58,9 @@ that the three indicators cannot express is refused, naming the layer.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -156,6 +156,9 @@ class SuperkernelMBConv(MBConv):
     """MBConv(k_large, e_large) whose depthwise kernel is a superkernel; same modules (and parameter names) as
     the discrete block, so a child block's weights are slices of these (:func:`child_state_dict`)."""
 
+    inner: Tensor
+    groups: Tensor
+
     def __init__(self, C_in: int, C_out: int, stride: int, plan: SuperkernelPlan) -> None:
         super().__init__(C_in, C_out, plan.k_large, plan.e_large, stride)
         self.plan, self.n_small = plan, C_in * plan.e_small
@@ -167,7 +170,7 @@ class SuperkernelMBConv(MBConv):
 
     @property
     def dw(self) -> nn.Conv2d:
-        return self[3]
+        return cast(nn.Conv2d, self[3])
 
     def norms(self) -> Tensor:
         """Squared norms of the kernel's parts, (2 x 2): rows centre and outer ring, columns the first and the
@@ -176,7 +179,7 @@ class SuperkernelMBConv(MBConv):
         parts = torch.stack([(sq * self.inner).sum((1, 2)), (sq * (1 - self.inner)).sum((1, 2))])  # (2, channels)
         return parts @ self.groups
 
-    def forward(self, x: Tensor, d5: Tensor | float = 1.0, d100: Tensor | float = 1.0) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, d5: Tensor | float = 1.0, d100: Tensor | float = 1.0) -> Tensor:
         h = self[2](self[1](self[0](x)))
         w = self.dw.weight
         kernel = w * self.inner + d5 * (w * (1 - self.inner))
@@ -273,7 +276,8 @@ class SuperkernelSupernet(ChoiceSupernet):
         """
         free, fixed = self._forced_tensors()
         t = self.thresholds
-        n = torch.stack([layer.norms() for layer in self.layers])  # (layers, 2 parts, 2 groups)
+        layers = cast("Iterable[SuperkernelMBConv]", self.layers)
+        n = torch.stack([layer.norms() for layer in layers])  # (layers, 2 parts, 2 groups)
         m5 = n[:, 1].sum(-1).sqrt() - t[:, KERNEL]
         d5 = torch.where(free[:, KERNEL], indicator(m5), fixed[:, KERNEL])
         g = (n[:, 0] + (d5 * d5)[:, None] * n[:, 1]).sqrt()  # ||w_k|| of each group
@@ -286,6 +290,7 @@ class SuperkernelSupernet(ChoiceSupernet):
     def _forced_tensors(self) -> tuple[Tensor, Tensor]:
         """:meth:`forced` as (free mask, fixed values) tensors on the thresholds' device (cached)."""
         f = self.forced()
+        assert self._forced_cache is not None  # forced() filled it
         key = (self._forced_cache[0], self.thresholds.device, self.thresholds.dtype)
         if getattr(self, "_forced_t", (None,))[0] != key:
             free = torch.as_tensor(np.isnan(f), device=self.thresholds.device)

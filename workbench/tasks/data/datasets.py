@@ -55,8 +55,8 @@ _FASHION_FILES = {
 _FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
-_CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                  "dog", "frog", "horse", "ship", "truck")
+_CIFAR_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
+                                   "dog", "frog", "horse", "ship", "truck")
 _CIFAR_HOWTO = (
     "download the CIFAR-10 *python version* (cifar-10-python.tar.gz from "
     "https://www.cs.toronto.edu/~kriz/cifar.html), extract it, and pass --data-root DIR "
@@ -218,10 +218,9 @@ def load_dataset(
     Raises ``ValueError`` (listing the names) for an unknown name and
     :class:`DatasetNotFoundError` when files are missing.
     """
-    w = {"where": "load_dataset: "}
+    w: dict[str, Any] = {"where": "load_dataset: "}
     key = V.string(name, "name", **w).strip().lower().replace("-", "_")
-    if key not in _FACTORIES:
-        loader = _LOADERS.get(key)
+    loader = None if key in _FACTORIES else _LOADERS.get(key)  # an unknown name fails here, listing the names
     limit = V.optional(V.integer, limit, "limit", low=1, **w)
     seed = V.seed(seed, "seed", **w)
     folder = None
@@ -234,7 +233,7 @@ def load_dataset(
             raise DatasetNotFoundError(f"{key}: root={str(root)!r} is not a folder"
                                        f"{' (it does not exist)' if not folder.exists() else ''}; pass the folder "
                                        f"that holds the dataset's files. {_HOWTO.get(key, '')}".rstrip())
-    if key in _FACTORIES:
+    if loader is None:
         return _FACTORIES[key](folder, seed=seed, limit=limit)
     raw = loader(folder)
     gen = torch.Generator().manual_seed(seed)
