@@ -228,9 +228,9 @@ interpolated along its γ̄ sweep to the same NFE):
   and 0.994): this denoiser is smaller and trained for less time than the pilot's.
 * **Not the paper:** its image-scale result (CFG's quality with 25% fewer NFEs on text-to-image models) and
   LinearAG are not tested; the relaxation, the loss and the rule's quantity are reconstructions. At this toy
-  scale, fewer NFEs are not less time either: the two evaluations of a guided step run as one batched call, and
-  a call of a 10k-parameter MLP costs the same with 1 or 2 rows per sample. NFE is the cost that matters when
-  each evaluation is a large network.
+  scale time falls with NFE, but less than in proportion (a guided step's two evaluations run as one batched
+  call of a 10k-parameter MLP; `bench_guidance.py` times it); NFE is the cost that matters when each evaluation
+  is a large network.
 * **A surprise worth knowing:** the search also drops steps 2–4, where the two steps disagree *most*. What it
   optimises is the final sample, and the guided middle steps undo the difference there; the cosine rule looks
   at per-step agreement and cannot see that.
