@@ -141,6 +141,8 @@ class GuidedSampler(nn.Module):
     """A discrete guidance policy as a standalone sampler: (n, 3) inputs -> samples (n, 2), ``nfe`` evaluations
     per sample (the unconditional evaluation is skipped at ``cond`` steps)."""
 
+    gates: Tensor
+
     def __init__(self, space: GuidanceSpace, denoiser: nn.Module, gates: Tensor) -> None:
         super().__init__()
         self.space, self.denoiser = space, denoiser
@@ -166,7 +168,12 @@ def guidance_pairs(space: GuidanceSpace | None = None, n_train: int = 2048, n_te
     ``guidance`` space) fixes the denoiser, step count and guidance strength the targets are made with -- the
     same ones its supernet samples with, so the policy "CFG at every step" has loss exactly 0.
     """
-    space = SPACES.get("guidance") if space is None else space
+    if space is None:
+        registered = SPACES.get("guidance")
+        if not isinstance(registered, GuidanceSpace):
+            raise TypeError(f"the registered space 'guidance' is not a GuidanceSpace ({type(registered).__name__}); "
+                            "pass the space to guidance_pairs(space=...)")
+        space = registered
     for name, v in (("n_train", n_train), ("n_test", n_test)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 2:
             raise ValueError(f"guidance_pairs: {name} must be an integer >= 2, got {v!r}")

@@ -92,6 +92,8 @@ def time_features(t: Tensor, dim: int, T: int) -> Tensor:
 class Denoiser(nn.Module):
     """eps(x_t, t, c): an MLP on [x_t, time features, class embedding]; ``c=None`` is the null class."""
 
+    time_table: Tensor
+
     def __init__(self, n_classes: int = 4, width: int = 64, depth: int = 3, time_dim: int = 16, T: int = 1000
                  ) -> None:
         super().__init__()
