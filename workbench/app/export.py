@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -101,7 +101,7 @@ def latency_report(space: Any, arch: Any, input_shape: Sequence[int], cost: Cost
     inputs = layer_inputs(space, shape)
     layers = []
     for i, (row, block, p, c) in enumerate(zip(group.rows, picks, space.plan(), predicted, strict=True)):
-        module = net.layers[i]
+        module = cast(nn.ModuleList, net.layers)[i]  # a chain network: one module per layer
         measured = 0.0 if block == "skip" else time_module(module, torch.randn(1, *inputs[i]), warmup,
                                                           repeats)["median_ms"]
         layers.append({"layer": i, "row": row, "block": block, "C_in": p.C_in, "C_out": p.C_out, "stride": p.stride,

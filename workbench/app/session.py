@@ -306,7 +306,9 @@ class SearchSession:
         also after a reset.
         """
         s = self.searcher
-        h = History(s.space, s.method.genotype_rule, s.objective.metric_names, s.objective.primary)
+        rule = s.method.genotype_rule
+        assert not isinstance(rule, Mapping)  # Method.for_space resolved a per-space rule to a name
+        h = History(s.space, rule, s.objective.metric_names, s.objective.primary)
         h.initial_masks = s.masks()
         if self._unsub_history is None:
             self._unsub_history = s.bus.subscribe(lambda ev: self.history(ev))

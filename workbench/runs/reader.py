@@ -100,7 +100,7 @@ def _other_event(d: dict[str, Any], config: dict[str, Any], space: SearchSpace) 
     d = dict(d)
     kind = d.pop("type")
     if kind == "OpMaskChanged":
-        return OpMaskChanged(d["step"], d.get("group", d.get("cell_type")), d["op"],
+        return OpMaskChanged(d["step"], d["group"] if "group" in d else d["cell_type"], d["op"],
                              tuple(d.get("rows", d.get("edges", ()))), d["enabled"])
     if kind == "AnalysisResult":
         return AnalysisResult(d["step"], d["kind"], d["values"])
@@ -212,14 +212,14 @@ def load_run(run_dir: str | os.PathLike[str], *, space: SearchSpace | None = Non
     for n, d in _numbered(path / EPOCHS, bad):
         try:
             g = space.arch_from_dict(d["genotype"])
-            ev = EpochEnded(int(d["epoch"]), int(d["step"]), g, d["val_loss"], _epoch_metrics(d))
+            epoch = EpochEnded(int(d["epoch"]), int(d["step"]), g, d["val_loss"], _epoch_metrics(d))
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             _skip(bad, path / EPOCHS, n, f"not a valid epoch record ({type(exc).__name__}: {exc})", d)
             continue
-        hist.epochs = [e for e in hist.epochs if e.step < ev.step]  # a re-run epoch replaces the rolled-back one
+        hist.epochs = [e for e in hist.epochs if e.step < epoch.step]  # a re-run epoch replaces the rolled-back one
         genotypes = [(r.epoch, r.genotype) for r in hist.epochs]
-        hist(ev)
-        genotypes.append((ev.epoch, g))
+        hist(epoch)
+        genotypes.append((epoch.epoch, g))
     status, error = "incomplete", None
     for n, d in _numbered(path / EVENTS, bad):
         try:

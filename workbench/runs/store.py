@@ -139,7 +139,8 @@ class RunStore:
         """
         s = self.searcher
         if s.failed or self.failed is not None:
-            log.warning("not checkpointing a failed search (%s)", s.failed or self.failed.error)
+            log.warning("not checkpointing a failed search (%s)",
+                        s.failed or (self.failed.error if self.failed is not None else None))
             return None
         if self._last_ckpt_step == s.step_count:
             return self.latest_checkpoint()

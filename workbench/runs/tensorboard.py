@@ -156,7 +156,7 @@ class EventFileWriter:
 
     def image(self, tag: str, image: np.ndarray, step: int, scale: int = 1) -> None:
         """A greyscale image (values in [0, 1]), each value ``scale`` x ``scale`` pixels."""
-        a = np.asarray(image, dtype=np.float64)
+        a: np.ndarray = np.asarray(image, dtype=np.float64)
         if scale > 1:
             a = np.kron(a, np.ones((scale, scale)))
         img = _Proto().varint(1, a.shape[0]).varint(2, a.shape[1]).varint(3, 1).bytes(4, png_gray(a))

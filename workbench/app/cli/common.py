@@ -206,7 +206,8 @@ def controller_outcome(searcher: Searcher) -> dict[str, Any] | None:
     outcome = getattr(ctrl, "outcome", None)
     if ctrl is None or outcome is None:
         return None
-    d = dataclasses.asdict(outcome) if dataclasses.is_dataclass(outcome) else dict(outcome)
+    d = dataclasses.asdict(outcome) if dataclasses.is_dataclass(outcome) and not isinstance(outcome, type) \
+        else dict(outcome)
     return {"controller": type(ctrl).__name__, **json.loads(json.dumps(d, default=str))}
 
 

@@ -229,7 +229,8 @@ def _export_architecture(args: argparse.Namespace) -> int:
         from workbench.spaces.cell.discrete import from_space
         from workbench.spaces.cell.supernet import SupernetConfig
         arch = read_genotype(args.source)
-        net = from_space(arch, space, SupernetConfig(C=args.C, layers=args.layers), shape[0], args.classes)
+        net: torch.nn.Module = from_space(arch, space, SupernetConfig(C=args.C, layers=args.layers), shape[0],
+                                          args.classes)
     else:
         text = Path(args.source).read_text() if Path(args.source).is_file() else args.source
         arch = space.parse(text)

@@ -34,7 +34,7 @@ def _input_shape(text: str) -> tuple[int, int, int]:
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise UsageError(f"--input-shape takes C,H,W (three positive integers, e.g. 1,8,8), got {text!r}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _chain_space(name: str, remove: Sequence[str]) -> Any:
