@@ -29,6 +29,7 @@ from workbench.methods.relax import (
     masked_softmax,
 )
 from workbench.methods.schedules import cosine_power_annealing, gdas_tau, snas_temperature
+from workbench.spaces import get_space
 
 REQUIRED = {"darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs", "sdarts-adv", "sharpdarts",
             "darts-l2", "darts-ada", "blank"}
@@ -247,7 +248,8 @@ def _config(method, space):
     opts = {"darts-ada": {"ev_freq": 1, "es_start_epoch": 0, "delta": 1, "window": 1},
             "sdarts-adv": {"steps": 2}, "pc-darts": {"K": 2, "warmup_epochs": 0}}.get(method, {})
     net = SupernetConfig(C=4, layers=3) if space in ("toy", "darts") else None  # other spaces: their defaults
-    return tiny_config(method=method, space=space, supernet=net, method_options=opts, data_limit=120)
+    return tiny_config(method=method, space=space, supernet=net, method_options=opts, data_limit=120,
+                       dataset=get_space(space).default_dataset)  # each space on the data it is built for
 
 
 def _method_spaces() -> list[tuple[str, str]]:

@@ -61,6 +61,8 @@ def gates_of(arch: Choices) -> Tensor:
 class GuidanceSpace(SearchSpace):
     """Per-step guidance choices of a DDIM sampler over a toy denoiser; see the module docstring."""
 
+    default_dataset = "guidance_pairs"
+
     name: str = "guidance"
     steps: int = 20
     scale: float = 2.0

@@ -9,6 +9,8 @@ MBConv layers, the hardware-aware methods' space).
 """
 from __future__ import annotations
 
+import importlib
+
 from workbench.spaces.base import (
     SPACES,
     ArchitectureError,
@@ -21,15 +23,24 @@ from workbench.spaces.base import (
     register_space,
     space_names,
 )
-from workbench.spaces.cell import sparse_space  # noqa: F401  (registers nb201-sparse, darts-sparse: DASS)
 from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
 from workbench.spaces.chain.space import CHAIN_BLOCKS, ChainConfig, ChainSpace
-from workbench.spaces.graph import space as _graph_space  # noqa: F401  (registers graph_transformer: DARTS-GT)
-from workbench.spaces.gtn_teacher import TeacherSpace as _TeacherSpace  # noqa: F401  (registers gtn: GTN)
-from workbench.spaces.norm import space as _norm_space  # noqa: F401  (registers norm_placement: OSNet-AIN)
-from workbench.spaces.volume import space as _volume_space  # noqa: F401  (registers mbconv3d: CovidNet3D)
-from workbench.spaces import embedding as _embedding  # noqa: F401  (registers embedding_dims: DNIS)
-from workbench.diffusion import space as _guidance_space  # noqa: F401,E402  (registers guidance: Adaptive Guidance)
+
+#: every family registers its spaces (and the datasets made for them) when imported; this order is the order
+#: ``space_names()`` and ``--help`` list them in (``workbench.app.cli.help_names`` mirrors it)
+FAMILIES = (
+    "workbench.spaces.cell.space",          # darts, nb201, toy, s1-s5, sharp
+    "workbench.spaces.cell.sparse_space",   # nb201-sparse, darts-sparse (DASS)
+    "workbench.spaces.chain.space",         # chain (FBNet, ProxylessNAS, Single-Path NAS)
+    "workbench.spaces.norm.space",          # norm_placement, norm_placement_stem (OSNet-AIN)
+    "workbench.spaces.volume.space",        # mbconv3d (CovidNet3D)
+    "workbench.spaces.graph.space",         # graph_transformer (DARTS-GT)
+    "workbench.spaces.embedding",           # embedding_dims (DNIS)
+    "workbench.spaces.gtn_teacher",         # gtn (GTN)
+    "workbench.diffusion.space",            # guidance (Adaptive Guidance)
+)
+for _family in FAMILIES:
+    importlib.import_module(_family)
 
 __all__ = [
     "CHAIN_BLOCKS", "ChainConfig", "ChainSpace", "DARTS_OPS", "NB201_OPS", "SPACES", "ArchitectureError", "CellSpace", "ChoiceGroup", "ChoiceSupernet", "Choices",

@@ -137,6 +137,8 @@ class SearchSpace(ABC):
     name: str
     rules: tuple[str, ...] = ("argmax",)
     default_rule: str = "argmax"
+    #: the registered dataset a search of this space uses when none is named (the CLI's ``--dataset`` default)
+    default_dataset: str = "digits"
 
     # -- choices -------------------------------------------------------------------------------
     @abstractmethod

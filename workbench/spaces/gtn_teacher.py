@@ -92,6 +92,8 @@ _FIELDS = tuple(f.name for f in fields(GtnConfig))
 class TeacherSpace(SearchSpace):
     """A GTN teacher of ``steps`` inner steps of ``batch`` synthetic examples for ``n_classes`` classes."""
 
+    default_dataset = "digits_std"
+
     name: str = "gtn"
     steps: int = 10
     batch: int = 20

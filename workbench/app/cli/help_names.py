@@ -12,12 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 #: built-in search spaces (``workbench.spaces.space_names()``)
-SPACES = ("darts", "nb201", "toy", "s1", "s2", "s3", "s4", "s5", "sharp", "nb201-sparse", "darts-sparse", "chain")
+SPACES = ("darts", "nb201", "toy", "s1", "s2", "s3", "s4", "s5", "sharp", "chain", "nb201-sparse", "darts-sparse",
+    "norm_placement", "norm_placement_stem", "mbconv3d", "graph_transformer", "embedding_dims", "gtn", "guidance")
 #: built-in methods (``workbench.methods.method_names()``)
 METHODS = ("darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs", "sdarts-adv", "sharpdarts", "darts-l2",
-           "darts-ada", "blank", "dass", "sd-darts", "proxylessnas", "fbnet", "single-path", "rarts")
+    "darts-ada", "blank", "covidnet3d", "darts-gt", "dass", "sd-darts", "dnis", "gtn", "guidance", "proxylessnas",
+    "fbnet", "single-path", "osnet-ain", "rarts")
 #: built-in datasets (``workbench.tasks.data.dataset_names()``)
-DATASETS = ("digits", "fashion_mnist", "mnist5k", "cifar10", "synthetic:blobs", "synthetic:stripes")
+DATASETS = ("digits", "fashion_mnist", "mnist5k", "cifar10", "synthetic:blobs", "synthetic:stripes", "digits_styles",
+    "fashion_styles", "digits_styles_control", "fashion_styles_control", "ct_volumes", "ct_volumes_3class",
+    "graphs_motifs", "graphs_sbm", "interactions", "ctr", "ml100k", "digits_std", "guidance_pairs")
 #: defaults of the ``search`` flags: SearchConfig's fields, and SupernetConfig's for C, layers, cells_per_stage
 SEARCH_DEFAULTS: dict[str, Any] = {
     "epochs": 50, "batch_size": 64, "seed": 2, "C": 8, "layers": 3, "cells_per_stage": 1, "lr": 0.025,

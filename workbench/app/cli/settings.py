@@ -46,12 +46,12 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
 
     check_name("space", args.space, space_names())
     check_name("method", method, method_names())
-    dataset = dataset_name(args.dataset)
+    space = get_space(args.space)
+    dataset = dataset_name(args.dataset if args.dataset is not None else space.default_dataset)
     try:
         get_method(method, options)  # validates the options
     except ConfigError as exc:
         raise flag_error(exc) from None
-    space = get_space(args.space)
     ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
     for op in args.remove_op:
         if not hasattr(space, "with_ops"):
@@ -89,7 +89,8 @@ def config_flags(p: argparse.ArgumentParser, *, method: bool = True, seed: bool 
     p.add_argument("--space", default="nb201", help=f"search space: {', '.join(SPACES)} (default nb201)")
     if method:
         p.add_argument("--method", default="darts-v1", help=f"method: {', '.join(METHODS)} (default darts-v1)")
-    p.add_argument("--dataset", default="digits", help=f"dataset: {', '.join(DATASETS)} (default digits)")
+    p.add_argument("--dataset", help=f"dataset: {', '.join(DATASETS)} (default: the space's own; digits for the "
+                                     "cell and chain spaces)")
     p.add_argument("--data-root", help="folder of a dataset read from disk (cifar10, ...; default: none, the "
                                        "dataset's own location)")
     p.add_argument("--data-limit", type=int_arg, metavar="N",

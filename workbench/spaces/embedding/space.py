@@ -134,6 +134,8 @@ def prune_mask(mask: np.ndarray, keep: float = 0.5, enabled: np.ndarray | None =
 class EmbeddingDimsSpace(SearchSpace):
     """Feature blocks x dimension blocks of one shared embedding table (see the module docstring)."""
 
+    default_dataset = "interactions"
+
     name: str = "embedding_dims"
     dim: int = 16
     dim_blocks: int = 16

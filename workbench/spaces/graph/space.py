@@ -86,6 +86,8 @@ _FIELDS = tuple(f.name for f in fields(GraphTransformerConfig))
 class GraphTransformerSpace(SearchSpace):
     """``layers`` graph-transformer layers, each choosing the GNN expert of its keys/values (module docstring)."""
 
+    default_dataset = "graphs_sbm"
+
     name: str = "graph_transformer"
     experts: tuple[str, ...] = GRAPH_EXPERTS
     layers: int = 2

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -81,6 +81,8 @@ _FIELDS = tuple(f.name for f in fields(NormConfig))
 @dataclass(frozen=True)
 class NormPlacementSpace(SearchSpace):
     """``n_blocks`` blocks choosing their IN placement (and the stem's norm when ``search_stem``)."""
+
+    default_dataset = "digits_styles"
 
     name: str = "norm_placement"
     n_blocks: int = 3
@@ -198,7 +200,7 @@ class NormSupernet(ChoiceSupernet):
         w = weights[BLOCKS]
         for i, cands in enumerate(self.blocks):
             out = None
-            for k, block in enumerate(cands):
+            for k, block in enumerate(cast(nn.ModuleList, cands)):
                 if act[BLOCKS][i][k]:
                     y = w[i, k] * block(h)
                     out = y if out is None else out + y
@@ -233,14 +235,15 @@ def extract_child(supernet: NormSupernet, arch: Choices) -> PlacementNet:
     space, cfg = supernet.space, supernet.cfg
     space.check(arch)
     net = PlacementNet(space, supernet.task, arch, cfg)
-    if space.search_stem:
-        k = STEM_NORMS.index(arch.picks[STEM][0])
-        net.stem.conv.load_state_dict(supernet.stem.conv.state_dict())
-        net.stem.norm.load_state_dict(supernet.stem.norms[k].state_dict())
+    stem = supernet.stem
+    if isinstance(stem, MixedStem):
+        net.stem.conv.load_state_dict(stem.conv.state_dict())
+        net.stem.norm.load_state_dict(stem.norms[STEM_NORMS.index(arch.picks[STEM][0])].state_dict())
     else:
-        net.stem.load_state_dict(supernet.stem.state_dict())
+        net.stem.load_state_dict(stem.state_dict())
     for i, p in enumerate(arch.picks[BLOCKS]):
-        net.blocks[i].load_state_dict(supernet.blocks[i][PLACEMENTS.index(p)].state_dict())
+        cands = cast(nn.ModuleList, supernet.blocks[i])
+        net.blocks[i].load_state_dict(cands[PLACEMENTS.index(p)].state_dict())
     net.head.load_state_dict(supernet.head.state_dict())
     return net.train(supernet.training)
 

@@ -80,6 +80,8 @@ class CellPlan:
 class Mbconv3dSpace(SearchSpace):
     """Calibrated 3-D cells in a row; see the module docstring."""
 
+    default_dataset = "ct_volumes"
+
     name: str = "mbconv3d"
     blocks: tuple[str, ...] = MBCONV3D_BLOCKS
     stem: int = 8

@@ -163,8 +163,15 @@ def register_dataset(name: str, factory: DatasetFactory, *, reads_files: bool = 
 _NO_ROOT_GENERIC: set[str] = set()
 
 
+def _register_families() -> None:
+    """Datasets made for a space family (styled digits, CT volumes, graphs, interactions, ...) register when the
+    family is imported; ``workbench.spaces`` imports every built-in family (once)."""
+    import workbench.spaces  # noqa: F401
+
+
 def dataset_names() -> list[str]:
     """Names accepted by :func:`load_dataset` (``digits`` is always available)."""
+    _register_families()
     return _LOADERS.names() + list(_FACTORIES)
 
 
@@ -220,6 +227,16 @@ def load_dataset(
     """
     w: dict[str, Any] = {"where": "load_dataset: "}
     key = V.string(name, "name", **w).strip().lower().replace("-", "_")
+    if key not in _FACTORIES and key not in _LOADERS:
+        _register_families()
+        if key not in _FACTORIES and key not in _LOADERS:
+            import difflib
+
+            from workbench.registry import UnknownNameError
+            names = dataset_names()
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnknownNameError(f"unknown dataset {key!r}{hint}; known: {', '.join(names)}")
     loader = None if key in _FACTORIES else _LOADERS.get(key)  # an unknown name fails here, listing the names
     limit = V.optional(V.integer, limit, "limit", low=1, **w)
     seed = V.seed(seed, "seed", **w)
