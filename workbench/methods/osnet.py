@@ -156,7 +156,7 @@ if "cross_entropy_ls" not in OBJECTIVES:
 def osnet_ain(lambda_init: float = 10.0, lambda_rate: float = 0.5, lambda_step: int = 5, lambda_min: float = 1.0,
               w_init: float = 1.0) -> Method:
     """OSNet-AIN's search; ``lambda_step`` is 20 in the code (120 epochs), 5 at CPU scale (30 epochs)."""
-    w = {"where": f"method {NAME!r} option "}
+    w: dict[str, Any] = {"where": f"method {NAME!r} option "}
     lambda_init = V.real(lambda_init, "lambda_init", low=0, low_open=True, **w)
     lambda_rate = V.real(lambda_rate, "lambda_rate", low=0, high=1, low_open=True, **w)
     lambda_step = V.integer(lambda_step, "lambda_step (<= 0: fixed temperature)", **w)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.spaces.base import Choices
+from workbench.spaces.base import Choices, SearchSpace
 from workbench.spaces.norm.space import NormConfig, NormPlacementSpace, placement
 from workbench.tasks.data.streams import BatchStream, eval_batches
 from workbench.tasks.task import TaskInfo
@@ -148,11 +148,13 @@ def retrain_placements(dataset: Any, archs: Mapping[str, Choices], space: NormPl
     """Train every architecture of ``archs`` (name -> Choices) on ``dataset`` and score it on its test sets."""
     if not archs:
         raise ValueError("retrain_placements needs at least one architecture (name -> Choices)")
-    if space is None:
+    found: SearchSpace | None = space
+    if found is None:
         from workbench.spaces import get_space
-        space = get_space(next(iter(archs.values())).space)
-    if not isinstance(space, NormPlacementSpace):
-        raise TypeError(f"retrain_placements needs a norm-placement space, got {type(space).__name__}")
+        found = get_space(next(iter(archs.values())).space)
+    if not isinstance(found, NormPlacementSpace):
+        raise TypeError(f"retrain_placements needs a norm-placement space, got {type(found).__name__}")
+    space = found
     info = TaskInfo(tuple(int(s) for s in dataset.input_shape), int(dataset.n_outputs), str(dataset.name))
     sets = test_sets(dataset)
     rows: list[PlacementRow] = []
