@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +94,7 @@ def _head(model: nn.Module, features: Callable[[Tensor], Tensor] | None) -> tupl
     if features is None:
         if not callable(getattr(model, "features", None)):
             raise TypeError(f"{type(model).__name__} has no features(x); pass features=")
-        features = model.features
+        features = cast(Callable[[Tensor], Tensor], model.features)  # checked callable above
     return features, head
 
 

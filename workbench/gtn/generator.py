@@ -59,6 +59,8 @@ class Generator(nn.Module):
 class Curriculum(nn.Module):
     """The learned noise z (steps x batch x z_dim, a parameter) and the fixed labels (a buffer) of every step."""
 
+    labels: Tensor
+
     def __init__(self, steps: int, batch: int, z_dim: int, n_classes: int, reverse: bool = False) -> None:
         super().__init__()
         self.steps, self.batch, self.reverse = int(steps), int(batch), bool(reverse)

@@ -37,7 +37,9 @@ second-order (unrolled) path of the code is not offered (as released it would fa
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -48,6 +50,9 @@ from workbench import validate as V
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.presets import Method, darts_v1, register_method
 from workbench.methods.relax import TauSchedule, gumbel_noise
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.search import SearchConfig
 from workbench.methods.schedules import GdasTau
 
 __all__ = ["CPU_SCALE", "GRADIENTS", "ConstantTau", "StraightThroughGumbel", "covidnet3d", "released_adam",
@@ -103,17 +108,19 @@ class StraightThroughGumbel:
 def straight_through_gradient(ctx: StepContext) -> ArchGradResult:
     """dL_val/dalpha through one sample on the validation batch; the extra ``alpha_grad_reached`` is the fraction
     of architecture tensors autograd reached (1 with the straight-through sample, 0 as released: the others get 0)."""
+    assert ctx.batch_v is not None
     x, y = ctx.batch_v
     out = ctx.model(x, *ctx.mixing_weights())
     loss = ctx.loss(out, y)
     params = list(ctx.arch_params)
-    grads = torch.autograd.grad(loss, params, allow_unused=True) if loss.requires_grad else [None] * len(params)
-    reached = sum(g is not None for g in grads) / max(len(params), 1)
-    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
+    raw: Sequence[Tensor | None] = (torch.autograd.grad(loss, params, allow_unused=True) if loss.requires_grad
+                                    else [None] * len(params))
+    reached = sum(g is not None for g in raw) / max(len(params), 1)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(raw, params, strict=True)]
     return ArchGradResult(grads, loss.detach(), out.detach(), {"alpha_grad_reached": float(reached)})
 
 
-def released_adam(params: list[torch.nn.Parameter], config: object) -> torch.optim.Optimizer:
+def released_adam(params: list[torch.nn.Parameter], config: SearchConfig) -> torch.optim.Optimizer:
     """The released code's arch optimizer as it acts on alpha: Adam whose update is skipped (alpha.grad is None).
 
     The searcher hands every architecture parameter a gradient tensor (zeros here), so this Adam has no weight
@@ -126,7 +133,7 @@ def covidnet3d(gradient: str = "straight_through", tau: float = 1.0, tau_min: fl
     """CovidNet3D's search (module docstring). ``gradient``: ``"straight_through"`` (the intended method) or
     ``"released"`` (the official code: no gradient reaches alpha); ``tau`` the Gumbel temperature (1 in the code),
     annealed linearly to ``tau_min`` if given; ``warmup_epochs`` of weight-only training (uniform paths)."""
-    w = {"where": "method 'covidnet3d' option "}
+    w: dict[str, Any] = {"where": "method 'covidnet3d' option "}
     gradient = V.choice(gradient, "gradient", GRADIENTS, **w)
     tau = V.real(tau, "tau", low=0, low_open=True, **w)
     tau_min = V.optional(V.real, tau_min, "tau_min (None = constant tau)", low=0, high=tau, low_open=True, **w)

@@ -52,7 +52,7 @@ batch 1024, lr 1e-2, arch_lr 0.01, no weight decay or clipping, train_portion 7/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -159,7 +159,7 @@ class L1Term:
     name: str = "l1"
 
     def __call__(self, ctx: StepContext) -> Tensor:
-        return self.weight * sum(p.abs().sum() for p in ctx.arch_params)
+        return self.weight * cast(Tensor, sum(p.abs().sum() for p in ctx.arch_params))
 
 
 @dataclass(frozen=True)
@@ -192,9 +192,9 @@ class DnisController:
         self.warm_epochs, self.freeze_dense = warm_epochs, freeze_dense
 
     def update(self, searcher: Searcher) -> None:
-        model = searcher.model
-        if hasattr(model, "set_dense_frozen"):
-            model.set_dense_frozen(self.freeze_dense and searcher.epoch >= self.warm_epochs)
+        set_dense_frozen = getattr(searcher.model, "set_dense_frozen", None)
+        if set_dense_frozen is not None:
+            set_dense_frozen(self.freeze_dense and searcher.epoch >= self.warm_epochs)
 
     def after_step(self, searcher: Searcher, event: Any) -> None:
         self.update(searcher)
@@ -228,7 +228,7 @@ class DnisDriver:
 def dnis(warm_start_epochs: int = 15, search_lr_factor: float = 0.1, l1: float = 1e-5, grad_norm: bool = True,
          freeze_dense: bool = True, weight_optimizer: str = "adam", init_alpha: float = 1.0) -> Method:
     """DNIS on the ``embedding_dims`` space (see the module docstring for every option)."""
-    w = {"where": f"method {NAME!r} option "}
+    w: dict[str, Any] = {"where": f"method {NAME!r} option "}
     warm_start_epochs = V.integer(warm_start_epochs, "warm_start_epochs", low=0, **w)
     search_lr_factor = V.real(search_lr_factor, "search_lr_factor", low=0, low_open=True, **w)
     l1 = V.real(l1, "l1", low=0, **w)

@@ -102,6 +102,7 @@ class MetaGradient:
         i = int(torch.randint(len(self.widths), (1,), generator=ctx.generator))
         arch = LearnerArch((self.widths[i],))
         trajectory = teacher.teach(teacher.fresh_learner(arch, ctx.generator), arch, soft_labels, create_graph=True)
+        assert ctx.batch_v is not None
         xv, yv = ctx.batch_v
         out = learner_forward(arch, trajectory[-1], xv)
         meta = ctx.loss(out, yv)
@@ -110,8 +111,8 @@ class MetaGradient:
             for t in range(self.intermediate_every, len(trajectory) - 1, self.intermediate_every):
                 total = total + ctx.loss(learner_forward(arch, trajectory[t], xv), yv)
         params = list(ctx.arch_params)
-        grads = torch.autograd.grad(total, params, allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
+        raw = torch.autograd.grad(total, params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(raw, params, strict=True)]
         teacher.teach_learner_(ctx.generator)  # the weights: what this teacher teaches a fresh learner
         extras: dict[str, Any] = {"learner_width": float(arch.hidden[0])}
         with torch.no_grad():
@@ -124,7 +125,7 @@ class MetaGradient:
 def gtn(widths: Any = (32, 64, 128), intermediate_every: int = 0, meta_lr: float = 1e-2, learn_labels: bool = False,
         reverse: bool = False) -> Method:
     """GTN on the ``gtn`` space (see the module docstring)."""
-    w = {"where": f"method {NAME!r} option "}
+    w: dict[str, Any] = {"where": f"method {NAME!r} option "}
     if isinstance(widths, (str, bytes)) or not isinstance(widths, (tuple, list)) or not widths:
         raise V.fail(w["where"], "widths", widths, "a non-empty list of hidden widths (ints >= 1)", type_error=True)
     widths = tuple(V.integer(h, "widths[]", low=1, **w) for h in widths)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -107,7 +108,8 @@ class VolumeDataset:
 
 def _grid(shape: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor]:
     d, h, w = (torch.arange(n, dtype=torch.float32) for n in shape)
-    return torch.meshgrid(d, h, w, indexing="ij")
+    gd, gh, gw = torch.meshgrid(d, h, w, indexing="ij")
+    return gd, gh, gw
 
 
 def make_volumes(kinds: Tensor, shape: tuple[int, int, int] = CT_SHAPE, style: VolumeStyle = VolumeStyle(),
@@ -174,7 +176,7 @@ def ct_volumes(seed: int = 0, *, n_train: int = 480, n_test: int = 120, classes:
     for split, n in (("train", n_train), ("test", n_test)):
         g = torch.Generator().manual_seed(derive_seed(seed, f"ct_volumes/{split}"))
         kind = _kinds(n, g)
-        x, mask = make_volumes(kind, tuple(shape), style, g)
+        x, mask = make_volumes(kind, cast(tuple[int, int, int], tuple(shape)), style, g)
         splits[split] = (x, kind, mask)
     x_train = splits["train"][0]
     mean, std = float(x_train.double().mean()), float(x_train.double().std())
