@@ -140,3 +140,26 @@ def test_a_controller_runs_inside_every_step_and_can_stop_the_search():
     assert len(ends) == 1 and ends[0].step == 3
     with pytest.raises(RuntimeError, match="finished"):
         s.step()
+
+
+def test_the_weight_optimizer_is_a_slot():
+    import dataclasses
+
+    import pytest
+    import torch
+    from conftest import tiny_config
+
+    from workbench import Searcher
+    from workbench.methods import get_method
+
+    s = Searcher(tiny_config(method="darts-v1"))
+    assert isinstance(s.optimizer, torch.optim.SGD) and s.optimizer.defaults["momentum"] == s.config.momentum
+    adamw = dataclasses.replace(get_method("darts-v1"), name="darts-v1-adamw",
+                                weight_optimizer=lambda params, cfg: torch.optim.AdamW(params, lr=cfg.lr))
+    s = Searcher(tiny_config(), method=adamw)
+    assert isinstance(s.optimizer, torch.optim.AdamW)
+    before = [p.detach().clone() for p in s._weights]
+    s.step()
+    assert any(not torch.equal(a, p) for a, p in zip(before, s._weights))
+    with pytest.raises(TypeError, match="weight_optimizer"):
+        dataclasses.replace(adamw, weight_optimizer="adam")

@@ -122,8 +122,7 @@ class Searcher(SearchState):
         arch_ids = {id(p) for p in self.arch_params}
         self._named_weights = [(n, p) for n, p in self.model.named_parameters() if id(p) not in arch_ids]
         self._weights = [p for _, p in self._named_weights]
-        self.optimizer = torch.optim.SGD(self._weights, lr=config.lr, momentum=config.momentum,
-                                         weight_decay=config.weight_decay, foreach=True)
+        self.optimizer = self.method.weight_optimizer(self._weights, config)  # momentum SGD unless the method says
         self.arch_optimizer = self.method.arch_optimizer(self.arch_params, config)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + 3)
         self.steps_per_epoch = self.train_stream.batches_per_epoch

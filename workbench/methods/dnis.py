@@ -23,14 +23,12 @@ mask stays at its initial value, so AutoSrh's "reset alpha to init_alpha" after 
 construction. The search epochs then use lr x ``search_lr_factor`` (the spec's CPU version: Adam 1e-2 -> 1e-3,
 :class:`WarmStartSchedule`). Not reproduced: ReduceLROnPlateau and the reload of the best warm-start checkpoint.
 
-**The weight optimizer.** AutoSrh trains the embeddings with Adam; the workbench's weight step is momentum SGD
-and a :class:`~workbench.methods.presets.Method` has no slot for its optimizer. With SGD the frequent ids'
-large gradients force a small lr and the rare ids barely train (a throw-away pilot of this schedule with SGD,
-momentum 0.9, seed 0: lr 3 diverged; at lr 1 the mean mask of the two most frequent blocks exceeded the two
-rarest' by 0.006, against 0.20 with Adam), so ``weight_optimizer="adam"`` (default) has this method's driver
-replace the searcher's weight optimizer by ``Adam(weights, lr, weight_decay)`` when the searcher is built
-(before any step; checkpoints then carry Adam's state). ``"sgd"`` keeps the searcher's own. A ``Method`` slot
-for the weight optimizer would make this a plain composition.
+**The weight optimizer.** AutoSrh trains the embeddings with Adam; the workbench's default weight optimizer is
+momentum SGD. With SGD the frequent ids' large gradients force a small lr and the rare ids barely train (a
+throw-away pilot of this schedule with SGD, momentum 0.9, seed 0: lr 3 diverged; at lr 1 the mean mask of the two
+most frequent blocks exceeded the two rarest' by 0.006, against 0.20 with Adam), so ``weight_optimizer="adam"``
+(default) fills the method's ``weight_optimizer`` slot with ``Adam(weights, lr, weight_decay)``
+(:func:`adam_weights`); ``"sgd"`` keeps the default.
 
 **AutoSrh's two bugs** (SEEDS_2 §8.4) and what is built instead:
 
@@ -62,7 +60,7 @@ from workbench import validate as V
 from workbench.events import StepEnded
 from workbench.methods import arch_grad
 from workbench.methods.context import StepContext
-from workbench.methods.presets import Method, register_method
+from workbench.methods.presets import Method, register_method, sgd
 from workbench.spaces.base import host_mask
 from workbench.tasks.data.interactions import TRAIN_PORTION
 
@@ -200,22 +198,19 @@ class DnisController:
         self.update(searcher)
 
 
+def adam_weights(params: list[torch.nn.Parameter], config: Any) -> torch.optim.Optimizer:
+    """The weight-optimizer slot with ``weight_optimizer="adam"``: Adam(lr, weight decay of the config), as AutoSrh."""
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
 @dataclass(frozen=True)
 class DnisDriver:
-    """The driver slot: installs Adam as the weight optimizer (``weight_optimizer="adam"``, see the module
-    docstring) and returns the controller that freezes the dense layers after the warm start."""
+    """The driver slot: the controller that freezes the dense layers after the warm start."""
 
     warm_epochs: int = 15
     freeze_dense: bool = True
-    weight_optimizer: str = "adam"
 
     def __call__(self, searcher: Searcher) -> DnisController:
-        if self.weight_optimizer == "adam":
-            if searcher.step_count:
-                raise RuntimeError("the dnis weight optimizer can only be installed before the first step")
-            cfg = searcher.config
-            searcher.optimizer = torch.optim.Adam(searcher._weights, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                                  capturable=searcher.device.type == "cuda")
         controller = DnisController(self.warm_epochs, self.freeze_dense)
         controller.update(searcher)
         # also on every StepEnded (emitted after the step count moved, before an epoch end's EpochEnded): the flag is
@@ -241,7 +236,8 @@ def dnis(warm_start_epochs: int = 15, search_lr_factor: float = 0.1, l1: float =
         arch_start_epoch=warm_start_epochs, lr_schedule=WarmStartSchedule(warm_start_epochs, search_lr_factor),
         supernet_settings={"init_alpha": init_alpha},
         arch_loss_terms=(L1Term(l1),) if l1 > 0 else (), arch_optimizer=AlphaOptimizer(grad_norm),
-        driver=DnisDriver(warm_start_epochs, freeze_dense, weight_optimizer),
+        driver=DnisDriver(warm_start_epochs, freeze_dense),
+        weight_optimizer=adam_weights if weight_optimizer == "adam" else sgd,
         paper_defaults={"epochs": warm_start_epochs + 40, "batch_size": 1024, "lr": 1e-2, "arch_lr": 0.01,
                         "weight_decay": 0.0, "grad_clip": 0.0, "train_portion": TRAIN_PORTION},
         options={"warm_start_epochs": warm_start_epochs, "search_lr_factor": search_lr_factor, "l1": l1,

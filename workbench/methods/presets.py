@@ -108,6 +108,13 @@ def adam(params: list[torch.nn.Parameter], config: SearchConfig) -> torch.optim.
     return torch.optim.Adam(params, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
 
+def sgd(params: list[torch.nn.Parameter], config: SearchConfig) -> torch.optim.Optimizer:
+    """DARTS's weight optimizer: momentum SGD (lr, momentum, weight decay of the config; the lr follows the
+    method's schedule). The second-order estimator's virtual step assumes this optimizer."""
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                           foreach=True)
+
+
 class Controller(Protocol):
     """A loop over the loop: consulted by the searcher after every step (may roll back, adapt, or stop it)."""
 
@@ -131,6 +138,7 @@ class Method:
     arch_loss_terms: tuple[Any, ...] = ()  # (ctx) -> Tensor, added to the architecture loss (costs)
     weight_loss_terms: tuple[Any, ...] = ()  # (ctx, output, batch) -> Tensor, added to the weight loss
     arch_optimizer: Callable[[list[torch.nn.Parameter], SearchConfig], torch.optim.Optimizer] = adam
+    weight_optimizer: Callable[[list[torch.nn.Parameter], SearchConfig], torch.optim.Optimizer] = sgd  # DNIS: Adam
     arch_parameters: ArchParams | None = None  # which tensors are the architecture; None = model.arch_parameters()
     driver: Callable[[Searcher], Controller] | None = None  # builds the controller (DARTS-ADA); None = plain loop
     paper_defaults: Mapping[str, Any] = field(default_factory=dict)  # SearchConfig fields as the paper sets them
@@ -145,7 +153,7 @@ class Method:
         for slot in ("arch_gradient", "perturbation", "weight_decay", "driver", "arch_parameters"):
             if getattr(self, slot) is not None and not callable(getattr(self, slot)):
                 raise V.fail("Method.", slot, getattr(self, slot), "a callable or None", type_error=True)
-        for slot in ("relaxation", "lr_schedule", "arch_optimizer"):
+        for slot in ("relaxation", "lr_schedule", "arch_optimizer", "weight_optimizer"):
             if not callable(getattr(self, slot)):
                 raise V.fail("Method.", slot, getattr(self, slot), "a callable", type_error=True)
         for slot in ("arch_loss_terms", "weight_loss_terms"):
