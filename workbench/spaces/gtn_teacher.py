@@ -259,7 +259,7 @@ class TeacherNet(ChoiceSupernet):
         """The synthetic batches (x_t, y_t) of inner steps 0..steps-1, in reading order, without a graph."""
         T = self.steps if steps is None else int(steps)
         y = self.soft_labels()
-        return [tuple(v.detach() for v in self.synthetic_batch(t, y)) for t in range(T)]
+        return [(x.detach(), yt.detach()) for x, yt in (self.synthetic_batch(t, y) for t in range(T))]
 
     def teach_fresh(self, arch: LearnerArch, generator: torch.Generator | None = None, steps: int | None = None,
                     data: list[tuple[Tensor, Tensor]] | None = None) -> dict[str, Tensor]:

@@ -62,6 +62,8 @@ def block_of_ids(sizes: Sequence[int]) -> Tensor:
 class LatentFactorModel(nn.Module):
     """An FM or NCF-MLP over one shared, frequency-ordered embedding table, masked per (feature block, dim block)."""
 
+    block_of_id: Tensor
+
     def __init__(self, n_ids: int, n_fields: int, dim: int, sizes: Sequence[int], dim_blocks: int, kind: str = "fm",
                  hidden: Sequence[int] = (64, 32), normalize: bool = False) -> None:
         super().__init__()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -103,4 +104,5 @@ def _with_unit_mask(model: EmbeddingSupernet) -> EmbeddingSupernet:
 def embedding_parameters(model: nn.Module) -> int:
     """Nonzero entries of a model's embedding table."""
     net = getattr(model, "net", model)
-    return int((net.feature_embedding.weight != 0).sum())
+    table = cast(nn.Embedding, net.feature_embedding).weight
+    return int((table != 0).sum())

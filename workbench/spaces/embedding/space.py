@@ -285,6 +285,8 @@ class EmbeddingDimsSpace(SearchSpace):
 class EmbeddingSupernet(ChoiceSupernet):
     """The latent-factor model with a soft mask: ``weights["dims"]`` is the relaxed (B_f x B_d) mask W."""
 
+    dense_frozen: Tensor
+
     def __init__(self, groups: Sequence[ChoiceGroup], net: LatentFactorModel, init_alpha: float = 1.0) -> None:
         super().__init__(groups)
         with torch.no_grad():
@@ -320,6 +322,8 @@ class EmbeddingSupernet(ChoiceSupernet):
 
 class FixedDimsModel(nn.Module):
     """A compiled architecture: the latent-factor model with a fixed 0/1 mask (kept dimension blocks)."""
+
+    mask: Tensor
 
     def __init__(self, net: LatentFactorModel, mask: Tensor) -> None:
         super().__init__()

@@ -42,6 +42,7 @@ def depthwise_conv3d(x: Tensor, weight: Tensor) -> Tensor:
         s = xp[:, a:a + D].reshape(N * D, C, H, W).contiguous(memory_format=torch.channels_last)
         y = F.conv2d(s, weight[:, :, a], padding=p, groups=C)
         out = y if out is None else out + y
+    assert out is not None  # k >= 1 depth offsets
     return out.reshape(N, D, C, H, W).transpose(1, 2)
 
 

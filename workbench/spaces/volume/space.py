@@ -179,7 +179,8 @@ class SearchCell(nn.Module):
         super().__init__()
         self.blocks = blocks
         self.calib = Calibration(plan.C_in, plan.C_out, plan.stride)
-        self.candidates = nn.ModuleDict({b: make_block3d(b, plan.C_out) for b in blocks if b != "skip"})
+        self.candidates = nn.ModuleDict({b: block for b in blocks
+                                         if b != "skip" and (block := make_block3d(b, plan.C_out)) is not None})
 
     def forward(self, x: Tensor, w: Tensor, active: np.ndarray) -> Tensor:
         h = self.calib(x)
