@@ -104,7 +104,7 @@ def summary_lines(s: dict[str, Any], report: Path | None = None) -> list[str]:
         lines.append(line("as JSON", json.dumps(s["genotype"])))
     if s.get("network"):
         from workbench.analysis.network_cost import NetworkCost
-        lines.append(line("derived network", f"{NetworkCost(**s['network'])} (untrained, as compiled)"))
+        lines.append(line("derived network", f"{NetworkCost(**s['network'])} (as compiled)"))
     elif s.get("network_note"):
         lines.append(line("derived network", s["network_note"]))
     sn = s["supernet"]
