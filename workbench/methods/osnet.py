@@ -46,7 +46,6 @@ alive); retraining and scoring the derived network on the unseen style: :mod:`wo
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -188,8 +187,3 @@ def cpu_config(**overrides: Any) -> Any:
     from workbench.search import SearchConfig
     return SearchConfig(**{**CPU_SETTINGS, **overrides})
 
-
-def temperature_at(method: Method, epoch: int, epochs: int = 0) -> float:
-    """The relaxation temperature a preset uses at ``epoch`` (NaN for a relaxation without one)."""
-    tau = getattr(method.relaxation, "tau", None)
-    return float(tau(epoch, epochs)) if callable(tau) else math.nan
