@@ -83,7 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager i
         register_method,
     )
     from workbench.runs import RunStore, load_run
-    from workbench.runs.resume import resume  # the function (workbench.runs.resume is also a submodule)
+    from workbench.runs.resume import resume  # the function, not the submodule
     from workbench.search import NonFiniteLossError, SearchConfig, Searcher
     from workbench.serialize import CheckpointError
     from workbench.spaces import (
