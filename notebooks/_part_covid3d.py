@@ -112,7 +112,7 @@ for gradient in ("straight_through", "released"):
     net.zero_grad(set_to_none=True)
     out = net(x, {GROUP: w}, {GROUP: active})
     F.cross_entropy(out, y).backward()
-    grad = "None" if alpha.grad is None else "\n    " + "\n    ".join(
+    grad = "None" if alpha.grad is None else "\\n    " + "\\n    ".join(
         "  ".join(f"{v:+.1e}" for v in row) for row in alpha.grad.tolist())
     print(f"{gradient}: sample {w.detach().tolist()} -> path {' | '.join(picks)}; alpha.grad {grad}")
     if gradient == "straight_through":

@@ -11,4 +11,5 @@ bash scripts/install.sh
 
 # Two workers (pytest-xdist; WORKBENCH_TEST_WORKERS to change, 0 = in this process): every test and notebook
 # uses one torch thread, so the 2-core CI machine runs two at once. -rs prints why a test was skipped.
-exec .venv/bin/python -m pytest -q -rs -p no:cacheprovider -n "${WORKBENCH_TEST_WORKERS:-2}" "$@"
+exec .venv/bin/python -m pytest -q -rs -p no:cacheprovider -n "${WORKBENCH_TEST_WORKERS:-2}" --dist worksteal \
+    --durations=25 "$@"

@@ -64,3 +64,13 @@ def execute_notebook(path: Path, tmp_path: Path, monkeypatch, timeout: int = 300
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     return "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the longest tests first (notebooks, the browser, mypy, Ray: marked ``notebook``/``browser``/``slow``,
+    or ``tests/test_types.py``), so that two workers finish together instead of one waiting on a lesson at the end.
+    The order within each group is the collection order."""
+    def long(item) -> bool:
+        return (any(item.get_closest_marker(m) for m in ("notebook", "browser", "slow"))
+                or item.nodeid.startswith("tests/test_types.py"))
+    items.sort(key=lambda item: not long(item))

@@ -14,26 +14,17 @@ no token, the notebook copied to a temporary root.
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from lab_session import CHROMIUM, CHROMIUM_ARGS, LabError, jupyterlab
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = ROOT / "notebooks" / "02_darts_step_by_step.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -47,52 +38,17 @@ except ImportError:
                 "`playwright install`, the test uses /usr/bin/chromium)", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "root"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / "dashboard.ipynb")
-    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    port = _free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "ws"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-         "--ServerApp.port_retries=0", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-         "--expose-app-in-browser"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}: {(tmp / 'server.log').read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    pytest.fail("jupyter lab did not answer on /api/status within 120 s")
-                time.sleep(0.5)
-        yield port
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server and its kernels (own process group)
-            proc.wait(20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        with jupyterlab(tmp, root) as port:
+            yield port
+    except LabError as exc:
+        pytest.fail(str(exc))
 
 
 CURRENT = "window.jupyterapp.shell.currentWidget"
