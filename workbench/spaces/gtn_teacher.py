@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -46,6 +46,7 @@ from workbench.spaces.base import (
     ChoiceSupernet,
     SearchSpace,
     masked_softmax,
+    space_settings,
 )
 from workbench.tasks.task import TaskInfo
 
@@ -85,7 +86,6 @@ class GtnConfig:
                 raise ValueError(f"GtnConfig.{name}={getattr(self, name)!r} is not accepted: expected True or False")
 
 
-_FIELDS = tuple(f.name for f in fields(GtnConfig))
 
 
 @dataclass(frozen=True)
@@ -112,22 +112,7 @@ class TeacherSpace(SearchSpace):
         return (ChoiceGroup(GROUP, rows, tuple(str(c) for c in range(self.n_classes))),)
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> GtnConfig:
-        if value is None:
-            value = GtnConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - set(_FIELDS))
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
-                                 f"{list(_FIELDS)}")
-            value = GtnConfig(**value)
-        elif not isinstance(value, GtnConfig):
-            raise TypeError(f"space {self.name!r} takes a GtnConfig (or a mapping of its fields), got "
-                            f"{type(value).__name__}")
-        unknown = sorted(set(overrides) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"method setting(s) {unknown} do not apply to space {self.name!r}; its settings are "
-                             f"{list(_FIELDS)}")
-        return replace(value, **overrides) if overrides else value
+        return space_settings(GtnConfig, value, overrides, f"space {self.name!r}")
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> TeacherNet:
         if task.n_outputs != self.n_classes:

@@ -27,14 +27,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from workbench.spaces.base import ArchitectureError, ChoiceGroup, ChoiceSupernet, SearchSpace, _esc
+from workbench.spaces.base import (
+    ArchitectureError,
+    ChoiceGroup,
+    ChoiceSupernet,
+    SearchSpace,
+    _esc,
+    space_settings,
+)
 from workbench.spaces.embedding.model import MODEL_KINDS, LatentFactorModel, block_sizes
 from workbench.tasks.data.interactions import KNOWN_VOCABULARY
 from workbench.tasks.task import TaskInfo
@@ -74,7 +81,6 @@ class EmbeddingConfig:
             raise ValueError(f"n_ids must be None or an integer >= 1, got {self.n_ids!r}")
 
 
-_CONFIG_FIELDS = tuple(f.name for f in fields(EmbeddingConfig))
 
 
 @dataclass(frozen=True)
@@ -175,22 +181,7 @@ class EmbeddingDimsSpace(SearchSpace):
         return (ChoiceGroup(GROUP, tuple(rows), options),)
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> EmbeddingConfig:
-        if value is None:
-            value = EmbeddingConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - set(_CONFIG_FIELDS))
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
-                                 f"{list(_CONFIG_FIELDS)}")
-            value = EmbeddingConfig(**value)
-        elif not isinstance(value, EmbeddingConfig):
-            raise TypeError(f"space {self.name!r} takes an EmbeddingConfig (or a mapping of its fields), got "
-                            f"{type(value).__name__}")
-        unknown = sorted(set(overrides) - set(_CONFIG_FIELDS))
-        if unknown:
-            raise ValueError(f"method setting(s) {unknown} do not apply to space {self.name!r} (accepted: "
-                             f"{list(_CONFIG_FIELDS)})")
-        return replace(value, **overrides) if overrides else value
+        return space_settings(EmbeddingConfig, value, overrides, f"space {self.name!r}")
 
     def resolve_n_ids(self, task: TaskInfo, config: EmbeddingConfig) -> int:
         """The embedding table's size: the config's, the space's, else the registered dataset's (by name)."""

@@ -24,7 +24,7 @@ layer), a fresh network: the reference retrains from scratch (§7.3; :mod:`workb
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from workbench.spaces.base import (
     ChoiceSupernet,
     SearchSpace,
     host_mask,
+    space_settings,
 )
 from workbench.spaces.graph.experts import EXPERTS, graph_batch
 from workbench.spaces.graph.layer import GTLayer
@@ -79,7 +80,6 @@ class GraphTransformerConfig:
             raise ValueError(f"task_level must be 'auto', 'graph' or 'node', got {self.task_level!r}")
 
 
-_FIELDS = tuple(f.name for f in fields(GraphTransformerConfig))
 
 
 @dataclass(frozen=True)
@@ -118,22 +118,7 @@ class GraphTransformerSpace(SearchSpace):
         return replace(self, experts=experts, _cache={})
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> GraphTransformerConfig:
-        if value is None:
-            value = GraphTransformerConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - set(_FIELDS))
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for graph space {self.name!r}; accepted: "
-                                 f"{list(_FIELDS)}")
-            value = GraphTransformerConfig(**value)
-        elif not isinstance(value, GraphTransformerConfig):
-            raise TypeError(f"graph space {self.name!r} takes a GraphTransformerConfig (or a mapping of its "
-                            f"fields), got {type(value).__name__}")
-        unknown = sorted(set(overrides) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"setting(s) {unknown} do not apply to graph space {self.name!r}; accepted: "
-                             f"{list(_FIELDS)}")
-        return replace(value, **overrides) if overrides else value
+        return space_settings(GraphTransformerConfig, value, overrides, f"space {self.name!r}")
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> GraphTransformerSupernet:
         return GraphTransformerSupernet(self, task, self.supernet_config(config))

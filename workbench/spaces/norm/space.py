@@ -31,7 +31,7 @@ what the supernet computes with a one-hot choice).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -45,6 +45,7 @@ from workbench.spaces.base import (
     ChoiceSupernet,
     SearchSpace,
     host_mask,
+    space_settings,
 )
 from workbench.spaces.norm.blocks import PLACEMENTS, STEM_NORMS, MixedStem, NormBlock, Stem
 from workbench.tasks.task import TaskInfo
@@ -75,7 +76,6 @@ class NormConfig:
             raise ValueError(f"alpha_init_std must be a number in [0, 10), got {self.alpha_init_std!r}")
 
 
-_FIELDS = tuple(f.name for f in fields(NormConfig))
 
 
 @dataclass(frozen=True)
@@ -103,22 +103,7 @@ class NormPlacementSpace(SearchSpace):
 
     # -- supernet -----------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> NormConfig:
-        if value is None:
-            value = NormConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - set(_FIELDS))
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
-                                 f"{list(_FIELDS)}")
-            value = NormConfig(**value)
-        elif not isinstance(value, NormConfig):
-            raise TypeError(f"space {self.name!r} takes a NormConfig (or a mapping of its fields), got "
-                            f"{type(value).__name__}")
-        unknown = sorted(set(overrides) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"method setting(s) {unknown} do not apply to space {self.name!r}; its settings are "
-                             f"{list(_FIELDS)}")
-        cfg = replace(value, **overrides) if overrides else value
+        cfg = space_settings(NormConfig, value, overrides, f"space {self.name!r}")
         if cfg.stem_in and self.search_stem:
             raise ValueError(f"space {self.name!r} searches the stem's norm; stem_in=True (a fixed IN stem) belongs "
                              "to the space norm_placement")

@@ -43,6 +43,7 @@ from workbench.spaces.base import (
     ChoiceSupernet,
     SearchSpace,
     host_mask,
+    space_settings,
 )
 from workbench.spaces.volume.blocks import Calibration, Stride, make_block3d
 from workbench.tasks.data import ct_volumes as _ct_volumes  # noqa: F401  (registers the ct_volumes datasets)
@@ -130,22 +131,7 @@ class Mbconv3dSpace(SearchSpace):
 
     # -- supernet -----------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> Mbconv3dConfig:
-        if value is None:
-            value = Mbconv3dConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"alpha_init_std"})
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
-                                 "['alpha_init_std']")
-            value = Mbconv3dConfig(**value)
-        elif not isinstance(value, Mbconv3dConfig):
-            raise TypeError(f"space {self.name!r} takes an Mbconv3dConfig (or a mapping of its fields), got "
-                            f"{type(value).__name__}")
-        unknown = sorted(set(overrides) - {"alpha_init_std"})
-        if unknown:
-            raise ValueError(f"method setting(s) {unknown} do not apply to space {self.name!r} (they are settings "
-                             "of another space family)")
-        return replace(value, **overrides) if overrides else value
+        return space_settings(Mbconv3dConfig, value, overrides, f"space {self.name!r}")
 
     def _check_task(self, task: TaskInfo) -> None:
         if len(task.input_shape) != 4:
