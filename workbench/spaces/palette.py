@@ -27,8 +27,17 @@ OP_COLORS: dict[str, str] = {
     "dil_conv_3x3": "#a17fd0",
     "dil_conv_5x5": "#6a3d9a",
     "noise": "#d62728",
+    # DARTS-GT's GNN experts
+    "gin": "#4c72b0", "gcn": "#dd8452", "gat": "#55a868",
+    # OSNet-AIN's placements (no IN grey; IN inside, after, both) and stem norms
+    "plain": "#8c8c8c", "in_residual": "#4c9be8", "in_after_add": "#c44e52", "in_both": "#8172b3",
+    "bn": "#1f77b4", "in": "#ff7f0e",
+    # Adaptive Guidance: conditional only, or classifier-free guidance
+    "cond": "#7f7f7f", "cfg": "#d62728",
 }
-_OTHER_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#c44e52", "#7f7f7f", "#dd8452")
+#: other names: a stable pick by hash from ten distinct colours
+_OTHER_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#c44e52", "#7f7f7f", "#dd8452", "#17becf", "#9467bd",
+                 "#2ca02c", "#1f77b4")
 _FAMILY_COLORS = {"conv": "#3a78b8", "dil_conv": "#8a63c0", "pool": "#2e9d7a", "skip": "#f28e2b",
                   "none": "#a0a0a0"}
 def op_family(op: str) -> str:
