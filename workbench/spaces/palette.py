@@ -62,10 +62,20 @@ _MBCONV = {3: ("#9ecae1", "#4292c6", "#08519c"), 5: ("#bcbddc", "#807dba", "#542
 _MBCONV_RE = re.compile(r"k(\d+)_e(\d+)\Z")
 
 
+#: numbered options "d<k>" (DNIS's embedding dimensions): a sequential ramp (viridis, 16 steps), so neighbouring
+#: dimensions have neighbouring colours and none repeats within 16
+_DIM_RE = re.compile(r"d(\d+)\Z")
+_RAMP = ("#440154", "#481a6c", "#472f7d", "#414487", "#39568c", "#31688e", "#2a788e", "#23888e", "#1f988b",
+         "#22a884", "#35b779", "#54c568", "#7ad151", "#a5db36", "#d2e21b", "#fde725")
+
+
 def op_color(op: str) -> str:
     """The colour of an op: fixed for known ops, by family otherwise (stable across runs)."""
     if op in OP_COLORS:
         return OP_COLORS[op]
+    d = _DIM_RE.match(op)
+    if d:
+        return _RAMP[(int(d.group(1)) - 1) % len(_RAMP)]
     m = _MBCONV_RE.match(op)
     if m and int(m.group(1)) in _MBCONV:
         shades = _MBCONV[int(m.group(1))]
