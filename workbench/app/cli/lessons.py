@@ -1,7 +1,7 @@
 """``python -m workbench lessons DIR``: copy the course (the lesson notebooks) into a folder.
 
-The lessons ship inside the package (:mod:`workbench.lessons`); open them with
-``jupyter lab DIR`` (``pip install 'dnas-workbench[lab]'``). Lessons already in DIR are kept
+The lessons ship inside the package (:mod:`workbench.lessons`); ``--lab`` then starts JupyterLab on DIR
+(``pip install 'dnas-workbench[lab]'``), or open them later with ``jupyter lab DIR``. Lessons already in DIR are kept
 unless ``--overwrite``.
 """
 from __future__ import annotations
@@ -23,12 +23,21 @@ def cmd_lessons(args: argparse.Namespace) -> int:
     for path in copies:
         print(path)
     n = sum(p.suffix == ".ipynb" for p in copies)
-    print(f"{n} lessons in {args.dir}; open them with: jupyter lab {args.dir}")
-    return 0
+    if not args.lab:
+        print(f"{n} lessons in {args.dir}; open them with: jupyter lab {args.dir} (or add --lab)")
+        return 0
+    import importlib.util
+    import os
+    import sys
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise UsageError("--lab needs JupyterLab: pip install 'dnas-workbench[lab]'")
+    print(f"{n} lessons in {args.dir}; starting JupyterLab on them (Ctrl-C to stop)", flush=True)
+    os.execvp(sys.executable, [sys.executable, "-m", "jupyterlab", str(args.dir)])
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("lessons", help="copy the lessons (Jupyter notebooks) into a folder")
     p.add_argument("dir", metavar="DIR", help="folder to copy the lessons into (created if needed)")
     p.add_argument("--overwrite", action="store_true", help="replace lessons already in DIR")
+    p.add_argument("--lab", action="store_true", help="then start JupyterLab on DIR (the lab extra)")
     p.set_defaults(func=cmd_lessons)
