@@ -164,3 +164,26 @@ def test_new_commands_start_without_torch_or_ray():
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_option_of_every_command_has_help_and_names_its_default():
+    import argparse
+
+    from workbench.app.cli import build_parser
+    missing = []
+
+    def walk(parser, path):
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, [*path, name])
+            elif a.dest == "help":
+                continue
+            elif not a.help:
+                missing.append((" ".join(path), a.option_strings or a.dest, "no help"))
+            elif (a.option_strings and a.nargs != 0 and not isinstance(a, argparse._StoreTrueAction)
+                  and a.default not in (None, False, argparse.SUPPRESS) and "default" not in a.help):
+                missing.append((" ".join(path), a.option_strings, f"default {a.default!r} not named"))
+
+    walk(build_parser(), ["workbench"])
+    assert not missing, missing

@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--nats-dir", metavar="DIR", help="the official NATS-Bench topology files (needs nats_bench)")
     c.add_argument("--nats-csv", metavar="FILE", help="a CSV export of the NATS-Bench API (nats_bench.csv)")
     c.add_argument("--extra", action="append", default=[], metavar="FILE",
-                   help="a CSV keyed by arch_str whose 12-epoch or lat_ms_* columns are added (repeatable)")
+                   help="a CSV keyed by arch_str whose 12-epoch or lat_ms_* columns are added (repeatable; default: none)")
     c.add_argument("--out", required=True, metavar="PATH", help="the table to write (.csv, or .csv.gz for gzip)")
     c.add_argument("--partial", action="store_true",
                    help="accept fewer than the 15,625 cells (default: refuse an incomplete table)")

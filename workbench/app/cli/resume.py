@@ -68,7 +68,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     r = sub.add_parser("resume", help="continue a run folder from its newest good checkpoint")
-    r.add_argument("run_dir", metavar="DIR")
+    r.add_argument("run_dir", metavar="DIR", help="the run folder to continue (written by search)")
     r.add_argument("--epochs", type=int_arg, help="new total number of epochs (to extend a search)")
     r.add_argument("--nb201-table", metavar="PATH",
                    help="NAS-Bench-201 CSV for ground truth (default: $WORKBENCH_NB201_TABLE, else the shipped table)")

@@ -157,7 +157,7 @@ def add_parser(sub: Any) -> None:
     rs = sub.add_parser("runs", help="inspect run folders")
     rsub = rs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     show = rsub.add_parser("show", help="summary of a run folder")
-    show.add_argument("run_dir", metavar="DIR")
+    show.add_argument("run_dir", metavar="DIR", help="a run folder (written by search)")
     show.set_defaults(func=cmd_runs_show)
     lst = rsub.add_parser("list", help="the run folders under a folder, one line each")
     lst.add_argument("root", metavar="DIR", nargs="?", default="runs", help="where the run folders are (default runs)")
