@@ -17,18 +17,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from lab_session import CHROMIUM, CHROMIUM_ARGS, jupyterlab  # noqa: E402
+from lab_session import ALL_RUN, CHROMIUM, CHROMIUM_ARGS, ERRORS, KERNEL_IDLE, jupyterlab  # noqa: E402
 
-CURRENT = "window.jupyterapp.shell.currentWidget"
-KERNEL_IDLE = (f"() => {{ const w = {CURRENT}; const k = w && w.sessionContext && w.sessionContext.session "
-               "&& w.sessionContext.session.kernel; return !!k && k.status === 'idle'; }")
-ALL_RUN = (f"() => {{ const w = {CURRENT}; if (!w || !w.content) return false; "
-           "const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
-           "return cells.length > 0 && cells.every(c => c.model.executionCount !== null && "
-           "!c.node.querySelector('.jp-InputArea-prompt').textContent.includes('*')); }")
-ERRORS = (f"() => {CURRENT}.content.widgets.filter(c => c.model.type === 'code')"
-          ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
-          ".map(o => o.ename + ': ' + o.evalue)")
 SCROLL = ("(y) => { const el = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer') || "
           "document.querySelector('.jp-NotebookPanel .jp-Notebook'); el.scrollTop = y; "
           "return [el.scrollTop, el.scrollHeight, el.clientHeight]; }")

@@ -24,6 +24,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+#: JavaScript run in the page (``page.evaluate`` / ``wait_for_function``) on the open notebook
+CURRENT = "window.jupyterapp.shell.currentWidget"
+KERNEL_IDLE = (f"() => {{ const w = {CURRENT}; const k = w && w.sessionContext && w.sessionContext.session "
+               "&& w.sessionContext.session.kernel; return !!k && k.status === 'idle'; }")
+ALL_RUN = (f"() => {{ const w = {CURRENT}; if (!w || !w.content) return false; "
+           "const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
+           "return cells.length > 0 && cells.every(c => c.model.executionCount !== null && "
+           "!c.node.querySelector('.jp-InputArea-prompt').textContent.includes('*')); }")
+ERRORS = (f"() => {CURRENT}.content.widgets.filter(c => c.model.type === 'code')"
+          ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
+          ".map(o => o.ename + ': ' + o.evalue)")
+
+
 class LabError(RuntimeError):
     """The server exited or did not answer (the message carries the end of its log)."""
 

@@ -20,7 +20,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from lab_session import CHROMIUM, CHROMIUM_ARGS, LabError, jupyterlab
+from lab_session import (
+    ALL_RUN,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ERRORS,
+    KERNEL_IDLE,
+    LabError,
+    jupyterlab,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_darts_step_by_step.ipynb"
@@ -51,16 +59,6 @@ def lab(tmp_path_factory):
         pytest.fail(str(exc))
 
 
-CURRENT = "window.jupyterapp.shell.currentWidget"
-KERNEL_IDLE = (f"() => {{ const w = {CURRENT}; const k = w && w.sessionContext && w.sessionContext.session "
-               "&& w.sessionContext.session.kernel; return !!k && k.status === 'idle'; }")
-ALL_RUN = (f"() => {{ const w = {CURRENT}; if (!w || !w.content) return false; "
-           "const cells = w.content.widgets.filter(c => c.model.type === 'code'); "
-           "return cells.length > 0 && cells.every(c => c.model.executionCount !== null && "
-           "!c.node.querySelector('.jp-InputArea-prompt').textContent.includes('*')); }")
-ERRORS = (f"() => {CURRENT}.content.widgets.filter(c => c.model.type === 'code')"
-          ".flatMap(c => c.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
-          ".map(o => o.ename + ': ' + o.evalue)")
 HEATMAP_Z = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-heatmap.js-plotly-plot'); "
              "return el && el.data ? Array.from(el.data[0].z, row => Array.from(row, Number)) : null; }")
 STEP = ("() => { const el = document.querySelector('.dnas-dashboard .dnas-progress'); if (!el) return null; "

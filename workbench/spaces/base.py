@@ -37,7 +37,7 @@ import hashlib
 import json
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -408,3 +408,15 @@ def space_settings(kind: type[_Settings], value: Any, overrides: Mapping[str, An
     if unknown:
         raise ValueError(f"method setting(s) {unknown} do not apply to {where}; its settings are {fields}")
     return dataclasses.replace(value, **overrides) if overrides else value
+
+
+def edited_options(options: tuple[str, ...], remove: Iterable[str], add: Iterable[str], where: str,
+                   noun: str = "option") -> tuple[str, ...]:
+    """``options`` without ``remove`` and with ``add`` appended (existing ones kept in place): the body of
+    ``with_ops`` for spaces with one option list. Removing a name that is not there raises ValueError naming
+    ``where`` and listing the options."""
+    remove, add = list(remove), list(add)
+    for o in remove:
+        if o not in options:
+            raise ValueError(f"cannot remove {o!r}: not a {noun} of {where}; its {noun}s are {', '.join(options)}")
+    return tuple(o for o in options if o not in remove) + tuple(o for o in add if o not in options)

@@ -34,6 +34,7 @@ from workbench.spaces.base import (
     Choices,
     ChoiceSupernet,
     SearchSpace,
+    edited_options,
     host_mask,
 )
 from workbench.spaces.chain.blocks import make_mbconv, parse_block
@@ -119,13 +120,7 @@ class ChainSpace(SearchSpace):
 
     def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> ChainSpace:
         """A copy with blocks removed or added by name."""
-        remove, add = list(remove), list(add)
-        for b in remove:
-            if b not in self.blocks:
-                raise ValueError(f"cannot remove {b!r}: not in space {self.name!r}; its blocks are "
-                                 f"{', '.join(self.blocks)}")
-        blocks = tuple(b for b in self.blocks if b not in remove) + tuple(b for b in add if b not in self.blocks)
-        return replace(self, blocks=blocks, _cache={})
+        return replace(self, blocks=edited_options(self.blocks, remove, add, f"space {self.name!r}", "block"), _cache={})
 
     # -- supernet -----------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> ChainConfig:

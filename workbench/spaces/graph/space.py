@@ -36,6 +36,7 @@ from workbench.spaces.base import (
     Choices,
     ChoiceSupernet,
     SearchSpace,
+    edited_options,
     host_mask,
     space_settings,
 )
@@ -109,13 +110,7 @@ class GraphTransformerSpace(SearchSpace):
 
     def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> GraphTransformerSpace:
         """A copy with experts removed or added by name (``SearchConfig.removed_ops``)."""
-        remove, add = list(remove), list(add)
-        for e in remove:
-            if e not in self.experts:
-                raise ValueError(f"cannot remove {e!r}: not an expert of space {self.name!r} "
-                                 f"({', '.join(self.experts)})")
-        experts = tuple(e for e in self.experts if e not in remove) + tuple(e for e in add if e not in self.experts)
-        return replace(self, experts=experts, _cache={})
+        return replace(self, experts=edited_options(self.experts, remove, add, f"space {self.name!r}", "expert"), _cache={})
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> GraphTransformerConfig:
         return space_settings(GraphTransformerConfig, value, overrides, f"space {self.name!r}")

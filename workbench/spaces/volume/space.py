@@ -42,6 +42,7 @@ from workbench.spaces.base import (
     Choices,
     ChoiceSupernet,
     SearchSpace,
+    edited_options,
     host_mask,
     space_settings,
 )
@@ -121,13 +122,7 @@ class Mbconv3dSpace(SearchSpace):
 
     def with_ops(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> Mbconv3dSpace:
         """A copy with blocks removed or added by name."""
-        remove, add = list(remove), list(add)
-        for b in remove:
-            if b not in self.blocks:
-                raise ValueError(f"cannot remove {b!r}: not in space {self.name!r}; its blocks are "
-                                 f"{', '.join(self.blocks)}")
-        blocks = tuple(b for b in self.blocks if b not in remove) + tuple(b for b in add if b not in self.blocks)
-        return replace(self, blocks=blocks, _cache={})
+        return replace(self, blocks=edited_options(self.blocks, remove, add, f"space {self.name!r}", "block"), _cache={})
 
     # -- supernet -----------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> Mbconv3dConfig:
