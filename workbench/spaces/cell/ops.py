@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench.conv_kernels import depthwise_conv2d
 from workbench.registry import Registry
 from workbench.spaces.cell.genotype import PARAM_FREE_OPS
 
@@ -98,6 +99,8 @@ class _Conv(nn.Module):
                 w, padding, dilation = self._effective_kernel(x.shape[-2], x.shape[-1], undilate=True)
             else:
                 w, padding, dilation = self._effective_kernel(x.shape[-2], x.shape[-1])
+            if self.depthwise:
+                return depthwise_conv2d(x, w, stride, padding, dilation)
             return F.conv2d(x, w, None, stride, padding, dilation, groups)
         groups = self.c_in if self.depthwise else 1
         w = self.weight[_sl(e, self.c_out)]

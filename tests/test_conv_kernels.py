@@ -1,0 +1,46 @@
+"""The depthwise convolution with the folded weight gradient equals F.conv2d: values, gradients, second derivatives."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench.conv_kernels import depthwise_conv2d, depthwise_weight_grad, reaches_past_map
+
+
+@pytest.mark.parametrize(("H", "W", "k", "stride", "dilation"), [
+    (h, w, k, s, d) for h, w, k, s, d in itertools.product([2, 3, 4, 5], [2, 4], [3, 5], [1, 2], [1, 2])])
+def test_equals_conv2d_with_second_derivatives(H: int, W: int, k: int, stride: int, dilation: int) -> None:
+    torch.manual_seed(H * 100 + W * 10 + k)
+    pad = dilation * (k - 1) // 2
+    x = torch.randn(3, 4, H, W, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 1, k, k, dtype=torch.float64, requires_grad=True)
+    ours, ref = depthwise_conv2d(x, w, stride, pad, dilation), F.conv2d(x, w, None, stride, pad, dilation, 4)
+    assert (ours.grad_fn is not None and "Depthwise" in type(ours.grad_fn).__name__) == reaches_past_map(H, W, pad)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(ref)
+    a = torch.autograd.grad(ours, (x, w), g, create_graph=True)
+    b = torch.autograd.grad(ref, (x, w), g, create_graph=True)
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, rtol=0, atol=1e-11)
+    # a second derivative through both gradients (what Hessian-vector products of the analyses need)
+    aa = torch.autograd.grad(sum((t ** 2).sum() for t in a), (x, w))
+    bb = torch.autograd.grad(sum((t ** 2).sum() for t in b), (x, w))
+    for u, v in zip(aa, bb):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
+def test_weight_grad_formula_by_hand() -> None:
+    """Equation (1) on a 1-channel 2x2 map, 3x3 kernel, padding 1: each tap sums g times the shifted input."""
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]], dtype=torch.float64)
+    g = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]], dtype=torch.float64)  # only output (0, 0) matters
+    gw = depthwise_weight_grad(x, g, (3, 3), (1, 1), (1, 1), (1, 1))
+    # output (0, 0) sees x_pad[0:3, 0:3] = [[0,0,0],[0,1,2],[0,3,4]]
+    torch.testing.assert_close(gw[0, 0], torch.tensor([[0.0, 0, 0], [0, 1, 2], [0, 3, 4]], dtype=torch.float64))
+
+
+def test_rejects_a_non_depthwise_weight() -> None:
+    with pytest.raises(ValueError, match=r"not depthwise .*expected \(4, 1, kh, kw\)"):
+        depthwise_conv2d(torch.zeros(1, 4, 2, 2), torch.zeros(8, 1, 3, 3), 1, 1)

@@ -1,0 +1,102 @@
+"""Depthwise convolution with a faster CPU weight gradient on small feature maps.
+
+A depthwise convolution (groups = channels; Howard et al., "MobileNets", 2017, Sec. 3.1) is the
+first half of every separable and dilated op in DARTS (Liu et al. 2019) and of every MBConv block
+(Sandler et al. 2018). Its weight gradient is, per channel c and kernel tap (i, j),
+
+    dL/dw[c, i, j] = sum_{b, p, q} g[b, c, p, q] * x_pad[b, c, s*p + d*i, s*q + d*j]          (1)
+
+with stride s, dilation d and ``x_pad`` the zero-padded input. On CPU, oneDNN computes (1) slowly
+whenever the kernel reaches past the feature map (2 * padding >= the map's side: a 3x3 kernel on a
+2x2 map, 5x5 on 4x4, the 9x9 zero-inserted dil_conv_5x5 on 8x8): 5-20x slower than the forward
+pass, and in a DARTS search at digits scale that single kernel was ~40% of the step
+(``benchmarks/bench_search.py``, profile). Those are exactly the maps a reduced cell sees.
+
+Equation (1) is itself a depthwise convolution -- of the input, with the output gradient as the
+kernel -- once batch and channels are folded into one group axis: the input seen as
+(1, C*B, H, W), the kernel as (C*B, 1, H', W'), stride d, dilation s; the result (C*B, k, k) summed
+over the batch. For those maps that is one small, fast call. The input gradient stays oneDNN's
+(it is as fast as the forward). Both are built from differentiable operators, so a second
+derivative (Hessian-vector products of the analyses) flows through them.
+
+Only eager CPU runs take this path; CUDA, traces and exports use ``F.conv2d`` unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Pair = tuple[int, int]
+
+
+def _pair(v: int | tuple[int, int]) -> Pair:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def reaches_past_map(height: int, width: int, padding: int | tuple[int, int]) -> bool:
+    """Whether a "same"-padded kernel reaches past the map (2 * padding >= side): oneDNN's slow weight gradient."""
+    ph, pw = _pair(padding)
+    return 2 * ph >= height or 2 * pw >= width
+
+
+def depthwise_weight_grad(x: Tensor, grad: Tensor, kernel: Pair, stride: Pair, padding: Pair,
+                          dilation: Pair) -> Tensor:
+    """Equation (1): the weight gradient of a depthwise convolution, as one grouped convolution.
+
+    ``x``: (B, C, H, W) input; ``grad``: (B, C, H', W') output gradient. Returns (C, 1, kh, kw).
+    """
+    B, C, H, W = x.shape
+    Ho, Wo = grad.shape[-2:]
+    xs = x.transpose(0, 1).reshape(1, C * B, H, W)
+    gs = grad.transpose(0, 1).reshape(C * B, 1, Ho, Wo)
+    if stride == (1, 1) and max(H, W) <= 4:  # measured: channels-last wins on tiny maps, NCHW elsewhere
+        xs = xs.contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(xs, gs, None, dilation, padding, stride, C * B)  # (1, C*B, >= kh, >= kw)
+    kh, kw = kernel
+    return out[0, :, :kh, :kw].reshape(C, B, kh, kw).sum(1).unsqueeze(1)
+
+
+class _Depthwise(torch.autograd.Function):
+    """Depthwise conv2d whose backward takes the input gradient from oneDNN and the weight gradient from (1)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, stride: Pair, padding: Pair,  # type: ignore[override]
+                dilation: Pair) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.conf = (stride, padding, dilation)
+        return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation = ctx.conf
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, list(stride), list(padding), list(dilation), False, [0, 0], x.shape[1],
+                [True, False, False])[0]
+        if ctx.needs_input_grad[1]:
+            gw = depthwise_weight_grad(x, grad, tuple(weight.shape[-2:]), stride, padding, dilation)
+        return gx, gw, None, None, None
+
+
+def depthwise_conv2d(x: Tensor, weight: Tensor, stride: int | tuple[int, int] = 1,
+                     padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1) -> Tensor:
+    """``F.conv2d(x, weight, None, stride, padding, dilation, groups=x.shape[1])`` for a (C, 1, kh, kw) weight.
+
+    The same function and gradients; on CPU, when the kernel reaches past the map, the weight gradient is
+    computed as equation (1) (5-20x faster there). Elsewhere (larger maps, CUDA, traces) it is ``F.conv2d``.
+    """
+    if weight.shape[0] != x.shape[1] or weight.shape[1] != 1:
+        raise ValueError(f"depthwise_conv2d: weight {tuple(weight.shape)} is not depthwise for an input of "
+                         f"{x.shape[1]} channels (expected ({x.shape[1]}, 1, kh, kw))")
+    fast = (x.device.type == "cpu" and weight.requires_grad and torch.is_grad_enabled()
+            and reaches_past_map(x.shape[-2], x.shape[-1], padding)
+            and not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()))
+    if not fast:
+        return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
+    out: Tensor = _Depthwise.apply(x, weight, _pair(stride), _pair(padding), _pair(dilation))
+    return out
