@@ -63,14 +63,14 @@ class _Depthwise(torch.autograd.Function):
     """Depthwise conv2d whose backward takes the input gradient from oneDNN and the weight gradient from (1)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, stride: Pair, padding: Pair,  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, weight: Tensor, stride: Pair, padding: Pair,
                 dilation: Pair) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dilation)
         return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         stride, padding, dilation = ctx.conf
         gx = gw = None
