@@ -1,0 +1,154 @@
+"""Search-step time: ours (``workbench.Searcher``) against a reference-style DARTS step, side by side in one run.
+
+The baseline is :mod:`benchmarks.reference_darts`: the execution structure of `quark0/darts` (every op of
+every edge its own module, ``none`` computed, softmax per cell, ``loss.backward()`` over everything, the
+unrolled model rebuilt with ``new()`` each second-order step, the in-place finite-difference
+Hessian-vector product), started from our supernet's very parameters (``from_supernet``; the oracle tests in
+``tests/test_reference_baseline.py`` check both compute the same logits and the same steps). Before timing,
+each pair's logits are compared once more at the benchmark's own config (float32) and the difference printed.
+
+Configs: ``digits`` -- the digits-sized DARTS search (1x8x8 digits, batch 64, C=8, 3 cells) -- and
+``cifar-small`` -- 3x32x32 inputs, batch 16, C=8, 5 cells, on *random* data of that shape (no CIFAR download
+here; the step's time does not depend on the pixel values). Each is run first order (``darts-v1``) and second
+order (``darts-v2``). One torch thread; per pair, one warm-up step each, then ``--rounds`` rounds of one step
+each, the two sides alternating which goes first (ABBA...) so machine noise hits both alike. Reported: median
+ms per step of each side and their ratio (reference / ours: how many times faster we are), with the range of
+the per-round ratios. Data loading is not timed on either side (both draw ready tensors from in-memory
+streams; the reference's ``next(iter(valid_queue))`` DataLoader cost is left out).
+
+Usage: python benchmarks/bench_vs_reference.py [--quick] [--rounds N] [--only digits|cifar-small] [--order 1|2]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.reference_darts import ReferenceSearch, from_supernet  # noqa: E402
+from workbench import SearchConfig, Searcher, SupernetConfig, TensorDataset  # noqa: E402
+
+#: the issue-17 ratios measured against the real quark0/darts code (same machine, one thread, 12 pairs)
+REAL_REFERENCE = {("digits", 1): "3.6-3.7x", ("cifar-small", 1): "3.1x", ("digits", 2): "3.2x",
+                  ("cifar-small", 2): "2.4x"}
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    config: SearchConfig
+    random_shape: tuple[int, ...] | None  # None: the config's own dataset (digits)
+
+
+BENCHES = {
+    "digits": Bench("digits", SearchConfig(space="darts", supernet=SupernetConfig(C=8, layers=3), batch_size=64),
+                    None),
+    "cifar-small": Bench("cifar-small", SearchConfig(space="darts", supernet=SupernetConfig(C=8, layers=5),
+                                                     batch_size=16), (3, 32, 32)),
+}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return (f"{cpu}; {os.cpu_count()} logical CPUs; {platform.python_implementation()} {platform.python_version()}; "
+            f"torch {torch.__version__}; torch threads {torch.get_num_threads()}; load average {load}")
+
+
+def random_dataset(shape: tuple[int, ...], n: int = 512, seed: int = 0) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n,), generator=g)
+    return TensorDataset("random" + "x".join(map(str, shape)), x, y, x[:16], y[:16], n_outputs=10,
+                         default_objective="cross_entropy")
+
+
+def pair(bench: Bench, order: int) -> tuple[Searcher, ReferenceSearch, float]:
+    """Ours and the reference-style search from the same weights and alphas; the logits' max difference."""
+    cfg = bench.config.replace(method="darts-v1" if order == 1 else "darts-v2", epochs=100, eval_each_epoch=False)
+    ours = Searcher(cfg, dataset=None if bench.random_shape is None else random_dataset(bench.random_shape))
+    ref = ReferenceSearch(from_supernet(ours.model), lr=ours.lr(), momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, unrolled=order == 2)
+    x, _ = copy.deepcopy(ours.val_stream).next()
+    with torch.no_grad():
+        ours.model.eval(), ref.model.eval()
+        w, active = ours.mixing_weights(training=False)
+        diff = float((ours.model(x, w, active) - ref.model(x)).abs().max())
+    return ours, ref, diff
+
+
+def time_pair(bench: Bench, order: int, rounds: int) -> dict[str, float]:
+    ours, ref, diff = pair(bench, order)
+    train, val = copy.deepcopy(ours.train_stream), copy.deepcopy(ours.val_stream)  # the same batches as ours
+
+    def step_ours() -> float:
+        t = time.perf_counter()
+        ours.step()
+        return time.perf_counter() - t
+
+    def step_ref() -> float:
+        batch_t, batch_v = train.next(), val.next()
+        t = time.perf_counter()
+        ref.step(batch_t, batch_v)
+        return time.perf_counter() - t
+
+    step_ours(), step_ref()  # warm-up
+    t_ours, t_ref = [], []
+    for r in range(rounds):
+        if r % 2:
+            t_ref.append(step_ref())
+            t_ours.append(step_ours())
+        else:
+            t_ours.append(step_ours())
+            t_ref.append(step_ref())
+    ratios = [b / a for a, b in zip(t_ours, t_ref, strict=True)]
+    return {"ours_ms": statistics.median(t_ours) * 1e3, "ref_ms": statistics.median(t_ref) * 1e3,
+            "ratio": statistics.median(t_ref) / statistics.median(t_ours), "ratio_min": min(ratios),
+            "ratio_max": max(ratios), "logit_diff": diff}
+
+
+def main(argv: list[str] | None = None) -> dict[tuple[str, int], dict[str, float]]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="2 timed rounds per pair instead of --rounds")
+    p.add_argument("--rounds", type=int, default=5, help="timed steps per side and pair (default 5)")
+    p.add_argument("--only", choices=sorted(BENCHES), help="one config only (default: both)")
+    p.add_argument("--order", type=int, choices=(1, 2), help="first (1) or second (2) order only (default: both)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    rounds = 2 if args.quick else args.rounds
+    t0 = time.perf_counter()
+    print(f"machine: {machine()}")
+    print(f"ms per search step (median of {rounds} after 1 warm-up, interleaved); ratio = reference-style / ours\n")
+    print(f"{'config':12} {'order':5} {'ours ms':>9} {'ref ms':>9} {'ratio':>6} {'(per-round range)':>18} "
+          f"{'logits |diff|':>13}  real reference (issue 17)")
+    results = {}
+    for name in [args.only] if args.only else list(BENCHES):
+        for order in [args.order] if args.order else [1, 2]:
+            r = time_pair(BENCHES[name], order, rounds)
+            results[(name, order)] = r
+            print(f"{name:12} {order:5} {r['ours_ms']:9.0f} {r['ref_ms']:9.0f} {r['ratio']:5.2f}x "
+                  f"{r['ratio_min']:8.2f}-{r['ratio_max']:.2f}x {r['logit_diff']:13.1e}  "
+                  f"{REAL_REFERENCE[(name, order)]}", flush=True)
+    print(f"\nload average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}; "
+          f"whole benchmark {time.perf_counter() - t0:.0f} s")
+    return results
+
+
+if __name__ == "__main__":
+    main()
