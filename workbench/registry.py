@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -21,11 +21,29 @@ class UnknownNameError(KeyError, ValueError):
 
 
 class Registry(Generic[T]):
-    """An ordered mapping from names to objects with helpful lookup errors."""
+    """An ordered mapping from names to objects with helpful lookup errors.
 
-    def __init__(self, kind: str) -> None:
+    ``loader`` (optional) imports the modules that register the built-in entries; it runs before the registry
+    is first read (``names()``, iteration, ``len``, or a name not registered yet), so modules can register on
+    import without anyone importing them all up front. It runs again at the next read while it returns
+    ``False`` (not complete yet: a module it needs was still being imported)."""
+
+    def __init__(self, kind: str, loader: Callable[[], bool] | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._loader = loader
+
+    def _complete(self) -> None:
+        """Run the loader (a read during its imports sees what is registered so far)."""
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            try:
+                done = loader()
+            except BaseException:
+                self._loader = loader
+                raise
+            if not done:
+                self._loader = loader
 
     @overload
     def register(self, name: str) -> Callable[[T], T]: ...
@@ -44,24 +62,36 @@ class Registry(Generic[T]):
         return add(obj) if obj is not None else add
 
     def get(self, name: str) -> T:
+        if name not in self._items:
+            self._complete()
         try:
             return self._items[name]
         except KeyError:
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
+        self._complete()
         close = difflib.get_close_matches(str(name), list(self._items), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown {self.kind} {name!r}{hint}; known: {', '.join(self._items)}"
 
     def names(self) -> list[str]:
+        self._complete()
         return list(self._items)
 
+    def sort(self, key: Callable[[str, T], Any]) -> None:
+        """Reorder the entries by ``key(name, obj)``, keeping the registration order among equal keys."""
+        self._items = dict(sorted(self._items.items(), key=lambda item: key(*item)))
+
     def __contains__(self, name: object) -> bool:
+        if name not in self._items:
+            self._complete()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self._complete()
         return iter(self._items)
 
     def __len__(self) -> int:
+        self._complete()
         return len(self._items)

@@ -365,7 +365,13 @@ class ChoiceSupernet(nn.Module):
         return tuple(changed)
 
 
-SPACES: Registry[SearchSpace] = Registry("search space")
+def _load_families() -> bool:
+    """Import every built-in family of spaces (they register on import; :func:`workbench.spaces.load_families`)."""
+    from workbench.spaces import load_families
+    return load_families()
+
+
+SPACES: Registry[SearchSpace] = Registry("search space", loader=_load_families)
 
 
 def get_space(name: str | SearchSpace) -> SearchSpace:

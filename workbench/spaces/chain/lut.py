@@ -83,14 +83,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.methods.costs import CostModel
-from workbench.spaces.chain.blocks import parse_block
-from workbench.spaces.chain.costs import LATENCY_FORMAT, latency_cost_model, space_cost_model
-from workbench.spaces.chain.space import ChainSpace
+if TYPE_CHECKING:  # pragma: no cover  (reading and showing a table needs no torch: these are imported where used)
+    from workbench.methods.costs import CostModel
+    from workbench.spaces.chain.space import ChainSpace
 
 __all__ = ["OFA_MACRO", "PROXYLESS_MACRO", "SHIPPED", "LatencyTable", "LatencyTableError", "LutLayer", "Macro",
            "cost_model", "load_table", "read_lut_yaml", "table_names", "virtual_layers", "virtual_resolution",
@@ -274,6 +273,7 @@ def load_table(name_or_path: str | Path) -> LatencyTable:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LatencyTableError(f"cannot read latency table {path}: {exc}") from None
+        from workbench.spaces.chain.costs import LATENCY_FORMAT
         if not isinstance(doc, dict) or doc.get("format") != LATENCY_FORMAT:
             raise LatencyTableError(f"{path} is not a workbench latency table (format {LATENCY_FORMAT!r}); make one "
                                     "with `python -m workbench latency measure` or "
@@ -395,6 +395,7 @@ def virtual_layers(space: ChainSpace, macro: Macro = PROXYLESS_MACRO) -> tuple[L
 
 def without_e1(space: ChainSpace) -> ChainSpace:
     """``space`` without its expansion-1 blocks: the configuration the ProxylessNAS table supports."""
+    from workbench.spaces.chain.blocks import parse_block
     e1 = [b for b in space.blocks if b != "skip" and parse_block(b)[1] == 1]
     return space.with_ops(remove=e1) if e1 else space
 
@@ -407,6 +408,9 @@ def virtual_resolution(table: LatencyTable | str | Path, space: ChainSpace,
     ``macro`` overrides the table kind's macro-architecture. Refuses, naming every
     missing key and the table, when the table lacks a (layer, block) the space can choose.
     """
+    from workbench.spaces.chain.blocks import parse_block
+    from workbench.spaces.chain.costs import space_cost_model
+
     table = table if isinstance(table, LatencyTable) else load_table(table)
     if table.kind not in MACROS:
         raise LatencyTableError(f"latency table {table.label} is a {table.kind} table, not a phone lookup table; "
@@ -437,6 +441,8 @@ def virtual_resolution(table: LatencyTable | str | Path, space: ChainSpace,
 
 def _missing_message(table: LatencyTable, space: ChainSpace, missing: list[tuple[str, str, str]], macro: Macro
                      ) -> str:
+    from workbench.spaces.chain.blocks import parse_block
+
     shown = "; ".join(f"{row} / {block} -> {key}" for row, block, key in missing[:4])
     more = f" (and {len(missing) - 4} more)" if len(missing) > 4 else ""
     msg = (f"latency table {table.label} has no entry for {len(missing)} (layer, block) pair(s) of space "
@@ -461,6 +467,9 @@ def cost_model(table: LatencyTable | str | Path, space: ChainSpace, *, input_sha
                mapping: Sequence[LutLayer] | None = None) -> CostModel:
     """The latency cost model of ``space`` from any table: a workbench JSON measured for this space (its
     ``input_shape`` must match ``input_shape`` when given), or a phone YAML by :func:`virtual_resolution`."""
+    from workbench.spaces.chain.costs import latency_cost_model
+    from workbench.spaces.chain.space import ChainSpace
+
     if not isinstance(space, ChainSpace):
         raise LatencyTableError(f"latency tables price chain spaces (one block per layer); space "
                                 f"{getattr(space, 'name', space)!r} is a {type(space).__name__}")

@@ -157,6 +157,8 @@ def register_dataset(name: str, factory: DatasetFactory, *, reads_files: bool = 
     _FACTORIES[key] = factory
     if not reads_files:
         _NO_ROOT_GENERIC.add(key)
+    if _FACTORY_ORDER:
+        sort_factories(_FACTORY_ORDER[0])
     return factory
 
 
@@ -165,8 +167,22 @@ _NO_ROOT_GENERIC: set[str] = set()
 
 def _register_families() -> None:
     """Datasets made for a space family (styled digits, CT volumes, graphs, interactions, ...) register when the
-    family is imported; ``workbench.spaces`` imports every built-in family (once)."""
-    import workbench.spaces  # noqa: F401
+    family is imported; :func:`workbench.spaces.load_families` imports every built-in family (once)."""
+    from workbench.spaces import load_families
+    load_families()
+
+
+def sort_factories(key: Callable[[str, DatasetFactory], Any]) -> None:
+    """Keep the registered non-image datasets ordered by ``key(name, factory)`` (registration order among equal
+    keys), now and after every later registration: ``load_families`` lists the families' datasets in a fixed
+    order, whatever imported them first."""
+    _FACTORY_ORDER[:] = [key]
+    ordered = sorted(_FACTORIES.items(), key=lambda item: key(*item))
+    _FACTORIES.clear()
+    _FACTORIES.update(ordered)
+
+
+_FACTORY_ORDER: list[Callable[[str, DatasetFactory], Any]] = []  # the key of sort_factories, once set
 
 
 def dataset_names() -> list[str]:
