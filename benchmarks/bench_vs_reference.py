@@ -13,7 +13,8 @@ here; the step's time does not depend on the pixel values). Each is run first or
 order (``darts-v2``). One torch thread; per pair, one warm-up step each, then ``--rounds`` rounds of one step
 each, the two sides alternating which goes first (ABBA...) so machine noise hits both alike. Reported: median
 ms per step of each side and their ratio (reference / ours: how many times faster we are), with the range of
-the per-round ratios. Data loading is not timed on either side (both draw ready tensors from in-memory
+the per-round ratios, by the wall clock and by this process's CPU time (with one thread, the CPU time is what
+the step costs even when other processes share the cores and stretch the wall clock). Data loading is not timed on either side (both draw ready tensors from in-memory
 streams; the reference's ``next(iter(valid_queue))`` DataLoader cost is left out).
 
 Usage: python benchmarks/bench_vs_reference.py [--quick] [--rounds N] [--only digits|cifar-small] [--order 1|2]
@@ -93,20 +94,23 @@ def pair(bench: Bench, order: int) -> tuple[Searcher, ReferenceSearch, float]:
     return ours, ref, diff
 
 
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) of ``fn()``."""
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
 def time_pair(bench: Bench, order: int, rounds: int) -> dict[str, float]:
     ours, ref, diff = pair(bench, order)
     train, val = copy.deepcopy(ours.train_stream), copy.deepcopy(ours.val_stream)  # the same batches as ours
 
-    def step_ours() -> float:
-        t = time.perf_counter()
-        ours.step()
-        return time.perf_counter() - t
+    def step_ours() -> tuple[float, float]:
+        return _timed(ours.step)
 
-    def step_ref() -> float:
+    def step_ref() -> tuple[float, float]:
         batch_t, batch_v = train.next(), val.next()
-        t = time.perf_counter()
-        ref.step(batch_t, batch_v)
-        return time.perf_counter() - t
+        return _timed(lambda: ref.step(batch_t, batch_v))
 
     step_ours(), step_ref()  # warm-up
     t_ours, t_ref = [], []
@@ -117,10 +121,14 @@ def time_pair(bench: Bench, order: int, rounds: int) -> dict[str, float]:
         else:
             t_ours.append(step_ours())
             t_ref.append(step_ref())
-    ratios = [b / a for a, b in zip(t_ours, t_ref, strict=True)]
-    return {"ours_ms": statistics.median(t_ours) * 1e3, "ref_ms": statistics.median(t_ref) * 1e3,
-            "ratio": statistics.median(t_ref) / statistics.median(t_ours), "ratio_min": min(ratios),
-            "ratio_max": max(ratios), "logit_diff": diff}
+    out = {"logit_diff": diff}
+    for k, clock in enumerate(("wall", "cpu")):
+        a, b = [t[k] for t in t_ours], [t[k] for t in t_ref]
+        ratios = [y / x for x, y in zip(a, b, strict=True)]
+        out |= {f"{clock}_ours_ms": statistics.median(a) * 1e3, f"{clock}_ref_ms": statistics.median(b) * 1e3,
+                f"{clock}_ratio": statistics.median(b) / statistics.median(a), f"{clock}_ratio_min": min(ratios),
+                f"{clock}_ratio_max": max(ratios)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[tuple[str, int], dict[str, float]]:
@@ -135,16 +143,17 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, int], dict[str, float
     t0 = time.perf_counter()
     print(f"machine: {machine()}")
     print(f"ms per search step (median of {rounds} after 1 warm-up, interleaved); ratio = reference-style / ours\n")
-    print(f"{'config':12} {'order':5} {'ours ms':>9} {'ref ms':>9} {'ratio':>6} {'(per-round range)':>18} "
-          f"{'logits |diff|':>13}  real reference (issue 17)")
+    print(" " * 19 + f"{' wall clock ':-^37}   {' CPU time of this process ':-^37}")
+    print(f"{'config':12} {'order':5} " + f"{'ours ms':>8} {'ref ms':>8} {'ratio':>6} {'(range)':>12}   " * 2
+          + f"{'logits |diff|':>13}  real reference (issue 17)")
     results = {}
     for name in [args.only] if args.only else list(BENCHES):
         for order in [args.order] if args.order else [1, 2]:
             r = time_pair(BENCHES[name], order, rounds)
             results[(name, order)] = r
-            print(f"{name:12} {order:5} {r['ours_ms']:9.0f} {r['ref_ms']:9.0f} {r['ratio']:5.2f}x "
-                  f"{r['ratio_min']:8.2f}-{r['ratio_max']:.2f}x {r['logit_diff']:13.1e}  "
-                  f"{REAL_REFERENCE[(name, order)]}", flush=True)
+            cols = "".join(f"{r[c + '_ours_ms']:8.0f} {r[c + '_ref_ms']:8.0f} {r[c + '_ratio']:5.2f}x "
+                           f"{r[c + '_ratio_min']:6.2f}-{r[c + '_ratio_max']:.2f}x   " for c in ("wall", "cpu"))
+            print(f"{name:12} {order:5} {cols}{r['logit_diff']:13.1e}  {REAL_REFERENCE[(name, order)]}", flush=True)
     print(f"\nload average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}; "
           f"whole benchmark {time.perf_counter() - t0:.0f} s")
     return results
