@@ -121,7 +121,20 @@ def sweep(args: argparse.Namespace) -> None:
               + ", ".join(verdict(xs) for xs in per_seed))
 
 
+def _paper_latency(searcher: Any) -> float:
+    """The predicted latency of the architecture the paper's rule derives from the same final state (argmax;
+    Single-Path: its hard indicators)."""
+    from workbench.methods.space_costs import CostFromSpace, space_cost
+    cost = space_cost(searcher.model, CostFromSpace(TABLE))
+    g, = searcher.model.groups
+    rule = "indicators" if searcher.method.name == "single-path" else "argmax"
+    arch = searcher.space.decode(searcher.probabilities(), searcher.masks(), rule)
+    return cost.of({g.name: [g.options.index(b) for b in arch.picks[g.name]]})
+
+
 def budget(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from workbench.methods.space_costs import CostFromSpace, space_cost
     from workbench.spaces.chain.superkernel import superkernel_plan
     from workbench.tasks import TaskInfo
@@ -136,20 +149,37 @@ def budget(args: argparse.Namespace) -> None:
     target = lo + args.budget_fraction * (hi - lo)
     print(f"\n== 2. budget target {target:.3f} ms ({TABLE}; cheapest legal {lo:.3f} ms, largest {hi:.3f} ms), "
           f"{args.epochs} epochs")
+    print("  derived = the presets' default with a budget, derive='budget': the most probable architecture whose "
+          "table latency is in [0.9 B, B]; paper = argmax (Single-Path: its hard indicators) of the same final "
+          "state; logp gap = sum_l log p(derived) - sum_l log p(argmax)")
     # the budget is the only cost pressure in each run: FBNet's own latency factor is switched off (beta 0),
     # ProxylessNAS's and Single-Path's lam weights the hinge instead of the plain term
     opts = {"fbnet": {"budget": target, "budget_weight": 1.0, "beta": 0.0}, "proxylessnas": {"budget": target, "lam": 1.0},
             "single-path": {"budget": target, "lam": 1.0}}
+    rows = []
     for method, o in opts.items():
         rel = []
         for seed in range(args.seeds):
             s, t, acc = _search(method, o, seed, args)
             lat, label = _latency(s)
+            paper = _paper_latency(s)
+            p = np.asarray(s.probabilities()[g.name])
+            picks = [g.options.index(b) for b in s.genotype().picks[g.name]]
+            with np.errstate(divide="ignore"):
+                logp = np.log(p)
+            gap = float(sum(logp[i, k] for i, k in enumerate(picks)) - np.where(np.isfinite(logp), logp,
+                                                                               -np.inf).max(1).sum())
             rel.append(lat / target - 1)
-            print(f"  {method:<12} seed {seed}: {lat:7.3f} ms = target {100 * rel[-1]:+6.1f}%  (E_p[LAT] "
-                  f"{_expected(s):6.3f})  acc {acc:.3f}  {t:5.1f} s  {label}")
+            rows.append((method, seed, lat, rel[-1], paper, paper / target - 1))
+            print(f"  {method:<12} seed {seed}: derived {lat:7.3f} ms = target {100 * rel[-1]:+6.1f}%  paper "
+                  f"{paper:7.3f} ms ({100 * (paper / target - 1):+6.1f}%)  E_p[LAT] {_expected(s):6.3f}  logp gap "
+                  f"{gap:6.2f}  acc {acc:.3f}  {t:5.1f} s  {label}")
         inside = sum(abs(r) <= 0.10 for r in rel)
         print(f"  {method:<12} -> {inside}/{len(rel)} seeds within 10% of the target (options {o})")
+    print(f"\n  budget table (target {target:.3f} ms)\n  {'method':<12} {'seed':>4} {'derived ms':>10} {'error':>7} "
+          f"{'paper ms':>9} {'error':>7}")
+    for method, seed, lat, err, paper, perr in rows:
+        print(f"  {method:<12} {seed:>4} {lat:10.3f} {100 * err:+6.1f}% {paper:9.3f} {100 * perr:+6.1f}%")
 
 
 def _saved_bytes(fn: Any) -> int:

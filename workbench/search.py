@@ -119,6 +119,7 @@ class Searcher(SearchState):
         # parameter lists never change after construction: look them up once (walking the module tree is slow)
         self.arch_params = list(self.method.arch_parameters(self.model) if self.method.arch_parameters
                                 else self.model.arch_parameters())
+        self.method = self.method.for_model(self.model)  # a decoding rule that needs the supernet (a budget's table)
         arch_ids = {id(p) for p in self.arch_params}
         self._named_weights = [(n, p) for n, p in self.model.named_parameters() if id(p) not in arch_ids]
         self._weights = [p for _, p in self._named_weights]

@@ -65,6 +65,7 @@ from workbench.methods.space_costs import (  # noqa: F401
     cost_name,
     cost_spec,
     cost_term,
+    derive_rule,
 )
 
 FBNET_FORMS = ("paper", "log_power")
@@ -113,8 +114,11 @@ def fbnet_gradient(ctx: StepContext, *, cost: CostModel, alpha: float = 0.2, bet
 
 def fbnet(cost: CostModel | str | None = None, alpha: float = 0.2, beta: float = 0.6, form: str = "paper",
           reference: float | None = None, tau0: float = 5.0, tau_decay: float = 0.045,
-          warmup_epochs: int = 2, budget: float | None = None, budget_weight: float = 1.0) -> Method:
-    """FBNet; ``warmup_epochs`` (weights only) is 10 in the code, 2 by default at CPU scale."""
+          warmup_epochs: int = 2, budget: float | None = None, budget_weight: float = 1.0, derive: str | None = None,
+          budget_tol: float = 0.1) -> Method:
+    """FBNet; ``warmup_epochs`` (weights only) is 10 in the code, 2 by default at CPU scale. ``derive``:
+    ``"paper"`` (argmax) or ``"budget"`` (the most probable architecture in [(1 - budget_tol) budget, budget];
+    the default when a budget is set; :mod:`workbench.spaces.chain.budget`)."""
     if form not in FBNET_FORMS:
         raise ValueError(f"fbnet form must be one of {', '.join(FBNET_FORMS)}, got {form!r}")
     check_number("alpha", alpha, strict=True)
@@ -124,18 +128,20 @@ def fbnet(cost: CostModel | str | None = None, alpha: float = 0.2, beta: float =
     if budget is not None:
         check_number("budget", budget, strict=True)
     source = cost_spec(cost)
+    decoder = derive_rule(derive, source, budget, budget_tol, "fbnet")
     ref = 1.0 if reference is None else check_number("reference", reference, strict=True)
     est = bind_cost(partial(fbnet_gradient, alpha=float(alpha), beta=float(beta), form=form, reference=ref), source)
     terms: tuple[Any, ...] = () if budget is None else (cost_term(source, float(budget_weight), budget,
                                                                   name="budget_term"),)
     return replace(darts_v1(), name="fbnet", spaces=("chain",), relaxation=GumbelSoft(FbnetTau(tau0, tau_decay, warmup_epochs)),
                    arch_gradient=est, arch_loss_terms=terms, order="weight_first", arch_start_epoch=warmup_epochs,
-                   arch_parameters=arch_params_slot(source, budget),
+                   arch_parameters=arch_params_slot(source, budget), model_rule=decoder,
                    paper_defaults={"lr": 0.1, "weight_decay": 1e-4, "arch_lr": 0.01, "arch_weight_decay": 5e-4,
                                    "train_portion": 0.8},
                    options={"alpha": alpha, "beta": beta, "form": form, "reference": reference, "tau0": tau0,
                             "tau_decay": tau_decay, "warmup_epochs": warmup_epochs, "cost": cost_name(source),
-                            "budget": budget, "budget_weight": budget_weight})
+                            "budget": budget, "budget_weight": budget_weight, "derive": derive,
+                            "budget_tol": budget_tol})
 
 
 register_method("fbnet", fbnet)

@@ -134,6 +134,9 @@ class Method:
     lr_schedule: Callable[[int, int, float, float], float] = cosine_lr
     weight_decay: Callable[[int, int, float], float] | None = None  # (epoch, epochs, config wd) -> wd; None = leave
     genotype_rule: str | Mapping[str, str] | None = None  # None = the space's; a mapping: space rule -> rule
+    #: the decoding rule built from the supernet once it exists (a budget decode needs its cost table); wins over
+    #: genotype_rule; None = genotype_rule
+    model_rule: Callable[[ChoiceSupernet], str] | None = None
     supernet_settings: Mapping[str, Any] = field(default_factory=dict)  # space settings, e.g. partial_channels=4
     arch_loss_terms: tuple[Any, ...] = ()  # (ctx) -> Tensor, added to the architecture loss (costs)
     weight_loss_terms: tuple[Any, ...] = ()  # (ctx, output, batch) -> Tensor, added to the weight loss
@@ -150,7 +153,7 @@ class Method:
         V.string(self.name, "name", **w)
         V.choice(self.order, "order", ORDERS, **w)
         object.__setattr__(self, "arch_start_epoch", V.integer(self.arch_start_epoch, "arch_start_epoch", low=0, **w))
-        for slot in ("arch_gradient", "perturbation", "weight_decay", "driver", "arch_parameters"):
+        for slot in ("arch_gradient", "perturbation", "weight_decay", "driver", "arch_parameters", "model_rule"):
             if getattr(self, slot) is not None and not callable(getattr(self, slot)):
                 raise V.fail("Method.", slot, getattr(self, slot), "a callable or None", type_error=True)
         for slot in ("relaxation", "lr_schedule", "arch_optimizer", "weight_optimizer"):
@@ -174,6 +177,10 @@ class Method:
     def for_space(self, space: SearchSpace) -> Method:
         """This method with its decoding rule resolved for ``space`` (a plain name or None)."""
         return replace(self, genotype_rule=self.rule_for(space))
+
+    def for_model(self, model: ChoiceSupernet) -> Method:
+        """This method with ``model_rule`` resolved for the built supernet (the searcher calls it once)."""
+        return self if self.model_rule is None else replace(self, genotype_rule=self.model_rule(model), model_rule=None)
 
 
 METHODS: Registry[Callable[..., Method]] = Registry("method")

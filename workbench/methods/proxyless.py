@@ -70,6 +70,7 @@ from workbench.methods.space_costs import (
     cost_name,
     cost_spec,
     cost_term,
+    derive_rule,
     space_cost,
 )
 from workbench.spaces.base import host_mask, masked_softmax
@@ -272,9 +273,12 @@ def pair_rescale_adam(params: list[torch.nn.Parameter], config: Any) -> torch.op
 
 def proxylessnas(cost: CostModel | str | None = None, lam: float = 0.1, warmup_epochs: int = 2,
                  mode: str = "full_v2", loss: str = "add", budget: float | None = None, alpha_r: float = 0.2,
-                 beta_r: float = 0.3, reference: float | None = None) -> Method:
+                 beta_r: float = 0.3, reference: float | None = None, derive: str | None = None,
+                 budget_tol: float = 0.1) -> Method:
     """ProxylessNAS: binary gates (``mode`` full / full_v2 / two), loss ``add`` (CE + lam * E[LAT], hinged at
-    ``budget``) or ``mul#log`` (alpha_r * CE * (log E[LAT] / log reference)^beta_r)."""
+    ``budget``) or ``mul#log`` (alpha_r * CE * (log E[LAT] / log reference)^beta_r). ``derive``: ``"paper"``
+    (argmax) or ``"budget"`` (the most probable architecture in [(1 - budget_tol) budget, budget]; the default
+    when a budget is set; :mod:`workbench.spaces.chain.budget`)."""
     if mode not in MODES:
         raise ValueError(f"proxylessnas mode must be one of {', '.join(MODES)}, got {mode!r}")
     if loss not in LOSSES:
@@ -288,19 +292,20 @@ def proxylessnas(cost: CostModel | str | None = None, lam: float = 0.1, warmup_e
     if reference is not None:
         check_number("reference", reference, low=1.0, strict=True)
     source = cost_spec(cost)
+    decoder = derive_rule(derive, source, budget, budget_tol, "proxylessnas")
     est = ProxylessGradient(source, mode, loss, float(lam), budget, float(alpha_r), float(beta_r), reference)
     terms: tuple[Any, ...] = ()
     if loss == "add" and mode != "two":
         terms = (cost_term(source, float(lam), budget, name="cost_term"),)
     return replace(darts_v1(), name="proxylessnas", spaces=("chain",), relaxation=BinaryGates(), arch_gradient=est,
                    arch_loss_terms=terms, arch_start_epoch=warmup_epochs,
-                   arch_parameters=arch_params_slot(source, budget),
+                   arch_parameters=arch_params_slot(source, budget), model_rule=decoder,
                    arch_optimizer=pair_rescale_adam if mode == "two" else darts_v1().arch_optimizer,
                    paper_defaults={"lr": 0.025, "weight_decay": 4e-5, "arch_lr": 1e-3, "arch_betas": (0.0, 0.999),
                                    "arch_weight_decay": 0.0},
                    options={"lam": lam, "warmup_epochs": warmup_epochs, "cost": cost_name(source), "mode": mode,
                             "loss": loss, "budget": budget, "alpha_r": alpha_r, "beta_r": beta_r,
-                            "reference": reference})
+                            "reference": reference, "derive": derive, "budget_tol": budget_tol})
 
 
 register_method("proxylessnas", proxylessnas)

@@ -63,6 +63,7 @@ from workbench.methods.space_costs import (
     check_number,
     cost_name,
     cost_spec,
+    derive_rule,
     space_cost,
 )
 from workbench.spaces.chain.superkernel import (
@@ -215,8 +216,11 @@ class _BuildRuntimeFirst:
 
 
 def single_path(cost: CostModel | str | None = None, lam: float = 0.1, budget: float | None = None,
-                warmup_epochs: int = 1, threshold_lr: float | None = 0.05, fixed_cost: float = 0.0) -> Method:
-    """Single-Path NAS: superkernels with learned thresholds, loss CE + lam * log(R) (hinged at ``budget``)."""
+                warmup_epochs: int = 1, threshold_lr: float | None = 0.05, fixed_cost: float = 0.0,
+                derive: str | None = None, budget_tol: float = 0.1) -> Method:
+    """Single-Path NAS: superkernels with learned thresholds, loss CE + lam * log(R) (hinged at ``budget``).
+    ``derive``: ``"paper"`` (the hard indicators) or ``"budget"`` (the most probable architecture under the
+    indicators' marginals in [(1 - budget_tol) budget, budget]; the default when a budget is set)."""
     check_number("lam", lam)
     check_epochs("warmup_epochs", warmup_epochs)
     check_number("fixed_cost", fixed_cost)
@@ -225,14 +229,16 @@ def single_path(cost: CostModel | str | None = None, lam: float = 0.1, budget: f
     if threshold_lr is not None:
         check_number("threshold_lr", threshold_lr, strict=True)
     source = cost_spec(cost)
+    decoder = derive_rule(derive, source, budget, budget_tol, "single-path")
     term = RuntimeLoss(source, float(lam), budget, warmup_epochs, float(fixed_cost))
     return replace(darts_v1(), name="single-path", spaces=("chain",), arch_gradient=SinglePathGradient(term),
                    arch_loss_terms=(term,), weight_loss_terms=(term,), supernet_settings={"superkernel": True},
                    genotype_rule="indicators", arch_optimizer=ThresholdAdam(threshold_lr),
-                   arch_parameters=_BuildRuntimeFirst(term),
+                   arch_parameters=_BuildRuntimeFirst(term), model_rule=decoder,
                    paper_defaults={"lr": 0.016, "weight_decay": 1e-5, "train_portion": 1.0},
                    options={"cost": cost_name(source), "lam": lam, "budget": budget, "warmup_epochs": warmup_epochs,
-                            "threshold_lr": threshold_lr, "fixed_cost": fixed_cost})
+                            "threshold_lr": threshold_lr, "fixed_cost": fixed_cost, "derive": derive,
+                            "budget_tol": budget_tol})
 
 
 register_method("single-path", single_path)

@@ -163,3 +163,40 @@ def cost_term(cost: CostSpec, weight: float, budget: float | None = None, name: 
     if isinstance(cost, CostModel):
         return ArchCostTerm(cost, weight=weight, budget=budget, name=name)
     return SpaceCostTerm(cost, weight, budget, name)
+
+
+DERIVE = ("paper", "budget")
+
+
+@dataclass(frozen=True)
+class BudgetDecode:
+    """The ``model_rule`` slot of a preset with ``derive="budget"``: the chain space's budget decoding rule
+    (:mod:`workbench.spaces.chain.budget`: the most probable architecture whose table cost lies in
+    [(1 - tol) budget, budget]) with the search's own cost table, built once the supernet exists."""
+
+    spec: CostSpec
+    budget: float
+    tol: float = 0.1
+
+    def __call__(self, model: Any) -> str:
+        from workbench.spaces.chain.budget import BudgetRule
+        cost = space_cost(model, self.spec)
+        g = model.groups[0]
+        return BudgetRule.of(cost.costs[g.name], self.budget, self.tol, cost.unit).to_rule()
+
+
+def derive_rule(derive: str | None, cost: CostSpec, budget: float | None, tol: float, method: str) -> Any:
+    """The ``model_rule`` slot for a preset's ``derive`` option (None: "budget" when a budget is set, else the
+    paper's rule); refuses "budget" without a budget."""
+    if derive is None:
+        derive = "budget" if budget is not None else "paper"
+    if derive not in DERIVE:
+        raise ValueError(f"{method} derive must be one of {', '.join(DERIVE)} (or None), got {derive!r}")
+    check_number("budget_tol", tol)
+    if not tol < 1:
+        raise ValueError(f"{method} budget_tol must be in [0, 1) (the band is [(1 - tol) budget, budget]), got {tol}")
+    if derive == "paper":
+        return None
+    if budget is None:
+        raise ValueError(f"{method} derive='budget' needs a budget (the derived architecture's target)")
+    return BudgetDecode(cost, float(budget), float(tol))

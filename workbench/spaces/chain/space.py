@@ -85,7 +85,7 @@ class ChainSpace(SearchSpace):
     layers_per_stage: int = 2
     strides: tuple[int, ...] = (1, 2, 2)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
-    rules = ("argmax", "indicators")
+    rules = ("argmax", "indicators", "budget:{...} (workbench.spaces.chain.budget.BudgetRule.to_rule)")
 
     def __post_init__(self) -> None:
         if not self.blocks or len(set(self.blocks)) != len(self.blocks):
@@ -153,11 +153,19 @@ class ChainSpace(SearchSpace):
 
     def decode(self, probs: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray] | None = None,
                rule: str | None = None) -> Choices:
-        """``"argmax"`` (the most probable block per layer) or ``"indicators"`` (Single-Path's superkernel
-        decisions, :func:`workbench.spaces.chain.superkernel.decode_indicators`)."""
+        """``"argmax"`` (the most probable block per layer), ``"indicators"`` (Single-Path's superkernel
+        decisions, :func:`workbench.spaces.chain.superkernel.decode_indicators`) or a budget rule
+        ``"budget:{...}"`` (the most probable chain whose table cost lies in the budget band,
+        :mod:`workbench.spaces.chain.budget`)."""
         if rule == "indicators":
             from workbench.spaces.chain.superkernel import decode_indicators
             return decode_indicators(self, probs, masks)
+        if rule is not None and rule.startswith("budget"):
+            from workbench.spaces.chain.budget import BudgetRule, budget_picks
+            g, = self.choice_groups()
+            allowed = g.allowed_matrix() if masks is None else np.asarray(masks[g.name], dtype=bool) & g.allowed_matrix()
+            picks = budget_picks(probs[g.name], allowed, BudgetRule.parse(rule))
+            return Choices(self.name, {g.name: tuple(g.options[o] for o in picks)})
         return super().decode(probs, masks, rule)
 
     def compile(self, arch: Any, task: TaskInfo, **options: Any) -> DiscreteChain:
