@@ -7,7 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.conv_kernels import depthwise_conv2d, depthwise_weight_grad, reaches_past_map
+from workbench.conv_kernels import (
+    depthwise_conv2d,
+    depthwise_weight_grad,
+    polyphase_applies,
+    polyphase_depthwise_conv2d,
+    reaches_past_map,
+)
 
 
 @pytest.mark.parametrize(("H", "W", "k", "stride", "dilation"), [
@@ -44,3 +50,46 @@ def test_weight_grad_formula_by_hand() -> None:
 def test_rejects_a_non_depthwise_weight() -> None:
     with pytest.raises(ValueError, match=r"not depthwise .*expected \(4, 1, kh, kw\)"):
         depthwise_conv2d(torch.zeros(1, 4, 2, 2), torch.zeros(8, 1, 3, 3), 1, 1)
+
+
+@pytest.mark.parametrize(("H", "W", "k", "d"), [(4, 4, 3, 2), (6, 8, 5, 2), (8, 8, 5, 2), (6, 6, 3, 3), (4, 8, 5, 2)])
+def test_polyphase_dilated_conv_equals_conv2d(H: int, W: int, k: int, d: int) -> None:
+    """Equation (2): the dilated "same" conv as undilated convs on the polyphase components, values and gradients."""
+    torch.manual_seed(H + W + k + d)
+    pad = d * (k - 1) // 2
+    assert polyphase_applies(H, W, k, 1, pad, d)
+    x = torch.randn(2, 3, H, W, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(3, 1, k, k, dtype=torch.float64, requires_grad=True)
+    ours, ref = polyphase_depthwise_conv2d(x, w, d), F.conv2d(x, w, None, 1, pad, d, 3)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(ref)
+    for u, v in zip(torch.autograd.grad(ours, (x, w), g), torch.autograd.grad(ref, (x, w), g)):
+        torch.testing.assert_close(u, v, rtol=0, atol=1e-11)
+
+
+def test_polyphase_refuses_what_it_cannot_compute() -> None:
+    assert not polyphase_applies(5, 6, 3, 1, 2, 2)  # odd side
+    assert not polyphase_applies(8, 8, 3, 2, 2, 2)  # stride 2
+    assert not polyphase_applies(8, 8, 3, 1, 1, 2)  # not "same" padding
+    assert not polyphase_applies(2, 2, 3, 1, 2, 2)  # 1x1 components
+    assert not polyphase_applies(8, 8, 3, 1, 1, 1)  # no dilation
+
+
+@pytest.mark.parametrize("op", ["sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "sep_conv_3x3"])
+@pytest.mark.parametrize(("H", "W"), [(2, 8), (8, 2), (4, 6), (3, 3), (8, 8)])
+def test_batched_ops_on_any_map_equal_the_per_edge_oracle(op: str, H: int, W: int) -> None:
+    """Cropped, polyphase and folded-gradient kernels inside the batched ops, on square and non-square maps
+    (a square crop by the shorter side once dropped taps the longer side needs)."""
+    from workbench.spaces.cell.ops import make_op
+    torch.manual_seed(H * 10 + W)
+    E, C = 2, 4
+    m = make_op(op, C, E, 1, affine=False).double()
+    x = torch.randn(3, E * C, H, W, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    batched = m(x)
+    edges = torch.cat([m.forward_edge(x[:, e * C:(e + 1) * C], e) for e in range(E)], 1)
+    torch.testing.assert_close(batched, edges, rtol=0, atol=1e-12)
+    g = torch.randn_like(edges)
+    params = [x, *m.parameters()]
+    for u, v in zip(torch.autograd.grad(batched, params, g), torch.autograd.grad(edges, params, g)):
+        torch.testing.assert_close(u, v, rtol=0, atol=1e-10)

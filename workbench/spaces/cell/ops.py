@@ -29,7 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.conv_kernels import depthwise_conv2d
+from workbench.conv_kernels import (
+    crop_to_map,
+    depthwise_conv2d,
+    polyphase_applies,
+    polyphase_depthwise_conv2d,
+)
 from workbench.registry import Registry
 from workbench.spaces.cell.genotype import PARAM_FREE_OPS
 
@@ -93,6 +98,10 @@ class _Conv(nn.Module):
             if tracing():  # the plain convolution: no shape-dependent or computed kernels in a trace or export
                 return F.conv2d(x, self.weight, None, stride, self.padding, self.dilation, groups)
             H, W = x.shape[-2:]
+            k = self.weight.shape[-1]
+            if (self.depthwise and isinstance(stride, int) and isinstance(self.padding, int)
+                    and self.weight.shape[-2] == k and polyphase_applies(H, W, k, stride, self.padding, self.dilation)):
+                return polyphase_depthwise_conv2d(x, self.weight, self.dilation)
             if stride == 2 and self.dilation == 2 and isinstance(self.padding, int):
                 # stride 2 with dilation 2 only ever reads even pixels: subsample, then an undilated conv
                 x, stride = x[:, :, ::2, ::2], 1
@@ -126,9 +135,7 @@ class _Conv(nn.Module):
             full = w.new_zeros(*w.shape[:2], K, K)
             full[:, :, ::d, ::d] = w
             w = full
-        m = min(pad, min(H, W) - 1)  # taps further than H-1 from the centre never touch the input
-        if m < pad:
-            w = w[:, :, pad - m: pad + m + 1, pad - m: pad + m + 1]
+        w, m = crop_to_map(w, pad, H, W)  # rows (columns) further than H-1 (W-1) from the centre never touch the input
         return w, m, 1
 
 
