@@ -17,7 +17,12 @@ the per-round ratios, by the wall clock and by this process's CPU time (with one
 the step costs even when other processes share the cores and stretch the wall clock). Data loading is not timed on either side (both draw ready tensors from in-memory
 streams; the reference's ``next(iter(valid_queue))`` DataLoader cost is left out).
 
+``--count-ops`` also profiles one step of each side and prints its ATen calls and convolutions: the
+reference-style first-order digits step makes 54,874 ATen calls and 1,088 convolutions, the counts issue 17
+gives for the real reference code.
+
 Usage: python benchmarks/bench_vs_reference.py [--quick] [--rounds N] [--only digits|cifar-small] [--order 1|2]
+                                               [--count-ops]
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +107,17 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - w, time.process_time() - c
 
 
-def time_pair(bench: Bench, order: int, rounds: int) -> dict[str, float]:
+def op_counts(step: Callable[[], object]) -> dict[str, float]:
+    """ATen operator calls and convolutions (forward, backward) in one call of ``step``, by the profiler."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    names = [e.name for e in prof.events()]
+    return {"aten": sum(n.startswith("aten::") for n in names), "conv": names.count("aten::convolution"),
+            "conv_bw": names.count("aten::convolution_backward")}
+
+
+def time_pair(bench: Bench, order: int, rounds: int, count_ops: bool = False) -> dict[str, float]:
     ours, ref, diff = pair(bench, order)
     train, val = copy.deepcopy(ours.train_stream), copy.deepcopy(ours.val_stream)  # the same batches as ours
 
@@ -113,6 +129,10 @@ def time_pair(bench: Bench, order: int, rounds: int) -> dict[str, float]:
         return _timed(lambda: ref.step(batch_t, batch_v))
 
     step_ours(), step_ref()  # warm-up
+    out = {"logit_diff": diff}
+    if count_ops:
+        for side, step in (("ours", step_ours), ("ref", step_ref)):
+            out |= {f"{side}_{k}": v for k, v in op_counts(step).items()}
     t_ours, t_ref = [], []
     for r in range(rounds):
         if r % 2:
@@ -121,7 +141,6 @@ def time_pair(bench: Bench, order: int, rounds: int) -> dict[str, float]:
         else:
             t_ours.append(step_ours())
             t_ref.append(step_ref())
-    out = {"logit_diff": diff}
     for k, clock in enumerate(("wall", "cpu")):
         a, b = [t[k] for t in t_ours], [t[k] for t in t_ref]
         ratios = [y / x for x, y in zip(a, b, strict=True)]
@@ -134,9 +153,11 @@ def time_pair(bench: Bench, order: int, rounds: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[tuple[str, int], dict[str, float]]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="2 timed rounds per pair instead of --rounds")
-    p.add_argument("--rounds", type=int, default=5, help="timed steps per side and pair (default 5)")
+    p.add_argument("--rounds", type=int, default=4, help="timed steps per side and pair (default 4)")
     p.add_argument("--only", choices=sorted(BENCHES), help="one config only (default: both)")
     p.add_argument("--order", type=int, choices=(1, 2), help="first (1) or second (2) order only (default: both)")
+    p.add_argument("--count-ops", action="store_true",
+                   help="also profile one step of each side: ATen calls and convolutions per step (off by default)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     rounds = 2 if args.quick else args.rounds
@@ -149,11 +170,17 @@ def main(argv: list[str] | None = None) -> dict[tuple[str, int], dict[str, float
     results = {}
     for name in [args.only] if args.only else list(BENCHES):
         for order in [args.order] if args.order else [1, 2]:
-            r = time_pair(BENCHES[name], order, rounds)
+            r = time_pair(BENCHES[name], order, rounds, args.count_ops)
             results[(name, order)] = r
             cols = "".join(f"{r[c + '_ours_ms']:8.0f} {r[c + '_ref_ms']:8.0f} {r[c + '_ratio']:5.2f}x "
                            f"{r[c + '_ratio_min']:6.2f}-{r[c + '_ratio_max']:.2f}x   " for c in ("wall", "cpu"))
             print(f"{name:12} {order:5} {cols}{r['logit_diff']:13.1e}  {REAL_REFERENCE[(name, order)]}", flush=True)
+    if args.count_ops:
+        print("\nper step (torch.profiler): ATen calls / convolutions / convolution backwards")
+        for (name, order), r in results.items():
+            print(f"{name:12} {order:5}  ours {r['ours_aten']:7.0f} / {r['ours_conv']:5.0f} / {r['ours_conv_bw']:5.0f}"
+                  f"   reference-style {r['ref_aten']:7.0f} / {r['ref_conv']:5.0f} / {r['ref_conv_bw']:5.0f}")
+        print("(issue 17, the real reference at digits, first order: 54.9k ATen calls and 1,088 convolutions)")
     print(f"\nload average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}; "
           f"whole benchmark {time.perf_counter() - t0:.0f} s")
     return results
