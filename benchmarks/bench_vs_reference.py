@@ -14,8 +14,9 @@ order (``darts-v2``). One torch thread; per pair, one warm-up step each, then ``
 each, the two sides alternating which goes first (ABBA...) so machine noise hits both alike. Reported: median
 ms per step of each side and their ratio (reference / ours: how many times faster we are), with the range of
 the per-round ratios, by the wall clock and by this process's CPU time (with one thread, the CPU time is what
-the step costs even when other processes share the cores and stretch the wall clock). Data loading is not timed on either side (both draw ready tensors from in-memory
-streams; the reference's ``next(iter(valid_queue))`` DataLoader cost is left out).
+the step costs even when other processes share the cores and stretch the wall clock). Data loading is not
+timed on either side (both draw ready tensors from in-memory streams; the reference's
+``next(iter(valid_queue))`` DataLoader cost is left out).
 
 ``--count-ops`` also profiles one step of each side and prints its ATen calls and convolutions: the
 reference-style first-order digits step makes 54,874 ATen calls and 1,088 convolutions, the counts issue 17
