@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.reference_darts import ReferenceSearch, from_supernet  # noqa: E402
 from workbench import SearchConfig, Searcher, SupernetConfig, TensorDataset  # noqa: E402
+from workbench.spaces.cell.supernet import Supernet  # noqa: E402
 
 #: the issue-17 ratios measured against the real quark0/darts code (same machine, one thread, 12 pairs)
 REAL_REFERENCE = {("digits", 1): "3.6-3.7x", ("cifar-small", 1): "3.1x", ("digits", 2): "3.2x",
@@ -91,6 +92,7 @@ def pair(bench: Bench, order: int) -> tuple[Searcher, ReferenceSearch, float]:
     """Ours and the reference-style search from the same weights and alphas; the logits' max difference."""
     cfg = bench.config.replace(method="darts-v1" if order == 1 else "darts-v2", epochs=100, eval_each_epoch=False)
     ours = Searcher(cfg, dataset=None if bench.random_shape is None else random_dataset(bench.random_shape))
+    assert isinstance(ours.model, Supernet)
     ref = ReferenceSearch(from_supernet(ours.model), lr=ours.lr(), momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, unrolled=order == 2)
     x, _ = copy.deepcopy(ours.val_stream).next()

@@ -34,11 +34,15 @@ which only matters for non-default values).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from workbench.spaces.cell.ops import EdgeOp
+from workbench.spaces.cell.supernet import SearchCell, Supernet
 
 #: the DARTS op order (genotypes.PRIMITIVES), which is also our ``darts`` space's
 PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -159,7 +163,7 @@ class MixedOp(nn.Module):
             self._ops.append(op)
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self._ops, strict=True))  # type: ignore[return-value]
+        return cast(Tensor, sum(w * op(x) for w, op in zip(weights, self._ops, strict=True)))
 
 
 class Cell(nn.Module):
@@ -184,7 +188,7 @@ class Cell(nn.Module):
         for _ in range(self._steps):
             s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
             offset += len(states)
-            states.append(s)  # type: ignore[arg-type]
+            states.append(cast(Tensor, s))
         return torch.cat(states[-self._multiplier:], dim=1)
 
 
@@ -302,7 +306,7 @@ class Architect:
         unrolled_model = self._compute_unrolled_model(input_train, target_train, eta, network_optimizer)
         unrolled_model._loss(input_valid, target_valid).backward()
         dalpha = [a.grad for a in unrolled_model.arch_parameters()]
-        vector = [p.grad.data for p in unrolled_model.parameters()]  # type: ignore[union-attr]
+        vector = [cast(Tensor, p.grad).data for p in unrolled_model.parameters()]
         implicit_grads = self._hessian_vector_product(vector, input_train, target_train)
         for g, ig in zip(dalpha, implicit_grads, strict=True):
             assert g is not None
@@ -395,7 +399,7 @@ def _edge_op_pairs(ours: nn.Module, E: int, slot: int, ref: nn.Module, where: st
     return out
 
 
-def tensor_pairs(supernet: nn.Module, ref: Network) -> list[tuple[str, Tensor, Tensor]]:
+def tensor_pairs(supernet: Supernet, ref: Network) -> list[tuple[str, Tensor, Tensor]]:
     """(name, our tensor or per-edge slice of it, the reference tensor holding the same values) for every
     parameter, BN running statistic and alpha matrix. Every tensor of ``ref`` appears exactly once."""
     pairs: list[tuple[str, Tensor, Tensor]] = []
@@ -404,19 +408,21 @@ def tensor_pairs(supernet: nn.Module, ref: Network) -> list[tuple[str, Tensor, T
         mine_t = dict(mine_m.named_parameters()) | dict(mine_m.named_buffers())
         for n, t in list(ref_m.named_parameters()) + list(ref_m.named_buffers()):
             pairs.append((f"{name}.{n}", mine_t[n], t))
-    pairs.append(("alphas.normal", supernet.alphas["normal"], ref.alphas_normal))  # type: ignore[index]
-    pairs.append(("alphas.reduce", supernet.alphas["reduce"], ref.alphas_reduce))  # type: ignore[index]
-    space = supernet.space  # type: ignore[union-attr]
-    for c, (cell, rcell) in enumerate(zip(supernet.cells, ref.cells, strict=True)):  # type: ignore[arg-type]
+    pairs.append(("alphas.normal", supernet.alphas["normal"], ref.alphas_normal))
+    pairs.append(("alphas.reduce", supernet.alphas["reduce"], ref.alphas_reduce))
+    space = supernet.space
+    for c, (cell, rcell) in enumerate(zip(supernet.cells, ref.cells, strict=True)):
+        assert isinstance(cell, SearchCell) and isinstance(rcell, Cell)
         if cell.reduction != rcell.reduction:
             raise ValueError(f"cell {c}: reduction {cell.reduction} in ours, {rcell.reduction} in the reference")
         pairs += _edge_op_pairs(cell.pre0, 1, 0, rcell.preprocess0, f"cells.{c}.pre0")
         pairs += _edge_op_pairs(cell.pre1, 1, 0, rcell.preprocess1, f"cells.{c}.pre1")
         for k, (_, src) in enumerate(space.edges):
             slot = cell.waves[src].index(k)
-            for name, op in cell.wave_ops[src].items():
+            for name, op in cast("Mapping[str, EdgeOp]", cell.wave_ops[src]).items():
                 o = space.ops.index(name)
-                pairs += _edge_op_pairs(op, op.E, slot, rcell._ops[k]._ops[o], f"cells.{c}.edge{k}.{name}")
+                mixed = cast(MixedOp, rcell._ops[k])
+                pairs += _edge_op_pairs(op, op.E, slot, mixed._ops[o], f"cells.{c}.edge{k}.{name}")
     seen = {id(t) for _, _, t in pairs}
     missing = [n for n, t in list(ref.named_parameters()) + list(ref.named_buffers())
                if id(t) not in seen and "num_batches_tracked" not in n]
@@ -425,19 +431,19 @@ def tensor_pairs(supernet: nn.Module, ref: Network) -> list[tuple[str, Tensor, T
     return pairs
 
 
-def from_supernet(supernet: nn.Module, criterion: nn.Module | None = None) -> Network:
+def from_supernet(supernet: Supernet, criterion: nn.Module | None = None) -> Network:
     """A reference-style network computing the same function as our DARTS-macro ``supernet``
     (same parameters, BN running statistics and alphas; same dtype)."""
-    space, cfg = supernet.space, supernet.cfg  # type: ignore[union-attr]
+    space, cfg = supernet.space, supernet.cfg
     if space.macro != "darts" or space.n_inputs != 2 or space.cell_types != ("normal", "reduce"):
         raise ValueError(f"the reference-style network is DARTS's macro structure; space {space.name!r} is not")
     if cfg.layers < 3 or cfg.partial_channels != 1 or cfg.edge_normalization or cfg.affine or cfg.inactive_bias:
         raise ValueError(f"the reference-style network needs layers >= 3 and the plain DARTS supernet, got {cfg}")
     if space.edge_ops is not None or not set(space.ops) <= set(OPS):
         raise ValueError(f"space {space.name!r}: per-edge op subsets or ops {space.ops} the reference does not have")
-    dtype = supernet.classifier.weight.dtype  # type: ignore[union-attr]
-    ref = Network(cfg.C, supernet.n_classes, cfg.layers, criterion or nn.CrossEntropyLoss(),  # type: ignore[arg-type]
-                  in_channels=supernet.in_channels, primitives=space.ops, dtype=dtype)  # type: ignore[arg-type]
+    dtype = supernet.classifier.weight.dtype
+    ref = Network(cfg.C, supernet.n_classes, cfg.layers, criterion or nn.CrossEntropyLoss(),
+                  in_channels=supernet.in_channels, primitives=space.ops, dtype=dtype)
     with torch.no_grad():
         for _, mine, theirs in tensor_pairs(supernet, ref):
             theirs.copy_(mine)

@@ -80,18 +80,19 @@ def test_same_search_steps(method):
     excluded there and the weights agree to rounding.
     """
     s = _searcher(method)
-    ref_search = ReferenceSearch(from_supernet(s.model), lr=s.lr(), momentum=s.config.momentum,
+    net = s.model
+    assert isinstance(net, Supernet)
+    ref_search = ReferenceSearch(from_supernet(net), lr=s.lr(), momentum=s.config.momentum,
                                  weight_decay=s.config.weight_decay, grad_clip=s.config.grad_clip,
                                  unrolled=method == "darts-v2")
-    start = {n: mine.detach().clone() for n, mine, _ in tensor_pairs(s.model, ref_search.model)}
+    start = {n: mine.detach().clone() for n, mine, _ in tensor_pairs(net, ref_search.model)}
     for _ in range(2):
         batch_t, batch_v = _next_batches(s)
         loss_ref, _ = ref_search.step(batch_t, batch_v)
         event = s.step()
         assert event.train_loss == pytest.approx(loss_ref, abs=1e-10)
-    diffs = _max_diffs(s.model, ref_search.model)
-    moved = {n: float((mine.detach() - start[n]).abs().max()) for n, mine, _ in tensor_pairs(s.model,
-                                                                                             ref_search.model)}
+    diffs = _max_diffs(net, ref_search.model)
+    moved = {n: float((mine.detach() - start[n]).abs().max()) for n, mine, _ in tensor_pairs(net, ref_search.model)}
     assert moved["alphas.normal"] > 1e-5 and moved["alphas.reduce"] > 1e-5 and moved["classifier.weight"] > 1e-4
     stats_differ = method == "darts-v2"
     statistic = {n for n in diffs if "running" in n or "num_batches" in n}
