@@ -9,6 +9,7 @@ median of ``--steps`` steps after 3 warm-up steps; the result is the median
 over rounds, and the ratio this tree / REF (< 1: faster now).
 
 Usage: python benchmarks/bench_vs_commit.py --against REF [--rounds 5] [--steps 20] [--method darts-v1]
+       [--clock wall|cpu]
 """
 from __future__ import annotations
 
@@ -29,22 +30,23 @@ import json, statistics, sys, time, torch
 torch.set_num_threads(1)
 from workbench import SearchConfig, Searcher, SupernetConfig
 space, method, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+clock = time.process_time if sys.argv[4] == "cpu" else time.perf_counter
 net = SupernetConfig(C=8, cells_per_stage=1) if space == "nb201" else SupernetConfig(C=8, layers=3)
 s = Searcher(SearchConfig(space=space, method=method, supernet=net, batch_size=64, epochs=50))
 for _ in range(3):
     s.step()
 ts = []
 for _ in range(steps):
-    t = time.perf_counter()
+    t = clock()
     s.step()
-    ts.append(time.perf_counter() - t)
+    ts.append(clock() - t)
 print(json.dumps({"ms": statistics.median(ts) * 1e3}))
 """
 
 
-def measure(tree: Path, space: str, method: str, steps: int) -> float:
+def measure(tree: Path, space: str, method: str, steps: int, clock: str = "wall") -> float:
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", MEASURE, space, method, str(steps)], cwd=tree, env=env,
+    out = subprocess.run([sys.executable, "-c", MEASURE, space, method, str(steps), clock], cwd=tree, env=env,
                          capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
 
@@ -55,6 +57,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--method", default="darts-v1")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall clock, or the process's CPU time (robust when other jobs share the machine)")
     args = ap.parse_args()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
@@ -63,14 +67,15 @@ def main() -> int:
                        capture_output=True)
         try:
             print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
-                  f"{os.getloadavg()[0]:.2f}; torch threads 1; method {args.method}")
+                  f"{os.getloadavg()[0]:.2f}; torch threads 1; method {args.method}; "
+                  f"{args.clock} clock")
             print(f"this tree: HEAD {head.strip()} + working changes; against: {args.against}")
             print(f"{'config':<8}{'this tree ms':>14}{'against ms':>12}{'ratio':>8}")
             for space in ("nb201", "darts"):
                 mine, theirs = [], []
                 for _ in range(args.rounds):
-                    mine.append(measure(ROOT, space, args.method, args.steps))
-                    theirs.append(measure(other, space, args.method, args.steps))
+                    mine.append(measure(ROOT, space, args.method, args.steps, args.clock))
+                    theirs.append(measure(other, space, args.method, args.steps, args.clock))
                 a, b = statistics.median(mine), statistics.median(theirs)
                 print(f"{space:<8}{a:>14.1f}{b:>12.1f}{a / b:>8.3f}   (rounds: {[round(x, 1) for x in mine]} vs "
                       f"{[round(x, 1) for x in theirs]})")

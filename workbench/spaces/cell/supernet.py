@@ -176,9 +176,9 @@ class SearchCell(nn.Module):
             mixed = self._merge_bypass(mixed, bypass)
             if edge_scale is not None:
                 mixed = mixed * edge_scale.index_select(0, idx).view(E, 1)
-            for slot, k in enumerate(edges):
+            # unbind, not one select per edge: each select's backward would zero-fill the whole wave's gradient
+            for k, contrib in zip(edges, mixed.unbind(3), strict=True):
                 node = space.edges[k][0]
-                contrib = mixed[:, :, :, slot]
                 prev = partial[node]
                 partial[node] = contrib if prev is None else prev + contrib
             done = j - space.n_inputs + 1  # node completed after this wave
