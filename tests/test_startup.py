@@ -49,6 +49,106 @@ def test_help_never_imports_torch(args):
     assert "torch" not in report["heavy"] and "sklearn" not in report["heavy"], report
 
 
+# ------------------------------------------------------------------------------------------------ commands that only read
+NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def _torch_free(*args: str) -> str:
+    report, out = run_cli(*args)
+    assert report["code"] in (0, None), (args, report)
+    assert "torch" not in report["heavy"], (args, report)
+    return out
+
+
+def test_genotype_commands_never_import_torch(tmp_path):
+    from workbench.spaces.cell import zoo
+    from workbench.spaces.cell.draw import genotype_dot
+
+    g = zoo.published("DARTS_V2")
+    assert _torch_free("genotype", "DARTS_V2").splitlines() == [f"darts  {g.to_darts_str()}", f"json   {g.to_json()}"]
+    assert _torch_free("genotype", "DARTS_V2", "--to", "json").strip() == g.to_json()
+    assert _torch_free("genotype", NB201_BEST, "--to", "nb201").strip() == NB201_BEST
+    listed = _torch_free("genotype", "--list").splitlines()
+    assert [ln.split()[0] for ln in listed] == zoo.published_names()
+    dot = tmp_path / "cell.dot"
+    _torch_free("genotype", "DARTS_V2", "--draw", str(dot))
+    assert dot.read_text(encoding="utf-8") == genotype_dot(g)
+
+
+def test_nb201_lookup_never_imports_torch():
+    from workbench.data import load_nb201_table
+
+    out = _torch_free("nb201", NB201_BEST)
+    table = load_nb201_table(None)
+    rec = table.lookup(NB201_BEST)
+    lines = dict(ln.split(None, 1) for ln in out.splitlines())
+    assert lines["arch"] == NB201_BEST and int(lines["index"]) == rec.index
+    acc, _, rank, _, n = lines["CIFAR-10"].split()  # "94.36%   rank     3 of 15625"
+    assert float(acc.rstrip("%")) == round(rec.metrics["c10_test_200ep"], 2)
+    assert int(rank) == table.rank(NB201_BEST, "c10_test_200ep") and int(n) == len(table)
+
+
+def test_latency_show_of_a_table_never_imports_torch():
+    from workbench.spaces.chain import lut
+
+    out = _torch_free("latency", "show", "proxylessnas_pixel1").splitlines()
+    table = lut.load_table("proxylessnas_pixel1")
+    assert out[0] == (f"table        proxylessnas_pixel1 (ProxylessNAS lookup table, Google Pixel 1, {len(table)} entries, "
+                      "mean latency in ms)")
+    means = [float(ln.split()[-1]) for ln in out[3:] if ln.startswith("  ")]
+    assert sorted(means) == pytest.approx(sorted(mean for _, _, mean in table.layers()), abs=5e-5)  # 4 decimals
+
+
+def test_lessons_copy_never_imports_torch(tmp_path):
+    from workbench.lessons import lesson_files
+
+    _torch_free("lessons", str(tmp_path / "course"))
+    assert sorted(p.name for p in (tmp_path / "course").glob("*.ipynb")) == sorted(
+        p.name for p in lesson_files() if p.suffix == ".ipynb")
+
+
+def test_spaces_package_is_lazy_and_its_exports_still_work():
+    """The torch-free modules import no family; the names still work; and graph.space imported first (it reads
+    the dataset registry while it is being imported, before it has registered) leaves space_names() and
+    dataset_names() in the declared order."""
+    code = ("import sys, workbench.spaces as S, workbench.spaces.cell.genotype, workbench.spaces.chain.lut\n"
+            "assert 'torch' not in sys.modules and 'workbench.spaces.base' not in sys.modules\n"
+            "import workbench.spaces.graph.space\n"
+            + ORDER +
+            "from workbench.spaces import get_space, ChainSpace, CellSpace\n"
+            "assert isinstance(get_space('chain'), ChainSpace) and isinstance(get_space('darts'), CellSpace)\n"
+            "assert all(getattr(S, n) is not None for n in S.__all__) and set(S.__all__) <= set(dir(S))\n"
+            "import workbench.spaces.chain as C\n"
+            "assert C.ChainSpace is ChainSpace and all(getattr(C, n) is not None for n in C.__all__)\n"
+            "for m in (S, C):\n"
+            "    try:\n        m.nothing_here\n    except AttributeError as e:\n        assert 'nothing_here' in str(e)\n"
+            "    else:\n        raise SystemExit('no AttributeError')\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+@pytest.mark.parametrize("module", ["genotype_text", "nb201", "draw"])  # (genotype, zoo: the CLI tests)
+def test_the_torch_free_cell_modules_import_first_and_alone(module):
+    code = (f"import sys, workbench.spaces.cell.{module}\n"
+            "from workbench.spaces.cell.genotype import Genotype\n"
+            "assert Genotype.parse('DARTS_V2').is_darts()\n"
+            "assert 'torch' not in sys.modules and 'workbench.spaces.cell.space' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_supernet_imported_first_needs_no_eager_package():
+    """supernet.py imports ``from workbench.spaces`` and sparse_space imports supernet: importing it first must
+    neither fail on the cycle nor change the registries' order."""
+    subprocess.run([sys.executable, "-c", "import workbench.spaces.cell.supernet\n" + ORDER], cwd=ROOT, check=True,
+                   timeout=120)
+
+
+# the registries list the built-ins in the declared order (help_names mirrors it)
+ORDER = ("from workbench.spaces import space_names\nfrom workbench.tasks.data import dataset_names\n"
+         "from workbench.app.cli.help_names import DATASETS, SPACES\n"
+         "assert tuple(space_names()) == SPACES, space_names()\n"
+         "assert tuple(dataset_names()) == DATASETS, dataset_names()\n")
+
+
 def test_bad_flags_fail_without_importing_torch():
     report, _ = run_cli("search", "--epochs", "1.5")
     assert report["code"] == 2 and "torch" not in report["heavy"]

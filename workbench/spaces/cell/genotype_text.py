@@ -16,19 +16,6 @@ import keyword
 import tokenize
 from typing import Any, cast
 
-from workbench.spaces.cell.genotype import (  # noqa: E402  (this module is imported at the end of genotype.py)
-    _DARTS_FIELDS,
-    _IGNORED_FIELDS,
-    _INDEX_RE,
-    DARTS_EXAMPLE,
-    MAX_NESTING,
-    MAX_TEXT_CHARS,
-    CellGenotype,
-    Genotype,
-    GenotypeError,
-    _is_int,
-)
-
 # ---------------------------------------------------------------------- input bounds
 _ASCII_SPACE = " \t\r\n"
 
@@ -222,3 +209,17 @@ def _parse_darts(s: str) -> Genotype:
     return Genotype(tuple(cells))
 
 
+# genotype.py imports this module at its end, and this module uses its names only when called: importing them
+# last lets either module be imported first
+from workbench.spaces.cell.genotype import (  # noqa: E402
+    _DARTS_FIELDS,
+    _IGNORED_FIELDS,
+    _INDEX_RE,
+    DARTS_EXAMPLE,
+    MAX_NESTING,
+    MAX_TEXT_CHARS,
+    CellGenotype,
+    Genotype,
+    GenotypeError,
+    _is_int,
+)

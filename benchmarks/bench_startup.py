@@ -1,0 +1,102 @@
+"""Start-up time of the CLI's commands that only read and print, this tree against an earlier commit, side by side.
+
+Issue 17 item 3: ``--help`` and every command that does not search should start without importing torch
+(about 2 s of a command's wall time on a laptop). Checks out ``--against REF`` into a temporary ``git
+worktree`` and times each command as a user runs it (``python -m workbench ...``, a fresh process each time,
+stdout discarded), alternating the two trees (ABAB...) so that machine noise hits both alike; prints the
+median of ``--rounds`` processes per command and tree, their ratio, and whether the command imported torch
+(one extra probe run per command and tree). ``runs show`` / ``runs list`` read a run folder written by a
+1-epoch search first.
+
+Usage: python benchmarks/bench_startup.py --against REF [--rounds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+# runs the CLI as `python -m workbench ARGS`, then prints whether torch was imported
+PROBE = """
+import json, runpy, sys
+sys.argv = ["workbench", *json.loads(sys.argv[1])]
+try:
+    runpy.run_module("workbench", run_name="__main__")
+except SystemExit:
+    pass
+sys.stderr.write("\\nTORCH=" + str("torch" in sys.modules) + "\\n")
+"""
+
+
+def commands(tmp: Path) -> list[list[str]]:
+    runs = tmp / "runs"
+    return [["--help"], ["genotype", "DARTS_V2"], ["genotype", "DARTS_V2", "--to", "json"], ["genotype", "--list"],
+            ["genotype", NB201_BEST, "--to", "nb201"], ["nb201", NB201_BEST],
+            ["latency", "show", "proxylessnas_pixel1"], ["lessons", str(tmp / "course"), "--overwrite"],
+            ["runs", "show", str(runs / "nb201")], ["runs", "list", str(runs)]]
+
+
+def _env(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+
+
+def wall(tree: Path, args: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "workbench", *args], cwd=tree, env=_env(tree), stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t
+
+
+def imports_torch(tree: Path, args: list[str]) -> bool:
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=tree, env=_env(tree),
+                         capture_output=True, text=True, check=True)
+    return out.stderr.strip().splitlines()[-1] == "TORCH=True"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--against", required=True, help="git ref to compare with (e.g. the commit before a change)")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory(prefix="wb-startup-") as tmp:
+        other = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(other), args.against], cwd=ROOT, check=True,
+                       capture_output=True)
+        try:
+            subprocess.run([sys.executable, "-m", "workbench", "search", "--space", "nb201", "--epochs", "1",
+                            "--data-limit", "64", "--batch-size", "32", "--C", "4", "--threads", "1", "--out",
+                            str(Path(tmp) / "runs" / "nb201"), "--no-report", "--quiet"], cwd=ROOT, env=_env(ROOT),
+                           check=True, capture_output=True)
+            print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+                  f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; Python {platform.python_version()}")
+            print(f"this tree: HEAD {head.strip()} + working changes; against: {args.against}; median of "
+                  f"{args.rounds} fresh processes each, alternating trees")
+            print(f"{'command':<44}{'this tree s':>12}{'against s':>11}{'ratio':>7}  torch (this / against)")
+            for cmd in commands(Path(tmp)):
+                mine, theirs = [], []
+                for _ in range(args.rounds):
+                    mine.append(wall(ROOT, cmd))
+                    theirs.append(wall(other, cmd))
+                a, b = statistics.median(mine), statistics.median(theirs)
+                label = " ".join(c if len(c) < 30 else c[:12] + "..." for c in (c.replace(tmp, "$TMP") for c in cmd))
+                torch = f"{'yes' if imports_torch(ROOT, cmd) else 'no'} / {'yes' if imports_torch(other, cmd) else 'no'}"
+                print(f"{label:<44}{a:>12.2f}{b:>11.2f}{a / b:>7.2f}  {torch}")
+            print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, capture_output=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
