@@ -135,11 +135,19 @@ def test_the_torch_free_cell_modules_import_first_and_alone(module):
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
-def test_supernet_imported_first_needs_no_eager_package():
-    """supernet.py imports ``from workbench.spaces`` and sparse_space imports supernet: importing it first must
-    neither fail on the cycle nor change the registries' order."""
-    subprocess.run([sys.executable, "-c", "import workbench.spaces.cell.supernet\n" + ORDER], cwd=ROOT, check=True,
-                   timeout=120)
+def test_registries_complete_when_threads_read_them_first():
+    """The supernet (which imports ``from workbench.spaces``; sparse_space imports it) imported first, then threads
+    reading both registries at once: every thread sees every built-in, in order (the families load once, under
+    the import lock)."""
+    code = ("import threading, workbench.spaces.cell.supernet\n"
+            "from workbench.spaces import space_names\nfrom workbench.tasks.data import dataset_names\n"
+            "from workbench.app.cli.help_names import DATASETS, SPACES\n"
+            "out = {}\n"
+            "def read(i):\n    out[i] = tuple(space_names() if i % 2 else dataset_names())\n"
+            "threads = [threading.Thread(target=read, args=(i,)) for i in range(6)]\n"
+            "[t.start() for t in threads]\n[t.join() for t in threads]\n"
+            "assert all(out[i] == (SPACES if i % 2 else DATASETS) for i in range(6)), out\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
 # the registries list the built-ins in the declared order (help_names mirrors it)

@@ -26,7 +26,8 @@ class Registry(Generic[T]):
     ``loader`` (optional) imports the modules that register the built-in entries; it runs before the registry
     is first read (``names()``, iteration, ``len``, or a name not registered yet), so modules can register on
     import without anyone importing them all up front. It runs again at the next read while it returns
-    ``False`` (not complete yet: a module it needs was still being imported)."""
+    ``False`` (not complete yet: called again while it runs, or a module it needs was still being imported);
+    it must return at once when called during its own run."""
 
     def __init__(self, kind: str, loader: Callable[[], bool] | None = None) -> None:
         self.kind = kind
@@ -34,16 +35,10 @@ class Registry(Generic[T]):
         self._loader = loader
 
     def _complete(self) -> None:
-        """Run the loader (a read during its imports sees what is registered so far)."""
-        loader, self._loader = self._loader, None
-        if loader is not None:
-            try:
-                done = loader()
-            except BaseException:
-                self._loader = loader
-                raise
-            if not done:
-                self._loader = loader
+        """Run the loader until it reports the registry complete (it returns at once, False, when called again
+        while it runs, so a read during its imports sees what is registered so far)."""
+        if self._loader is not None and self._loader():
+            self._loader = None
 
     @overload
     def register(self, name: str) -> Callable[[T], T]: ...

@@ -60,27 +60,23 @@ __all__ = [
     "cell_genotype", "decode_argmax", "get_space", "load_families", "register_space", "space_names",
 ]
 
-_state = "not loaded"  # -> "loading" -> "loaded"
+_ordered = False  # the built-in spaces are listed in FAMILIES order (every family has registered)
 
 
 def load_families() -> bool:
-    """Import every built-in family (once), in ``FAMILIES`` order, and list the built-in spaces and the families'
-    datasets in that order (a family imported directly, before this, registered early); True when complete.
+    """Import every built-in family (once; :mod:`workbench.spaces._families`), in ``FAMILIES`` order, and list the
+    built-in spaces and the families' datasets in that order (a family imported directly, before this,
+    registered early); True when complete.
 
-    A call while the families are being imported returns False at once (a registry read during an import sees
-    what is registered so far). When a family was itself still being imported (it was imported first and read a
-    registry on its way), the call returns False, and the next one orders the spaces again; the datasets stay
-    ordered as they register."""
-    global _state
-    if _state != "not loaded":
-        return _state == "loaded"
-    _state = "loading"
-    try:
-        for family in FAMILIES:
-            importlib.import_module(family)
-    except BaseException:
-        _state = "not loaded"
-        raise
+    A call while this thread is importing the families returns False at once (a registry read during an import
+    sees what is registered so far); another thread waits for them. When a family was itself still being
+    imported (it was imported first and read a registry on its way), the call returns False, and the next one
+    orders the spaces again; the datasets stay ordered as they register."""
+    global _ordered
+    if _ordered:
+        return True
+    if not getattr(importlib.import_module("workbench.spaces._families"), "LOADED", False):
+        return False
     from workbench.spaces.base import SPACES
     from workbench.tasks.data.datasets import sort_factories
 
@@ -92,9 +88,8 @@ def load_families() -> bool:
 
     SPACES.sort(space_rank)
     sort_factories(_dataset_rank)  # kept for later registrations (a dataset module still being imported)
-    done = ranks >= set(range(len(FAMILIES)))  # every family has registered its spaces
-    _state = "loaded" if done else "not loaded"
-    return done
+    _ordered = ranks >= set(range(len(FAMILIES)))  # every family has registered its spaces
+    return _ordered
 
 
 def _dataset_rank(_name: str, factory: object) -> int:
