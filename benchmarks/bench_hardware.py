@@ -14,7 +14,12 @@ searchable layers only), digits, one torch thread:
    pressure (``budget`` option: FBNet (beta 0) and ProxylessNAS a hinge on
    E_p[LAT], Single-Path a hinge on log R of its hard indicators): where the
    derived architecture lands relative to the target (the issue asks within
-   10%).
+   10%). Derived = the presets' default with a budget, ``derive="budget"``
+   (the most probable architecture in [0.9 B, B]; within 10% by construction
+   whenever the band holds an architecture of positive probability, which is
+   what the table shows); next to it the paper's rule (argmax; Single-Path:
+   its hard indicators) on the same final state, and how much less probable
+   the budget-derived architecture is than the argmax (sum of log p).
 3. **Memory per step as candidates grow 3 -> 7**: bytes of the distinct
    tensors autograd saves for the backward pass during one architecture step
    and one weight step (the activation memory that grows with the candidates;

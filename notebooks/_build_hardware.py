@@ -273,8 +273,7 @@ target's derived architecture stays as an orange diamond) and *Chain of blocks* 
 Here ProxylessNAS with a strong weight (λ = 1) and a larger architecture step (Adam normalises its steps, so
 λ's scale matters less than the step size in 20 architecture steps): first without a budget (it races towards
 the cheapest architecture), then restarted through the slider with a budget half-way between the cheapest and
-the uniform architecture's latency. The budget acts on the *expected* latency; the derived (argmax) architecture
-can sit below it.
+the uniform architecture's latency. The budget acts on the *expected* latency E_p[LAT].
 In code, `slider.apply(value)` is the button: it calls `session.restart({"budget": value})` and then
 `session.run()`; the engine never sees the widget.
 """),
@@ -306,6 +305,33 @@ check(s.config.method_options["budget"] == BUDGET and s.finished)
 check(e_lat <= 1.1 * BUDGET, meaning='the expected latency was pushed down to (about) the budget...')
 check(e_lat > e_no_budget, meaning='less far than without one (that search went on to the cheapest)')
 check(any(p.kind == "previous" for p in dash.views["hw_pareto"].previous), meaning='the earlier target stays on the plot')"""),
+    md("""
+### Deriving an architecture at the budget
+
+The papers derive by **argmax**: the most probable block of each layer. But E_p[LAT] ≈ B does not make the
+argmax cost B: after a short search the rows are still soft, and the hinge raised the *cheapest* blocks'
+probabilities most, so the argmax of every row is a cheap block and the argmax architecture lands far below the
+budget. With a budget the presets therefore derive by the **budget rule** (`derive="budget"`, the default when a
+budget is set; `derive="paper"` gives the argmax): the most probable architecture, Σ_l log p_l(block), among
+those whose table latency lies in [(1 − tol)·B, B] (`budget_tol`, 0.1), the budget read as a *target* as in
+MnasNet and TuNAS. The latency is additive over layers, so an exact dynamic programme over layers finds it
+(`workbench.spaces.chain.budget`). The rule is plain text recorded with the run, so the history, the views and a
+run folder re-derive every step the same way.
+"""),
+    code("""
+argmax = s.space.decode(s.probabilities(), s.masks(), "argmax")
+p_end = s.probabilities()["layers"]
+logp = np.log(np.where(p_end > 0, p_end, 1.0))  # disallowed blocks (probability 0) are never picked
+score = {name: sum(logp[i, group.options.index(b)] for i, b in enumerate(a.picks["layers"]))
+         for name, a in (("budget rule", s.genotype()), ("argmax", argmax))}
+for name, a in (("budget rule", s.genotype()), ("argmax", argmax)):
+    c = arch_cost(space, a, lat)
+    print(f"{name:11s} {c:7.3f} ms ({100 * (c / BUDGET - 1):+6.1f}% of the budget)  sum log p {score[name]:7.2f}  "
+          f"{space.label(a)}")
+check(s.method.genotype_rule.startswith("budget:"), meaning="with a budget the preset derives by the budget rule")
+check(0.9 * BUDGET - 1e-9 <= with_budget <= BUDGET + 1e-9, got=(with_budget, BUDGET),
+      meaning="the derived architecture lands within 10% below the budget")
+check(score["budget rule"] <= score["argmax"] + 1e-9, meaning="no architecture is more probable than the argmax")"""),
     md("""
 ## The derived network, measured
 
@@ -357,7 +383,8 @@ shutil.rmtree(WORK, ignore_errors=True)  # the temporary folder of this lesson""
   quadratic one: it is a biased, BinaryConnect-style estimator, exact only in that special case.
 * Raising the cost weight (FBNet's β, ProxylessNAS's λ) gave a faster derived architecture; a **budget** pushed the
   expected latency down to about the budget and stopped there, where the unbudgeted search went on to the cheapest
-  architecture. The dashboard showed the expected-latency curve, the Pareto scatter and the chain of blocks, and
+  architecture. The argmax of the still-soft rows fell far below the budget; the **budget rule** derived the most
+  probable architecture within 10% below it. The dashboard showed the expected-latency curve, the Pareto scatter and the chain of blocks, and
   the slider restarted the search with a new target through the session.
 * The derived network's measured latency sat next to the predicted one, and the export wrote it as JSON,
   safetensors and a latency report.

@@ -3,12 +3,16 @@ the dynamic programme against brute force over every legal chain, the band and i
 round trip, and a search whose derived architecture (and history) decode by it."""
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
+import json
 
 import numpy as np
 import pytest
 
 from workbench import SearchConfig, Searcher
+from workbench.app.cli import main
 from workbench.history import History
 from workbench.methods import get_method
 from workbench.spaces import get_space
@@ -108,3 +112,25 @@ def test_a_search_with_a_budget_derives_in_the_band_and_its_history_decodes_the_
     assert 54.0 - 1e-9 <= lat <= 60.0 + 1e-9  # params: the band [0.9 x 60, 60] K parameters
     assert arch != s.space.decode(s.probabilities(), s.masks(), "argmax")  # near-uniform argmax is far cheaper
     assert h.genotype_at(int(h.steps[-1])) == arch  # the views and a run folder re-decode by the same rule
+
+
+def _printed_config(*argv: str) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["search", "--space", "chain", *argv, "--print-config"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_the_command_line_uses_each_hardware_presets_own_size_where_no_flag_names_one(tmp_path):
+    """The default size (Method.search_defaults): fbnet 5 epochs, proxylessnas 15, single-path 10 (each under a
+    minute on digits, benchmarks/bench_hardware.py); a flag or a config file wins; other methods keep 50."""
+    got = {m: _printed_config("--method", m) for m in ("fbnet", "proxylessnas", "single-path", "darts-v1")}
+    assert {m: c["epochs"] for m, c in got.items()} == {"fbnet": 5, "proxylessnas": 15, "single-path": 10,
+                                                         "darts-v1": 50}
+    assert got["fbnet"]["arch_lr"] == got["proxylessnas"]["arch_lr"] == 0.03
+    assert got["darts-v1"]["arch_lr"] == 0.0003
+    flags = _printed_config("--method", "fbnet", "--epochs", "3", "--arch-lr", "0.1")
+    assert (flags["epochs"], flags["arch_lr"]) == (3, 0.1)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("epochs = 4\n")
+    assert _printed_config("--method", "proxylessnas", "--config", str(cfg))["epochs"] == 4

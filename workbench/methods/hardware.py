@@ -27,6 +27,21 @@
 * ``single-path`` (Stamoulis et al., 2019): one superkernel per layer, learned
   thresholds, the runtime model (:mod:`workbench.methods.single_path`).
 
+Deriving with a budget (all three; a deviation from the papers, which derive by argmax -- Single-Path by its
+hard indicators): ``derive="budget"``, the default when a ``budget`` is set, derives the most probable
+architecture (max sum_l log p_l) whose table cost lies in [(1 - ``budget_tol``) budget, budget]
+(:mod:`workbench.spaces.chain.budget`, an exact dynamic programme over the additive table). The budget terms
+act on E_p[LAT] (Single-Path: on its hard architecture), and at CPU scale the rows stay soft, so the argmax of
+each row is a cheap block and the argmax architecture falls far below the budget (bench_hardware: -73% in 3/3
+seeds for FBNet and ProxylessNAS); the budget rule reads the budget as a target, as MnasNet's and TuNAS's target
+latency does. ``derive="paper"`` restores the argmax. The rule is resolved from the built supernet
+(the ``model_rule`` slot) and recorded as text, so histories and run folders re-derive the same way.
+
+Default size: ``search_defaults`` (the command line's defaults where no flag is given) are 5 epochs with arch
+lr 0.03 for FBNet (every candidate runs each step), 15 epochs with arch lr 0.03 for ProxylessNAS (one path per
+step: its supernet needs more steps) and 10 epochs for Single-Path (thresholds at its own ``threshold_lr``):
+each under a minute on digits on this 2-core machine (benchmarks/bench_hardware.py, README).
+
 All take a :class:`~workbench.methods.costs.CostModel` over the chain's
 choice group as the ``cost`` option, or a name built from the searcher's space
 (``"params"`` -- the default, so a search runs without a table --,
@@ -136,6 +151,7 @@ def fbnet(cost: CostModel | str | None = None, alpha: float = 0.2, beta: float =
     return replace(darts_v1(), name="fbnet", spaces=("chain",), relaxation=GumbelSoft(FbnetTau(tau0, tau_decay, warmup_epochs)),
                    arch_gradient=est, arch_loss_terms=terms, order="weight_first", arch_start_epoch=warmup_epochs,
                    arch_parameters=arch_params_slot(source, budget), model_rule=decoder,
+                   search_defaults={"epochs": 5, "arch_lr": 0.03},
                    paper_defaults={"lr": 0.1, "weight_decay": 1e-4, "arch_lr": 0.01, "arch_weight_decay": 5e-4,
                                    "train_portion": 0.8},
                    options={"alpha": alpha, "beta": beta, "form": form, "reference": reference, "tau0": tau0,

@@ -145,6 +145,9 @@ class Method:
     arch_parameters: ArchParams | None = None  # which tensors are the architecture; None = model.arch_parameters()
     driver: Callable[[Searcher], Controller] | None = None  # builds the controller (DARTS-ADA); None = plain loop
     paper_defaults: Mapping[str, Any] = field(default_factory=dict)  # SearchConfig fields as the paper sets them
+    #: SearchConfig fields the command line uses where the user names none: the CPU-scale size the preset is tuned
+    #: for (e.g. fbnet: 5 epochs); SearchConfig(...) in Python keeps its own defaults
+    search_defaults: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # the preset's effective options
     spaces: tuple[str, ...] = ()  # the registered spaces it is built for (empty: any space its slots accept)
 

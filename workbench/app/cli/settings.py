@@ -49,7 +49,7 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     space = get_space(args.space)
     dataset = dataset_name(args.dataset if args.dataset is not None else space.default_dataset)
     try:
-        get_method(method, options)  # validates the options
+        preset = get_method(method, options)  # validates the options
     except ConfigError as exc:
         raise flag_error(exc) from None
     ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
@@ -61,6 +61,9 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     net = parse_options(getattr(args, "supernet", []), "--supernet", "C=16")
     net.update({k: getattr(args, k) for k in NET_FLAGS if getattr(args, k, None) is not None})
     flat = {k: getattr(args, k) for k in FLAT_FIELDS if getattr(args, k, None) is not None}
+    for k, v in preset.search_defaults.items():  # the preset's CPU-scale size where no flag names one
+        if k not in flat and getattr(args, k, None) is None:
+            flat[k] = v
     if seed is not None:
         flat["seed"] = seed
     if getattr(args, "arch_betas", None) is not None:
@@ -106,13 +109,13 @@ def config_flags(p: argparse.ArgumentParser, *, method: bool = True, seed: bool 
     p.add_argument("--supernet", action="append", default=[], metavar="KEY=VALUE",
                    help="a supernet setting of the space, VALUE parsed as JSON when possible (repeatable), e.g. "
                         "C=16 or affine=true (default: the space's own; --C, --layers, --cells-per-stage win)")
-    numeric = [("--epochs", int, "search epochs"), ("--batch-size", int, "mini-batch size"),
+    numeric = [("--epochs", int, "search epochs (fbnet, proxylessnas and single-path: their own CPU-scale size)"), ("--batch-size", int, "mini-batch size"),
                ("--seed", int, "random seed"), ("--C", int, "supernet channels"),
                ("--layers", int, "cells (DARTS macro)"),
                ("--cells-per-stage", int, "cells per stage N (NB201 macro)"),
                ("--lr", float, "weight learning rate (cosine schedule)"),
                ("--lr-min", float, "final weight learning rate of the cosine schedule"),
-               ("--arch-lr", float, "architecture (alpha) learning rate"),
+               ("--arch-lr", float, "architecture (alpha) learning rate (fbnet, proxylessnas: their own)"),
                ("--arch-weight-decay", float, "alpha weight decay"),
                ("--weight-decay", float, "weight decay"), ("--momentum", float, "SGD momentum"),
                ("--grad-clip", float, "gradient-norm clip (0: off)"),

@@ -64,9 +64,9 @@ from typing import Any, cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench.conv_kernels import depthwise_conv2d
 from workbench.spaces.base import Choices, ChoiceSupernet
 from workbench.spaces.chain.blocks import MBConv, parse_block
 from workbench.tasks.task import TaskInfo
@@ -183,7 +183,7 @@ class SuperkernelMBConv(MBConv):
         h = self[2](self[1](self[0](x)))
         w = self.dw.weight
         kernel = w * self.inner + d5 * (w * (1 - self.inner))
-        h = F.conv2d(h, kernel, None, self.dw.stride, self.dw.padding, groups=self.dw.groups)
+        h = depthwise_conv2d(h, kernel, self.dw.stride, cast("tuple[int, int]", self.dw.padding))
         h = self[5](self[4](h))
         if not (isinstance(d100, float) and d100 == 1.0):
             n = h.shape[1]
