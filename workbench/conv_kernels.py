@@ -13,9 +13,10 @@ pass, and in a DARTS search at digits scale that single kernel was ~40% of the s
 (``benchmarks/bench_search.py``, profile). Those are exactly the maps a reduced cell sees.
 
 Equation (1) is itself a depthwise convolution -- of the input, with the output gradient as the
-kernel -- once batch and channels are folded into one group axis: the input seen as
-(1, C*B, H, W), the kernel as (C*B, 1, H', W'), stride d, dilation s; the result (C*B, k, k) summed
-over the batch. For those maps that is one small, fast call. The input gradient stays oneDNN's
+kernel -- once the batch becomes a depth axis that the kernel spans whole: a 3-D depthwise convolution
+of the input seen as (1, C, B, H, W) (a view of a channels-last input) with the kernel
+(C, 1, B, H', W'), stride d, dilation s, giving (C, 1, k, k) with the batch already summed. For those
+maps that is one small, fast call (1.1-2.3x faster again than folding the batch into the groups). The input gradient stays oneDNN's
 (it is as fast as the forward). Both are built from differentiable operators, so a second
 derivative (Hessian-vector products of the analyses) flows through them.
 
@@ -57,19 +58,17 @@ def reaches_past_map(height: int, width: int, padding: Size) -> bool:
 
 def depthwise_weight_grad(x: Tensor, grad: Tensor, kernel: Pair, stride: Pair, padding: Pair,
                           dilation: Pair) -> Tensor:
-    """Equation (1): the weight gradient of a depthwise convolution, as one grouped convolution.
+    """Equation (1): the weight gradient of a depthwise convolution, as one grouped 3-D convolution.
 
-    ``x``: (B, C, H, W) input; ``grad``: (B, C, H', W') output gradient. Returns (C, 1, kh, kw).
+    ``x``: (B, C, H, W) input; ``grad``: (B, C, H', W') output gradient. Returns (C, 1, kh, kw). The batch
+    becomes a depth axis that the kernel (the output gradient) spans whole, so the sum over the batch happens
+    inside the call; for a channels-last ``x`` the (1, C, B, H, W) input is a view, no copy.
     """
-    B, C, H, W = x.shape
-    Ho, Wo = grad.shape[-2:]
-    xs = x.transpose(0, 1).reshape(1, C * B, H, W)
-    gs = grad.transpose(0, 1).reshape(C * B, 1, Ho, Wo)
-    if stride == (1, 1) and max(H, W) <= 4:  # measured: channels-last wins on tiny maps, NCHW elsewhere
-        xs = xs.contiguous(memory_format=torch.channels_last)
-    out = F.conv2d(xs, gs, None, dilation, padding, stride, C * B)  # (1, C*B, >= kh, >= kw)
+    x5 = x.permute(1, 0, 2, 3).unsqueeze(0)  # (1, C, B, H, W)
+    g5 = grad.permute(1, 0, 2, 3).unsqueeze(1)  # (C, 1, B, H', W')
+    out = F.conv3d(x5, g5, None, (1, *dilation), (0, *padding), (1, *stride), x.shape[1])  # (1, C, 1, >=kh, >=kw)
     kh, kw = kernel
-    return out[0, :, :kh, :kw].reshape(C, B, kh, kw).sum(1).unsqueeze(1)
+    return out[0, :, :, :kh, :kw]
 
 
 class _Depthwise(torch.autograd.Function):

@@ -10,7 +10,7 @@ and has two ways to run them, which compute the same function:
 * ``forward(x)`` on ``x`` of shape (B, E*C, H, W): all E edges in one call per
   layer, with depthwise convolutions over E*C groups and pointwise/full
   convolutions over E groups. This is what the supernet uses: a DARTS cell
-  runs 4 batched "waves" per op type instead of 14 separate edges, which is
+  runs 5 batched "waves" per op type instead of 14 separate edges, which is
   where most of our speed over the reference code comes from.
 * ``forward_edge(x, e)`` on ``x`` of shape (B, C, H, W): edge ``e`` alone, by
   slicing the same parameters. This is the straightforward per-op execution of

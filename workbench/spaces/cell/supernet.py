@@ -16,7 +16,7 @@ Speed (why a step does far less than the reference code):
 * Edges are grouped into *waves* by source state: when state j is ready, all
   edges leaving j (to every later node) run together, one batched call per
   op type (grouped convolutions over the concatenated inputs, see
-  :mod:`workbench.spaces.cell.ops`). A DARTS cell is 4 waves (sizes 8, 3, 2, 1; one uniform
+  :mod:`workbench.spaces.cell.ops`). A DARTS cell is 5 waves (sizes 4, 4, 3, 2, 1; one uniform
   stride each) instead of 14 separate edges.
 * ``naive=True`` runs the very same parameters edge by edge and op by op, like
   `quark0/darts:cnn/model_search.py`; tests check both paths agree, and the
