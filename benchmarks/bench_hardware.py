@@ -33,8 +33,15 @@ This is a benchmark (it prints; it asserts nothing). Small sizes (``--epochs``,
 ``--data-limit``, ``--batch-size``) keep the whole script at a few minutes on
 2 cores; the architecture learning rates are raised accordingly (printed).
 
+4. **The default-size command**: ``python -m workbench search --space chain
+   --method M --dataset digits`` at each preset's own size
+   (``Method.search_defaults``), wall clock and CPU time, median of
+   ``--repeats``, with the load average (the issue asks under a minute each).
+5. **ms per step before/after** routing the chain's depthwise convs through
+   ``workbench.conv_kernels.depthwise_conv2d``, alternated on one searcher.
+
 Usage: python benchmarks/bench_hardware.py [--epochs 8] [--seeds 3] [--data-limit 480] [--batch-size 32]
-       [--skip sweep,budget,memory]
+       [--repeats 3] [--skip sweep,budget,memory,command,kernel]
 """
 from __future__ import annotations
 
@@ -249,6 +256,73 @@ def memory(args: argparse.Namespace) -> None:
     print("  (x = ratio to one path; the step of ProxylessNAS samples its path, so a step may be below one path)")
 
 
+def command(args: argparse.Namespace) -> None:
+    """4. The whole ``search`` command at each preset's default size (Method.search_defaults), ``--repeats``
+    times: wall clock, CPU time of the child (user + sys; robust on a shared machine) and the load average."""
+    import os
+    import resource
+    import statistics
+    import subprocess
+    import tempfile
+    print(f"\n== 4. python -m workbench search --space chain --method M --dataset digits (default size), "
+          f"{args.repeats} runs each, one thread")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for method in SWEEPS:
+        walls, cpus, loads, last = [], [], [], ""
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory() as out:
+                loads.append(os.getloadavg()[0])
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t0 = time.perf_counter()
+                res = subprocess.run([sys.executable, "-m", "workbench", "search", "--space", "chain", "--method",
+                                      method, "--dataset", "digits", "--out", str(Path(out) / "run"), "--quiet",
+                                      "--no-report"], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+                walls.append(time.perf_counter() - t0)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+                last = " ".join(line.split(None, 1)[1] for line in res.stdout.splitlines()
+                                if line.strip().startswith(("search finished", "supernet", "architecture ")))
+        print(f"  {method:<12} wall median {statistics.median(walls):5.1f} s {[round(w, 1) for w in walls]}  CPU "
+              f"median {statistics.median(cpus):5.1f} s  load {[round(x, 2) for x in loads]}\n      {last}")
+
+
+def kernel_ab(args: argparse.Namespace) -> None:
+    """5. ms per search step with the chain's depthwise convs through conv_kernels.depthwise_conv2d ("after") and
+    through F.conv2d ("before"), alternated on one searcher per method (medians of 4 blocks of 6 steps)."""
+    import statistics
+
+    import torch.nn.functional as F
+
+    import workbench.spaces.chain.blocks as blocks
+    import workbench.spaces.chain.superkernel as superkernel
+    from workbench import SearchConfig, Searcher
+    fast = blocks.depthwise_conv2d
+
+    def native(x: Any, w: Any, s: Any = 1, p: Any = 0, d: Any = 1) -> Any:
+        return F.conv2d(x, w, None, s, p, d, x.shape[1])
+
+    print("\n== 5. ms per step (batch 64, digits, arch updates on), depthwise conv: F.conv2d (before) vs "
+          "conv_kernels.depthwise_conv2d (after)")
+    try:
+        for method in SWEEPS:
+            s = Searcher(SearchConfig(space="chain", method=method, dataset="digits", epochs=50, seed=0,
+                                      eval_each_epoch=False, method_options={"warmup_epochs": 0}))
+            for _ in range(3):
+                s.step()
+            res: dict[str, list[float]] = {"before": [], "after": []}
+            for _ in range(4):
+                for name, fn in (("before", native), ("after", fast)):
+                    blocks.depthwise_conv2d = superkernel.depthwise_conv2d = fn
+                    t0 = time.perf_counter()
+                    for _ in range(6):
+                        s.step()
+                    res[name].append((time.perf_counter() - t0) / 6 * 1e3)
+            b, a = statistics.median(res["before"]), statistics.median(res["after"])
+            print(f"  {method:<12} before {b:6.1f} ms/step  after {a:6.1f} ms/step  ratio {b / a:.2f}")
+    finally:
+        blocks.depthwise_conv2d = superkernel.depthwise_conv2d = fast
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=8)
@@ -257,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--budget-fraction", type=float, default=0.35,
                     help="the budget target: cheapest + fraction * (largest - cheapest)")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: sweep, budget, memory")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each default-size command (part 4)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: sweep, budget, memory, command, "
+                                               "kernel")
     args = ap.parse_args(argv)
     import platform
 
@@ -273,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         budget(args)
     if "memory" not in skip:
         memory(args)
+    if "command" not in skip:
+        command(args)
+    if "kernel" not in skip:
+        kernel_ab(args)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -129,6 +129,7 @@ def test_the_command_line_uses_each_hardware_presets_own_size_where_no_flag_name
                                                          "darts-v1": 50}
     assert got["fbnet"]["arch_lr"] == got["proxylessnas"]["arch_lr"] == 0.03
     assert got["darts-v1"]["arch_lr"] == 0.0003
+    assert (got["proxylessnas"]["lr"], got["fbnet"]["lr"]) == (0.1, 0.025)
     flags = _printed_config("--method", "fbnet", "--epochs", "3", "--arch-lr", "0.1")
     assert (flags["epochs"], flags["arch_lr"]) == (3, 0.1)
     cfg = tmp_path / "c.toml"
