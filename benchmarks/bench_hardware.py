@@ -275,8 +275,8 @@ def command(args: argparse.Namespace) -> None:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 res = subprocess.run([sys.executable, "-m", "workbench", "search", "--space", "chain", "--method",
-                                      method, "--dataset", "digits", "--out", str(Path(out) / "run"), "--quiet",
-                                      "--no-report"], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+                                      method, "--dataset", "digits", "--out", str(Path(out) / "run"), "--quiet"],
+                                     capture_output=True, text=True, env=env, cwd=ROOT, check=True)
                 walls.append(time.perf_counter() - t0)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
