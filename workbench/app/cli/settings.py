@@ -109,7 +109,8 @@ def config_flags(p: argparse.ArgumentParser, *, method: bool = True, seed: bool 
     p.add_argument("--supernet", action="append", default=[], metavar="KEY=VALUE",
                    help="a supernet setting of the space, VALUE parsed as JSON when possible (repeatable), e.g. "
                         "C=16 or affine=true (default: the space's own; --C, --layers, --cells-per-stage win)")
-    numeric = [("--epochs", int, "search epochs (fbnet, proxylessnas and single-path: their own CPU-scale size)"), ("--batch-size", int, "mini-batch size"),
+    numeric = [("--epochs", int, "search epochs (fbnet, proxylessnas and single-path: their own CPU-scale size)"),
+               ("--batch-size", int, "mini-batch size"),
                ("--seed", int, "random seed"), ("--C", int, "supernet channels"),
                ("--layers", int, "cells (DARTS macro)"),
                ("--cells-per-stage", int, "cells per stage N (NB201 macro)"),
