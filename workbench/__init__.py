@@ -15,8 +15,9 @@ use.
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from workbench.lazy import LazyExports
 
 #: exported name -> the module that defines it
 _EXPORTS: dict[str, str] = {
@@ -47,18 +48,16 @@ __all__ = [
 __version__ = "0.2.0"
 
 
+_lazy = LazyExports(__name__, _EXPORTS, globals())
+
+
 def __getattr__(name: str) -> Any:
-    """Import an exported name's module on first use and cache the name in this module's namespace."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    """Import an exported name's module on first use (PEP 562) and cache the name here."""
+    return _lazy.get(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return _lazy.dir()
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager imports)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from workbench.lazy import LazyExports
+
 #: every family registers its spaces (and the datasets made for them) when imported; this order is the order
 #: ``space_names()`` and ``--help`` list them in (``workbench.app.cli.help_names`` mirrors it)
 FAMILIES = (
@@ -104,18 +106,16 @@ def _rank(module: str, order: tuple[str, ...]) -> int:
     return len(order)
 
 
+_lazy = LazyExports(__name__, _EXPORTS, globals())
+
+
 def __getattr__(name: str) -> Any:
-    """Import an exported name's module on first use and cache the name in this package's namespace."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'workbench.spaces' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    """Import an exported name's module on first use (PEP 562) and cache the name here."""
+    return _lazy.get(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return _lazy.dir()
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager imports)

@@ -4,23 +4,23 @@ The names below are exported lazily (PEP 562), so :mod:`workbench.spaces.chain.l
 torch (``python -m workbench latency show TABLE``)."""
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from workbench.lazy import LazyExports
 
 __all__ = ["CHAIN_BLOCKS", "ChainConfig", "ChainSpace", "ChainSupernet", "DiscreteChain"]
 
 
+_lazy = LazyExports(__name__, dict.fromkeys(__all__, "workbench.spaces.chain.space"), globals())
+
+
 def __getattr__(name: str) -> Any:
     """Import :mod:`workbench.spaces.chain.space` on the first use of one of its exported names."""
-    if name not in __all__:
-        raise AttributeError(f"module 'workbench.spaces.chain' has no attribute {name!r}")
-    value = getattr(importlib.import_module("workbench.spaces.chain.space"), name)
-    globals()[name] = value
-    return value
+    return _lazy.get(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return _lazy.dir()
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager import)
