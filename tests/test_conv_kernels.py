@@ -75,34 +75,9 @@ def test_polyphase_refuses_what_it_cannot_compute() -> None:
     assert not polyphase_applies(8, 8, 3, 1, 1, 1)  # no dilation
 
 
-@pytest.mark.parametrize("op", ["sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "sep_conv_3x3"])
-@pytest.mark.parametrize(("H", "W"), [(2, 8), (8, 2), (4, 6), (3, 3), (8, 8)])
-def test_batched_ops_on_any_map_equal_the_per_edge_oracle(op: str, H: int, W: int) -> None:
-    """Cropped, polyphase and folded-gradient kernels inside the batched ops, on square and non-square maps
-    (a square crop by the shorter side once dropped taps the longer side needs)."""
-    from workbench.spaces.cell.ops import make_op
-    torch.manual_seed(H * 10 + W)
-    E, C = 2, 4
-    m = make_op(op, C, E, 1, affine=False).double()
-    x = torch.randn(3, E * C, H, W, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
-    x.requires_grad_()
-    batched = m(x)
-    edges = torch.cat([m.forward_edge(x[:, e * C:(e + 1) * C], e) for e in range(E)], 1)
-    torch.testing.assert_close(batched, edges, rtol=0, atol=1e-12)
-    g = torch.randn_like(edges)
-    params = [x, *m.parameters()]
-    for u, v in zip(torch.autograd.grad(batched, params, g), torch.autograd.grad(edges, params, g)):
-        torch.testing.assert_close(u, v, rtol=0, atol=1e-10)
-
-
-@pytest.mark.parametrize(("H", "W"), [(8, 8), (7, 7), (4, 5), (1, 1)])
-def test_factorized_reduce_as_one_conv_equals_the_per_edge_oracle(H: int, W: int) -> None:
-    """The batched FactorizedReduce (one 2x2 stride-2 conv) against each edge's two 1x1 convs + pad + concat."""
-    from workbench.spaces.cell.ops import FactorizedReduce
-    torch.manual_seed(H * 7 + W)
-    E, c_in, C = 3, 4, 6
-    m = FactorizedReduce(c_in, C, E, affine=True).double()
-    x = torch.randn(2, E * c_in, H, W, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+def _batched_equals_each_edge(m: torch.nn.Module, E: int, c_in: int, H: int, W: int, batch: int = 3) -> None:
+    """``m`` (E edges' copies of an op) run on all edges at once == each edge alone: values and gradients, float64."""
+    x = torch.randn(batch, E * c_in, H, W, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
     x.requires_grad_()
     batched = m(x)
     edges = torch.cat([m.forward_edge(x[:, e * c_in:(e + 1) * c_in], e) for e in range(E)], 1)
@@ -111,3 +86,21 @@ def test_factorized_reduce_as_one_conv_equals_the_per_edge_oracle(H: int, W: int
     params = [x, *m.parameters()]
     for u, v in zip(torch.autograd.grad(batched, params, g), torch.autograd.grad(edges, params, g)):
         torch.testing.assert_close(u, v, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("op", ["sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "sep_conv_3x3"])
+@pytest.mark.parametrize(("H", "W"), [(2, 8), (8, 2), (4, 6), (3, 3), (8, 8)])
+def test_batched_ops_on_any_map_equal_the_per_edge_oracle(op: str, H: int, W: int) -> None:
+    """Cropped, polyphase and folded-gradient kernels inside the batched ops, on square and non-square maps
+    (a square crop by the shorter side once dropped taps the longer side needs)."""
+    from workbench.spaces.cell.ops import make_op
+    torch.manual_seed(H * 10 + W)
+    _batched_equals_each_edge(make_op(op, 4, 2, 1, affine=False).double(), 2, 4, H, W)
+
+
+@pytest.mark.parametrize(("H", "W"), [(8, 8), (7, 7), (4, 5), (1, 1)])
+def test_factorized_reduce_as_one_conv_equals_the_per_edge_oracle(H: int, W: int) -> None:
+    """The batched FactorizedReduce (one 2x2 stride-2 conv) against each edge's two 1x1 convs + pad + concat."""
+    from workbench.spaces.cell.ops import FactorizedReduce
+    torch.manual_seed(H * 7 + W)
+    _batched_equals_each_edge(FactorizedReduce(4, 6, 3, affine=True).double(), 3, 4, H, W, batch=2)
