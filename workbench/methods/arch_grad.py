@@ -53,7 +53,8 @@ autograd for the architecture gradients alone, so no weight gradients are built.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import cast
 
 import torch
@@ -88,13 +89,31 @@ def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
     return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params, strict=True)]
 
 
+@contextmanager
+def alphas_only(ctx: StepContext) -> Iterator[None]:
+    """The weights' ``requires_grad`` off for a pass that differentiates the architecture alone (restored after,
+    each to what it was). Autograd already skips weight gradients nobody asks for in built-in operators, but a
+    custom ``autograd.Function`` (``conv_kernels.depthwise_conv2d``) only sees ``requires_grad``; and the forward
+    records no weight-gradient bookkeeping. The gradients asked for are unchanged."""
+    weights = [p for _, p in _named_weights(ctx) if p.requires_grad]
+    for p in weights:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in weights:
+            p.requires_grad_(True)
+
+
 def first_order(ctx: StepContext) -> ArchGradResult:
     """dL_val(w, alpha)/dalpha on the validation batch."""
     assert ctx.batch_v is not None
     x, y = ctx.batch_v
-    out = ctx.model(x, *ctx.mixing_weights())
-    loss = ctx.loss(out, y)
-    return ArchGradResult(_grads(loss, list(ctx.arch_params)), loss.detach(), out.detach())
+    with alphas_only(ctx):
+        out = ctx.model(x, *ctx.mixing_weights())
+        loss = ctx.loss(out, y)
+        grads = _grads(loss, list(ctx.arch_params))
+    return ArchGradResult(grads, loss.detach(), out.detach())
 
 
 def single_level(ctx: StepContext, *, max_norm: float | None = None) -> ArchGradResult:
@@ -107,8 +126,9 @@ def single_level(ctx: StepContext, *, max_norm: float | None = None) -> ArchGrad
     """
     assert ctx.batch_t is not None
     x, y = ctx.batch_t
-    loss = ctx.loss(ctx.model(x, *ctx.mixing_weights()), y)
-    grads = _grads(loss, list(ctx.arch_params))
+    with alphas_only(ctx):
+        loss = ctx.loss(ctx.model(x, *ctx.mixing_weights()), y)
+        grads = _grads(loss, list(ctx.arch_params))
     if max_norm is not None:
         total = torch.sqrt(cast(Tensor, sum((g.double() ** 2).sum() for g in grads)))
         scale = (float(max_norm) / (total + 1e-6)).clamp(max=1.0)  # a tensor: no host sync
