@@ -24,6 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.worktree import head, worktree  # noqa: E402
+
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 # runs the CLI as `python -m workbench ARGS`, then prints whether torch was imported
@@ -68,33 +72,26 @@ def main() -> int:
     ap.add_argument("--against", required=True, help="git ref to compare with (e.g. the commit before a change)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    with tempfile.TemporaryDirectory(prefix="wb-startup-") as tmp:
-        other = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(other), args.against], cwd=ROOT, check=True,
-                       capture_output=True)
-        try:
-            subprocess.run([sys.executable, "-m", "workbench", "search", "--space", "nb201", "--epochs", "1",
-                            "--data-limit", "64", "--batch-size", "32", "--C", "4", "--threads", "1", "--out",
-                            str(Path(tmp) / "runs" / "nb201"), "--no-report", "--quiet"], cwd=ROOT, env=_env(ROOT),
-                           check=True, capture_output=True)
-            print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-                  f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; Python {platform.python_version()}")
-            print(f"this tree: HEAD {head.strip()} + working changes; against: {args.against}; median of "
-                  f"{args.rounds} fresh processes each, alternating trees")
-            print(f"{'command':<44}{'this tree s':>12}{'against s':>11}{'ratio':>7}  torch (this / against)")
-            for cmd in commands(Path(tmp)):
-                mine, theirs = [], []
-                for _ in range(args.rounds):
-                    mine.append(wall(ROOT, cmd))
-                    theirs.append(wall(other, cmd))
-                a, b = statistics.median(mine), statistics.median(theirs)
-                label = " ".join(c if len(c) < 30 else c[:12] + "..." for c in (c.replace(tmp, "$TMP") for c in cmd))
-                torch = f"{'yes' if imports_torch(ROOT, cmd) else 'no'} / {'yes' if imports_torch(other, cmd) else 'no'}"
-                print(f"{label:<44}{a:>12.2f}{b:>11.2f}{a / b:>7.2f}  {torch}")
-            print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, capture_output=True)
+    with tempfile.TemporaryDirectory(prefix="wb-startup-") as tmp, worktree(args.against) as other:
+        subprocess.run([sys.executable, "-m", "workbench", "search", "--space", "nb201", "--epochs", "1",
+                        "--data-limit", "64", "--batch-size", "32", "--C", "4", "--threads", "1", "--out",
+                        str(Path(tmp) / "runs" / "nb201"), "--no-report", "--quiet"], cwd=ROOT, env=_env(ROOT),
+                       check=True, capture_output=True)
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+              f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; Python {platform.python_version()}")
+        print(f"this tree: HEAD {head()} + working changes; against: {args.against}; median of "
+              f"{args.rounds} fresh processes each, alternating trees")
+        print(f"{'command':<44}{'this tree s':>12}{'against s':>11}{'ratio':>7}  torch (this / against)")
+        for cmd in commands(Path(tmp)):
+            mine, theirs = [], []
+            for _ in range(args.rounds):
+                mine.append(wall(ROOT, cmd))
+                theirs.append(wall(other, cmd))
+            a, b = statistics.median(mine), statistics.median(theirs)
+            label = " ".join(c if len(c) < 30 else c[:12] + "..." for c in (c.replace(tmp, "$TMP") for c in cmd))
+            torch = f"{'yes' if imports_torch(ROOT, cmd) else 'no'} / {'yes' if imports_torch(other, cmd) else 'no'}"
+            print(f"{label:<44}{a:>12.2f}{b:>11.2f}{a / b:>7.2f}  {torch}")
+        print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
 

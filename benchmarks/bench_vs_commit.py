@@ -20,10 +20,12 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.worktree import head, worktree  # noqa: E402
 
 MEASURE = r"""
 import json, statistics, sys, time, torch
@@ -60,27 +62,20 @@ def main() -> int:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall clock, or the process's CPU time (robust when other jobs share the machine)")
     args = ap.parse_args()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
-        other = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(other), args.against], cwd=ROOT, check=True,
-                       capture_output=True)
-        try:
-            print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
-                  f"{os.getloadavg()[0]:.2f}; torch threads 1; method {args.method}; "
-                  f"{args.clock} clock")
-            print(f"this tree: HEAD {head.strip()} + working changes; against: {args.against}")
-            print(f"{'config':<8}{'this tree ms':>14}{'against ms':>12}{'ratio':>8}")
-            for space in ("nb201", "darts"):
-                mine, theirs = [], []
-                for _ in range(args.rounds):
-                    mine.append(measure(ROOT, space, args.method, args.steps, args.clock))
-                    theirs.append(measure(other, space, args.method, args.steps, args.clock))
-                a, b = statistics.median(mine), statistics.median(theirs)
-                print(f"{space:<8}{a:>14.1f}{b:>12.1f}{a / b:>8.3f}   (rounds: {[round(x, 1) for x in mine]} vs "
-                      f"{[round(x, 1) for x in theirs]})")
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, capture_output=True)
+    with worktree(args.against) as other:
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
+              f"{os.getloadavg()[0]:.2f}; torch threads 1; method {args.method}; "
+              f"{args.clock} clock")
+        print(f"this tree: HEAD {head()} + working changes; against: {args.against}")
+        print(f"{'config':<8}{'this tree ms':>14}{'against ms':>12}{'ratio':>8}")
+        for space in ("nb201", "darts"):
+            mine, theirs = [], []
+            for _ in range(args.rounds):
+                mine.append(measure(ROOT, space, args.method, args.steps, args.clock))
+                theirs.append(measure(other, space, args.method, args.steps, args.clock))
+            a, b = statistics.median(mine), statistics.median(theirs)
+            print(f"{space:<8}{a:>14.1f}{b:>12.1f}{a / b:>8.3f}   (rounds: {[round(x, 1) for x in mine]} vs "
+                  f"{[round(x, 1) for x in theirs]})")
     return 0
 
 
