@@ -14,29 +14,19 @@ Usage: python benchmarks/bench_covid3d.py [--steps 10]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import median_ms  # noqa: E402
 from workbench import SearchConfig, Searcher
 from workbench.methods.covidnet3d import CPU_SCALE
 from workbench.spaces import Choices
 from workbench.spaces.volume import GROUP
 from workbench.spaces.volume.blocks import MBConv3d
-
-
-def median_ms(fn: Callable[[], object], steps: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def search_ms(steps: int, **options: object) -> tuple[float, Searcher]:

@@ -14,11 +14,14 @@ Usage: python benchmarks/bench_dartsgt.py [--steps 20] [--full]
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import median_ms  # noqa: E402
 from workbench import SearchConfig, Searcher
 from workbench.analysis.graph_explain import explain
 from workbench.methods import paper_config
@@ -30,17 +33,6 @@ DATASETS = ("graphs_sbm", "graphs_motifs")
 
 def config(dataset: str, **kw: object) -> SearchConfig:
     return paper_config(SearchConfig(space="graph_transformer", method="darts-gt", dataset=dataset, seed=0, **kw))
-
-
-def median_ms(fn, steps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def retrain_step_ms(dataset: str, steps: int) -> float:
@@ -58,7 +50,7 @@ def retrain_step_ms(dataset: str, steps: int) -> float:
         loss.backward()
         opt.step()
 
-    return median_ms(step, steps)
+    return median_ms(step, steps, warmup=3)
 
 
 def explain_ms(dataset: str) -> float:
@@ -83,7 +75,7 @@ def main() -> None:
     for dataset in DATASETS:
         s3 = Searcher(config(dataset, eval_each_epoch=False))
         s1 = Searcher(config(dataset, eval_each_epoch=False, removed_ops=("gcn", "gat")))
-        m3, m1 = median_ms(s3.step, args.steps), median_ms(s1.step, args.steps)
+        m3, m1 = median_ms(s3.step, args.steps, warmup=3), median_ms(s1.step, args.steps, warmup=3)
         print(f"{dataset:14s} {m3:15.1f} {m1:17.1f} {m3 / m1:6.2f} {retrain_step_ms(dataset, args.steps):16.1f} "
               f"{explain_ms(dataset):14.0f}", flush=True)
     if args.full:

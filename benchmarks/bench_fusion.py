@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -29,20 +28,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import median_ms  # noqa: E402
 from workbench.conv_kernels import crop_to_map, depthwise_conv2d  # noqa: E402
 
 KERNELS = (3, 5, 5, 9)  # sep3, sep5, and the dilated 3x3 / 5x5 as zero-filled kernels
-
-
-def cpu_us(fn: Callable[[], None], repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.process_time()
-        fn()
-        ts.append(time.process_time() - t)
-    return statistics.median(ts) * 1e6
 
 
 def wave(B: int, E: int, C: int, H: int, repeats: int) -> tuple[float, float, float]:
@@ -81,7 +70,10 @@ def wave(B: int, E: int, C: int, H: int, repeats: int) -> tuple[float, float, fl
         b, _, h, wd = y.shape
         y.permute(0, 2, 3, 1).reshape(b, h, wd, M, EC).sum(3).sum().backward()
 
-    return cpu_us(per_type, repeats), cpu_us(embedded, repeats), cpu_us(pw_bn_fused, repeats)
+    def cpu_us(fn: Callable[[], None]) -> float:
+        return 1000 * median_ms(fn, repeats, warmup=3, clock=time.process_time)
+
+    return cpu_us(per_type), cpu_us(embedded), cpu_us(pw_bn_fused)
 
 
 def main() -> None:

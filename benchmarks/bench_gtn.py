@@ -17,11 +17,14 @@ Usage: python benchmarks/bench_gtn.py [--steps 20] [--claim-seeds 0,1,2]
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import median_ms  # noqa: E402
 from workbench import SearchConfig, Searcher
 from workbench.gtn.evaluate import compare_with_real
 from workbench.gtn.learner import LearnerArch, learner_forward
@@ -33,17 +36,6 @@ def searcher(seed: int = 0, space: object = "gtn", epochs: int = 25, **options: 
     cfg = SearchConfig(space="gtn", method="gtn", dataset="digits_std", epochs=epochs, batch_size=128, seed=seed,
                        method_options=options)
     return Searcher(cfg, space=space if not isinstance(space, str) else None)
-
-
-def median_ms(fn, steps: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def parts(s: Searcher, steps: int) -> dict[str, float]:

@@ -12,33 +12,25 @@ Usage: python benchmarks/bench_osnet.py [--steps 20] [--search] [--full --seeds 
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import median_ms  # noqa: E402
 from workbench import SearchConfig, Searcher
 from workbench.methods.osnet import cpu_config
 from workbench.methods.osnet_eval import RetrainConfig, candidate_networks, retrain_placements
 from workbench.spaces.norm import placement
 
 
-def _median_ms(step, steps: int) -> float:
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
-
-
 def search_ms(method: str, steps: int) -> float:
     cfg = cpu_config() if method == "osnet-ain" else SearchConfig(space="norm_placement", method=method, epochs=30,
                                                                   data_limit=1200, seed=0, eval_each_epoch=False)
-    return _median_ms(Searcher(cfg).step, steps)
+    return median_ms(Searcher(cfg).step, steps)
 
 
 def discrete_ms(steps: int) -> float:
@@ -52,7 +44,7 @@ def discrete_ms(steps: int) -> float:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return _median_ms(step, steps)
+    return median_ms(step, steps)
 
 
 def full(seeds: list[int], retrain_epochs: int) -> None:
