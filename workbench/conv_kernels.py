@@ -50,6 +50,17 @@ def _pair(v: Size) -> Pair:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
 
 
+def tracing() -> bool:
+    """Whether the forward is being traced, scripted, compiled or exported (TorchScript, ONNX, ``torch.export``).
+
+    Shape-dependent speed tricks (cropping kernel taps that only see padding, the polyphase split) and the custom
+    gradient of :func:`depthwise_conv2d` are then skipped: they would be baked into the graph as constants (an
+    export at 8x8 would fail at 32x32) or cannot be exported. Eager runs keep them.
+    """
+    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
+                or torch.onnx.is_in_onnx_export())
+
+
 def reaches_past_map(height: int, width: int, padding: Size) -> bool:
     """Whether a "same"-padded kernel reaches past the map (2 * padding >= side): oneDNN's slow weight gradient."""
     ph, pw = _pair(padding)
@@ -105,8 +116,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, stride: Size = 1, padding: Size 
         raise ValueError(f"depthwise_conv2d: weight {tuple(weight.shape)} is not depthwise for an input of "
                          f"{x.shape[1]} channels (expected ({x.shape[1]}, 1, kh, kw))")
     fast = (x.device.type == "cpu" and weight.requires_grad and torch.is_grad_enabled()
-            and reaches_past_map(x.shape[-2], x.shape[-1], padding)
-            and not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()))
+            and reaches_past_map(x.shape[-2], x.shape[-1], padding) and not tracing())
     if not fast:
         return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
     out: Tensor = _Depthwise.apply(x, weight, _pair(stride), _pair(padding), _pair(dilation))

@@ -10,7 +10,7 @@ Formats (``FORMATS``):
   the ``export`` extra) with the batch axis dynamic, and for images the height and width too.
 
 Every network the workbench compiles is free of shape-dependent Python branches while it is traced or
-exported (the kernel-cropping speed trick of the cell ops is skipped then: ``spaces.cell.ops.tracing``), so
+exported (the kernel-cropping speed trick of the cell ops is skipped then: ``conv_kernels.tracing``), so
 an export made at 8x8 runs at 32x32. :func:`check_export` reads the file back and compares its output with
 the eager network's at any input shape (ONNX with ``onnxruntime`` when it is installed).
 """

@@ -34,6 +34,7 @@ from workbench.conv_kernels import (
     depthwise_conv2d,
     polyphase_applies,
     polyphase_depthwise_conv2d,
+    tracing,
 )
 from workbench.registry import Registry
 from workbench.spaces.cell.genotype import PARAM_FREE_OPS
@@ -137,16 +138,6 @@ class _Conv(nn.Module):
             w = full
         w, m = crop_to_map(w, pad, H, W)  # rows (columns) further than H-1 (W-1) from the centre never touch the input
         return w, m, 1
-
-
-def tracing() -> bool:
-    """Whether the forward is being traced, scripted, compiled or exported (TorchScript, ONNX, ``torch.export``).
-
-    Shape-dependent speed tricks (cropping kernel taps that only see padding) are then skipped: they would be
-    baked into the graph as constants, and an export at 8x8 would fail at 32x32. Eager runs keep them.
-    """
-    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
-                or torch.onnx.is_in_onnx_export())
 
 
 class EdgeOp(nn.Module):
