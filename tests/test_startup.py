@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,41 @@ def test_genotype_commands_never_import_torch(tmp_path):
     dot = tmp_path / "cell.dot"
     _torch_free("genotype", "DARTS_V2", "--draw", str(dot))
     assert dot.read_text(encoding="utf-8") == genotype_dot(g)
+
+
+def test_genotype_svg_drawing_never_imports_torch(tmp_path):
+    """SVG is rendered without importing widgets (its dashboards import torch), the same SVG widgets.graph makes."""
+    if shutil.which("dot") is None:
+        pytest.skip("needs the Graphviz dot program")
+    pytest.importorskip("graphviz")
+    from widgets.graph import render_svg
+    from workbench.spaces.cell import zoo
+    from workbench.spaces.cell.draw import genotype_dot
+
+    svg = tmp_path / "cell.svg"
+    report, _ = run_cli("genotype", "DARTS_V2", "--draw", str(svg))
+    assert report["code"] in (0, None) and "torch" not in report["heavy"] and "plotly" not in report["heavy"], report
+    assert svg.read_text(encoding="utf-8") == render_svg(genotype_dot(zoo.published("DARTS_V2")))
+
+
+def test_latency_fit_nb201_never_imports_torch():
+    """The fit's report without the nb201 space's cost model: the fastest cell's predicted latency is the cost
+    model's minimum (plus the offset left out of it), to the bit, for a fit with a negative intercept and one
+    per edge."""
+    from workbench.data import load_nb201_table
+    from workbench.spaces.cell.latency import fit_nb201_latency
+
+    table = load_nb201_table(None)
+    for device, per_edge in (("pixel3", False), ("eyeriss", True)):
+        fit = fit_nb201_latency(table, device, per_edge=per_edge)
+        assert fit.fastest_ms == fit.cost_model().minimum() + fit.offset_ms, device
+    fit = fit_nb201_latency(table, "pixel3")
+    out = _torch_free("latency", "fit-nb201", "--device", "pixel3").splitlines()
+    assert fit.offset_ms < 0 and out[-1] == (f"fastest      predicted {fit.cost_model().minimum() + fit.offset_ms:.4g} "
+                                             "ms (the smallest budget fit.cost_term(weight, budget_ms) accepts)")
+    assert out[-3] == f"measured     mean {fit.report.mean_latency_ms:.4g} ms over the table"
+    costs = {ln.split()[0]: float(ln.split()[1]) for ln in out[2:7]}
+    assert costs == pytest.approx(fit.op_costs(), abs=5e-5)
 
 
 def test_nb201_lookup_never_imports_torch():

@@ -2,14 +2,16 @@
 
 Accepts DARTS text, an NB201 string, JSON, a published name (``DARTS_V2``, ...),
 a file (also a run's ``summary.json``) or ``-`` for stdin. Drawings are DOT
-text from the engine (:mod:`workbench.spaces.cell.draw`); SVG rendering uses
-:mod:`widgets.graph` (imported lazily) and the Graphviz ``dot`` program, and
-falls back to writing the DOT text.
+text from the engine (:mod:`workbench.spaces.cell.draw`); SVG is rendered with
+the Graphviz package and ``dot`` program as :func:`widgets.graph.render_svg`
+does (without importing ``widgets``, which loads plotly and torch); without
+Graphviz it falls back to writing the DOT text, with widgets.graph's install hint.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,7 +64,12 @@ def draw(g: Genotype, path: Path) -> None:
         print(f"workbench: wrote {path}", file=sys.stderr)
         return
     dot_path = path.with_suffix(".dot")
-    try:
+    svg = _graphviz_svg(dot)
+    if svg is not None:
+        path.write_text(svg, encoding="utf-8")
+        print(f"workbench: wrote {path}", file=sys.stderr)
+        return
+    try:  # Graphviz is missing: widgets.graph says how to install it
         from widgets.graph import render_svg  # the application layer may use widgets (lazily)
     except ImportError as exc:
         dot_path.write_text(dot, encoding="utf-8")
@@ -75,6 +82,22 @@ def draw(g: Genotype, path: Path) -> None:
         print(f"workbench: cannot render SVG ({exc}); wrote DOT to {dot_path}", file=sys.stderr)
         return
     print(f"workbench: wrote {path}", file=sys.stderr)
+
+
+def _graphviz_svg(dot: str) -> str | None:
+    """The SVG :func:`widgets.graph.render_svg` makes of ``dot`` (prolog and doctype cut), rendered here with the
+    Graphviz package and program, because importing ``widgets`` loads its dashboards (plotly, torch: seconds);
+    None when either is missing or fails (then :func:`draw` asks widgets.graph, which says what to install)."""
+    if shutil.which("dot") is None:
+        return None
+    try:
+        import graphviz  # the application layer may use UI libraries (lazily)
+
+        svg = graphviz.Source(dot).pipe(format="svg", encoding="utf-8")
+    except Exception:  # noqa: BLE001 - the package missing, or the program failing: widgets.graph reports it
+        return None
+    i = svg.find("<svg")
+    return svg[i:] if i >= 0 else svg
 
 
 def cmd_genotype(args: argparse.Namespace) -> int:

@@ -193,11 +193,10 @@ def cmd_fit_nb201(args: argparse.Namespace) -> int:
             print(f"  {op:14s} {c:8.4f} ms")
     print(f"fit          {r.line()}")
     print(f"measured     mean {r.mean_latency_ms:.4g} ms over the table")
-    cost = fit.cost_model()
     offset = (f" {-fit.offset_ms:+.4g} ms (the negative intercept is left out so that prices stay >= 0)"
               if fit.offset_ms else " (ms)")
     print(f"cost model   E[cost] over the relaxed cell = the predicted latency{offset}")
-    print(f"fastest      predicted {cost.minimum() + fit.offset_ms:.4g} ms (the smallest budget "
+    print(f"fastest      predicted {fit.fastest_ms:.4g} ms (the smallest budget "
           "fit.cost_term(weight, budget_ms) accepts)")
     return 0
 

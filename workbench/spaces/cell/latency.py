@@ -42,12 +42,14 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.methods.costs import ArchCostTerm, CostModel
 from workbench.spaces.cell.genotype import NB201_OPS
+
+if TYPE_CHECKING:  # pragma: no cover  (the cost model imports torch: only cost_model/cost_term need it)
+    from workbench.methods.costs import ArchCostTerm, CostModel
 
 __all__ = ["FitReport", "NB201LatencyFit", "fit_nb201_latency", "latency_devices", "spearman"]
 
@@ -136,6 +138,7 @@ class NB201LatencyFit:
 
     def cost_model(self, space: Any = None) -> CostModel:
         """The fit as a cost model over the nb201 space's choice group: E[cost] = predicted latency (ms)."""
+        from workbench.methods.costs import CostModel
         from workbench.spaces.base import get_space
         space = get_space("nb201") if space is None else space
         groups = space.choice_groups()
@@ -154,12 +157,19 @@ class NB201LatencyFit:
         """The constant part of the prediction the cost model leaves out (0 unless the intercept is very negative)."""
         return self._folded()[1]
 
+    @property
+    def fastest_ms(self) -> float:
+        """The fastest cell's predicted latency (ms): ``cost_model().minimum() + offset_ms``, without the space."""
+        folded, offset = self._folded()
+        return float(folded.min(axis=1).sum()) + offset
+
     def cost_term(self, weight: float = 1.0, budget_ms: float | None = None, space: Any = None,
                   name: str = "expected_latency") -> ArchCostTerm:
         """``weight * E[latency]`` (or ``weight * relu(E[latency] - budget_ms)``) for a method's arch_loss_terms.
 
         A budget below the fastest cell's predicted latency is refused with that minimum (in ms).
         """
+        from workbench.methods.costs import ArchCostTerm
         cost = self.cost_model(space)
         rest = self.offset_ms
         budget = None
