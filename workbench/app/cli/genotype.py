@@ -91,7 +91,7 @@ def _graphviz_svg(dot: str) -> str | None:
     if shutil.which("dot") is None:
         return None
     try:
-        import graphviz  # the application layer may use UI libraries (lazily)
+        import graphviz  # type: ignore[import-untyped]  # the app layer may use UI libraries (lazily)
 
         svg = graphviz.Source(dot).pipe(format="svg", encoding="utf-8")
     except Exception:  # noqa: BLE001 - the package missing, or the program failing: widgets.graph reports it
