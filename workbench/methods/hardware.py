@@ -84,6 +84,7 @@ from workbench.methods.space_costs import (  # noqa: F401
     cost_term,
     derive_rule,
 )
+from workbench.spaces.chain.space import CPU_DATA_LIMIT
 
 FBNET_FORMS = ("paper", "log_power")
 
@@ -153,7 +154,7 @@ def fbnet(cost: CostModel | str | None = None, alpha: float = 0.2, beta: float =
     return replace(darts_v1(), name="fbnet", spaces=("chain",), relaxation=GumbelSoft(FbnetTau(tau0, tau_decay, warmup_epochs)),
                    arch_gradient=est, arch_loss_terms=terms, order="weight_first", arch_start_epoch=warmup_epochs,
                    arch_parameters=arch_params_slot(source, budget), model_rule=decoder,
-                   search_defaults={"epochs": 5, "arch_lr": 0.03},
+                   search_defaults={"epochs": 5, "arch_lr": 0.03, "data_limit": CPU_DATA_LIMIT},
                    paper_defaults={"lr": 0.1, "weight_decay": 1e-4, "arch_lr": 0.01, "arch_weight_decay": 5e-4,
                                    "train_portion": 0.8},
                    options={"alpha": alpha, "beta": beta, "form": form, "reference": reference, "tau0": tau0,

@@ -74,6 +74,7 @@ from workbench.methods.space_costs import (
     space_cost,
 )
 from workbench.spaces.base import host_mask, masked_softmax
+from workbench.spaces.chain.space import CPU_DATA_LIMIT
 
 MODES = ("full", "full_v2", "two")
 LOSSES = ("add", "mul#log")
@@ -301,7 +302,7 @@ def proxylessnas(cost: CostModel | str | None = None, lam: float = 0.1, warmup_e
                    arch_loss_terms=terms, arch_start_epoch=warmup_epochs,
                    arch_parameters=arch_params_slot(source, budget), model_rule=decoder,
                    arch_optimizer=pair_rescale_adam if mode == "two" else darts_v1().arch_optimizer,
-                   search_defaults={"epochs": 15, "arch_lr": 0.03, "lr": 0.1},
+                   search_defaults={"epochs": 15, "arch_lr": 0.03, "lr": 0.1, "data_limit": CPU_DATA_LIMIT},
                    paper_defaults={"lr": 0.025, "weight_decay": 4e-5, "arch_lr": 1e-3, "arch_betas": (0.0, 0.999),
                                    "arch_weight_decay": 0.0},
                    options={"lam": lam, "warmup_epochs": warmup_epochs, "cost": cost_name(source), "mode": mode,

@@ -66,6 +66,7 @@ from workbench.methods.space_costs import (
     derive_rule,
     space_cost,
 )
+from workbench.spaces.chain.space import CPU_DATA_LIMIT
 from workbench.spaces.chain.superkernel import (
     EXPAND,
     KERNEL,
@@ -235,7 +236,7 @@ def single_path(cost: CostModel | str | None = None, lam: float = 0.1, budget: f
                    arch_loss_terms=(term,), weight_loss_terms=(term,), supernet_settings={"superkernel": True},
                    genotype_rule="indicators", arch_optimizer=ThresholdAdam(threshold_lr),
                    arch_parameters=_BuildRuntimeFirst(term), model_rule=decoder,
-                   search_defaults={"epochs": 10},
+                   search_defaults={"epochs": 10, "data_limit": CPU_DATA_LIMIT},
                    paper_defaults={"lr": 0.016, "weight_decay": 1e-5, "train_portion": 1.0},
                    options={"cost": cost_name(source), "lam": lam, "budget": budget, "warmup_epochs": warmup_epochs,
                             "threshold_lr": threshold_lr, "fixed_cost": fixed_cost, "derive": derive,

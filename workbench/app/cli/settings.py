@@ -97,7 +97,8 @@ def config_flags(p: argparse.ArgumentParser, *, method: bool = True, seed: bool 
     p.add_argument("--data-root", help="folder of a dataset read from disk (cifar10, ...; default: none, the "
                                        "dataset's own location)")
     p.add_argument("--data-limit", type=int_arg, metavar="N",
-                   help="keep at most this many training images (stratified; default: all)")
+                   help="keep at most this many training images (stratified; default: all; fbnet, proxylessnas "
+                        "and single-path: their own CPU-scale size, 1436, digits' whole training set)")
     p.add_argument("--objective", metavar="NAME",
                    help="training objective by name, e.g. cross_entropy, mse (default: the dataset's own)")
     p.add_argument("--remove-op", action="append", default=[], metavar="OP",

@@ -16,8 +16,13 @@ Every cost model made here is a :class:`MaskedCostModel`: it knows which
 architecture, which :class:`~workbench.methods.costs.ArchCostTerm` checks a
 budget against -- never counts ``skip`` (cost 0) on a layer that cannot skip.
 
-The layer's input resolution follows the chain: the stem keeps H x W, and each
-stride-2 layer halves it (rounding up, as a 3x3/5x5 conv with padding k//2 does).
+The layer's input resolution follows the chain: the stem divides H x W by its
+stride (:meth:`~workbench.spaces.chain.space.ChainSpace.stem_stride_for`: 1 on
+8x8 digits, 4 on 28x28 Fashion-MNIST), and each stride-2 conv -- in the stem or
+a layer -- halves it (rounding up, as a 3x3/5x5 conv with padding k//2 does). A
+measured table records the (C, H, W) each layer saw (``layer_inputs``), and
+:func:`~workbench.spaces.chain.lut.cost_model` refuses it for a space and input
+whose layers see other shapes.
 """
 from __future__ import annotations
 
@@ -74,6 +79,8 @@ def space_cost_model(space: ChainSpace, table: np.ndarray, unit: str, name: str)
 def layer_inputs(space: ChainSpace, input_shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
     """(C, H, W) entering each searchable layer for examples of ``input_shape`` (C_in, H, W)."""
     _, h, w = input_shape
+    for _ in range(space.stem_stride_for(input_shape).bit_length() - 1):  # the stem's stride-2 convs
+        h, w = -(-h // 2), -(-w // 2)
     out = []
     for p in space.plan():
         out.append((p.C_in, h, w))
@@ -139,7 +146,8 @@ def measure_latency(space: ChainSpace, input_shape: tuple[int, ...], warmup: int
         torch.set_num_threads(threads)
     g, = space.choice_groups()
     return {"format": LATENCY_FORMAT, "space": space.name, "fingerprint": space.fingerprint(),
-            "input_shape": list(input_shape), "unit": "ms", "rows": list(g.rows), "options": list(g.options),
+            "input_shape": list(input_shape), "layer_inputs": [list(v) for v in shapes], "unit": "ms",
+            "rows": list(g.rows), "options": list(g.options),
             "table": table.tolist(), "warmup": warmup, "repeats": repeats, "batch": 1, "torch_threads": 1,
             "host": {"machine": platform.machine(), "processor": platform.processor() or _cpu_model(),
                      "system": platform.system(),

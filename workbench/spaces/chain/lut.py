@@ -79,7 +79,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -484,4 +484,25 @@ def cost_model(table: LatencyTable | str | Path, space: ChainSpace, *, input_sha
         raise LatencyTableError(f"latency table {table.label} was measured at input shape {tuple(measured)}; the task "
                                 f"needs {tuple(input_shape)}: measure again with `python -m workbench latency measure "
                                 f"--input-shape {','.join(str(v) for v in input_shape)}`")
+    if input_shape is not None:
+        _check_layer_inputs(table, doc, space, tuple(int(v) for v in input_shape))
     return latency_cost_model(doc, space, table.source, label=table.name)
+
+
+def _check_layer_inputs(table: LatencyTable, doc: dict[str, Any], space: ChainSpace, input_shape: tuple[int, ...]
+                        ) -> None:
+    """Refuse a measured table whose layers saw other (C, H, W) than ``space``'s layers see at ``input_shape``
+    (a table without ``layer_inputs`` predates stem strides: it was measured with a stride-1 stem)."""
+    from workbench.spaces.chain.costs import layer_inputs
+    need = [list(v) for v in layer_inputs(space, input_shape)]
+    if "layer_inputs" in doc:
+        saw = [list(v) for v in doc["layer_inputs"]]
+    else:
+        measured = tuple(doc.get("input_shape") or input_shape)
+        saw = [list(v) for v in layer_inputs(replace(space, stem_stride=1, _cache={}), measured)]
+    if saw != need:
+        raise LatencyTableError(f"latency table {table.label} was measured with layer input shapes (C, H, W) {saw}; "
+                                f"space {space.name!r} at input {input_shape} (stem stride "
+                                f"{space.stem_stride_for(input_shape)}) feeds its layers {need}: measure again with "
+                                f"`python -m workbench latency measure --input-shape "
+                                f"{','.join(str(v) for v in input_shape)}`")

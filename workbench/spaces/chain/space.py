@@ -4,7 +4,22 @@ The shared space of the hardware-aware methods (FBNet, Wu et al. CVPR 2019;
 ProxylessNAS, Cai et al. ICLR 2019; Single-Path NAS, Stamoulis et al. 2019),
 scaled to a CPU: a 3x3 stem conv to 16 channels, 3 stages of 2 searchable
 layers with widths (16, 24, 32) whose first layer has stride (1, 2, 2), global
-average pooling and a linear classifier. Candidates per layer: MBConv
+average pooling and a linear classifier.
+
+**Stem stride by input size** (the default size for larger images): the stem
+reduces the input so that the first searchable stage sees at most
+:data:`STAGE0_SIDE` (8) pixels a side, as on 8x8 digits -- one stride-2 3x3
+conv (+ BN + ReLU6) per halving (:meth:`ChainSpace.stem_stride_for`): digits
+8x8 keep stride 1 (the stem and every result as before), Fashion-MNIST's
+28x28 and CIFAR's 32x32 get stride 4, so the searched layers see 7x7 / 4x4 /
+2x2 (8x8 / 4x4 / 2x2) maps. ProxylessNAS's ImageNet macro-architecture does
+the same before its first searchable stage (first conv and fixed block:
+224 -> 56, a stride of 4). It keeps a search at 28x28 near digits' cost per
+image (every candidate of FBNet's soft sample runs at every pixel: at full
+28x28 a step costs ~12x a digits step). ``ChainSpace(stem_stride=1)`` keeps
+the full resolution (any power of two is accepted). The hardware-aware
+presets' default size also keeps :data:`CPU_DATA_LIMIT` (1436, digits' whole
+training set) training images of a larger dataset; the test set stays whole. Candidates per layer: MBConv
 {k3, k5} x {e1, e3, e6} and ``skip``; ``skip`` is legal only where the layer
 keeps its shape (stride 1 and C_in = C_out), where the layer has an identity
 shortcut and ``skip`` ("Zero" in ProxylessNAS) leaves only that shortcut.
@@ -21,7 +36,7 @@ supernet is one superkernel per layer instead
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -42,6 +57,12 @@ from workbench.tasks.task import TaskInfo
 
 CHAIN_BLOCKS = ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6", "skip")
 GROUP = "layers"
+#: the largest side (pixels) the first searchable stage sees when the stem stride is chosen by the input
+STAGE0_SIDE = 8
+#: training images the hardware-aware presets keep by default (their ``search_defaults["data_limit"]``): digits'
+#: whole training set (718 weights + 718 arch), so a larger dataset (Fashion-MNIST's 60,000) is cut to it,
+#: stratified and seeded (``load_dataset(limit=...)``), and a search on it costs what one on digits does
+CPU_DATA_LIMIT = 1436
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,8 @@ class ChainSpace(SearchSpace):
     widths: tuple[int, ...] = (16, 24, 32)
     layers_per_stage: int = 2
     strides: tuple[int, ...] = (1, 2, 2)
+    #: the stem's stride, a power of two (one stride-2 conv per halving); None: by the input (stem_stride_for)
+    stem_stride: int | None = None
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
     rules = ("argmax", "indicators", "budget:{...} (workbench.spaces.chain.budget.BudgetRule.to_rule)")
 
@@ -99,6 +122,21 @@ class ChainSpace(SearchSpace):
             raise ValueError(f"widths {self.widths} and strides {self.strides} must be non-empty and equally long")
         if self.layers_per_stage < 1 or self.stem < 1 or min(self.widths) < 1 or min(self.strides) < 1:
             raise ValueError("stem, widths, strides and layers_per_stage must be >= 1")
+        st = self.stem_stride
+        if st is not None and (isinstance(st, bool) or not isinstance(st, int) or st < 1 or st & (st - 1)):
+            raise ValueError(f"stem_stride must be None (by the input size) or a power of two >= 1 (1, 2, 4, ...), "
+                             f"got {st!r}")
+
+    def stem_stride_for(self, input_shape: Sequence[int]) -> int:
+        """The stem's stride for examples of ``input_shape`` (C, H, W): ``stem_stride`` when set, else the
+        smallest power of two that brings max(H, W) to at most :data:`STAGE0_SIDE` (8x8 digits: 1; 28x28
+        Fashion-MNIST: 4, the searched layers see 7x7 maps)."""
+        if self.stem_stride is not None:
+            return self.stem_stride
+        side, stride = max(int(v) for v in tuple(input_shape)[-2:]), 1
+        while -(-side // stride) > STAGE0_SIDE:
+            stride *= 2
+        return stride
 
     # -- shape ------------------------------------------------------------------------------------
     def plan(self) -> tuple[LayerPlan, ...]:
@@ -176,11 +214,23 @@ class ChainSpace(SearchSpace):
         return " | ".join(arch.picks[GROUP])
 
     def fingerprint(self) -> str:
-        return super().fingerprint() + f"-s{self.stem}"
+        return super().fingerprint() + f"-s{self.stem}" + ("" if self.stem_stride is None else f"-ss{self.stem_stride}")
 
 
-def _stem(C_in: int, C: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(C_in, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU6(inplace=True))
+def _stem(C_in: int, C: int, stride: int = 1) -> nn.Sequential:
+    """3x3 conv + BN + ReLU6 to ``C`` channels; for ``stride`` 2^k, k of them, each of stride 2."""
+    if stride == 1:
+        return nn.Sequential(nn.Conv2d(C_in, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU6(inplace=True))
+    mods: list[nn.Module] = []
+    for k in range(stride.bit_length() - 1):
+        mods += [nn.Conv2d(C_in if k == 0 else C, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C),
+                 nn.ReLU6(inplace=True)]
+    return nn.Sequential(*mods)
+
+
+def stem_for(space: ChainSpace, task: TaskInfo) -> nn.Sequential:
+    """The stem of ``space``'s networks for ``task``'s inputs (its stride: :meth:`ChainSpace.stem_stride_for`)."""
+    return _stem(task.input_shape[0], space.stem, space.stem_stride_for(task.input_shape))
 
 
 class ChainSupernet(ChoiceSupernet):
@@ -190,7 +240,7 @@ class ChainSupernet(ChoiceSupernet):
         super().__init__(space.choice_groups(), cfg.alpha_init_std)
         self.space, self.cfg, self.input_shape = space, cfg, tuple(task.input_shape)
         self.plan = space.plan()
-        self.stem = _stem(task.input_shape[0], space.stem)
+        self.stem = stem_for(space, task)
         self.layers = nn.ModuleList()
         for p in self.plan:
             mods = {b: make_mbconv(b, p.C_in, p.C_out, p.stride) for b in space.blocks if b != "skip"}
@@ -222,7 +272,7 @@ class DiscreteChain(nn.Module):
     def __init__(self, space: ChainSpace, task: TaskInfo, picks: tuple[str, ...]) -> None:
         super().__init__()
         self.plan, self.picks = space.plan(), tuple(picks)
-        self.stem = _stem(task.input_shape[0], space.stem)
+        self.stem = stem_for(space, task)
         self.layers = nn.ModuleList(nn.Identity() if b == "skip" else make_mbconv(b, p.C_in, p.C_out, p.stride)
                                     for b, p in zip(self.picks, self.plan, strict=True))
         self.classifier = nn.Linear(space.widths[-1], task.n_outputs)

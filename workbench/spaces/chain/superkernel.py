@@ -232,11 +232,11 @@ class SuperkernelSupernet(ChoiceSupernet):
     def __init__(self, space: Any, task: TaskInfo, cfg: Any) -> None:
         groups = space.choice_groups()
         super().__init__(groups, cfg.alpha_init_std)
-        from workbench.spaces.chain.space import _stem
+        from workbench.spaces.chain.space import stem_for
         self.space, self.cfg, self.input_shape = space, cfg, tuple(task.input_shape)
         self.plan = space.plan()
         self.sk = superkernel_plan(space.blocks)
-        self.stem = _stem(task.input_shape[0], space.stem)
+        self.stem = stem_for(space, task)
         self.layers = nn.ModuleList(SuperkernelMBConv(p.C_in, p.C_out, p.stride, self.sk) for p in self.plan)
         self.classifier = nn.Linear(space.widths[-1], task.n_outputs)
         self.thresholds = nn.Parameter(torch.zeros(len(self.plan), 3))
