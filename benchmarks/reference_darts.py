@@ -162,7 +162,12 @@ class MixedOp(nn.Module):
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
             self._ops.append(op)
 
+    #: DARTS-PT's MixedOp (`ruocwang/darts-pt:sota/cnn/model_search.py`) skips ops whose weight is 0
+    skip_zero = False
+
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
+        if self.skip_zero:
+            return cast(Tensor, sum(w * op(x) for w, op in zip(weights, self._ops, strict=True) if w != 0))
         return cast(Tensor, sum(w * op(x) for w, op in zip(weights, self._ops, strict=True)))
 
 
@@ -235,11 +240,16 @@ class Network(nn.Module):
             x.data.copy_(y.data)
         return model_new
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, weights_dict: Mapping[str, Tensor] | None = None) -> Tensor:
+        """Logits; ``weights_dict`` (DARTS-PT's argument): mixing weights replacing softmax(alpha) per cell type."""
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            alphas = self.alphas_reduce if cell.reduction else self.alphas_normal
-            s0, s1 = s1, cell(s0, s1, F.softmax(alphas, dim=-1))
+            kind = "reduce" if cell.reduction else "normal"
+            if weights_dict is not None and kind in weights_dict:
+                weights = weights_dict[kind]
+            else:
+                weights = F.softmax(self.alphas_reduce if cell.reduction else self.alphas_normal, dim=-1)
+            s0, s1 = s1, cell(s0, s1, weights)
         out = self.global_pooling(s1)
         return self.classifier(out.view(out.size(0), -1))
 
@@ -355,6 +365,51 @@ class ReferenceSearch:
         self.optimizer.step()
         accuracy = (logits.argmax(1) == y).double().mean()
         return loss.item(), accuracy.item()
+
+
+# ---------------------------------------------------------------------------------------------- DARTS-PT's sweep
+def darts_pt_network(supernet: Supernet) -> Network:
+    """:func:`from_supernet` with DARTS-PT's MixedOp, which skips the ops whose weight is 0."""
+    net = from_supernet(supernet)
+    for m in net.modules():
+        if isinstance(m, MixedOp):
+            m.skip_zero = True
+    return net
+
+
+def infer(model: Network, batches: Sequence[tuple[Tensor, Tensor]], weights_dict: Mapping[str, Tensor]
+          ) -> tuple[float, float]:
+    """DARTS-PT's ``infer(..., _eval=False, weights_dict=...)``: train mode (batch statistics), no_grad,
+    (example-weighted mean loss, accuracy as a fraction) over the batches."""
+    model.train()
+    loss_sum, correct, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x, y in batches:
+            logits = model(x, weights_dict=weights_dict)
+            loss_sum += float(model._criterion(logits, y)) * len(y)
+            correct += float((logits.argmax(1) == y).sum())
+            n += len(y)
+    return loss_sum / n, correct / n
+
+
+def project_op_sweep(model: Network, batches: Sequence[tuple[Tensor, Tensor]],
+                     ops: Sequence[int] | None = None) -> dict[tuple[str, int], list[tuple[float, float]]]:
+    """DARTS-PT's operation probe (`sota/cnn/projection.py::project_op`) on every edge of both cell types, on a
+    supernet where nothing is projected yet: for each op, the edge's softmax(alpha) row times a mask that is 0 at
+    that op (no renormalisation), the whole network evaluated by :func:`infer`. (loss, accuracy) per op of
+    ``ops`` (default: every op, ``none`` included), keyed by (cell type, edge)."""
+    out: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for kind, alphas in (("normal", model.alphas_normal), ("reduce", model.alphas_reduce)):
+        for eid in range(alphas.shape[0]):
+            stats = []
+            for opid in range(alphas.shape[1]) if ops is None else ops:
+                weights = F.softmax(alphas.detach(), dim=-1)  # get_projected_weights: nothing decided yet
+                proj_mask = torch.ones_like(weights[eid])
+                proj_mask[opid] = 0
+                weights[eid] = weights[eid] * proj_mask
+                stats.append(infer(model, batches, {kind: weights}))
+            out[(kind, eid)] = stats
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- our supernet

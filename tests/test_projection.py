@@ -242,10 +242,12 @@ def test_blank_method_freezes_alphas_by_default_and_events_are_json():
 
 
 def test_probe_reuses_the_unmasked_evaluation(nb201_search, monkeypatch):
-    """One unmasked evaluation per probe, reused for 'none' (zero output); compare_selection evaluates the unmasked
-    supernet once for the whole sweep and gets exactly the probes that separate evaluations give."""
+    """Without replay: one unmasked evaluation per probe, reused for 'none' (zero output); compare_selection
+    evaluates the unmasked supernet once for the whole sweep and gets exactly the probes that separate
+    evaluations give. With replay (the default) no whole-supernet evaluation is made, and the values agree."""
     s = clone_searcher(nb201_search)
-    pt = Projection(s, ProjectionConfig(proj_batches=2))
+    pc = ProjectionConfig(proj_batches=2, replay=False)
+    pt = Projection(s, pc)
     calls = []
     real = Projection._eval
     monkeypatch.setattr(Projection, "_eval", lambda self, w: calls.append(1) or real(self, w))
@@ -256,10 +258,15 @@ def test_probe_reuses_the_unmasked_evaluation(nb201_search, monkeypatch):
     fresh = [pt.probe("cell", e) for e in range(s.space.n_edges)]
     per_probe = len(calls)
     calls.clear()
-    cmp = compare_selection(s, ProjectionConfig(proj_batches=2))
+    cmp = compare_selection(s, pc)
     assert len(calls) == per_probe - (s.space.n_edges - 1)  # one base evaluation instead of one per edge
     assert [r.probe for r in cmp.rows] == fresh
-    # with bn_side_effects every probe is evaluated, as in the reference
+    # with bn_side_effects every probe is evaluated, as in the reference (replay or not)
     calls.clear()
     Projection(s, ProjectionConfig(proj_batches=2, bn_side_effects=True)).probe("cell", 2)
     assert len(calls) == 1 + 5
+    calls.clear()
+    replayed = compare_selection(s, ProjectionConfig(proj_batches=2))
+    assert not calls
+    for r, p in zip(replayed.rows, fresh, strict=True):
+        assert r.probe.masked_loss == pytest.approx(p.masked_loss, rel=1e-5) and r.probe.chosen == p.chosen

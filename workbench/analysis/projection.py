@@ -46,17 +46,20 @@ supernet's forward (one weight matrix per call) does not take.
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from functools import partial as partial_fn
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from workbench.analysis.common import (
+    Batches,
     active_ops,
     cell_space,
     check_choice,
@@ -70,9 +73,11 @@ from workbench.events import AnalysisResult
 from workbench.spaces.cell.genotype import Genotype
 from workbench.spaces.cell.select import derive_genotype
 from workbench.spaces.cell.space import CellSpace
+from workbench.spaces.cell.supernet import SearchCell, Supernet
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.search import Searcher
+    from workbench.tasks import Objective
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class ProjectionConfig:
     tune_steps: int | None = None  # steps per tuning epoch (None: one pass over the weight half)
     exclude_none: bool | None = None  # None: as the reference (NB201 probes 'none', DARTS rule does not)
     seed: int = 0  # edge / node order
+    replay: bool = True  # probes replay from the masked edge, one edge's probes batched (False: each evaluated whole)
 
     def __post_init__(self) -> None:
         check_choice("crit", self.crit, ("acc", "loss"))
@@ -252,27 +258,44 @@ class Projection:
         ``base``: the unmasked supernet's (loss, metric) when the caller has it (:meth:`base_evaluation` of
         the same state); otherwise it is evaluated here, once, and reused for the ops whose masking changes
         nothing."""
-        if cell_type not in self.space.cell_types or not 0 <= edge < self.space.n_edges:
-            raise ValueError(f"no edge {edge} in cell {cell_type!r}; cells {self.space.cell_types}, "
-                             f"edges 0..{self.space.n_edges - 1}")
-        ops = self.candidate_ops(cell_type, edge)
+        return self.probe_edges([(cell_type, edge)], base)[0]
+
+    def probe_edges(self, edges: Sequence[tuple[str, int]], base: tuple[float, float] | None = None
+                    ) -> list[ProbeResult]:
+        """:meth:`probe` of each (cell type, edge) on the same, unchanged supernet, sharing one unmasked
+        evaluation (and, with ``replay``, one pass of the stem and of the cells upstream of each edge)."""
+        for cell_type, edge in edges:
+            if cell_type not in self.space.cell_types or not 0 <= edge < self.space.n_edges:
+                raise ValueError(f"no edge {edge} in cell {cell_type!r}; cells {self.space.cell_types}, "
+                                 f"edges 0..{self.space.n_edges - 1}")
         weights = self.weights()
-        losses, accs = [], []
+        todo = {(c, e): [o for o in self.candidate_ops(c, e) if not self._masking_is_identity(weights, c, e, o)]
+                for c, e in edges}
         with self._probing():
-            base_loss, base_acc = self._eval(weights) if base is None else base
-            for o in ops:
-                if self._masking_is_identity(weights, cell_type, edge, o):
-                    loss, acc = base_loss, base_acc
-                else:
-                    w = {c: t.clone() for c, t in weights.items()}
-                    w[cell_type][edge, o] = 0.0  # mask, no renormalisation
-                    loss, acc = self._eval(w)
-                losses.append(loss)
-                accs.append(acc)
+            if self._replay_applies():
+                own_base, masked = replayed_probes(cast(Supernet, self.model), self.data, weights, todo, self.searcher.objective)
+                base = own_base if base is None else base
+            else:
+                base = self._eval(weights) if base is None else base
+                masked = {key: [self._eval(_masked(weights, *key, o)) for o in ops] for key, ops in todo.items()}
+        return [self._probe_result(weights, c, e, base, dict(zip(todo[(c, e)], masked[(c, e)], strict=True)))
+                for c, e in edges]
+
+    def _replay_applies(self) -> bool:
+        """Replays and batched probes need plain DARTS mixing and probes that leave the running statistics alone."""
+        if not isinstance(self.model, Supernet) or not self.config.replay or self.config.bn_side_effects:
+            return False
+        cfg = self.model.cfg
+        return cfg.partial_channels == 1 and not cfg.inactive_bias and not cfg.edge_normalization
+
+    def _probe_result(self, weights: dict[str, Tensor], cell_type: str, edge: int, base: tuple[float, float],
+                      masked: dict[int, tuple[float, float]]) -> ProbeResult:
+        ops = self.candidate_ops(cell_type, edge)
+        losses, accs = zip(*[masked.get(o, base) for o in ops], strict=True)
         best = int(np.argmin(accs)) if self.config.crit == "acc" else int(np.argmax(losses))  # first extremum
         node, src = self.space.edges[edge]
         return ProbeResult(cell_type, edge, node, src, tuple(self.space.ops[o] for o in ops),
-                           tuple(float(weights[cell_type][edge, o]) for o in ops), base_loss, base_acc,
+                           tuple(float(weights[cell_type][edge, o]) for o in ops), base[0], base[1],
                            tuple(losses), tuple(accs), self.config.crit, self.space.ops[ops[best]])
 
     def _draw(self, items: list[int]) -> int:
@@ -388,6 +411,102 @@ class Projection:
         return self.genotype()
 
 
+def _masked(weights: dict[str, Tensor], cell_type: str, edge: int, op: int) -> dict[str, Tensor]:
+    """The mixing weights with one op's weight zeroed (DARTS-PT's mask: no renormalisation)."""
+    w = {c: t.clone() for c, t in weights.items()}
+    w[cell_type][edge, op] = 0.0
+    return w
+
+
+@contextmanager
+def _batch_statistics_only(model: nn.Module) -> Iterator[None]:
+    """BatchNorm layers without running statistics until exit: train-mode outputs never read them, and a
+    batched (vmapped) forward cannot update them in place. Restored, untouched, on exit."""
+    saved = [(m, m.running_mean, m.running_var) for m in model.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None]
+    try:
+        for m, _, _ in saved:
+            m.running_mean, m.running_var = None, None
+        yield
+    finally:
+        for m, mean, var in saved:
+            m.running_mean, m.running_var = mean, var
+
+
+@torch.no_grad()
+def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor],
+                    todo: Mapping[tuple[str, int], Sequence[int]], objective: Objective
+                    ) -> tuple[tuple[float, float], dict[tuple[str, int], list[tuple[float, float]]]]:
+    """(loss, metric) of the unmasked supernet and of each probe ``todo[(cell type, edge)]`` = ops to mask,
+    in the model's current BatchNorm mode, as :func:`evaluate` of each masked supernet would give them.
+
+    Per batch, one unmasked forward records the input states of the first cell of each type and, inside it,
+    the states and node sums before every wave (:meth:`SearchCell.run_waves`). Masking op o of edge k (node
+    i, source j) changes nothing upstream of node i, and node i only by w[k, o] * o(x_j) (the mix is linear;
+    an op's BatchNorm precedes its weight): the probe replays from the wave leaving node i with node i minus
+    that term, then runs the later cells and the head. The probes of one edge run as one batched forward
+    (``torch.func.vmap`` over probes: each keeps its own batch statistics and its own weights in later cells
+    of the same type). Equal to evaluating each masked supernet up to rounding."""
+    space = model.space
+    n_in = space.n_inputs
+    active = active_ops(model, weights)
+    first = {c: next(i for i, cell in enumerate(model.cells) if getattr(cell, "cell_type", None) == c)
+             for c in {c for c, _ in todo}}
+    sums = {key: np.zeros((len(ops), 2)) for key, ops in todo.items()}
+    base, n = np.zeros(2), 0
+    train_mode = any(m.training for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    with _batch_statistics_only(model) if train_mode else contextlib.nullcontext():
+        for xb, yb in batches:
+            states = model.stem_states(xb)
+            inputs, records = {}, {}
+            for idx, cell in enumerate(model.cells):
+                kind = getattr(cell, "cell_type", None)
+                if kind in first and first[kind] == idx:
+                    assert isinstance(cell, SearchCell)
+                    inputs[kind], records[kind] = states, []
+                    out = cell.run_waves(cell.preprocess(states), [None] * space.n_nodes, 0, weights[kind],
+                                         active[kind], records[kind])
+                    states = (states[-1], out)
+                else:
+                    states = model.forward_cells(states, weights, active, idx, idx + 1)
+            base += _scores(model.head(states), yb, objective)
+            n += len(yb)
+            for (c, k), ops in todo.items():
+                if not ops:
+                    continue
+                cell = cast(SearchCell, model.cells[first[c]])
+                node, src = space.edges[k]
+                before, partial = records[c][n_in + node]  # the states before the wave leaving node i
+                slot = cell.waves[src].index(k)
+                terms = torch.stack([cell.wave_ops[src][space.ops[o]].forward_edge(before[src], slot) for o in ops])
+                w_k = weights[c][k, list(ops)].view(-1, 1, 1, 1, 1)
+                nodes = before[n_in + node] - w_k * terms  # (probes, B, C, H, W)
+                w_c = weights[c].expand(len(ops), *weights[c].shape).clone()
+                w_c[torch.arange(len(ops)), k, list(ops)] = 0.0
+                replay = partial_fn(_replay, model, first[c], inputs[c][-1], before[:-1], partial, weights, active, c)
+                logits = torch.func.vmap(replay)(nodes, w_c)
+                for p in range(len(ops)):
+                    sums[(c, k)][p] += _scores(logits[p], yb, objective)
+    return (float(base[0] / n), float(base[1] / n)), {key: [(float(a / n), float(b / n)) for a, b in v]
+                                                         for key, v in sums.items()}
+
+
+def _replay(model: Supernet, index: int, previous: Tensor, before: list[Tensor], partial: list[Tensor | None],
+            weights: dict[str, Tensor], active: dict[str, np.ndarray], cell_type: str, node: Tensor, w: Tensor
+            ) -> Tensor:
+    """Logits of one probe: cell ``index`` (of ``cell_type``) replayed from the wave leaving ``node`` (the
+    masked node's new value; ``before``: the states before it), then the later cells (``w``: this type's
+    masked weights) and the head. ``previous``: the cell's second input state (the next cell's first)."""
+    cell = cast(SearchCell, model.cells[index])
+    out = cell.run_waves([*before, node], partial, len(before), w, active[cell_type])
+    return model.head(model.forward_cells((previous, out), {**weights, cell_type: w}, active, index + 1))
+
+
+def _scores(out: Tensor, y: Tensor, objective: Objective) -> np.ndarray:
+    """(loss, primary metric) times the batch size, as :func:`evaluate` sums them."""
+    return np.array([float(objective.loss(out, y)) * len(y), float(objective.metrics(out, y)[objective.primary]) * len(y)])
+
+
 def clone_searcher(searcher: Searcher) -> Searcher:
     """An independent copy of a search at its current state (same data object, fresh bus)."""
     from workbench.search import Searcher
@@ -449,14 +568,14 @@ def compare_selection(searcher: Searcher, config: ProjectionConfig = ProjectionC
     pt = Projection(searcher, replace(config, proj_intv=0))
     rows, strength = [], {c: np.full((pt.space.n_edges, len(pt.space.ops)), -1e9) for c in pt.space.cell_types}
     # nothing changes during the sweep (no projection is committed): one unmasked evaluation serves every edge,
-    # unless train-mode probes are to move the running statistics (bn_side_effects)
-    base = None if config.bn_side_effects else pt.base_evaluation()
-    for c in pt.space.cell_types:
-        for e in range(pt.space.n_edges):
-            p = pt.probe(c, e, base)
-            m = p.magnitude_op
-            rows.append(EdgeComparison(p, m, p.chosen, m == p.chosen, "" if m == p.chosen else _why(p, m, p.chosen)))
-            i = p.ops.index(p.chosen)
-            strength[c][e, pt.space.ops.index(p.chosen)] = p.acc_drop[i] if p.crit == "acc" else p.loss_rise[i]
+    # unless train-mode probes are to move the running statistics (bn_side_effects: each edge its own)
+    edges = [(c, e) for c in pt.space.cell_types for e in range(pt.space.n_edges)]
+    probes = ([pt.probe(c, e) for c, e in edges] if config.bn_side_effects else pt.probe_edges(edges))
+    for p in probes:
+        m = p.magnitude_op
+        rows.append(EdgeComparison(p, m, p.chosen, m == p.chosen, "" if m == p.chosen else _why(p, m, p.chosen)))
+        i = p.ops.index(p.chosen)
+        score = p.acc_drop[i] if p.crit == "acc" else p.loss_rise[i]
+        strength[p.cell_type][p.edge, pt.space.ops.index(p.chosen)] = score
     return SelectionComparison(tuple(rows), searcher.genotype(), derive_genotype(pt.space, strength), projected,
                                tuple(pt.space.edge_labels()))

@@ -187,6 +187,57 @@ class SearchCell(nn.Module):
                 states.append(self._node_state(None if value is None else value.permute(0, 3, 1, 2), x, B))
         return self._output(states)
 
+    def run_waves(self, states: list[Tensor], partial: list[Tensor | None], start: int, weights: Tensor,
+                  active: np.ndarray, record: list[tuple[list[Tensor], list[Tensor | None]]] | None = None
+                  ) -> Tensor:
+        """Waves ``start``, ``start`` + 1, ... of :meth:`forward` (plain DARTS mixing: no partial channels, no
+        inactive bias, no edge scale); the cell's output.
+
+        ``states``: the preprocessed inputs and the nodes completed before wave ``start`` (NCHW);
+        ``partial``: the node sums of the earlier waves, (B, H, W, C). ``record``: if given, receives
+        (states, partial) as they stand before each wave and at the end (shallow copies: a replay from
+        any wave). DARTS-PT's probes (:mod:`workbench.analysis.projection`) replay from the wave leaving
+        the node a masked edge feeds instead of evaluating the whole supernet.
+        """
+        if self.K != 1 or self.inactive_bias:
+            raise ValueError("run_waves covers plain DARTS mixing (partial_channels=1, inactive_bias=False)")
+        space, states, partial = self.space, list(states), list(partial)
+        for j in range(start, len(self.waves)):
+            if record is not None:
+                record.append((list(states), list(partial)))
+            edges, x = self.waves[j], states[j]
+            E = len(edges)
+            B, C, H, W = x.shape
+            xs = _nhwc(x).unsqueeze(3).expand(B, H, W, E, C).reshape(B, H, W, E * C).permute(0, 3, 1, 2)
+            w_wave = weights.index_select(-2, getattr(self, f"wave_idx{j}"))  # (E, ops), (P, E, ops) under vmap
+            mixed, xs_relu = None, None
+            for name, op in cast("Mapping[str, EdgeOp]", self.wave_ops[j]).items():
+                o = self.op_index[name]
+                if not active[edges][:, o].any():
+                    continue
+                scale = w_wave[..., o].repeat_interleave(C, -1)
+                if op.relu_first:
+                    xs_relu = F.relu(xs) if xs_relu is None else xs_relu
+                    y = op.body(xs_relu, None, scale)
+                else:
+                    y = op.run(xs, None, scale)
+                mixed = y if mixed is None else mixed + y
+            if mixed is None:
+                Ho, Wo = self._out_hw(x, j)
+                mixed = x.new_zeros(B, E * C, Ho, Wo)
+            Ho, Wo = mixed.shape[-2:]
+            for k, contrib in zip(edges, _nhwc(mixed).view(B, Ho, Wo, E, C).unbind(3), strict=True):
+                node = space.edges[k][0]
+                prev = partial[node]
+                partial[node] = contrib if prev is None else prev + contrib
+            done = j - space.n_inputs + 1
+            if 0 <= done < space.n_nodes:
+                value = partial[done]
+                states.append(self._node_state(None if value is None else value.permute(0, 3, 1, 2), x, B))
+        if record is not None:
+            record.append((list(states), list(partial)))
+        return self._output(states)
+
     def _stride(self, src: int) -> int:
         return 2 if self.reduction and src < self.space.n_inputs else 1
 
@@ -374,6 +425,31 @@ class Supernet(ChoiceSupernet):
 
     def empty_options(self, group: str) -> tuple[str, ...]:
         return ("none",)
+
+    # -- forward in pieces (replays from a given cell: DARTS-PT's probes) -----------------------------------
+    def stem_states(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The input states of the first cell: the stem's output, twice (as :meth:`forward`)."""
+        s = self.stem(x.contiguous(memory_format=torch.channels_last))
+        return s, s
+
+    def forward_cells(self, states: tuple[Tensor, ...], weights: Mapping[str, Tensor],
+                      active: Mapping[str, np.ndarray], start: int = 0, stop: int | None = None
+                      ) -> tuple[Tensor, ...]:
+        """Cells ``start`` .. ``stop`` - 1 of :meth:`forward` from the input states of cell ``start``; the
+        input states of cell ``stop`` (the last two outputs)."""
+        for cell in self.cells[start:stop]:
+            if isinstance(cell, SearchCell):
+                out = cell(states, weights[cell.cell_type], active[cell.cell_type],
+                           self.edge_weights(cell.cell_type))
+            else:
+                out = cell(states[-1])
+            states = (states[-1], out)
+        return states
+
+    def head(self, states: tuple[Tensor, ...]) -> Tensor:
+        """Logits from the last cell's output states (as :meth:`forward`)."""
+        y = self.head_norm(states[-1])
+        return self.classifier(F.adaptive_avg_pool2d(y, 1).flatten(1))
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x: Tensor, weights: dict[str, Tensor], active: dict[str, np.ndarray] | None = None,
