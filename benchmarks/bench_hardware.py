@@ -34,14 +34,18 @@ This is a benchmark (it prints; it asserts nothing). Small sizes (``--epochs``,
 2 cores; the architecture learning rates are raised accordingly (printed).
 
 4. **The default-size command**: ``python -m workbench search --space chain
-   --method M --dataset digits`` at each preset's own size
-   (``Method.search_defaults``), wall clock and CPU time, median of
-   ``--repeats``, with the load average (the issue asks under a minute each).
+   --method M --dataset D`` for D in ``--datasets`` (digits and
+   Fashion-MNIST) at each preset's own size (``Method.search_defaults``; on
+   Fashion-MNIST 1436 training images and the chain's stride-4 stem, 7x7
+   maps), wall clock and CPU time, median of ``--repeats``, with the load
+   average and the supernet's accuracies (the issue asks under a minute
+   each); ``--against REF`` times the digits commands of another commit side
+   by side.
 5. **ms per step before/after** routing the chain's depthwise convs through
    ``workbench.conv_kernels.depthwise_conv2d``, alternated on one searcher.
 
 Usage: python benchmarks/bench_hardware.py [--epochs 8] [--seeds 3] [--data-limit 480] [--batch-size 32]
-       [--repeats 3] [--skip sweep,budget,memory,command,kernel]
+       [--repeats 3] [--datasets digits,fashion_mnist] [--against REF] [--skip sweep,budget,memory,command,kernel]
 """
 from __future__ import annotations
 
@@ -257,33 +261,61 @@ def memory(args: argparse.Namespace) -> None:
 
 
 def command(args: argparse.Namespace) -> None:
-    """4. The whole ``search`` command at each preset's default size (Method.search_defaults), ``--repeats``
-    times: wall clock, CPU time of the child (user + sys; robust on a shared machine) and the load average."""
+    """4. The whole ``search`` command at each preset's default size (Method.search_defaults), on each of
+    ``--datasets``, ``--repeats`` times: wall clock, CPU time of the child (user + sys; robust on a shared machine),
+    the load average and the supernet's accuracies. ``--against REF``: the same commands on digits from a checkout
+    of REF too, alternated with this tree's run by run (before Fashion-MNIST's default size existed, its default
+    command read all 60,000 training images at 28x28: not timed)."""
+    import contextlib
+    import os
+
+    from benchmarks.worktree import head, worktree
+    datasets = [d for d in args.datasets.split(",") if d]
+    print(f"\n== 4. python -m workbench search --space chain --method M --dataset D (default size), "
+          f"{args.repeats} runs each, one thread")
+    with contextlib.ExitStack() as stack:
+        trees = {f"this tree ({head()})": ROOT}
+        if args.against:
+            trees = {f"{args.against}": stack.enter_context(worktree(args.against)), **trees}
+        for dataset in datasets:
+            for method in SWEEPS:
+                runs: dict[str, list[tuple[float, float, float, str]]] = {name: [] for name in trees}
+                for _ in range(args.repeats):
+                    for name, tree in trees.items():
+                        if tree != ROOT and dataset != "digits":
+                            continue
+                        runs[name].append(_run_command(tree, method, dataset, {**os.environ, "OMP_NUM_THREADS": "1"}))
+                for name, rs in runs.items():
+                    if rs:
+                        _print_runs(f"{method} / {dataset} / {name}", rs)
+
+
+def _run_command(tree: Path, method: str, dataset: str, env: dict[str, str]) -> tuple[float, float, float, str]:
+    """One default-size ``search`` command in ``tree``: (wall s, child CPU s, load average, summary lines)."""
     import os
     import resource
-    import statistics
     import subprocess
     import tempfile
-    print(f"\n== 4. python -m workbench search --space chain --method M --dataset digits (default size), "
-          f"{args.repeats} runs each, one thread")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for method in SWEEPS:
-        walls, cpus, loads, last = [], [], [], ""
-        for _ in range(args.repeats):
-            with tempfile.TemporaryDirectory() as out:
-                loads.append(os.getloadavg()[0])
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                t0 = time.perf_counter()
-                res = subprocess.run([sys.executable, "-m", "workbench", "search", "--space", "chain", "--method",
-                                      method, "--dataset", "digits", "--out", str(Path(out) / "run"), "--quiet"],
-                                     capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-                walls.append(time.perf_counter() - t0)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-                last = " ".join(line.split(None, 1)[1] for line in res.stdout.splitlines()
-                                if line.strip().startswith(("search finished", "supernet", "architecture ")))
-        print(f"  {method:<12} wall median {statistics.median(walls):5.1f} s {[round(w, 1) for w in walls]}  CPU "
-              f"median {statistics.median(cpus):5.1f} s  load {[round(x, 2) for x in loads]}\n      {last}")
+    with tempfile.TemporaryDirectory() as out:
+        load = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "workbench", "search", "--space", "chain", "--method", method,
+                              "--dataset", dataset, "--out", str(Path(out) / "run"), "--quiet"],
+                             capture_output=True, text=True, env=env, cwd=tree, check=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    text = " ".join(line.split(None, 1)[1] for line in res.stdout.splitlines()
+                    if line.strip().startswith(("search finished", "supernet", "architecture ")))
+    return wall, cpu, load, text
+
+
+def _print_runs(what: str, runs: list[tuple[float, float, float, str]]) -> None:
+    import statistics
+    walls, cpus, loads = ([r[i] for r in runs] for i in range(3))
+    print(f"  {what}: wall median {statistics.median(walls):5.1f} s {[round(w, 1) for w in walls]}  CPU median "
+          f"{statistics.median(cpus):5.1f} s  load {[round(x, 2) for x in loads]}\n      {runs[-1][3]}")
 
 
 def kernel_ab(args: argparse.Namespace) -> None:
@@ -332,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-fraction", type=float, default=0.35,
                     help="the budget target: cheapest + fraction * (largest - cheapest)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each default-size command (part 4)")
+    ap.add_argument("--datasets", default="digits,fashion_mnist",
+                    help="comma-separated datasets of the default-size commands (part 4)")
+    ap.add_argument("--against", metavar="REF", help="part 4: also time the digits commands from a checkout of "
+                                                     "REF (git worktree), alternated with this tree's")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: sweep, budget, memory, command, "
                                                "kernel")
     args = ap.parse_args(argv)

@@ -41,8 +41,15 @@ Default size: ``search_defaults`` (the command line's defaults where no flag is 
 lr 0.03 for FBNet (every candidate runs each step), 15 epochs with arch lr 0.03 and weight lr 0.1 for ProxylessNAS
 (one path per step: its supernet needs more steps, and a larger weight step -- measured at seed 2: supernet
 accuracy 82% after 15 epochs at lr 0.1, 44% at 0.025) and 10 epochs for Single-Path (thresholds at its own
-``threshold_lr``): each command under a minute on digits on this 2-core machine
-(``benchmarks/bench_hardware.py --skip sweep,budget,memory``).
+``threshold_lr``), each keeping at most ``CPU_DATA_LIMIT`` = 1436 training images (digits' whole training set,
+so digits is unchanged; Fashion-MNIST's 60,000 are cut to 1436, stratified and seeded; the test set stays whole).
+On 28x28 inputs the chain space's stem has stride 4 by itself
+(:meth:`~workbench.spaces.chain.space.ChainSpace.stem_stride_for`: the searched layers see 7x7, 4x4, 2x2 maps,
+as digits' 8x8, 4x4, 2x2), so a Fashion-MNIST search costs about what a digits one does: each whole command under a minute on digits and on Fashion-MNIST on this 2-core machine
+(``benchmarks/bench_hardware.py --skip sweep,budget,memory,kernel --datasets digits,fashion_mnist``). The
+command line applies ``search_defaults`` where no flag names a field; in Python (and the dashboard, which takes
+the config) the same size is ``SearchConfig(space="chain", method=m, dataset=d,
+**get_method(m).search_defaults)`` -- a bare ``SearchConfig`` keeps its own defaults (50 epochs, all images).
 
 All take a :class:`~workbench.methods.costs.CostModel` over the chain's
 choice group as the ``cost`` option, or a name built from the searcher's space
