@@ -143,6 +143,97 @@ def test_lessons_copy_never_imports_torch(tmp_path):
         p.name for p in lesson_files() if p.suffix == ".ipynb")
 
 
+# ------------------------------------------------------------------------------------------------ runs show / list
+@pytest.fixture(scope="module")
+def run_folders(tmp_path_factory):
+    """Run folders as the store writes them: a cell space with a removed op, method options and a non-default
+    supernet; a chain space (Choices architectures); copies of the first made incomplete (the finish cut off),
+    failed, and rolled back (an epoch re-run: its line again, later)."""
+    from workbench.app.cli import main
+
+    root = tmp_path_factory.mktemp("runs")
+    common = ["--epochs", "2", "--data-limit", "64", "--batch-size", "16", "--threads", "1", "--no-report", "--quiet"]
+    assert main(["search", "--space", "toy", "--C", "4", "--remove-op", "avg_pool_3x3", "--method", "darts-v2",
+                 "--method-option", "r=0.02", "--supernet", "affine=true", *common, "--out", str(root / "toy")]) == 0
+    assert main(["search", "--space", "chain", *common, "--epochs", "1", "--out", str(root / "chain")]) == 0
+    events = (root / "toy" / "events.jsonl").read_text().splitlines(keepends=True)
+    epochs = (root / "toy" / "epochs.jsonl").read_text().splitlines(keepends=True)
+    variants = {"incomplete": ([ln for ln in events if '"RunFinished"' not in ln], epochs),
+                "failed": ([ln for ln in events if '"RunFinished"' not in ln]
+                           + ['{"type":"RunFailed","step":4,"error":"loss is nan","error_type":"FloatingPointError"}\n'],
+                           epochs),
+                "rolled-back": (events, [*epochs, epochs[0]])}
+    for name, (ev, ep) in variants.items():
+        shutil.copytree(root / "toy", root / name)
+        (root / name / "events.jsonl").write_text("".join(ev))
+        (root / name / "epochs.jsonl").write_text("".join(ep))
+    return root
+
+
+def _engine_output(monkeypatch, capsys, *args: str) -> str:
+    """What the CLI prints when the engine reads the run folders (load_run), in this process."""
+    import workbench.runs.digest as digest
+    from workbench.app.cli import main
+
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        m.setattr(digest, "digest_run", lambda run_dir: None)
+        assert main(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def test_the_digest_of_a_run_folder_is_what_load_run_reads(run_folders):
+    from workbench.runs import load_run
+    from workbench.runs.digest import RunDigest, digest_run
+
+    statuses = []
+    for folder in sorted(run_folders.iterdir()):
+        digest = digest_run(folder)
+        assert digest == RunDigest.of_run(load_run(folder)), folder.name
+        statuses.append((folder.name, digest.status, len(digest.epochs)))
+    assert statuses == [("chain", "finished", 1), ("failed", "failed", 2), ("incomplete", "incomplete", 2),
+                        ("rolled-back", "finished", 1), ("toy", "finished", 2)]
+
+
+def test_runs_show_and_list_never_import_torch(run_folders, monkeypatch, capsys):
+    for name in ("toy", "chain", "incomplete"):
+        shown = _torch_free("runs", "show", str(run_folders / name))
+        assert shown == _engine_output(monkeypatch, capsys, "runs", "show", str(run_folders / name)), name
+    toy = _torch_free("runs", "show", str(run_folders / "toy")).splitlines()
+    assert toy[2] == ("search       toy / darts-v2 / digits, seed 2, 2 epochs, supernet C=4, affine=True, batch 16, removed "
+                      "['avg_pool_3x3']") and toy[3] == "options      r=0.02"
+    listed = _torch_free("runs", "list", str(run_folders))
+    assert listed == _engine_output(monkeypatch, capsys, "runs", "list", str(run_folders))
+    assert [ln.split()[:2] for ln in listed.splitlines()] == [
+        ["chain", "finished"], ["failed", "failed"], ["incomplete", "incomplete"], ["rolled-back", "finished"],
+        ["toy", "finished"]]
+
+
+def test_runs_show_reads_with_the_engine_what_the_files_alone_do_not_say(run_folders, tmp_path, capsys):
+    """A corrupt line, a folder written before the store recorded labels, a space object passed by hand: the
+    digest declines and load_run reads the folder (it lists corrupt lines; it checks the space object)."""
+    from workbench.app.cli import main
+    from workbench.runs.digest import digest_run
+
+    def copy(name: str) -> Path:
+        return Path(shutil.copytree(run_folders / "toy", tmp_path / name))
+
+    corrupt = copy("corrupt")
+    with open(corrupt / "steps.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"step": 9, "train_loss": oops\n')
+    old = copy("old")
+    lines = [json.loads(ln) for ln in (old / "epochs.jsonl").read_text().splitlines()]
+    (old / "epochs.jsonl").write_text("".join(json.dumps({k: v for k, v in d.items() if k != "label"}) + "\n"
+                                              for d in lines))
+    passed = copy("passed")
+    info = json.loads((passed / "config.json").read_text())
+    info["space"]["registered"] = False
+    (passed / "config.json").write_text(json.dumps(info))
+    assert digest_run(corrupt) is None and digest_run(old) is None and digest_run(passed) is None
+    main(["runs", "show", str(corrupt)])
+    assert "skipped      1 corrupt log line:\n  steps.jsonl line 5: corrupt line" in capsys.readouterr().out
+
+
 def test_spaces_package_is_lazy_and_its_exports_still_work():
     """The torch-free modules import no family; the names still work; and graph.space imported first (it reads
     the dataset registry while it is being imported, before it has registered) leaves space_names() and

@@ -5,6 +5,9 @@ is built (:mod:`workbench.validate`), with a :class:`~workbench.errors.ConfigErr
 naming the field, the value and what is accepted. A registered method's options
 and the space's removed options are checked too; ``supernet`` is resolved by the
 space (its config object, a mapping of its fields, or None for its defaults).
+
+Importing this module imports neither torch nor the registries (building a config does, to check it): a
+command that only reads a run folder's ``config.json`` can name the fields without them.
 """
 from __future__ import annotations
 
@@ -12,14 +15,13 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from workbench import validate as V
 from workbench.errors import ConfigError, ConfigTypeError
-from workbench.methods import METHODS, get_method
-from workbench.spaces import SearchSpace, get_space
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class SearchConfig:
     deterministic: bool = False  # on CUDA: deterministic kernels (process-wide switches; see Searcher)
 
     def __post_init__(self) -> None:
+        from workbench.methods import METHODS, get_method
+
         for name, value in _validated_fields(self).items():
             object.__setattr__(self, name, value)
         if self.space in _space_names():  # else: a space object's name; the Searcher resolves it with the object
@@ -151,6 +155,8 @@ def _validated_fields(c: SearchConfig) -> dict[str, Any]:
 
 
 def _device(value: Any) -> str:
+    import torch
+
     text = V.string(value, "device", where=_WHERE)
     try:
         dev = torch.device(text)
@@ -163,6 +169,8 @@ def _device(value: Any) -> str:
 
 def _check_removed_ops(space_name: str, removed: tuple[str, ...]) -> None:
     """``removed`` must name options of the registered space and leave every row a real option ('none' is not)."""
+    from workbench.spaces import get_space
+
     space = get_space(space_name)
     if not hasattr(space, "with_ops"):
         raise V.fail(_WHERE, "removed_ops", removed, f"() for space {space_name!r}, which has no options to remove")
@@ -190,6 +198,8 @@ def _check_removed_ops(space_name: str, removed: tuple[str, ...]) -> None:
 
 def _resolve_supernet(space: str, value: Any) -> Any:
     """The registered space's supernet settings from ``value``; its errors become ConfigErrors naming the field."""
+    from workbench.spaces import get_space
+
     try:
         return get_space(space).supernet_config(value)
     except (TypeError, ValueError) as exc:
@@ -199,6 +209,8 @@ def _resolve_supernet(space: str, value: Any) -> Any:
 
 
 def _check_device_available(device: str) -> None:
+    import torch
+
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{_WHERE}device={device!r} is not available: torch sees no CUDA device here; use 'cpu'")
@@ -216,6 +228,8 @@ def _space_names() -> list[str]:
 
 def _space_provenance(config: SearchConfig, space: SearchSpace) -> str:
     """"registered" when ``config.space`` (minus ``removed_ops``) rebuilds exactly ``space``."""
+    from workbench.spaces import get_space
+
     if config.space not in _space_names():
         return "object"
     registered = get_space(config.space)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +26,9 @@ from workbench.events import (
     RunStarted,
     StepEnded,
 )
-from workbench.spaces import SearchSpace
+
+if TYPE_CHECKING:  # pragma: no cover  (a History needs only the space's choice groups: reading one needs no torch)
+    from workbench.spaces import SearchSpace
 
 SCALARS = ("epoch", "train_loss", "val_loss", "lr", "arch_lr", "seconds")
 

@@ -34,22 +34,49 @@ not match (or a registered name that now means something else).
 """
 from __future__ import annotations
 
-from workbench.runs.logs import (
-    CKPT_DIR,
-    CONFIG,
-    DISCARDED,
-    EPOCHS,
-    EVENTS,
-    RUN_FORMAT,
-    STEPS,
-    BadLine,
-    RunError,
-    list_checkpoints,
-    read_run_info,
-)
-from workbench.runs.reader import Run, load_run
-from workbench.runs.resume import resume
-from workbench.runs.store import RunStore
+from typing import TYPE_CHECKING, Any
+
+from workbench.lazy import LazyExports
+
+# Exported lazily (PEP 562): the run-folder readers that need no torch (logs, digest: ``runs show`` and ``runs
+# list``) import without the store, the reader and resume (which build searchers, spaces and torch objects).
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("CKPT_DIR", "CONFIG", "DISCARDED", "EPOCHS", "EVENTS", "RUN_FORMAT", "STEPS", "BadLine",
+                     "RunError", "list_checkpoints", "read_run_info"), "workbench.runs.logs"),
+    **dict.fromkeys(("Run", "load_run"), "workbench.runs.reader"),
+    "resume": "workbench.runs.resume",
+    "RunStore": "workbench.runs.store",
+}
 
 __all__ = ["CKPT_DIR", "CONFIG", "DISCARDED", "EPOCHS", "EVENTS", "RUN_FORMAT", "STEPS", "BadLine", "Run",
            "RunError", "RunStore", "list_checkpoints", "load_run", "read_run_info", "resume"]
+
+_lazy = LazyExports(__name__, _EXPORTS, globals())
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name's module on first use (PEP 562) and cache the name here."""
+    return _lazy.get(name)
+
+
+def __dir__() -> list[str]:
+    return _lazy.dir()
+
+
+if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager imports)
+    from workbench.runs.logs import (
+        CKPT_DIR,
+        CONFIG,
+        DISCARDED,
+        EPOCHS,
+        EVENTS,
+        RUN_FORMAT,
+        STEPS,
+        BadLine,
+        RunError,
+        list_checkpoints,
+        read_run_info,
+    )
+    from workbench.runs.reader import Run, load_run
+    from workbench.runs.resume import resume
+    from workbench.runs.store import RunStore

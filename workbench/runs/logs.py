@@ -8,14 +8,15 @@ import math
 import os
 import platform
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 
-from workbench.search import SearchConfig
+from workbench.config import SearchConfig  # building one (checked) imports torch and the registries
+from workbench.events import StepEnded
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def _jsonable(o: Any) -> Any:
         return [_jsonable(v) for v in o]
     if isinstance(o, np.ndarray):
         return _jsonable(o.tolist())
-    if isinstance(o, torch.Tensor):
+    torch = sys.modules.get("torch")  # without torch imported, nothing is a tensor
+    if torch is not None and isinstance(o, torch.Tensor):
         return _jsonable(o.detach().cpu().tolist())
     if isinstance(o, (np.bool_, bool)):
         return bool(o)
@@ -143,6 +145,28 @@ def _skip(bad: list[BadLine] | None, path: Path, line: int, reason: str, raw: An
         bad.append(BadLine(path.name, line, reason, text[:200]))
 
 
+# ---------------------------------------------------------------------- log records
+def _metrics(d: dict[str, Any], split: str) -> dict[str, float]:
+    """A step's metrics by name (run folders before 0.2 stored ``train_acc`` / ``val_acc``)."""
+    if f"{split}_metrics" in d:
+        return {k: _num(v) for k, v in d[f"{split}_metrics"].items()}
+    return {"accuracy": _num(d[f"{split}_acc"])} if f"{split}_acc" in d else {}
+
+
+def _epoch_metrics(d: dict[str, Any]) -> dict[str, float] | None:
+    if d.get("val_metrics") is not None:
+        return {k: _num(v) for k, v in d["val_metrics"].items()}
+    return {"accuracy": _num(d["val_acc"])} if d.get("val_acc") is not None else None
+
+
+def _step_event(d: dict[str, Any]) -> StepEnded:
+    arr = {k: {c: np.asarray(v, dtype=np.float32) for c, v in d[k].items()} for k in ("alphas", "weights")}
+    return StepEnded(int(d["step"]), int(d["epoch"]), _num(d["train_loss"]), _num(d["val_loss"]),
+                     _metrics(d, "train"), _metrics(d, "val"), _num(d["lr"]), _num(d["arch_lr"]), arr["alphas"],
+                     arr["weights"], _num(d["seconds"]), {k: _num(v) for k, v in d.get("extras", {}).items()})
+
+
+
 # ---------------------------------------------------------------------- folder layout
 def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed ``config.json`` of a run folder (raises RunError if it is not one)."""
@@ -203,15 +227,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _config_of(info: dict[str, Any], path: Path) -> SearchConfig:
-    """The run's SearchConfig from config.json; a missing or invalid field raises RunError naming it."""
-    d = info["config"]
+def _check_config_keys(info: dict[str, Any], path: Path) -> None:
+    """Every SearchConfig field a run folder must have is in config.json (else RunError naming it)."""
     known = {f.name for f in dataclasses.fields(SearchConfig)}
-    if missing := sorted(k for k in known - set(d) if k not in _OPTIONAL_CONFIG_KEYS):
+    if missing := sorted(k for k in known - set(info["config"]) if k not in _OPTIONAL_CONFIG_KEYS):
         raise RunError(f"{path / CONFIG}: key 'config.{missing[0]}' is missing (missing: {missing}); this "
                        "config.json is incomplete or damaged")
+
+
+def _config_of(info: dict[str, Any], path: Path) -> SearchConfig:
+    """The run's SearchConfig from config.json; a missing or invalid field raises RunError naming it."""
+    _check_config_keys(info, path)
     try:
-        return SearchConfig.from_dict(d)
+        return SearchConfig.from_dict(info["config"])
     except (ValueError, TypeError, KeyError) as exc:
         raise RunError(f"{path / CONFIG}: key 'config' holds an invalid search config: {exc}") from None
 
@@ -224,6 +252,8 @@ def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def _versions() -> dict[str, str]:
+    import torch
+
     from workbench import __version__
     return {"workbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "platform": platform.platform()}

@@ -16,7 +16,6 @@ from workbench.events import (
     RunFailed,
     RunFinished,
     RunStarted,
-    StepEnded,
 )
 from workbench.history import History
 from workbench.runs.logs import (
@@ -27,9 +26,10 @@ from workbench.runs.logs import (
     BadLine,
     RunError,
     _config_of,
-    _num,
+    _epoch_metrics,
     _numbered,
     _skip,
+    _step_event,
     list_checkpoints,
     read_run_info,
 )
@@ -74,26 +74,6 @@ class Run:
         if self.history.finished is not None:
             return self.history.finished.genotype
         return self.genotypes[-1][1] if self.genotypes else None
-
-
-def _metrics(d: dict[str, Any], split: str) -> dict[str, float]:
-    """A step's metrics by name (run folders before 0.2 stored ``train_acc`` / ``val_acc``)."""
-    if f"{split}_metrics" in d:
-        return {k: _num(v) for k, v in d[f"{split}_metrics"].items()}
-    return {"accuracy": _num(d[f"{split}_acc"])} if f"{split}_acc" in d else {}
-
-
-def _epoch_metrics(d: dict[str, Any]) -> dict[str, float] | None:
-    if d.get("val_metrics") is not None:
-        return {k: _num(v) for k, v in d["val_metrics"].items()}
-    return {"accuracy": _num(d["val_acc"])} if d.get("val_acc") is not None else None
-
-
-def _step_event(d: dict[str, Any]) -> StepEnded:
-    arr = {k: {c: np.asarray(v, dtype=np.float32) for c, v in d[k].items()} for k in ("alphas", "weights")}
-    return StepEnded(int(d["step"]), int(d["epoch"]), _num(d["train_loss"]), _num(d["val_loss"]),
-                     _metrics(d, "train"), _metrics(d, "val"), _num(d["lr"]), _num(d["arch_lr"]), arr["alphas"],
-                     arr["weights"], _num(d["seconds"]), {k: _num(v) for k, v in d.get("extras", {}).items()})
 
 
 def _other_event(d: dict[str, Any], config: dict[str, Any], space: SearchSpace) -> Any:

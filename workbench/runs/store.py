@@ -1,6 +1,7 @@
 """The run store: a searcher's events recorded to a folder, checkpoints written and pruned (see the package docstring)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -43,6 +44,17 @@ from workbench.serialize import CheckpointError
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------- the store
+def supernet_defaults(settings: Any) -> dict[str, Any] | None:
+    """The default values of a supernet settings dataclass (None when it is not one, or has no defaults):
+    recorded so that a run folder can be summarised without the space (:mod:`workbench.runs.digest`)."""
+    if not dataclasses.is_dataclass(settings) or isinstance(settings, type):
+        return None
+    try:
+        return dataclasses.asdict(type(settings)())
+    except TypeError:  # no default instance
+        return None
+
+
 class RunStore:
     """Records a searcher's events to ``out_dir`` and checkpoints it; see the module docstring."""
 
@@ -76,7 +88,8 @@ class RunStore:
                 "method_record": {"registered": s.provenance["method"] == "registered"},
                 "space": {"name": s.space.name, "fingerprint": s.space.fingerprint(),
                           "registered": s.provenance["space"] == "registered",
-                          "groups": [g.to_dict() for g in s.space.choice_groups()]},
+                          "groups": [g.to_dict() for g in s.space.choice_groups()],
+                          "supernet_defaults": supernet_defaults(s.config.supernet)},
                 "task": {"name": s.task.name, "objective": s.objective.name, "fingerprint": s.task.fingerprint(),
                          "registered": s.provenance["task"] == "registered"},
                 "genotype_rule": s.method.genotype_rule, "steps_per_epoch": s.steps_per_epoch,
@@ -105,8 +118,8 @@ class RunStore:
             self._logs[STEPS].write(row)
         elif isinstance(ev, EpochEnded):
             self._logs[EPOCHS].write({"epoch": ev.epoch, "step": ev.step, "genotype": ev.genotype.to_dict(),
-                                      "genotype_text": str(ev.genotype), "val_loss": ev.val_loss,
-                                      "val_metrics": ev.val_metrics})
+                                      "genotype_text": str(ev.genotype), "label": self.searcher.space.label(ev.genotype),
+                                      "val_loss": ev.val_loss, "val_metrics": ev.val_metrics})
             self.sync()
             if self.checkpoint_every and (ev.epoch + 1) % self.checkpoint_every == 0:
                 self.checkpoint()
@@ -116,6 +129,8 @@ class RunStore:
                 row.pop("config")  # already in config.json
                 if ev.resumed:  # a rollback: the next checkpoint at a step seen before holds a new state
                     self._last_ckpt_step = None
+            elif isinstance(ev, RunFinished):
+                row["label"] = self.searcher.space.label(ev.genotype)
             self._logs[EVENTS].write(row)
             if isinstance(ev, RunFailed):
                 self.failed = ev

@@ -11,52 +11,59 @@ wrote a ``summary.json``, the supernet's scores.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.app.cli.common import metric_text, metrics_text, n_text, outcome_text
+from workbench.app.cli.help_names import SPACES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.runs.digest import RunDigest
+
+
+def read_digest(run_dir: Any) -> RunDigest:
+    """The summary of a run folder: from its files alone when they allow it (no torch), else read back by the
+    engine (``load_run``: a folder from an older version, a space object passed by hand, corrupt log lines)."""
+    from workbench.runs.digest import RunDigest, digest_run
+
+    digest = digest_run(run_dir)
+    if digest is not None and digest.config["space"] in SPACES:  # a built-in: load_run would find it registered
+        return digest
+    from workbench.runs import load_run
+    return RunDigest.of_run(load_run(run_dir))
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
-    from workbench.runs import list_checkpoints, load_run
-    from workbench.spaces.cell.genotype import Genotype
-
-    run = load_run(args.run_dir)
-    cfg, info, h = run.config, run.info, run.history
-    space = h.space
-    spe = info.get("steps_per_epoch", 0)
-    total = spe * cfg.epochs
-    done = int(h.steps[-1]) if len(h) else 0
+    run = read_digest(args.run_dir)
+    cfg, info = run.config, run.info
     status = {"finished": "finished", "failed": f"FAILED ({run.error})",
               "incomplete": "incomplete (interrupted or still running)"}[run.status]
     print(f"run folder   {run.path}")
-    print(f"status       {status}, step {done} of {total}")
-    removed = f", removed {list(cfg.removed_ops)}" if cfg.removed_ops else ""
-    print(f"search       {cfg.space} / {cfg.method} / {cfg.dataset}, seed {cfg.seed}, {n_text(cfg.epochs, 'epoch')}, "
-          f"supernet {_settings(cfg.supernet)}, batch {cfg.batch_size}{removed}")
-    if cfg.method_options:
-        print(f"options      {', '.join(f'{k}={v}' for k, v in cfg.method_options.items())}")
+    print(f"status       {status}, step {run.last_step} of {run.total_steps}")
+    removed = f", removed {list(cfg['removed_ops'])}" if cfg["removed_ops"] else ""
+    print(f"search       {cfg['space']} / {cfg['method']} / {cfg['dataset']}, seed {cfg['seed']}, "
+          f"{n_text(cfg['epochs'], 'epoch')}, supernet {run.supernet}, batch {cfg['batch_size']}{removed}")
+    if cfg["method_options"]:
+        print(f"options      {', '.join(f'{k}={v}' for k, v in cfg['method_options'].items())}")
     if info.get("command"):
         print(f"command      {' '.join(info['command'])}")
-    cks = list_checkpoints(run.path)
+    cks = run.checkpoints
     print(f"checkpoints  {', '.join(p.stem for p in cks) or 'none'}")
-    m = h.primary_metric or "accuracy"
+    m = run.primary_metric
     rollbacks = _rollback_steps(run.path)  # the read-back history keeps only the re-run epochs
-    for rec in h.epochs:
+    for rec in run.epochs:
         val = "" if not rec.val_metrics else f"val {metric_text(m, rec.val_metrics.get(m, float('nan')))}  "
-        print(f"  epoch {rec.epoch + 1:3d}  step {rec.step:6d}  {val}{space.label(rec.genotype)}")
+        print(f"  epoch {rec.epoch + 1:3d}  step {rec.step:6d}  {val}{rec.label}")
         for step in rollbacks:  # a controller loaded this epoch's state again (DARTS-ADA rollback)
             if step == rec.step:
                 print(f"  -- rolled back to the end of epoch {rec.epoch + 1} (step {step})")
-    stops = [a.values for a in h.analysis if a.kind == "early_stop"]
-    if stops:
-        fired = ", ".join(f"epoch {v['trigger_epoch'] + 1} (ratio {v['ratio']:.3f} > {v['factor']:g})" for v in stops)
-        print(f"early stop   fired {n_text(len(stops), 'time')}: {fired}")
-    arch = run.genotype
-    if arch is not None:
-        print(f"{'genotype' if isinstance(arch, Genotype) else 'architecture':12s} {space.label(arch)}")
+    if run.early_stops:
+        fired = ", ".join(f"epoch {v['trigger_epoch'] + 1} (ratio {v['ratio']:.3f} > {v['factor']:g})"
+                          for v in run.early_stops)
+        print(f"early stop   fired {n_text(len(run.early_stops), 'time')}: {fired}")
+    if run.architecture is not None:
+        print(f"{'genotype' if run.is_genotype else 'architecture':12s} {run.architecture}")
     summary = _summary(run.path / "summary.json")
     if summary and run.finished:
         sn = summary.get("supernet") or {}
@@ -81,7 +88,6 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from workbench.runs import load_run
     root = Path(args.root)
     if not root.is_dir():
         print(f"workbench: error: {root} is not a folder (run folders are written under runs/ by default)",
@@ -93,21 +99,19 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         return 0
     for path in folders:
         try:
-            run = load_run(path)
+            run = read_digest(path)
         except Exception as exc:  # noqa: BLE001 - one unreadable folder must not hide the others
             print(f"{path.name:28s} unreadable: {type(exc).__name__}: {str(exc)[:100]}")
             continue
-        cfg, h = run.config, run.history
-        done = int(h.steps[-1]) if len(h) else 0
-        total = run.info.get("steps_per_epoch", 0) * cfg.epochs
+        cfg = run.config
         score = ""
         summary = _summary(path / "summary.json") or {}
         val = (summary.get("supernet") or {}).get("val_metrics") or {}
-        m = h.primary_metric or "accuracy"
+        m = run.primary_metric
         if run.finished and m in val:
             score = f"  val {metric_text(m, val[m])}"
-        print(f"{path.name:28s} {run.status:10s} step {done:>6d}/{total:<6d} {cfg.space}/{cfg.method}/{cfg.dataset} "
-              f"seed {cfg.seed}{score}")
+        print(f"{path.name:28s} {run.status:10s} step {run.last_step:>6d}/{run.total_steps:<6d} "
+              f"{cfg['space']}/{cfg['method']}/{cfg['dataset']} seed {cfg['seed']}{score}")
     return 0
 
 
@@ -130,19 +134,6 @@ def _rollback_steps(path: Any) -> list[int]:
             out.append(step)
         seen = max(seen, step)
     return out
-
-
-def _settings(obj: Any) -> str:
-    """A supernet config as its non-default fields (``C=4``), ``defaults`` when there are none."""
-    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
-        return "defaults" if obj is None else str(obj)
-    try:
-        default = type(obj)()
-    except TypeError:  # no default instance: show every field
-        default = None
-    changed = [f"{f.name}={getattr(obj, f.name)}" for f in dataclasses.fields(obj)
-               if default is None or getattr(obj, f.name) != getattr(default, f.name)]
-    return ", ".join(changed) or "defaults"
 
 
 def _summary(path: Any) -> dict[str, Any] | None:
