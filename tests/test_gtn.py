@@ -236,6 +236,7 @@ def test_gtn_method_runs_through_the_searcher_run_folder_and_resume(tmp_path):
     events = full.run()
     ev = events[-1]
     assert ev.lr == 0.0 and ev.arch_lr == pytest.approx(1e-2)  # weight step: nothing to train; meta Adam 1e-2
+    assert not full.optimizer.state and math.isfinite(ev.train_loss)  # it only evaluated its batch: no SGD step
     assert {f"inner_lr_t{t}" for t in range(10)} <= set(ev.extras) and ev.extras["learner_width"] in (32, 64, 128)
     first = _search()
     z0 = first.model.curriculum.z.detach().clone()

@@ -5,6 +5,8 @@ asserted in notebook 13's part ``_part_guidance.py``, not here.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -206,6 +208,9 @@ def test_a_guidance_search_on_the_searcher_moves_only_the_gates_and_decodes_a_po
     before = {k: v.clone() for k, v in s.model.denoiser.state_dict().items()}
     events = s.run()
     assert all(torch.equal(before[k], v) for k, v in s.model.denoiser.state_dict().items())  # denoiser frozen
+    # and the weight step only evaluated its batch: no weight gradient, no optimizer step (no momentum state)
+    assert not s.optimizer.state and all(p.grad is None for p in s.model.denoiser.parameters())
+    assert all(math.isfinite(e.train_loss) for e in events)
     p = s.probabilities()["steps"][:, 1]
     assert not np.allclose(p, 0.5) and "nfe_cost" in events[-1].extras
     before_last = events[-2].weights["steps"][:, 1]  # the term is computed before the step's update

@@ -375,6 +375,12 @@ class Searcher(SearchState):
         w = {c: t.detach() for c, t in w.items()}
         if self.method.perturbation is not None:
             w = self.method.perturbation(ctx, w, active)
+        if not self.method.trains_weights:  # nothing to train: the batch is evaluated for the curves only
+            with torch.no_grad():
+                out = self.model(x, w, active)
+                outs.loss("train_loss", self.objective.loss(out, y), "training")
+            outs.metrics("train", self.objective.metrics(out, y))
+            return
         out = self.model(x, w, active)
         loss = self.objective.loss(out, y)
         outs.loss("train_loss", loss, "training")

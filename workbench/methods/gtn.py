@@ -28,9 +28,9 @@ searcher's architecture step is the meta-step:
   never captured as a graph (:func:`workbench.cuda_graphs.capture_blocker` captures only deterministic
   relaxations): every GTN step draws a new learner -- width and initialisation -- from the host generator,
   which a replayed graph would freeze;
-* ``lr_schedule`` = 0: GTN has no weights that persist across meta-iterations (every learner is new), so the
-  searcher's weight step has nothing to train. It still runs (forward on a real training batch), and
-  reports the taught learner's training loss and accuracy; with lr 0 the SGD update changes nothing.
+* ``trains_weights`` = False: GTN has no weights that persist across meta-iterations (every learner is new), so
+  the searcher's weight step has nothing to train: it evaluates a real training batch (no backward, no optimizer
+  step) and reports the taught learner's training loss and accuracy; ``lr_schedule`` = 0 says so on the curves.
 
 ``paper_defaults`` (applied by :func:`~workbench.methods.paper_config` on request) are the CPU pilot's:
 ``digits_std`` (:mod:`workbench.gtn.data`), 25 epochs of meta batch 128 (150 meta-iterations on the 718-example
@@ -135,6 +135,7 @@ def gtn(widths: Any = (32, 64, 128), intermediate_every: int = 0, meta_lr: float
     reverse = V.boolean(reverse, "reverse", **w)
     return replace(darts_v1(), name=NAME, arch_gradient=MetaGradient(widths, intermediate_every),
                    arch_optimizer=MetaAdam(meta_lr), relaxation=SoftLabels(), lr_schedule=zero_lr, weight_decay=None,
+                   trains_weights=False,
                    supernet_settings={"learn_labels": learn_labels, "reverse": reverse}, spaces=("gtn",),
                    paper_defaults={"dataset": "digits_std", "epochs": 25, "batch_size": 128, "train_portion": 0.5},
                    options={"widths": widths, "intermediate_every": intermediate_every, "meta_lr": meta_lr,

@@ -23,10 +23,10 @@ Slots (no new loop, no flag on another method):
   gradient of the other, so Adam at ``lr`` on both is Adam at 2 ``lr`` on the gate logit (the default 0.025 =
   the pilot's 0.05 on theta_k). ``lr=None`` uses the config's DARTS Adam (``arch_lr``, ``arch_betas``,
   ``arch_weight_decay``) instead;
-* ``lr_schedule``: 0 -- **the denoiser is frozen**. The Searcher's weight step still runs (it reports the
-  relaxed policy's loss on the weight half as ``train_mse``) but changes no weight, bit for bit; it is the price
-  of running on the Searcher (one extra forward and backward per step), in exchange for run folders, resume, the
-  CLI and the dashboard.
+* ``trains_weights`` = False, ``lr_schedule`` = 0 -- **the denoiser is frozen**. The Searcher's weight step
+  only evaluates the weight half's batch (the relaxed policy's loss, reported as ``train_mse``; no backward, no
+  optimizer step) and changes no weight, bit for bit: one extra no-grad forward per step, the price of running
+  on the Searcher, in exchange for run folders, resume, the CLI and the dashboard.
 """
 from __future__ import annotations
 
@@ -121,7 +121,8 @@ def guidance(cost_weight: float = 0.01, lr: float | None = 0.025, relaxation: st
     relax = Softmax() if relaxation == "sigmoid" else GumbelSoft(ConstantTau(tau))
     extra: dict[str, Any] = {} if lr is None else {"arch_optimizer": GateAdam(lr)}
     return Method("guidance", arch_gradient=arch_grad.first_order, relaxation=relax,
-                  arch_loss_terms=(NfeCostTerm(cost_weight),), lr_schedule=FrozenWeights(), spaces=("guidance",),
+                  arch_loss_terms=(NfeCostTerm(cost_weight),), lr_schedule=FrozenWeights(), trains_weights=False,
+                  spaces=("guidance",),
                   options={"cost_weight": cost_weight, "lr": lr, "relaxation": relaxation, "tau": tau}, **extra)
 
 

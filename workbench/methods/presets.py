@@ -140,6 +140,9 @@ class Method:
     supernet_settings: Mapping[str, Any] = field(default_factory=dict)  # space settings, e.g. partial_channels=4
     arch_loss_terms: tuple[Any, ...] = ()  # (ctx) -> Tensor, added to the architecture loss (costs)
     weight_loss_terms: tuple[Any, ...] = ()  # (ctx, output, batch) -> Tensor, added to the weight loss
+    #: False: the method has no weights to train (GTN's learners are new every step, Guidance's denoiser is
+    #: frozen): the weight step only evaluates its batch for the curves (no backward, no optimizer step)
+    trains_weights: bool = True
     arch_optimizer: Callable[[list[torch.nn.Parameter], SearchConfig], torch.optim.Optimizer] = adam
     weight_optimizer: Callable[[list[torch.nn.Parameter], SearchConfig], torch.optim.Optimizer] = sgd  # DNIS: Adam
     arch_parameters: ArchParams | None = None  # which tensors are the architecture; None = model.arch_parameters()
@@ -156,6 +159,7 @@ class Method:
         V.string(self.name, "name", **w)
         V.choice(self.order, "order", ORDERS, **w)
         object.__setattr__(self, "arch_start_epoch", V.integer(self.arch_start_epoch, "arch_start_epoch", low=0, **w))
+        object.__setattr__(self, "trains_weights", V.boolean(self.trains_weights, "trains_weights", **w))
         for slot in ("arch_gradient", "perturbation", "weight_decay", "driver", "arch_parameters", "model_rule"):
             if getattr(self, slot) is not None and not callable(getattr(self, slot)):
                 raise V.fail("Method.", slot, getattr(self, slot), "a callable or None", type_error=True)
