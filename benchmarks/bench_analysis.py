@@ -10,17 +10,20 @@
    (target: < 20 s on the 2-core machine).
 3. One full DARTS-PT projection on the NB201 space (reference schedule:
    proj_intv 5 = 25 tuning epochs, 6 op projections), after a short search;
-   and the perturbation sweep (every edge probed on one supernet) with every
-   probe evaluated (before) vs one unmasked evaluation reused (after),
-   alternating, side by side.
+   and the perturbation sweep (every edge probed on one supernet) three ways,
+   interleaved: every probe evaluated, one unmasked evaluation reused
+   (``replay=False``), and the default (probes replayed from the masked edge,
+   one edge's probes batched).
 
 Usage: .venv/bin/python benchmarks/bench_analysis.py [--threads 1] [--search-epochs 5] [--skip-projection]
+                                                   [--skip-landscape] [--skip-sharpness]
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -99,21 +102,28 @@ class EveryProbeEvaluated(Projection):
 
 
 def sweep_side_by_side(s: Searcher, rounds: int = 3) -> None:
+    """The perturbation sweep three ways, interleaved, by this process's CPU time (best of ``rounds``)."""
     pc = ProjectionConfig(proj_batches=4)
-    before, after = [], []
-    for _ in range(rounds):  # alternating
-        t = time.perf_counter()
-        old = EveryProbeEvaluated(s, pc)
-        old_rows = [old.probe(c, e) for c in s.space.cell_types for e in range(s.space.n_edges)]
-        before.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        new = compare_selection(s, pc)
-        after.append(time.perf_counter() - t)
-    same = [r.probe for r in new.rows] == old_rows
-    b, a = min(before), min(after)
-    print(f"    perturbation sweep ({len(old_rows)} edges, 4 x {s.config.batch_size} examples): every probe "
-          f"evaluated {b:.2f} s, unmasked evaluation reused {a:.2f} s ({b / a:.2f}x; best of {rounds}); "
-          f"identical results: {same}")
+    edges = [(c, e) for c in s.space.cell_types for e in range(s.space.n_edges)]
+    sides = {"every probe evaluated": lambda: [EveryProbeEvaluated(s, replace(pc, replay=False)).probe(c, e)
+                                               for c, e in edges],
+             "unmasked evaluation reused": lambda: [r.probe for r in compare_selection(s, replace(pc, replay=False)).rows],
+             "replayed + batched (default)": lambda: [r.probe for r in compare_selection(s, pc).rows]}
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    results = {}
+    for r in range(rounds):
+        for name in list(sides) if r % 2 == 0 else list(sides)[::-1]:
+            t = time.process_time()
+            results[name] = sides[name]()
+            times[name].append(time.process_time() - t)
+    every = min(times["every probe evaluated"])
+    print(f"    perturbation sweep ({len(edges)} edges, 4 x {s.config.batch_size} examples), CPU s, best of {rounds}:")
+    for name, ts in times.items():
+        print(f"      {name:<30}{min(ts):7.2f} s  ({every / min(ts):.2f}x)")
+    ref, reused, fast = results.values()
+    worst = max(abs(a - b) for p, q in zip(ref, fast, strict=True) for a, b in zip(p.masked_loss, q.masked_loss))
+    print(f"      reused == every probe: {reused == ref}; replayed: same choices "
+          f"{[p.chosen for p in fast] == [p.chosen for p in ref]}, max |probe loss diff| {worst:.1e}")
 
 
 def projection_cost(cfg: SearchConfig, search_epochs: int) -> None:
@@ -144,12 +154,14 @@ def main() -> None:
     ap.add_argument("--search-epochs", type=int, default=5)
     ap.add_argument("--skip-projection", action="store_true")
     ap.add_argument("--skip-landscape", action="store_true")
+    ap.add_argument("--skip-sharpness", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
     default = SearchConfig()
-    sharpness_costs(default, "default config", 24)
-    sharpness_costs(SearchConfig(space="darts", supernet=SupernetConfig(C=8, layers=3)), "DARTS space", 4)
+    if not args.skip_sharpness:
+        sharpness_costs(default, "default config", 24)
+        sharpness_costs(SearchConfig(space="darts", supernet=SupernetConfig(C=8, layers=3)), "DARTS space", 4)
     if not args.skip_landscape:
         landscape_costs(default)
     if not args.skip_projection:

@@ -27,6 +27,11 @@ function: ``in_channels`` is a parameter (the reference hard-codes 3), and the o
 (:func:`tensor_pairs` lists which slice of ours is which tensor here); ``tests/test_reference_baseline.py``
 checks the logits and one search step agree, and ``benchmarks/bench_vs_reference.py`` times the two.
 
+DARTS-PT's perturbation sweep (`ruocwang/darts-pt:sota/cnn/projection.py::project_op` on every edge, its
+``infer(_eval=False, weights_dict=...)`` and its MixedOp that skips ops whose weight is 0) runs on the same
+structure: :func:`darts_pt_network`, :func:`project_op_sweep`; ``benchmarks/bench_pt_sweep.py`` times it
+against ours and ``tests/test_reference_baseline.py`` checks the probes agree.
+
 Known differences from the reference code, none of which changes the work a step does: PyTorch 2 idioms
 (no ``Variable``, ``add_(t, alpha=a)``), CPU only (no ``.cuda()``), the data loader is not timed (both sides
 get ready-made batches), and :meth:`Network.new` keeps ``steps``/``multiplier`` (the reference drops them,

@@ -270,3 +270,24 @@ def test_probe_reuses_the_unmasked_evaluation(nb201_search, monkeypatch):
     assert not calls
     for r, p in zip(replayed.rows, fresh, strict=True):
         assert r.probe.masked_loss == pytest.approx(p.masked_loss, rel=1e-5) and r.probe.chosen == p.chosen
+
+
+@pytest.mark.parametrize("bn", ["train", "eval"])
+def test_replayed_probes_equal_evaluating_every_probe(darts_search, bn):
+    """The replay (upstream activations reused, the masked node corrected by w * op(x), one edge's probes
+    batched) gives each probe's loss and accuracy as evaluating the whole masked supernet does (float64):
+    a normal edge into the first node, one into the last node (nothing left to replay in its cell), and a
+    reduce edge (the later reduce cell runs each probe's own masked weights); the running statistics stay."""
+    s = clone_searcher(darts_search)
+    s.model.double()
+    s.val_data = (s.val_data[0].double(), s.val_data[1])
+    edges = [("normal", 0), ("normal", 13), ("reduce", 5)]
+    pc = ProjectionConfig(proj_batches=1, bn=bn, exclude_none=False)
+    before = _state(s.model)
+    fast = Projection(s, pc).probe_edges(edges)
+    assert all(torch.equal(before[k], v) for k, v in s.model.state_dict().items())
+    slow = Projection(s, ProjectionConfig(proj_batches=1, bn=bn, exclude_none=False, replay=False)).probe_edges(edges)
+    for f, p in zip(fast, slow, strict=True):
+        assert f.masked_acc == p.masked_acc and f.chosen == p.chosen and f.base_loss == p.base_loss
+        assert f.masked_loss == pytest.approx(p.masked_loss, rel=1e-12, abs=0)
+        assert max(p.masked_loss) - min(p.masked_loss) > 1e-6  # the probes differ

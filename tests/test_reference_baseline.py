@@ -13,13 +13,21 @@ import pytest
 import torch
 
 from workbench import SearchConfig, Searcher, SupernetConfig, TensorDataset
+from workbench.analysis.common import searcher_batches
+from workbench.analysis.projection import ProjectionConfig, compare_selection
 from workbench.spaces.cell.supernet import Supernet
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.reference_darts import ReferenceSearch, from_supernet, tensor_pairs  # noqa: E402
+from benchmarks.reference_darts import (  # noqa: E402
+    ReferenceSearch,
+    darts_pt_network,
+    from_supernet,
+    project_op_sweep,
+    tensor_pairs,
+)
 
 
 def _max_diffs(net, ref) -> dict[str, float]:
@@ -101,3 +109,24 @@ def test_same_search_steps(method):
     assert worst[1] < 1e-12, worst
     if stats_differ:  # the difference named above is real (the test of the exclusion can fail)
         assert max(diffs[n] for n in statistic) > 1e-6
+
+
+def test_darts_pt_sweep_gives_our_probes():
+    """darts-pt's project_op sweep on the reference structure (the baseline of benchmarks/bench_pt_sweep.py)
+    measures what our compare_selection measures: each probe's loss and accuracy on every edge of both cell
+    types, float64 ('none', whose masking changes nothing, and dil_conv_3x3: two ops keep the test short)."""
+    s = _searcher("darts-v1")
+    ours = compare_selection(s, ProjectionConfig(proj_batches=1, exclude_none=False))
+    ops = (s.space.ops.index("none"), s.space.ops.index("dil_conv_3x3"))
+    theirs = project_op_sweep(darts_pt_network(s.model), searcher_batches(s, "val", 1), ops)
+    assert len(ours.rows) == len(theirs) == 2 * s.space.n_edges
+    moved = 0.0
+    for row in ours.rows:
+        p = row.probe
+        (none_loss, none_acc), (dil_loss, dil_acc) = theirs[(p.cell_type, p.edge)]
+        assert (p.masked_acc[ops[0]], p.masked_acc[ops[1]]) == (none_acc, dil_acc)
+        assert p.masked_loss[ops[0]] == pytest.approx(none_loss, rel=1e-12, abs=0)
+        assert p.masked_loss[ops[1]] == pytest.approx(dil_loss, rel=1e-12, abs=0)
+        assert p.base_loss == pytest.approx(none_loss, rel=1e-12, abs=0)
+        moved = max(moved, abs(dil_loss - none_loss))
+    assert moved > 1e-4  # masking dil_conv_3x3 changes the loss: a sweep that ignored the mask would fail above
