@@ -4,9 +4,10 @@ Issue 17 item 3: ``--help`` and every command that does not search should start 
 (about 2 s of a command's wall time on a laptop). Checks out ``--against REF`` into a temporary ``git
 worktree`` and times each command as a user runs it (``python -m workbench ...``, a fresh process each time,
 stdout discarded), alternating the two trees (ABAB...) so that machine noise hits both alike; prints the
-median of ``--rounds`` processes per command and tree, their ratio, and whether the command imported torch
-(one extra probe run per command and tree). ``runs show`` / ``runs list`` read a run folder written by a
-1-epoch search first.
+median of ``--rounds`` processes per command and tree, their ratio, whether the command imported torch
+and whether both trees printed the same (one extra probe run per command and tree: its stdout, and the file
+a ``--draw`` wrote). ``runs show`` / ``runs list`` read a run folder written by a 1-epoch search of this tree
+first (the earlier tree reads it as well: the store's extra records are ignored by older readers).
 
 Usage: python benchmarks/bench_startup.py --against REF [--rounds 5]
 """
@@ -38,6 +39,7 @@ try:
     runpy.run_module("workbench", run_name="__main__")
 except SystemExit:
     pass
+sys.stdout.flush()
 sys.stderr.write("\\nTORCH=" + str("torch" in sys.modules) + "\\n")
 """
 
@@ -45,8 +47,9 @@ sys.stderr.write("\\nTORCH=" + str("torch" in sys.modules) + "\\n")
 def commands(tmp: Path) -> list[list[str]]:
     runs = tmp / "runs"
     return [["--help"], ["genotype", "DARTS_V2"], ["genotype", "DARTS_V2", "--to", "json"], ["genotype", "--list"],
-            ["genotype", NB201_BEST, "--to", "nb201"], ["nb201", NB201_BEST],
-            ["latency", "show", "proxylessnas_pixel1"], ["lessons", str(tmp / "course"), "--overwrite"],
+            ["genotype", NB201_BEST, "--to", "nb201"], ["genotype", "DARTS_V2", "--draw", str(tmp / "cell.svg")],
+            ["nb201", NB201_BEST], ["latency", "show", "proxylessnas_pixel1"],
+            ["latency", "fit-nb201", "--device", "pixel3"], ["lessons", str(tmp / "course"), "--overwrite"],
             ["runs", "show", str(runs / "nb201")], ["runs", "list", str(runs)]]
 
 
@@ -61,10 +64,13 @@ def wall(tree: Path, args: list[str]) -> float:
     return time.perf_counter() - t
 
 
-def imports_torch(tree: Path, args: list[str]) -> bool:
+def probe(tree: Path, args: list[str]) -> tuple[bool, str]:
+    """Whether the command imported torch, and what it printed (and drew), the tree's own path as ``<tree>``
+    (the shipped tables' paths are printed)."""
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=tree, env=_env(tree),
                          capture_output=True, text=True, check=True)
-    return out.stderr.strip().splitlines()[-1] == "TORCH=True"
+    drawn = Path(args[args.index("--draw") + 1]).read_text(encoding="utf-8") if "--draw" in args else ""
+    return out.stderr.strip().splitlines()[-1] == "TORCH=True", (out.stdout + drawn).replace(str(tree), "<tree>")
 
 
 def main() -> int:
@@ -81,7 +87,7 @@ def main() -> int:
               f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; Python {platform.python_version()}")
         print(f"this tree: HEAD {head()} + working changes; against: {args.against}; median of "
               f"{args.rounds} fresh processes each, alternating trees")
-        print(f"{'command':<44}{'this tree s':>12}{'against s':>11}{'ratio':>7}  torch (this / against)")
+        print(f"{'command':<44}{'this tree s':>12}{'against s':>11}{'ratio':>7}  torch (this / against)  output")
         for cmd in commands(Path(tmp)):
             mine, theirs = [], []
             for _ in range(args.rounds):
@@ -89,8 +95,9 @@ def main() -> int:
                 theirs.append(wall(other, cmd))
             a, b = statistics.median(mine), statistics.median(theirs)
             label = " ".join(c if len(c) < 30 else c[:12] + "..." for c in (c.replace(tmp, "$TMP") for c in cmd))
-            torch = f"{'yes' if imports_torch(ROOT, cmd) else 'no'} / {'yes' if imports_torch(other, cmd) else 'no'}"
-            print(f"{label:<44}{a:>12.2f}{b:>11.2f}{a / b:>7.2f}  {torch}")
+            (t_mine, out_mine), (t_theirs, out_theirs) = probe(ROOT, cmd), probe(other, cmd)
+            torch = f"{'yes' if t_mine else 'no'} / {'yes' if t_theirs else 'no'}"
+            print(f"{label:<44}{a:>12.2f}{b:>11.2f}{a / b:>7.2f}  {torch:<24}{'same' if out_mine == out_theirs else 'DIFFERS'}")
         print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
