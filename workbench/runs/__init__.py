@@ -3,11 +3,13 @@
 DESIGN.md section 7 ("History / run store"). A :class:`RunStore` observes a
 searcher's bus and writes, append-only and without pickle::
 
-    config.json          SearchConfig + space (name, fingerprint, choice groups) + task (dataset, objective,
-                         fingerprint) + method + decoding rule + initial option masks + versions + command
+    config.json          SearchConfig + space (name, fingerprint, choice groups, supernet settings' defaults) +
+                         task (dataset, objective, fingerprint) + method + decoding rule + initial option masks +
+                         versions + command
     steps.jsonl          one line per StepEnded (losses, metrics by name, extras, alphas and probabilities)
-    epochs.jsonl         one line per EpochEnded (architecture as JSON and text, validation loss and metrics)
-    events.jsonl         RunStarted, OpMaskChanged, AnalysisResult, RunFinished, RunFailed
+    epochs.jsonl         one line per EpochEnded (architecture as JSON, text and the space's label of it,
+                         validation loss and metrics)
+    events.jsonl         RunStarted, OpMaskChanged, AnalysisResult, RunFinished (with the label), RunFailed
     checkpoints/step_<n>.{json,safetensors}   Searcher.state_dict() via workbench.serialize
 
 Every log line is flushed as it is written and fsync'ed every ``fsync_every``
@@ -31,6 +33,9 @@ Registered things are recorded by name; objects a user passed to the
 :func:`resume` and :func:`load_run` take them again as keyword arguments and
 refuse, with a message naming what differs, an object whose fingerprint does
 not match (or a registered name that now means something else).
+
+:func:`~workbench.runs.digest.digest_run` summarises a folder from these files alone, without torch (the
+labels and defaults are recorded for it): ``python -m workbench runs show`` / ``runs list``.
 """
 from __future__ import annotations
 
