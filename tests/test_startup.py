@@ -124,6 +124,20 @@ def test_nb201_lookup_never_imports_torch():
     assert int(rank) == table.rank(NB201_BEST, "c10_test_200ep") and int(n) == len(table)
 
 
+def test_nb201_convert_of_an_api_export_never_imports_torch(tmp_path):
+    from workbench.spaces.cell.nb201 import NB201Table
+
+    src = tmp_path / "nats.csv"
+    src.write_text("ArchitectureString,CIFAR10TestAccuracy200Epochs,CIFAR100TestAccuracy200Epochs,"
+                   f"ImageNetTestAccuracy200Epochs\n{NB201_BEST},94.37,73.51,41.44\n", encoding="utf-8")
+    out = _torch_free("nb201-convert", "--nats-csv", str(src), "--out", str(tmp_path / "t.csv"), "--partial",
+                      "--quiet")
+    table = NB201Table.load(tmp_path / "t.csv")
+    assert out.splitlines()[0] == (f"wrote {tmp_path / 't.csv'}: 1 cells, columns c10_test_200ep, c100_test_200ep, "
+                                   "in16_test_200ep")
+    assert table.lookup(NB201_BEST).metrics["c10_test_200ep"] == pytest.approx(94.37)
+
+
 def test_latency_show_of_a_table_never_imports_torch():
     from workbench.spaces.chain import lut
 
@@ -147,7 +161,7 @@ def test_lessons_copy_never_imports_torch(tmp_path):
 @pytest.fixture(scope="module")
 def run_folders(tmp_path_factory):
     """Run folders as the store writes them: a cell space with a removed op, method options and a non-default
-    supernet; a chain space (Choices architectures); copies of the first made incomplete (the finish cut off),
+    supernet; a graph-transformer space (Choices architectures); copies of the first made incomplete (the finish cut off),
     failed, and rolled back (an epoch re-run: its line again, later)."""
     from workbench.app.cli import main
 
@@ -155,7 +169,7 @@ def run_folders(tmp_path_factory):
     common = ["--epochs", "2", "--data-limit", "64", "--batch-size", "16", "--threads", "1", "--no-report", "--quiet"]
     assert main(["search", "--space", "toy", "--C", "4", "--remove-op", "avg_pool_3x3", "--method", "darts-v2",
                  "--method-option", "r=0.02", "--supernet", "affine=true", *common, "--out", str(root / "toy")]) == 0
-    assert main(["search", "--space", "chain", *common, "--epochs", "1", "--out", str(root / "chain")]) == 0
+    assert main(["search", "--space", "graph_transformer", *common, "--epochs", "1", "--out", str(root / "graph")]) == 0
     events = (root / "toy" / "events.jsonl").read_text().splitlines(keepends=True)
     epochs = (root / "toy" / "epochs.jsonl").read_text().splitlines(keepends=True)
     variants = {"incomplete": ([ln for ln in events if '"RunFinished"' not in ln], epochs),
@@ -191,12 +205,12 @@ def test_the_digest_of_a_run_folder_is_what_load_run_reads(run_folders):
         digest = digest_run(folder)
         assert digest == RunDigest.of_run(load_run(folder)), folder.name
         statuses.append((folder.name, digest.status, len(digest.epochs)))
-    assert statuses == [("chain", "finished", 1), ("failed", "failed", 2), ("incomplete", "incomplete", 2),
+    assert statuses == [("failed", "failed", 2), ("graph", "finished", 1), ("incomplete", "incomplete", 2),
                         ("rolled-back", "finished", 1), ("toy", "finished", 2)]
 
 
 def test_runs_show_and_list_never_import_torch(run_folders, monkeypatch, capsys):
-    for name in ("toy", "chain", "incomplete"):
+    for name in ("toy", "graph", "incomplete"):
         shown = _torch_free("runs", "show", str(run_folders / name))
         assert shown == _engine_output(monkeypatch, capsys, "runs", "show", str(run_folders / name)), name
     toy = _torch_free("runs", "show", str(run_folders / "toy")).splitlines()
@@ -205,7 +219,7 @@ def test_runs_show_and_list_never_import_torch(run_folders, monkeypatch, capsys)
     listed = _torch_free("runs", "list", str(run_folders))
     assert listed == _engine_output(monkeypatch, capsys, "runs", "list", str(run_folders))
     assert [ln.split()[:2] for ln in listed.splitlines()] == [
-        ["chain", "finished"], ["failed", "failed"], ["incomplete", "incomplete"], ["rolled-back", "finished"],
+        ["failed", "failed"], ["graph", "finished"], ["incomplete", "incomplete"], ["rolled-back", "finished"],
         ["toy", "finished"]]
 
 
