@@ -25,6 +25,7 @@ from benchmarks.reference_darts import (  # noqa: E402
     ReferenceSearch,
     darts_pt_network,
     from_supernet,
+    infer,
     project_op_sweep,
     tensor_pairs,
 )
@@ -114,19 +115,20 @@ def test_same_search_steps(method):
 def test_darts_pt_sweep_gives_our_probes():
     """darts-pt's project_op sweep on the reference structure (the baseline of benchmarks/bench_pt_sweep.py)
     measures what our compare_selection measures: each probe's loss and accuracy on every edge of both cell
-    types, float64 ('none', whose masking changes nothing, and dil_conv_3x3: two ops keep the test short)."""
+    types, float64 (dil_conv_3x3's probes, one op to keep the test short), and the unmasked evaluation that
+    ours reuses for 'none' is darts-pt's infer without a mask."""
     s = _searcher("darts-v1")
     ours = compare_selection(s, ProjectionConfig(proj_batches=1, exclude_none=False))
-    ops = (s.space.ops.index("none"), s.space.ops.index("dil_conv_3x3"))
-    theirs = project_op_sweep(darts_pt_network(s.model), searcher_batches(s, "val", 1), ops)
+    ref, batches, o = darts_pt_network(s.model), searcher_batches(s, "val", 1), s.space.ops.index("dil_conv_3x3")
+    theirs = project_op_sweep(ref, batches, (o,))
     assert len(ours.rows) == len(theirs) == 2 * s.space.n_edges
+    base_loss, base_acc = infer(ref, batches, {})
     moved = 0.0
     for row in ours.rows:
         p = row.probe
-        (none_loss, none_acc), (dil_loss, dil_acc) = theirs[(p.cell_type, p.edge)]
-        assert (p.masked_acc[ops[0]], p.masked_acc[ops[1]]) == (none_acc, dil_acc)
-        assert p.masked_loss[ops[0]] == pytest.approx(none_loss, rel=1e-12, abs=0)
-        assert p.masked_loss[ops[1]] == pytest.approx(dil_loss, rel=1e-12, abs=0)
-        assert p.base_loss == pytest.approx(none_loss, rel=1e-12, abs=0)
-        moved = max(moved, abs(dil_loss - none_loss))
+        [(loss, acc)] = theirs[(p.cell_type, p.edge)]
+        assert p.masked_acc[o] == acc and p.masked_loss[o] == pytest.approx(loss, rel=1e-12, abs=0)
+        assert p.masked_acc[0] == p.base_acc == base_acc and p.ops[0] == "none"
+        assert p.masked_loss[0] == p.base_loss == pytest.approx(base_loss, rel=1e-12, abs=0)
+        moved = max(moved, abs(loss - base_loss))
     assert moved > 1e-4  # masking dil_conv_3x3 changes the loss: a sweep that ignored the mask would fail above

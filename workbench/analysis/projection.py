@@ -465,6 +465,9 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
     first = {c: next(i for i, cell in enumerate(model.cells) if getattr(cell, "cell_type", None) == c)
              for c in {c for c, _ in todo}}
     sums = {key: np.zeros((len(ops), 2)) for key, ops in todo.items()}
+    groups: dict[tuple[str, int], list[tuple[int, int, int]]] = {}  # (cell type, node) -> (edge, op, index)
+    for (c, k), ops in todo.items():
+        groups.setdefault((c, space.edges[k][0]), []).extend((k, o, i) for i, o in enumerate(ops))
     base, n = np.zeros(2), 0
     train_mode = any(m.training for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
     with _batch_statistics_only(model) if train_mode else contextlib.nullcontext():
@@ -484,23 +487,21 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
                     states = model.forward_cells(states, weights, active, idx, idx + 1)
             base += _scores(model.head(states), yb, objective)
             n += len(yb)
-            for (c, k), ops in todo.items():
-                if not ops:
-                    continue
+            for (c, node), probes in groups.items():
                 cell = cast(SearchCell, model.cells[first[c]])
-                node, src = space.edges[k]
                 before, partial = records[c][n_in + node]  # the states before the wave leaving node i
-                slot = cell.waves[src].index(k)
-                wave_ops = cast("Mapping[str, EdgeOp]", cell.wave_ops[src])
-                terms = torch.stack([wave_ops[space.ops[o]].forward_edge(before[src], slot) for o in ops])
-                w_k = weights[c][k, list(ops)].view(-1, 1, 1, 1, 1)
-                nodes = before[n_in + node] - w_k * terms  # (probes, B, C, H, W)
-                w_c = weights[c].expand(len(ops), *weights[c].shape).clone()
-                w_c[torch.arange(len(ops)), k, list(ops)] = 0.0
+                terms = []
+                for k, o, _ in probes:
+                    src = space.edges[k][1]
+                    op = cast("Mapping[str, EdgeOp]", cell.wave_ops[src])[space.ops[o]]
+                    terms.append(weights[c][k, o] * op.forward_edge(before[src], cell.waves[src].index(k)))
+                nodes = before[n_in + node] - torch.stack(terms)  # (probes, B, C, H, W)
+                w_c = weights[c].expand(len(probes), *weights[c].shape).clone()
+                w_c[torch.arange(len(probes)), [k for k, _, _ in probes], [o for _, o, _ in probes]] = 0.0
                 replay = partial_fn(_replay, model, first[c], inputs[c][-1], before[:-1], partial, weights, active, c)
                 logits = torch.func.vmap(replay)(nodes, w_c)
-                for p in range(len(ops)):
-                    sums[(c, k)][p] += _scores(logits[p], yb, objective)
+                for p, (k, _, i) in enumerate(probes):
+                    sums[(c, k)][i] += _scores(logits[p], yb, objective)
     return (float(base[0] / n), float(base[1] / n)), {key: [(float(a / n), float(b / n)) for a, b in v]
                                                          for key, v in sums.items()}
 
