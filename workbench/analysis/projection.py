@@ -49,9 +49,11 @@ running statistics are detached meanwhile (train-mode outputs never read them) a
 restored. :meth:`Projection.probe_edges` (``compare_selection``) shares one unmasked pass
 per batch among all the edges it probes. The values equal those of evaluating each
 masked supernet up to rounding (float64: 1e-12 relative; tests). Side by side on the
-digits DARTS config (``benchmarks/bench_pt_sweep.py``) the full sweep is ~9x faster
-than darts-pt's on the reference execution structure, ~2.5x faster than evaluating
-each probe whole with our supernet. With ``bn_side_effects=True``, or PC-DARTS partial
+digits DARTS config (``benchmarks/bench_pt_sweep.py``, CPU time, one thread) the full
+sweep is 10.4x faster than darts-pt's loop on the reference execution structure and
+3.1x faster than ``replay=False`` (each probe a whole forward of our supernet, 3.3x);
+on NB201 (``benchmarks/bench_analysis.py`` [3]) 2.5x faster than evaluating every
+probe, 1.7x than ``replay=False``. With ``bn_side_effects=True``, or PC-DARTS partial
 channels / edge normalisation / GDAS's inactive bias, every probe is evaluated whole,
 as in the reference (the former moves the running statistics at each probe).
 """
