@@ -464,12 +464,15 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
     space = model.space
     n_in = space.n_inputs
     active = active_ops(model, weights)
-    first = {c: next(i for i, cell in enumerate(model.cells) if getattr(cell, "cell_type", None) == c)
-             for c in {c for c, _ in todo}}
+    first: dict[str, int] = {}  # the first cell of each type (a type without cells: its probes change nothing)
+    for i, cell in enumerate(model.cells):
+        if isinstance(cell, SearchCell) and any(c == cell.cell_type for c, _ in todo):
+            first.setdefault(cell.cell_type, i)
     sums = {key: np.zeros((len(ops), 2)) for key, ops in todo.items()}
     groups: dict[tuple[str, int], list[tuple[int, int, int]]] = {}  # (cell type, node) -> (edge, op, index)
     for (c, k), ops in todo.items():
-        groups.setdefault((c, space.edges[k][0]), []).extend((k, o, i) for i, o in enumerate(ops))
+        if c in first:
+            groups.setdefault((c, space.edges[k][0]), []).extend((k, o, i) for i, o in enumerate(ops))
     base, n = np.zeros(2), 0
     train_mode = any(m.training for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
     with _batch_statistics_only(model) if train_mode else contextlib.nullcontext():
@@ -478,9 +481,8 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
             inputs: dict[str, tuple[Tensor, ...]] = {}
             records: dict[str, list[tuple[list[Tensor], list[Tensor | None]]]] = {}
             for idx, cell in enumerate(model.cells):
-                kind = getattr(cell, "cell_type", None)
-                if kind in first and first[kind] == idx:
-                    assert isinstance(cell, SearchCell)
+                if isinstance(cell, SearchCell) and first.get(cell.cell_type) == idx:
+                    kind = cell.cell_type
                     inputs[kind], records[kind] = states, []
                     out = cell.run_waves(cell.preprocess(states), [None] * space.n_nodes, 0, weights[kind],
                                          active[kind], records[kind])
@@ -504,8 +506,9 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
                 logits = torch.func.vmap(replay)(nodes, w_c)
                 for p, (k, _, i) in enumerate(probes):
                     sums[(c, k)][i] += _scores(logits[p], yb, objective)
-    return (float(base[0] / n), float(base[1] / n)), {key: [(float(a / n), float(b / n)) for a, b in v]
-                                                         for key, v in sums.items()}
+    unmasked = (float(base[0] / n), float(base[1] / n))
+    return unmasked, {(c, k): [(float(a / n), float(b / n)) for a, b in v] if c in first else [unmasked] * len(v)
+                      for (c, k), v in sums.items()}
 
 
 def _replay(model: Supernet, index: int, previous: Tensor, before: list[Tensor], partial: list[Tensor | None],
