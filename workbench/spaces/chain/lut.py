@@ -35,7 +35,10 @@ table's ``s``-th searchable stage; a chain layer that keeps its shape (stride
 1, C_in = C_out: it has the identity shortcut and may ``skip``) is that stage's
 shape-keeping layer (``idskip:1``); a layer that changes shape is the stage's
 first layer (its transition), and the two strides must agree. ``skip`` costs 0
-(ProxylessNAS's "Zero": the block is not run). For the default ``chain``
+(ProxylessNAS's "Zero": the block is not run). The mapping goes by stage
+and role, not by the maps the chain's layers see, so it is the same whatever
+the chain's stem stride (8x8 digits and 28x28 Fashion-MNIST alike; a table
+*measured* here is keyed by those maps instead, see :func:`cost_model`). For the default ``chain``
 space and the ProxylessNAS table (macro-architecture of ``super_proxyless.py``:
 first conv 224 -> 112x112x32, a fixed MBConv1 32 -> 16, then stages of width
 24, 40, 80, 96, 192, 320 with strides 2, 2, 2, 1, 2, 1) the mapping is:

@@ -6,6 +6,11 @@ scaled to a CPU: a 3x3 stem conv to 16 channels, 3 stages of 2 searchable
 layers with widths (16, 24, 32) whose first layer has stride (1, 2, 2), global
 average pooling and a linear classifier.
 
+Candidates per layer: MBConv {k3, k5} x {e1, e3, e6} and ``skip``; ``skip`` is
+legal only where the layer keeps its shape (stride 1 and C_in = C_out), where
+the layer has an identity shortcut and ``skip`` ("Zero" in ProxylessNAS)
+leaves only that shortcut.
+
 **Stem stride by input size** (the default size for larger images): the stem
 reduces the input so that the first searchable stage sees at most
 :data:`STAGE0_SIDE` (8) pixels a side, as on 8x8 digits -- one stride-2 3x3
@@ -16,13 +21,11 @@ conv (+ BN + ReLU6) per halving (:meth:`ChainSpace.stem_stride_for`): digits
 the same before its first searchable stage (first conv and fixed block:
 224 -> 56, a stride of 4). It keeps a search at 28x28 near digits' cost per
 image (every candidate of FBNet's soft sample runs at every pixel: at full
-28x28 an FBNet step took 3.6 s, at 7x7 0.47 s, side by side on one thread). ``ChainSpace(stem_stride=1)`` keeps
-the full resolution (any power of two is accepted). The hardware-aware
-presets' default size also keeps :data:`CPU_DATA_LIMIT` (1436, digits' whole
-training set) training images of a larger dataset; the test set stays whole. Candidates per layer: MBConv
-{k3, k5} x {e1, e3, e6} and ``skip``; ``skip`` is legal only where the layer
-keeps its shape (stride 1 and C_in = C_out), where the layer has an identity
-shortcut and ``skip`` ("Zero" in ProxylessNAS) leaves only that shortcut.
+28x28 an FBNet step took 3.6 s, at 7x7 0.47 s, side by side on one thread).
+``ChainSpace(stem_stride=1)`` keeps the full resolution (any power of two is
+accepted). The hardware-aware presets' default size also keeps
+:data:`CPU_DATA_LIMIT` (1436, digits' whole training set) training images of
+a larger dataset; the test set stays whole.
 
 One choice group, ``layers``: rows labelled ``"L2 16→24 s2"``, options the
 block names. The supernet mixes the candidates of each layer with the
