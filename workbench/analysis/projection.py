@@ -485,7 +485,7 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
                     kind = cell.cell_type
                     inputs[kind], records[kind] = states, []
                     out = cell.run_waves(cell.preprocess(states), [None] * space.n_nodes, 0, weights[kind],
-                                         active[kind], records[kind])
+                                         active[kind], record=records[kind])
                     states = (states[-1], out)
                 else:
                     states = model.forward_cells(states, weights, active, idx, idx + 1)

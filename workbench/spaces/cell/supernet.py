@@ -135,17 +135,31 @@ class SearchCell(nn.Module):
         tensor (grouped and depthwise convolutions are 2-3x faster so on CPU), and
         each op's output is viewed back as (B, H', W', E, C) for mixing.
         """
-        space = self.space
-        states = self.preprocess(inputs)
-        partial: list[Tensor | None] = [None] * space.n_nodes  # node sums, (B, H, W, C)
-        for j, edges in enumerate(self.waves):
-            x = states[j]
+        return self.run_waves(self.preprocess(inputs), [None] * self.space.n_nodes, 0, weights, active, edge_scale)
+
+    def run_waves(self, states: list[Tensor], partial: list[Tensor | None], start: int, weights: Tensor,
+                  active: np.ndarray, edge_scale: Tensor | None = None,
+                  record: list[tuple[list[Tensor], list[Tensor | None]]] | None = None) -> Tensor:
+        """Waves ``start``, ``start`` + 1, ... of :meth:`forward`; the cell's output.
+
+        ``states``: the preprocessed inputs and the nodes completed before wave ``start`` (NCHW);
+        ``partial``: the node sums of the earlier waves, (B, H, W, C). ``record``: if given, receives
+        (states, partial) as they stand before each wave and at the end (shallow copies: a replay from
+        any wave). ``weights`` may carry a leading probe axis under ``torch.func.vmap`` (P, edges, ops).
+        DARTS-PT's probes (:mod:`workbench.analysis.projection`) replay from the wave leaving the node a
+        masked edge feeds instead of evaluating the whole supernet.
+        """
+        space, states, partial = self.space, list(states), list(partial)
+        for j in range(start, len(self.waves)):
+            if record is not None:
+                record.append((list(states), list(partial)))
+            edges, x = self.waves[j], states[j]
             E = len(edges)
             x_op, bypass = self._split(x, j)
             B, C, H, W = x_op.shape
             xs = _nhwc(x_op).unsqueeze(3).expand(B, H, W, E, C).reshape(B, H, W, E * C).permute(0, 3, 1, 2)
             idx = getattr(self, f"wave_idx{j}")
-            w_wave = weights.index_select(0, idx)  # (E, ops)
+            w_wave = weights.index_select(-2, idx)  # (E, ops); (P, E, ops) under vmap
             wave_active = active[edges]
             if self.inactive_bias:  # an op computed for a sibling edge only enters as a scalar below
                 w_run = w_wave * torch.as_tensor(wave_active, dtype=w_wave.dtype, device=w_wave.device)
@@ -157,7 +171,7 @@ class SearchCell(nn.Module):
                 o = self.op_index[name]
                 if not wave_active[:, o].any():
                     continue
-                scale = w_run[:, o].repeat_interleave(C)  # the mixing weight, per output channel
+                scale = w_run[..., o].repeat_interleave(C, -1)  # the mixing weight, per output channel
                 if op.relu_first:
                     xs_relu = F.relu(xs) if xs_relu is None else xs_relu
                     y = op.body(xs_relu, None, scale)
@@ -172,7 +186,7 @@ class SearchCell(nn.Module):
                 mixed = x.new_zeros(B, Ho, Wo, E, C)
             if self.inactive_bias:
                 off = torch.as_tensor(~wave_active, dtype=w_wave.dtype, device=w_wave.device)
-                mixed = mixed + (w_wave * off).sum(1).view(E, 1)
+                mixed = mixed + (w_wave * off).sum(-1).view(E, 1)
             mixed = self._merge_bypass(mixed, bypass)
             if edge_scale is not None:
                 mixed = mixed * edge_scale.index_select(0, idx).view(E, 1)
@@ -182,55 +196,6 @@ class SearchCell(nn.Module):
                 prev = partial[node]
                 partial[node] = contrib if prev is None else prev + contrib
             done = j - space.n_inputs + 1  # node completed after this wave
-            if 0 <= done < space.n_nodes:
-                value = partial[done]
-                states.append(self._node_state(None if value is None else value.permute(0, 3, 1, 2), x, B))
-        return self._output(states)
-
-    def run_waves(self, states: list[Tensor], partial: list[Tensor | None], start: int, weights: Tensor,
-                  active: np.ndarray, record: list[tuple[list[Tensor], list[Tensor | None]]] | None = None
-                  ) -> Tensor:
-        """Waves ``start``, ``start`` + 1, ... of :meth:`forward` (plain DARTS mixing: no partial channels, no
-        inactive bias, no edge scale); the cell's output.
-
-        ``states``: the preprocessed inputs and the nodes completed before wave ``start`` (NCHW);
-        ``partial``: the node sums of the earlier waves, (B, H, W, C). ``record``: if given, receives
-        (states, partial) as they stand before each wave and at the end (shallow copies: a replay from
-        any wave). DARTS-PT's probes (:mod:`workbench.analysis.projection`) replay from the wave leaving
-        the node a masked edge feeds instead of evaluating the whole supernet.
-        """
-        if self.K != 1 or self.inactive_bias:
-            raise ValueError("run_waves covers plain DARTS mixing (partial_channels=1, inactive_bias=False)")
-        space, states, partial = self.space, list(states), list(partial)
-        for j in range(start, len(self.waves)):
-            if record is not None:
-                record.append((list(states), list(partial)))
-            edges, x = self.waves[j], states[j]
-            E = len(edges)
-            B, C, H, W = x.shape
-            xs = _nhwc(x).unsqueeze(3).expand(B, H, W, E, C).reshape(B, H, W, E * C).permute(0, 3, 1, 2)
-            w_wave = weights.index_select(-2, getattr(self, f"wave_idx{j}"))  # (E, ops), (P, E, ops) under vmap
-            mixed, xs_relu = None, None
-            for name, op in cast("Mapping[str, EdgeOp]", self.wave_ops[j]).items():
-                o = self.op_index[name]
-                if not active[edges][:, o].any():
-                    continue
-                scale = w_wave[..., o].repeat_interleave(C, -1)
-                if op.relu_first:
-                    xs_relu = F.relu(xs) if xs_relu is None else xs_relu
-                    y = op.body(xs_relu, None, scale)
-                else:
-                    y = op.run(xs, None, scale)
-                mixed = y if mixed is None else mixed + y
-            if mixed is None:
-                Ho, Wo = self._out_hw(x, j)
-                mixed = x.new_zeros(B, E * C, Ho, Wo)
-            Ho, Wo = mixed.shape[-2:]
-            for k, contrib in zip(edges, _nhwc(mixed).view(B, Ho, Wo, E, C).unbind(3), strict=True):
-                node = space.edges[k][0]
-                prev = partial[node]
-                partial[node] = contrib if prev is None else prev + contrib
-            done = j - space.n_inputs + 1
             if 0 <= done < space.n_nodes:
                 value = partial[done]
                 states.append(self._node_state(None if value is None else value.permute(0, 3, 1, 2), x, B))
@@ -426,46 +391,34 @@ class Supernet(ChoiceSupernet):
     def empty_options(self, group: str) -> tuple[str, ...]:
         return ("none",)
 
-    # -- forward in pieces (replays from a given cell: DARTS-PT's probes) -----------------------------------
-    def stem_states(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The input states of the first cell: the stem's output, twice (as :meth:`forward`)."""
-        s = self.stem(x.contiguous(memory_format=torch.channels_last))
-        return s, s
-
-    def forward_cells(self, states: tuple[Tensor, ...], weights: Mapping[str, Tensor],
-                      active: Mapping[str, np.ndarray], start: int = 0, stop: int | None = None
-                      ) -> tuple[Tensor, ...]:
-        """Cells ``start`` .. ``stop`` - 1 of :meth:`forward` from the input states of cell ``start``; the
-        input states of cell ``stop`` (the last two outputs)."""
-        for cell in self.cells[start:stop]:
-            if isinstance(cell, SearchCell):
-                out = cell(states, weights[cell.cell_type], active[cell.cell_type],
-                           self.edge_weights(cell.cell_type))
-            else:
-                out = cell(states[-1])
-            states = (states[-1], out)
-        return states
-
-    def head(self, states: tuple[Tensor, ...]) -> Tensor:
-        """Logits from the last cell's output states (as :meth:`forward`)."""
-        y = self.head_norm(states[-1])
-        return self.classifier(F.adaptive_avg_pool2d(y, 1).flatten(1))
-
-    # -- forward ------------------------------------------------------------------------------
+    # -- forward, and its pieces (DARTS-PT's probes replay from a given cell) --------------------------------
     def forward(self, x: Tensor, weights: dict[str, Tensor], active: dict[str, np.ndarray] | None = None,
                 naive: bool = False) -> Tensor:
         """Logits for ``x`` under mixing weights ``weights[cell_type]`` of shape (edges, ops)."""
         if active is None:
             active = {c: host_mask(self.op_mask(c)) for c in self.space.cell_types}
-        x = x.contiguous() if naive else x.contiguous(memory_format=torch.channels_last)
-        s = self.stem(x)
-        states: tuple[Tensor, ...] = (s, s)
-        for cell in self.cells:
+        return self.head(self.forward_cells(self.stem_states(x, naive), weights, active, naive=naive))
+
+    def stem_states(self, x: Tensor, naive: bool = False) -> tuple[Tensor, Tensor]:
+        """The input states of the first cell: the stem's output, twice (channels-last unless ``naive``)."""
+        s = self.stem(x.contiguous() if naive else x.contiguous(memory_format=torch.channels_last))
+        return s, s
+
+    def forward_cells(self, states: tuple[Tensor, ...], weights: Mapping[str, Tensor],
+                      active: Mapping[str, np.ndarray], start: int = 0, stop: int | None = None,
+                      naive: bool = False) -> tuple[Tensor, ...]:
+        """Cells ``start`` .. ``stop`` - 1 from the input states of cell ``start``; the input states of cell
+        ``stop`` (the last two outputs). ``naive``: each cell's per-op path (:meth:`SearchCell.forward_naive`)."""
+        for cell in self.cells[start:stop]:
             if isinstance(cell, SearchCell):
                 run = cell.forward_naive if naive else cell.forward
                 out = run(states, weights[cell.cell_type], active[cell.cell_type], self.edge_weights(cell.cell_type))
             else:
                 out = cell(states[-1])
             states = (states[-1], out)
+        return states
+
+    def head(self, states: tuple[Tensor, ...]) -> Tensor:
+        """Logits from the last cell's output states."""
         y = self.head_norm(states[-1])
         return self.classifier(F.adaptive_avg_pool2d(y, 1).flatten(1))
