@@ -15,7 +15,7 @@ import torch
 
 from workbench import SearchConfig, Searcher
 from workbench.app.cli import main
-from workbench.methods import get_method
+from workbench.methods import cpu_scale_config, get_method, paper_config
 from workbench.spaces import get_space
 from workbench.spaces.chain import lut
 from workbench.spaces.chain.costs import layer_inputs, measure_latency, save_latency
@@ -85,15 +85,25 @@ def _printed_config(*argv: str) -> dict:
 
 def test_the_presets_default_size_is_the_same_from_the_command_line_and_from_python():
     """The CLI applies Method.search_defaults where no flag names a field; Python spells the same config as
-    SearchConfig(..., **get_method(m).search_defaults) (the dashboard takes that config)."""
+    cpu_scale_config(SearchConfig(...)) (the dashboard takes that config). --paper-defaults starts from the
+    papers' settings instead (paper_config in Python); flags win over both."""
     assert CPU_DATA_LIMIT == 1436
     for m in HARDWARE:
         cli = _printed_config("--method", m, "--dataset", "fashion_mnist")
-        py = SearchConfig(space="chain", method=m, dataset="fashion_mnist", **get_method(m).search_defaults).to_dict()
+        py = cpu_scale_config(SearchConfig(space="chain", method=m, dataset="fashion_mnist")).to_dict()
+        assert py == SearchConfig(space="chain", method=m, dataset="fashion_mnist",
+                                  **get_method(m).search_defaults).to_dict()
         assert cli["data_limit"] == py["data_limit"] == CPU_DATA_LIMIT
         assert {k: cli[k] for k in py if k != "device"} == {k: v for k, v in py.items() if k != "device"}
+        paper = _printed_config("--method", m, "--dataset", "fashion_mnist", "--paper-defaults")
+        py = paper_config(SearchConfig(space="chain", method=m, dataset="fashion_mnist")).to_dict()
+        assert {k: paper[k] for k in py if k != "device"} == {k: v for k, v in py.items() if k != "device"}
+        assert paper["lr"] == get_method(m).paper_defaults["lr"] and paper["data_limit"] is None
     assert _printed_config("--method", "fbnet", "--data-limit", "500")["data_limit"] == 500
+    assert _printed_config("--method", "fbnet", "--paper-defaults", "--lr", "0.5")["lr"] == 0.5
     assert _printed_config("--method", "darts-v1")["data_limit"] is None
+    pc = _printed_config("--space", "darts", "--method", "pc-darts", "--paper-defaults")  # the later --space wins
+    assert (pc["batch_size"], pc["lr"], pc["arch_lr"]) == (256, 0.1, 6e-4)
 
 
 @has_fashion

@@ -19,6 +19,7 @@ from workbench.methods.presets import (
     Method,
     ScaledWeightDecay,
     adam,
+    cpu_scale_config,
     get_method,
     method_names,
     method_options,
@@ -28,7 +29,7 @@ from workbench.methods.presets import (
 
 __all__ = [
     "METHODS", "AdaDriver", "ArchCostTerm", "ArchGradResult", "Controller", "CostModel", "Method",
-    "ScaledWeightDecay", "StepContext", "adam", "get_method", "method_names", "method_options", "paper_config",
+    "ScaledWeightDecay", "StepContext", "adam", "cpu_scale_config", "get_method", "method_names", "method_options", "paper_config",
     "register_method",
 ]
 

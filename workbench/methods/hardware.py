@@ -47,9 +47,10 @@ On 28x28 inputs the chain space's stem has stride 4 by itself
 (:meth:`~workbench.spaces.chain.space.ChainSpace.stem_stride_for`: the searched layers see 7x7, 4x4, 2x2 maps,
 as digits' 8x8, 4x4, 2x2), so a Fashion-MNIST search costs about what a digits one does: each whole command under a minute on digits and on Fashion-MNIST on this 2-core machine
 (``benchmarks/bench_hardware.py --skip sweep,budget,memory,kernel --datasets digits,fashion_mnist``). The
-command line applies ``search_defaults`` where no flag names a field; in Python (and the dashboard, which takes
-the config) the same size is ``SearchConfig(space="chain", method=m, dataset=d,
-**get_method(m).search_defaults)`` -- a bare ``SearchConfig`` keeps its own defaults (50 epochs, all images).
+command line applies ``search_defaults`` where no flag names a field (``--paper-defaults``: the papers' settings
+instead); in Python (and the dashboard, which takes the config) the same size is
+``cpu_scale_config(SearchConfig(space="chain", method=m, dataset=d))`` (:func:`~workbench.methods.cpu_scale_config`)
+-- a bare ``SearchConfig`` keeps its own defaults (50 epochs, all images).
 
 All take a :class:`~workbench.methods.costs.CostModel` over the chain's
 choice group as the ``cost`` option, or a name built from the searcher's space

@@ -415,9 +415,21 @@ def method_names() -> list[str]:
 
 
 def paper_config(config: SearchConfig, method: str | None = None) -> SearchConfig:
-    """``config`` with the paper's SearchConfig values for ``method`` (default: ``config.method``)."""
+    """``config`` with the paper's SearchConfig values for ``method`` (default: ``config.method``); the command
+    line's ``--paper-defaults``."""
+    return _with_preset_values(config, method, "paper_defaults")
+
+
+def cpu_scale_config(config: SearchConfig, method: str | None = None) -> SearchConfig:
+    """``config`` at the preset's CPU-scale size for ``method`` (default: ``config.method``): its
+    ``search_defaults``, what the command line uses where no flag names a value (fbnet: 5 epochs, arch lr 0.03,
+    1436 training images). A preset without them leaves ``config`` as it is."""
+    return _with_preset_values(config, method, "search_defaults")
+
+
+def _with_preset_values(config: SearchConfig, method: str | None, slot: str) -> SearchConfig:
     if method is not None and method != config.method:
         config = config.replace(method=method, method_options={})
     m = get_method(config.method, config.method_options)
     known = {f.name for f in dataclasses.fields(type(config))}
-    return config.replace(**{k: v for k, v in m.paper_defaults.items() if k in known})
+    return config.replace(**{k: v for k, v in getattr(m, slot).items() if k in known})

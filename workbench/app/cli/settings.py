@@ -47,11 +47,14 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     check_name("space", args.space, space_names())
     check_name("method", method, method_names())
     space = get_space(args.space)
-    dataset = dataset_name(args.dataset if args.dataset is not None else space.default_dataset)
     try:
         preset = get_method(method, options)  # validates the options
     except ConfigError as exc:
         raise flag_error(exc) from None
+    # where no flag names a value: the paper's settings (--paper-defaults), else the preset's CPU-scale size
+    base = dict(preset.paper_defaults if getattr(args, "paper_defaults", False) else preset.search_defaults)
+    named = base.pop("dataset", None)
+    dataset = dataset_name(args.dataset if args.dataset is not None else named or space.default_dataset)
     ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
     for op in args.remove_op:
         if not hasattr(space, "with_ops"):
@@ -61,9 +64,10 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     net = parse_options(getattr(args, "supernet", []), "--supernet", "C=16")
     net.update({k: getattr(args, k) for k in NET_FLAGS if getattr(args, k, None) is not None})
     flat = {k: getattr(args, k) for k in FLAT_FIELDS if getattr(args, k, None) is not None}
-    for k, v in preset.search_defaults.items():  # the preset's CPU-scale size where no flag names one
-        if k not in flat and getattr(args, k, None) is None:
-            flat[k] = v
+    fields = SearchConfig.__dataclass_fields__
+    for k, v in base.items():
+        if k in fields and k not in flat and getattr(args, k, None) is None:
+            flat[k] = tuple(v) if k == "arch_betas" else v
     if seed is not None:
         flat["seed"] = seed
     if getattr(args, "arch_betas", None) is not None:
@@ -138,6 +142,10 @@ def config_flags(p: argparse.ArgumentParser, *, method: bool = True, seed: bool 
     p.add_argument("--deterministic", action="store_true",
                    help="on CUDA, deterministic kernels (bit-identical resumes; sets process-wide torch switches; "
                         "default off)")
+    p.add_argument("--paper-defaults", action="store_true",
+                   help="start from the method's published settings (epochs, batch size, learning rates, ...: "
+                        "its paper_defaults) instead of the workbench's CPU-scale defaults; flags still win "
+                        "(default off)")
     p.add_argument("--no-eval-each-epoch", dest="eval_each_epoch", action="store_false",
                    help="skip the supernet evaluation at each epoch end (default: evaluate every epoch; "
                         "--eval-every N > 1 thins it instead)")
