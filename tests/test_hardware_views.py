@@ -73,7 +73,8 @@ def test_latency_curve_is_the_expected_and_the_derived_cost_of_each_step():
     assert der.y[1] == pytest.approx(table[:, g.options.index("k3_e1")].sum())
     assert der.y[0] == pytest.approx(arch_cost(space, h.genotype_at(1), cost))
     assert list(trace(fig, BUDGET).y) == [2.0, 2.0] and trace(fig, CHEAPEST).y[0] == pytest.approx(cost.minimum())
-    assert "ms" in fig.layout.yaxis.title.text
+    assert "ms" in fig.layout.yaxis.title.text and "(" not in fig.layout.yaxis.title.text  # short: fits 300 px
+    assert cost.name in exp.hovertemplate  # the table it came from, on hover
     assert list(trace(latency_curve(h, cost), BUDGET).y) == []  # no budget: an empty trace, same layout
     assert expected_costs(np.stack([p1, p2]), cost) == pytest.approx(list(exp.y))
 

@@ -46,9 +46,12 @@ PREVIOUS = "earlier targets"
 _BLUE, _RED, _GREY, _ORANGE, _GREEN = "#3a78b8", "#d62728", "#8c8c8c", "#f28e2b", "#2e9d4f"
 
 
-def cost_axis_title(cost: CostModel) -> str:
-    """``"latency (proxylessnas_pixel1) · ms"``: what the cost model measures, and its unit."""
-    return f"{cost.name} · {cost.unit}"
+def cost_axis_title(cost: CostModel, short: bool = False) -> str:
+    """``"latency (proxylessnas_pixel1) · ms"``: what the cost model measures, and its unit. ``short``: without the
+    parenthesised source (``"latency · ms"``), for a vertical axis, where a table's file name would run past the
+    plot's height into its title."""
+    name = cost.name.split(" (")[0] if short else cost.name
+    return f"{name} · {cost.unit}"
 
 
 def _group(history: History, cost: CostModel) -> str:
@@ -84,7 +87,8 @@ def latency_curve(history: History, cost: CostModel, *, budget: float | None = N
     low = cost.minimum()
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=expected, name=EXPECTED, mode="lines", line=dict(color=_BLUE, width=2.4),
-                             hovertemplate="step %{x}<br>E[cost] %{y:.4g} " + cost.unit + "<extra></extra>"))
+                             hovertemplate="step %{x}<br>E[cost] %{y:.4g} " + cost.unit + "<br>" + cost.name
+                                           + "<extra></extra>"))
     fig.add_trace(go.Scatter(x=x, y=derived, name=DERIVED, mode="lines", line=dict(color=_ORANGE, width=2,
                                                                                      shape="hv"),
                              hovertemplate="step %{x}<br>derived %{y:.4g} " + cost.unit + "<extra></extra>"))
@@ -95,7 +99,7 @@ def latency_curve(history: History, cost: CostModel, *, budget: float | None = N
                              line=dict(color=_GREY, width=1, dash="dot"),
                              hovertemplate="cheapest legal architecture %{y:.4g} " + cost.unit + "<extra></extra>"))
     fig.update_xaxes(title_text="step", showgrid=False, zeroline=False)
-    fig.update_yaxes(title_text=cost_axis_title(cost), gridcolor=GRID, zeroline=False, rangemode="tozero")
+    fig.update_yaxes(title_text=cost_axis_title(cost, short=True), gridcolor=GRID, zeroline=False, rangemode="tozero")
     base_layout(fig, title, height=height, width=width)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, font=dict(size=11)),
                       margin=dict(t=90 if title else 50))

@@ -138,7 +138,7 @@ class LatencyView(LiveView):
             trace(self.figure, BUDGET).update(x=[x0, x1] if b is not None else [], y=[b, b] if b is not None else [])
             low = self.cost.minimum()
             trace(self.figure, CHEAPEST).update(x=[x0, x1], y=[low, low])
-            self.figure.layout.yaxis.title.text = cost_axis_title(self.cost)
+            self.figure.layout.yaxis.title.text = cost_axis_title(self.cost, short=True)
 
 
 class ParetoView(LiveView):
