@@ -29,10 +29,16 @@ sys.stderr.write("\\n" + json.dumps({"code": code, "heavy": heavy}) + "\\n")
 
 
 def run_cli(*args: str) -> tuple[dict, str]:
+    report, out, _ = run_cli_err(*args)
+    return report, out
+
+
+def run_cli_err(*args: str) -> tuple[dict, str, str]:
+    """(the report, stdout, stderr without the report)."""
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
-    report = json.loads(proc.stderr.strip().splitlines()[-1])
-    return report, proc.stdout
+    *err, last = proc.stderr.strip().splitlines()
+    return json.loads(last), proc.stdout, "\n".join(err).strip()
 
 
 HELP = [[], ["--help"], ["search", "--help"], ["resume", "--help"], ["genotype", "--help"], ["nb201", "--help"],
@@ -155,6 +161,108 @@ def test_lessons_copy_never_imports_torch(tmp_path):
     _torch_free("lessons", str(tmp_path / "course"))
     assert sorted(p.name for p in (tmp_path / "course").glob("*.ipynb")) == sorted(
         p.name for p in lesson_files() if p.suffix == ".ipynb")
+
+
+# ------------------------------------------------------------------------------------------------ --print-config
+PRINT_CONFIG = [
+    ["search"], ["search", "--space", "chain", "--method", "fbnet"],
+    ["search", "--space", "darts", "--supernet", "affine=true", "--C", "4", "--seed", "3", "--dataset", "fashion-mnist",
+     "--eval-every", "2", "--arch-betas", "0.9", "0.99", "--threads", "1"],
+    ["compare", "--methods", "darts-v1,gdas,proxylessnas", "--space", "chain"],
+    ["sweep", "--method", "pc-darts", "--grid", "lr=0.1,0.2", "--seeds", "0", "1", "--space", "toy"],
+    ["search", "--space", "graph_transformer", "--method", "darts-gt", "--supernet", "d=16", "--supernet", "heads=2"],
+    ["search", "--space", "norm_placement_stem", "--method", "osnet-ain", "--supernet", "affine=true"]]
+BAD_CONFIG = [["search", "--supernet", "C=0"], ["search", "--space", "s3", "--supernet", "width=4"],
+              ["search", "--space", "chain", "--supernet", "superkernel=3"],
+              ["search", "--space", "norm_placement_stem", "--supernet", "stem_in=true"],
+              ["search", "--space", "guidance", "--C", "4"], ["search", "--space", "nb201-sparse", "--supernet",
+                                                                "mask_grad=\"sign\""]]
+
+
+def _engine_print_config(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
+    """What the CLI prints when the registries and presets check every name and setting (no built-in shortcut)."""
+    import workbench.app.cli.help_names as names
+    import workbench.config as config
+    import workbench.spaces.builtin_settings as builtin
+    from workbench.app.cli import main
+
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        for module, attr, empty in ((names, "SPACES", ()), (names, "METHODS", ()), (names, "DATASETS", ()),
+                                    (builtin, "SETTINGS", {}), (config, "BUILTIN_METHODS", frozenset())):
+            m.setattr(module, attr, empty)
+        code = main([*args, "--print-config"])
+    out, err = capsys.readouterr()
+    return code, out, err.strip()
+
+
+@pytest.mark.parametrize("args", PRINT_CONFIG, ids=lambda a: " ".join(a[:5]))
+def test_print_config_never_imports_torch(args, monkeypatch, capsys):
+    report, out, _ = run_cli_err(*args, "--print-config")
+    assert report["code"] in (0, None) and "torch" not in report["heavy"], report
+    assert out == _engine_print_config(monkeypatch, capsys, args)[1] and json.loads(out)
+
+
+def test_print_config_rejects_what_the_engine_rejects_without_torch(monkeypatch, capsys):
+    for args in BAD_CONFIG:
+        report, out, err = run_cli_err(*args, "--print-config")
+        assert "torch" not in report["heavy"], (args, report)
+        assert (report["code"], out, err) == _engine_print_config(monkeypatch, capsys, args), args
+        assert report["code"] == 2 and err.startswith("workbench: error:"), (args, err)
+
+
+def test_print_config_rejects_unknown_names_as_the_engine_does(monkeypatch, capsys):
+    """An unknown name is reported with the registry's list of the valid ones (importing the families: torch)."""
+    args = ["compare", "--methods", "darts-v1,gdaz"]
+    report, out, err = run_cli_err(*args, "--print-config")
+    assert (report["code"], out, err) == _engine_print_config(monkeypatch, capsys, args)
+    assert "unknown method 'gdaz' (did you mean 'gdas'?); valid: darts-v1, " in err, err
+
+
+def test_builtin_settings_are_the_registered_spaces():
+    """The torch-free table of settings and default datasets is what the registered spaces say (settings, their
+    errors), the constants the settings modules repeat are the torch modules' own, and the presets' search
+    defaults and names are the registry's."""
+    import dataclasses
+
+    from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS, SPACES
+    from workbench.config import BUILTIN_METHODS
+    from workbench.methods import get_method
+    from workbench.spaces import get_space
+    from workbench.spaces.builtin_settings import (
+        DEFAULT_DATASETS,
+        SETTINGS,
+        builtin_supernet_config,
+    )
+    from workbench.spaces.cell import settings as cell
+    from workbench.spaces.cell import sparse_ops
+    from workbench.spaces.embedding import model
+    from workbench.spaces.settings import embedding, graph
+    from workbench.tasks.data import graphs
+
+    assert set(SETTINGS) == set(DEFAULT_DATASETS) == set(SPACES)
+    assert DEFAULT_DATASETS == {n: get_space(n).default_dataset for n in SPACES}
+    for name in SPACES:
+        space = get_space(name)
+        default = builtin_supernet_config(name)
+        assert default == space.supernet_config(None) and type(default) is type(space.supernet_config(None)), name
+        if default is not None:
+            fields = dataclasses.asdict(default)
+            assert builtin_supernet_config(name, fields) == space.supernet_config(fields) == default, name
+        with pytest.raises(ValueError) as mine:
+            builtin_supernet_config(name, {"nothing": 1})
+        with pytest.raises(ValueError) as theirs:
+            space.supernet_config({"nothing": 1})
+        assert str(mine.value) == str(theirs.value) and repr(name) in str(mine.value), name
+    with pytest.raises(ValueError, match="stem_in=True"):
+        builtin_supernet_config("norm_placement_stem", {"stem_in": True})
+    assert builtin_supernet_config("norm_placement", {"stem_in": True}).stem_in is True
+    assert (cell.DEFAULT_SPARSITY, cell.MASK_GRADS, cell.GRANULARITIES) == (
+        sparse_ops.DEFAULT_SPARSITY, sparse_ops.MASK_GRADS, sparse_ops.GRANULARITIES)
+    assert graph.LEVELS == graphs.LEVELS and embedding.MODEL_KINDS == model.MODEL_KINDS
+    assert BUILTIN_METHODS == set(METHODS)
+    assert PRESET_SEARCH_DEFAULTS == {m: dict(get_method(m).search_defaults) for m in METHODS
+                                      if get_method(m).search_defaults}
 
 
 # ------------------------------------------------------------------------------------------------ runs show / list

@@ -7,7 +7,9 @@ and the space's removed options are checked too; ``supernet`` is resolved by the
 space (its config object, a mapping of its fields, or None for its defaults).
 
 Importing this module imports neither torch nor the registries (building a config does, to check it): a
-command that only reads a run folder's ``config.json`` can name the fields without them.
+command that only reads a run folder's ``config.json`` can name the fields without them. Nor does building a
+config of a built-in space (its settings are resolved by :mod:`workbench.spaces.builtin_settings`), a built-in
+method without options, the device ``cpu`` and no removed ops (``python -m workbench search --print-config``).
 """
 from __future__ import annotations
 
@@ -19,11 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 from workbench import validate as V
 from workbench.errors import ConfigError, ConfigTypeError
+from workbench.spaces.builtin_settings import builtin_supernet_config, has_builtin_settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
+
+#: the built-in presets (``workbench.methods.method_names()`` once the methods are imported; registered names cannot
+#: be registered again): their default options need no check, so a config naming one without options is built
+#: without importing the presets (tests/test_startup.py checks the list against the registry)
+BUILTIN_METHODS = frozenset((
+    "darts-v1", "darts-v2", "pc-darts", "gdas", "snas", "sdarts-rs", "sdarts-adv", "sharpdarts", "darts-l2",
+    "darts-ada", "blank", "covidnet3d", "darts-gt", "dass", "sd-darts", "dnis", "gtn", "guidance", "proxylessnas",
+    "fbnet", "single-path", "osnet-ain", "rarts"))
 
 
 @dataclass(frozen=True)
@@ -73,14 +84,17 @@ class SearchConfig:
     deterministic: bool = False  # on CUDA: deterministic kernels (process-wide switches; see Searcher)
 
     def __post_init__(self) -> None:
-        from workbench.methods import METHODS, get_method
-
         for name, value in _validated_fields(self).items():
             object.__setattr__(self, name, value)
-        if self.space in _space_names():  # else: a space object's name; the Searcher resolves it with the object
+        # a built-in space's settings are resolved without importing it (workbench.spaces.builtin_settings)
+        if has_builtin_settings(self.space) or self.space in _space_names():  # else: a space object's name
             object.__setattr__(self, "supernet", _resolve_supernet(self.space, self.supernet))
             if self.removed_ops:
                 _check_removed_ops(self.space, self.removed_ops)
+        if self.method in BUILTIN_METHODS and not self.method_options:
+            return  # a built-in preset's defaults: always accepted (no need to import the presets, and torch)
+        from workbench.methods import METHODS, get_method
+
         if self.method in METHODS:  # options of a registered preset: checked now, by the preset itself
             try:
                 get_method(self.method, self.method_options)
@@ -155,9 +169,11 @@ def _validated_fields(c: SearchConfig) -> dict[str, Any]:
 
 
 def _device(value: Any) -> str:
+    text = V.string(value, "device", where=_WHERE)
+    if text == "cpu":
+        return text  # what torch.device accepts, without importing torch
     import torch
 
-    text = V.string(value, "device", where=_WHERE)
     try:
         dev = torch.device(text)
     except (RuntimeError, ValueError, TypeError):
@@ -198,9 +214,11 @@ def _check_removed_ops(space_name: str, removed: tuple[str, ...]) -> None:
 
 def _resolve_supernet(space: str, value: Any) -> Any:
     """The registered space's supernet settings from ``value``; its errors become ConfigErrors naming the field."""
-    from workbench.spaces import get_space
-
     try:
+        if has_builtin_settings(space):
+            return builtin_supernet_config(space, value)
+        from workbench.spaces import get_space
+
         return get_space(space).supernet_config(value)
     except (TypeError, ValueError) as exc:
         cls = type(exc) if isinstance(exc, ConfigError) else ConfigTypeError if isinstance(exc, TypeError) \

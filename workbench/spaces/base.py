@@ -32,20 +32,21 @@ cell genotype) return their own type with the same methods
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from workbench.registry import Registry
+from workbench.spaces.settings import no_supernet_settings
+from workbench.spaces.settings import space_settings as space_settings
 from workbench.tasks.task import TaskInfo
 
 
@@ -160,9 +161,7 @@ class SearchSpace(ABC):
     # -- supernet ------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> Any:
         """The space's supernet settings from ``value`` (its config object, a mapping or None) plus overrides."""
-        if value is None and not overrides:
-            return None
-        raise ValueError(f"space {self.name!r} takes no supernet settings; got {value!r} {overrides or ''}")
+        return no_supernet_settings(self.name, value, **overrides)
 
     @abstractmethod
     def build_supernet(self, task: TaskInfo, config: Any = None) -> ChoiceSupernet:
@@ -387,33 +386,6 @@ def register_space(space: SearchSpace, name: str | None = None) -> SearchSpace:
     """Register ``space`` under ``name`` (default: ``space.name``) so configs and run folders can name it."""
     SPACES.register(name or space.name, space)
     return space
-
-
-_Settings = TypeVar("_Settings")
-
-
-def space_settings(kind: type[_Settings], value: Any, overrides: Mapping[str, Any], where: str) -> _Settings:
-    """A space's supernet settings from ``value`` (None: the defaults; a mapping of ``kind``'s fields; or a
-    ``kind``), then ``overrides`` (a method's ``supernet_settings``) applied on top.
-
-    The shared body of :meth:`SearchSpace.supernet_config` for spaces whose settings are one frozen dataclass;
-    ``where`` names the space in errors ("space 'graph_transformer'"). Unknown names raise ValueError listing
-    the accepted fields; another type raises TypeError.
-    """
-    fields = [f.name for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
-    if value is None:
-        value = kind()
-    elif isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(fields))
-        if unknown:
-            raise ValueError(f"unknown supernet setting(s) {unknown} for {where}; accepted: {fields}")
-        value = kind(**value)
-    elif not isinstance(value, kind):
-        raise TypeError(f"{where} takes a {kind.__name__} (or a mapping of its fields), got {type(value).__name__}")
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise ValueError(f"method setting(s) {unknown} do not apply to {where}; its settings are {fields}")
-    return dataclasses.replace(value, **overrides) if overrides else value
 
 
 def edited_options(options: tuple[str, ...], remove: Iterable[str], add: Iterable[str], where: str,

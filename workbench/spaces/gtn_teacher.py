@@ -46,8 +46,8 @@ from workbench.spaces.base import (
     ChoiceSupernet,
     SearchSpace,
     masked_softmax,
-    space_settings,
 )
+from workbench.spaces.settings.gtn import GtnConfig, gtn_supernet_config
 from workbench.tasks.task import TaskInfo
 
 __all__ = ["GROUP", "GtnConfig", "TeacherNet", "TeacherSpace"]
@@ -55,37 +55,6 @@ __all__ = ["GROUP", "GtnConfig", "TeacherNet", "TeacherSpace"]
 GROUP = "labels"
 FIXED_LABEL_FLOOR = 1e-6  # fixed labels: logits log(onehot + floor) -> softmax one-hot to ~1e-5
 LEARNED_LABEL_SMOOTHING = 0.1  # learn_labels: the logits start at log(0.9 onehot + 0.1 / C)
-
-
-@dataclass(frozen=True)
-class GtnConfig:
-    """The teacher's sizes and initial values (SEEDS_2 §9.4): generator ``z_dim + C -> hidden -> pixels`` with
-    output ``out_scale * tanh``; inner lr and momentum initialised to ``lr_init`` / ``momentum_init`` at every
-    step; the taught learner's hidden width; learned labels; the curriculum read backwards."""
-
-    z_dim: int = 16
-    hidden: int = 128
-    out_scale: float = 3.0
-    lr_init: float = 0.1
-    momentum_init: float = 0.5
-    learner_width: int = 64
-    learn_labels: bool = False
-    reverse: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("z_dim", "hidden", "learner_width"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"GtnConfig.{name}={v!r} is not accepted: expected an int >= 1")
-        for name in ("out_scale", "lr_init", "momentum_init"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"GtnConfig.{name}={v!r} is not accepted: expected a finite number > 0")
-        for name in ("learn_labels", "reverse"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"GtnConfig.{name}={getattr(self, name)!r} is not accepted: expected True or False")
-
-
 
 
 @dataclass(frozen=True)
@@ -112,7 +81,7 @@ class TeacherSpace(SearchSpace):
         return (ChoiceGroup(GROUP, rows, tuple(str(c) for c in range(self.n_classes))),)
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> GtnConfig:
-        return space_settings(GtnConfig, value, overrides, f"space {self.name!r}")
+        return gtn_supernet_config(self.name, value, **overrides)
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> TeacherNet:
         if task.n_outputs != self.n_classes:

@@ -128,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads is not None and args.threads < 1:
             print(f"workbench: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
             return 2
-        import torch
-        torch.set_num_threads(args.threads or default_threads())
+        if not getattr(args, "print_config", False):  # --print-config computes nothing (and needs no torch)
+            import torch
+            torch.set_num_threads(args.threads or default_threads())
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
     try:

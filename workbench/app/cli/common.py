@@ -122,6 +122,8 @@ def flag_error(exc: ConfigError, flags: Sequence[str] = ()) -> UsageError:
 
 def check_device(device: str, flag: str = "--device") -> str:
     """``device`` (``auto`` resolved) when torch can use it; a UsageError listing the accepted ones otherwise."""
+    if device == "cpu":
+        return device  # always usable: no need to import torch
     import torch
     accepted = "cpu, cuda, cuda:N, mps or auto"
     if device == "auto":
@@ -140,9 +142,13 @@ def check_device(device: str, flag: str = "--device") -> str:
 
 
 def dataset_name(text: str) -> str:
-    from workbench.tasks.data import dataset_names
+    from workbench.app.cli.help_names import DATASETS
 
     name = text.strip().lower().replace("-", "_")
+    if name in DATASETS:
+        return name  # a built-in dataset (without importing the registry)
+    from workbench.tasks.data import dataset_names
+
     return check_name("dataset", name, dataset_names())
 
 

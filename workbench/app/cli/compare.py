@@ -16,11 +16,16 @@ from typing import Any
 
 from workbench.app.cli.common import (
     UsageError,
-    check_name,
     flag_error,
     parse_options,
 )
-from workbench.app.cli.settings import config_flags, config_from_args, print_config
+from workbench.app.cli.settings import (
+    check_method,
+    config_flags,
+    config_from_args,
+    preset_search_defaults,
+    print_config,
+)
 from workbench.app.cli.sweep import run_tasks, seeds_of, sweep_flags
 
 #: compare's own defaults (a comparison at the scale the lessons use), shown in --help
@@ -47,21 +52,16 @@ def method_options(items: list[str], methods: list[str]) -> dict[str, dict[str, 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run several methods x seeds on one space and dataset; print and write the comparison table."""
-    from workbench.app.sweep import compare_tasks
     from workbench.errors import ConfigError
-    from workbench.methods import get_method, method_names
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise UsageError(f"--methods takes comma-separated method names, got {args.methods!r}")
     for m in methods:
-        check_name("method", m, method_names())
+        check_method(m)
     options = method_options(args.method_option, methods)
     for m in methods:
-        try:
-            get_method(m, options.get(m))  # unknown options fail here, naming the method and the valid ones
-        except ConfigError as exc:
-            raise flag_error(exc) from None
+        preset_search_defaults(m, options.get(m, {}))  # unknown options fail here, naming the valid ones
     seeds = seeds_of(args)
     base = config_from_args(args, methods[0], options.get(methods[0], {}))
     if args.print_config:
@@ -69,6 +69,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for key in ("method", "method_options", "seed"):
             settings.pop(key)
         return print_config({**settings, "methods": methods, "seeds": seeds, "method_options": options})
+    from workbench.app.sweep import compare_tasks
+
     try:
         tasks = compare_tasks(base, methods, seeds, options)
     except ConfigError as exc:

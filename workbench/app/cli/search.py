@@ -36,15 +36,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.keep < 1:
         raise UsageError(f"--keep: expected an integer >= 1, got {args.keep}")
     check_eval_every(args)
-    from workbench.app.cli.summary import finish
-    from workbench.runs import RunStore, read_run_info
-
     if not args.eval_each_epoch and args.eval_every == 1:
         args.eval_every = None  # --no-eval-each-epoch: no evaluation at epoch ends, by the searcher or the CLI
     cfg = search_config(args)
     if args.print_config:
         extra = {} if args.eval_every in (None, 1) else {"eval_every": args.eval_every}
         return print_config({**cfg.to_dict(), **extra})
+    from workbench.app.cli.summary import finish
+    from workbench.runs import RunStore, read_run_info
+
     out = Path(args.out) if args.out else Path("runs") / (
         f"{cfg.space}-{cfg.method}-{cfg.dataset.replace(':', '_')}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     for where in (out, *out.parents):  # fail now, not after loading data (RunStore would hit NotADirectoryError)

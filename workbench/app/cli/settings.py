@@ -39,35 +39,27 @@ NET_FLAGS = ("C", "layers", "cells_per_stage")
 def config_from_args(args: argparse.Namespace, method: str, options: dict[str, Any],
                      seed: int | None = None) -> SearchConfig:
     """A SearchConfig from the flags :func:`config_flags` adds, for ``method`` with ``options`` (and ``seed``;
-    None keeps the default). Names are checked against the registries, options by the method's preset."""
-    from workbench.methods import get_method, method_names
-    from workbench.search import SearchConfig
-    from workbench.spaces import get_space, space_names
+    None keeps the default). Names are checked against the registries, options by the method's preset.
 
-    check_name("space", args.space, space_names())
-    check_name("method", method, method_names())
-    space = get_space(args.space)
-    try:
-        preset = get_method(method, options)  # validates the options
-    except ConfigError as exc:
-        raise flag_error(exc) from None
-    # where no flag names a value: the paper's settings (--paper-defaults), else the preset's CPU-scale size
-    base = dict(preset.paper_defaults if getattr(args, "paper_defaults", False) else preset.search_defaults)
-    named = base.pop("dataset", None)
-    dataset = dataset_name(args.dataset if args.dataset is not None else named or space.default_dataset)
-    ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
-    for op in args.remove_op:
-        if not hasattr(space, "with_ops"):
-            raise UsageError(f"--remove-op {op!r}: space {args.space!r} has no op list to remove options from")
-        if op not in ops:
-            raise UsageError(f"--remove-op {op!r}: not an op of space {args.space!r}; its ops: {', '.join(ops)}")
+    Built-in names, a built-in preset without options and a built-in space without ``--remove-op`` need
+    neither the registries nor torch (``--print-config`` starts fast): :mod:`~workbench.app.cli.help_names`
+    lists the built-ins, :mod:`workbench.spaces.builtin_settings` their settings and default datasets."""
+    from workbench.config import SearchConfig
+    from workbench.spaces.builtin_settings import DEFAULT_DATASETS
+
+    check_space(args.space)
+    check_method(method)
+    default = DEFAULT_DATASETS.get(args.space) or _registered_space(args.space).default_dataset
+    dataset = dataset_name(args.dataset if args.dataset is not None else default)
+    search_defaults = preset_search_defaults(method, options)  # validates the options
+    if args.remove_op:
+        check_remove_ops(args.space, args.remove_op)
     net = parse_options(getattr(args, "supernet", []), "--supernet", "C=16")
     net.update({k: getattr(args, k) for k in NET_FLAGS if getattr(args, k, None) is not None})
     flat = {k: getattr(args, k) for k in FLAT_FIELDS if getattr(args, k, None) is not None}
-    fields = SearchConfig.__dataclass_fields__
-    for k, v in base.items():
-        if k in fields and k not in flat and getattr(args, k, None) is None:
-            flat[k] = tuple(v) if k == "arch_betas" else v
+    for k, v in search_defaults.items():  # the preset's CPU-scale size where no flag names one
+        if k not in flat and getattr(args, k, None) is None:
+            flat[k] = v
     if seed is not None:
         flat["seed"] = seed
     if getattr(args, "arch_betas", None) is not None:
@@ -82,6 +74,60 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
                             deterministic=getattr(args, "deterministic", False), **flat)
     except ConfigError as exc:
         raise flag_error(exc) from None
+
+
+def check_space(name: str) -> str:
+    """``name`` when it is a registered space (a built-in one without importing the registry)."""
+    from workbench.app.cli.help_names import SPACES
+
+    if name in SPACES:
+        return name
+    from workbench.spaces import space_names
+
+    return check_name("space", name, space_names())
+
+
+def check_method(name: str) -> str:
+    """``name`` when it is a registered method (a built-in one without importing the presets)."""
+    from workbench.app.cli.help_names import METHODS
+
+    if name in METHODS:
+        return name
+    from workbench.methods import method_names
+
+    return check_name("method", name, method_names())
+
+
+def preset_search_defaults(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The preset's ``search_defaults`` (its CPU-scale size), its ``options`` checked by the preset; a built-in
+    preset without options is neither built nor imported (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`)."""
+    from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS
+
+    if method in METHODS and not options:
+        return dict(PRESET_SEARCH_DEFAULTS.get(method, {}))
+    from workbench.methods import get_method
+
+    try:
+        return dict(get_method(method, options).search_defaults)  # validates the options
+    except ConfigError as exc:
+        raise flag_error(exc) from None
+
+
+def check_remove_ops(space_name: str, remove: list[str]) -> None:
+    """Every ``--remove-op`` names an op of the space (the registered space: its ops need the space itself)."""
+    space = _registered_space(space_name)
+    ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
+    for op in remove:
+        if not hasattr(space, "with_ops"):
+            raise UsageError(f"--remove-op {op!r}: space {space_name!r} has no op list to remove options from")
+        if op not in ops:
+            raise UsageError(f"--remove-op {op!r}: not an op of space {space_name!r}; its ops: {', '.join(ops)}")
+
+
+def _registered_space(name: str) -> Any:
+    from workbench.spaces import get_space
+
+    return get_space(name)
 
 
 def config_flags(p: argparse.ArgumentParser, *, method: bool = True, seed: bool = True, method_option: bool = True,

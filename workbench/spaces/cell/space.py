@@ -27,7 +27,6 @@ returns a new space; during a search, ``Supernet.set_op_enabled`` masks ops.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -169,25 +168,10 @@ class CellSpace(SearchSpace):
         return self._groups
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> Any:
-        """A :class:`SupernetConfig` from one (or a mapping of its fields, or None), with ``overrides`` applied."""
-        from workbench.spaces.cell.supernet import SupernetConfig
-        fields = {f.name for f in dataclasses.fields(SupernetConfig)}
-        if value is None:
-            value = SupernetConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - fields)
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for cell space {self.name!r}; accepted: "
-                                 f"{sorted(fields)}")
-            value = SupernetConfig(**value)
-        elif not isinstance(value, SupernetConfig):
-            raise TypeError(f"cell space {self.name!r} takes a SupernetConfig (or a mapping of its fields) as its "
-                            f"supernet settings, got {type(value).__name__}")
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(f"unknown supernet setting(s) {unknown} for cell space {self.name!r}; accepted: "
-                             f"{sorted(fields)}")
-        return replace(value, **overrides) if overrides else value
+        """A :class:`SupernetConfig` from one (or a mapping of its fields, or None), with ``overrides`` applied
+        (:func:`workbench.spaces.cell.settings.cell_supernet_config`)."""
+        from workbench.spaces.cell.settings import cell_supernet_config
+        return cell_supernet_config(self.name, value, **overrides)
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> Supernet:
         from workbench.spaces.cell.supernet import Supernet

@@ -13,37 +13,17 @@ sparsity -- a plausible, **unverified** reading of "based on the sparsity of the
 """
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from workbench import validate as V
 from workbench.spaces.base import SPACES
+from workbench.spaces.cell.settings import SparseSupernetConfig, sparse_supernet_config
 from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace
-from workbench.spaces.cell.sparse_ops import DEFAULT_SPARSITY, GRANULARITIES, MASK_GRADS, configure
-from workbench.spaces.cell.supernet import Supernet, SupernetConfig
+from workbench.spaces.cell.sparse_ops import configure
+from workbench.spaces.cell.supernet import Supernet
 from workbench.tasks.task import TaskInfo
 
 __all__ = ["SparseCellSpace", "SparseSupernetConfig"]
-
-
-@dataclass(frozen=True)
-class SparseSupernetConfig(SupernetConfig):
-    """A cell supernet's size plus the sparsity of its sparse ops."""
-
-    sparsity: float = DEFAULT_SPARSITY
-    mask_grad: str = "ste"
-    granularity: str = "op"
-    sparsify_dense_ops: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        w: dict[str, Any] = {"where": "SparseSupernetConfig."}
-        object.__setattr__(self, "sparsity", V.real(self.sparsity, "sparsity", low=0, high=1, high_open=True, **w))
-        V.choice(self.mask_grad, "mask_grad", MASK_GRADS, **w)
-        V.choice(self.granularity, "granularity", GRANULARITIES, **w)
-        V.boolean(self.sparsify_dense_ops, "sparsify_dense_ops", **w)
 
 
 @dataclass(frozen=True)
@@ -51,22 +31,7 @@ class SparseCellSpace(CellSpace):
     """A :class:`CellSpace` whose supernet settings include the sparsity of its sparse ops."""
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> SparseSupernetConfig:
-        fields = {f.name for f in dataclasses.fields(SparseSupernetConfig)}
-        if value is None:
-            value = SparseSupernetConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - fields)
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
-                                 f"{sorted(fields)}")
-            value = SparseSupernetConfig(**value)
-        elif isinstance(value, SupernetConfig) and not isinstance(value, SparseSupernetConfig):
-            value = SparseSupernetConfig(**dataclasses.asdict(value))
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(f"unknown supernet setting(s) {unknown} for space {self.name!r}; accepted: "
-                             f"{sorted(fields)}")
-        return replace(value, **overrides) if overrides else value
+        return sparse_supernet_config(self.name, value, **overrides)
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> Supernet:
         cfg = self.supernet_config(config)

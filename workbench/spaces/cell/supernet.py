@@ -30,15 +30,13 @@ global pooling, linear), both scaled down by ``SupernetConfig``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench import validate as V
 from workbench.spaces import ChoiceSupernet, get_space
 from workbench.spaces.base import host_mask, masked_softmax
 from workbench.spaces.cell.ops import (
@@ -48,39 +46,8 @@ from workbench.spaces.cell.ops import (
     cuda_safe_pool_input,
     make_op,
 )
+from workbench.spaces.cell.settings import SupernetConfig  # re-exported: its torch-free home
 from workbench.spaces.cell.space import CellSpace
-
-
-@dataclass(frozen=True)
-class SupernetConfig:
-    """Size of the supernet. DARTS's CIFAR search uses C=16, layers=8; NB201 uses C=16, N=5."""
-
-    C: int = 8
-    layers: int = 3  # DARTS macro: number of cells
-    cells_per_stage: int = 1  # NB201 macro: N
-    alpha_init_std: float = 1e-3  # alphas ~ std * N(0, 1), as in DARTS
-    affine: bool = False  # BN affine in cell ops (False in every DARTS-style search model)
-    partial_channels: int = 1  # PC-DARTS K: only C/K channels of an edge's input go through the ops
-    edge_normalization: bool = False  # PC-DARTS beta: softmax over each node's incoming edges scales them
-    inactive_bias: bool = False  # GDAS: ops not computed still add their (zero-valued) weight, carrying gradient
-
-    def __post_init__(self) -> None:
-        w: dict[str, Any] = {"where": "SupernetConfig."}
-        values = {
-            "C": V.integer(self.C, "C", low=1, **w),
-            "layers": V.integer(self.layers, "layers", low=1, **w),
-            "cells_per_stage": V.integer(self.cells_per_stage, "cells_per_stage", low=1, **w),
-            "alpha_init_std": V.real(self.alpha_init_std, "alpha_init_std", low=0, **w),
-            "affine": V.boolean(self.affine, "affine", **w),
-            "partial_channels": V.integer(self.partial_channels, "partial_channels", low=1, **w),
-            "edge_normalization": V.boolean(self.edge_normalization, "edge_normalization", **w),
-            "inactive_bias": V.boolean(self.inactive_bias, "inactive_bias", **w),
-        }
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-        if self.C % self.partial_channels:
-            raise V.fail("SupernetConfig.", "partial_channels", self.partial_channels,
-                         f"a divisor of C={self.C} (PC-DARTS sends C/K channels through the ops)")
 
 
 class SearchCell(nn.Module):
@@ -329,7 +296,7 @@ def macro_plan(space: CellSpace, cfg: SupernetConfig) -> list[tuple[str, int, bo
 class Supernet(ChoiceSupernet):
     """The supernet of a cell space: weights, one alpha matrix per cell type (its choice groups), and op masks."""
 
-    def __init__(self, space: CellSpace | str, cfg: SupernetConfig = SupernetConfig(),
+    def __init__(self, space: CellSpace | str, cfg: SupernetConfig = SupernetConfig(),  # noqa: B008 (frozen)
                  in_channels: int = 1, n_classes: int = 10) -> None:
         resolved = get_space(space)
         if not isinstance(resolved, CellSpace):

@@ -56,6 +56,7 @@ from workbench.spaces.base import (
     host_mask,
 )
 from workbench.spaces.chain.blocks import make_mbconv, parse_block
+from workbench.spaces.chain.settings import ChainConfig, chain_supernet_config
 from workbench.tasks.task import TaskInfo
 
 CHAIN_BLOCKS = ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6", "skip")
@@ -66,25 +67,6 @@ STAGE0_SIDE = 8
 #: whole training set (718 weights + 718 arch), so a larger dataset (Fashion-MNIST's 60,000) is cut to it,
 #: stratified and seeded (``load_dataset(limit=...)``), and a search on it costs what one on digits does
 CPU_DATA_LIMIT = 1436
-
-
-@dataclass(frozen=True)
-class ChainConfig:
-    """Supernet settings of a chain space (its shape is the space's): the alpha initialisation, and whether the
-    supernet is Single-Path NAS's chain of superkernels instead of every candidate side by side."""
-
-    alpha_init_std: float = 1e-3
-    #: Single-Path NAS: one superkernel per layer (:mod:`workbench.spaces.chain.superkernel`), set by its preset
-    superkernel: bool = False
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.alpha_init_std, (int, float)) and 0 < self.alpha_init_std < 10):
-            raise ValueError(f"alpha_init_std must be a number in (0, 10), got {self.alpha_init_std!r}")
-        if not isinstance(self.superkernel, bool):
-            raise ValueError(f"superkernel must be True or False, got {self.superkernel!r}")
-
-
-_CONFIG_FIELDS = ("alpha_init_std", "superkernel")
 
 
 @dataclass(frozen=True)
@@ -165,22 +147,8 @@ class ChainSpace(SearchSpace):
 
     # -- supernet -----------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> ChainConfig:
-        if value is None:
-            value = ChainConfig()
-        elif isinstance(value, Mapping):
-            unknown = sorted(set(value) - set(_CONFIG_FIELDS))
-            if unknown:
-                raise ValueError(f"unknown supernet setting(s) {unknown} for chain space {self.name!r}; accepted: "
-                                 f"{list(_CONFIG_FIELDS)}")
-            value = ChainConfig(**value)
-        elif not isinstance(value, ChainConfig):
-            raise TypeError(f"chain space {self.name!r} takes a ChainConfig (or a mapping of its fields), got "
-                            f"{type(value).__name__}")
-        unknown = sorted(set(overrides) - set(_CONFIG_FIELDS))
-        if unknown:
-            raise ValueError(f"method setting(s) {unknown} do not apply to chain space {self.name!r} (they are "
-                             "settings of another space family)")
-        return replace(value, **overrides) if overrides else value
+        """:func:`workbench.spaces.chain.settings.chain_supernet_config` for this space."""
+        return chain_supernet_config(self.name, value, **overrides)
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> ChoiceSupernet:
         if len(task.input_shape) != 3:
@@ -239,7 +207,7 @@ def stem_for(space: ChainSpace, task: TaskInfo) -> nn.Sequential:
 class ChainSupernet(ChoiceSupernet):
     """Every legal candidate of every layer, mixed by the relaxation's weights."""
 
-    def __init__(self, space: ChainSpace, task: TaskInfo, cfg: ChainConfig = ChainConfig()) -> None:
+    def __init__(self, space: ChainSpace, task: TaskInfo, cfg: ChainConfig = ChainConfig()) -> None:  # noqa: B008
         super().__init__(space.choice_groups(), cfg.alpha_init_std)
         self.space, self.cfg, self.input_shape = space, cfg, tuple(task.input_shape)
         self.plan = space.plan()

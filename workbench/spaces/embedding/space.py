@@ -40,9 +40,9 @@ from workbench.spaces.base import (
     ChoiceSupernet,
     SearchSpace,
     _esc,
-    space_settings,
 )
-from workbench.spaces.embedding.model import MODEL_KINDS, LatentFactorModel, block_sizes
+from workbench.spaces.embedding.model import LatentFactorModel, block_sizes
+from workbench.spaces.settings.embedding import EmbeddingConfig, embedding_supernet_config
 from workbench.tasks.data.interactions import KNOWN_VOCABULARY
 from workbench.tasks.task import TaskInfo
 
@@ -51,36 +51,6 @@ __all__ = ["GROUP", "EmbeddingConfig", "EmbeddingDims", "EmbeddingDimsSpace", "E
 
 GROUP = "dims"
 DEFAULT_SPLIT = (0.1, 0.2, 0.2, 0.2, 0.3)
-
-
-@dataclass(frozen=True)
-class EmbeddingConfig:
-    """Supernet settings of an ``embedding_dims`` space (its rows and options are the space's)."""
-
-    model: str = "fm"
-    hidden: tuple[int, ...] = (64, 32)
-    normalize: bool = False
-    init_alpha: float = 1.0
-    n_ids: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.model not in MODEL_KINDS:
-            raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
-        hidden = self.hidden
-        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not all(
-                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
-            raise ValueError(f"hidden must be a sequence of layer widths >= 1, got {hidden!r}")
-        object.__setattr__(self, "hidden", tuple(hidden))
-        if not isinstance(self.normalize, bool):
-            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
-        if isinstance(self.init_alpha, bool) or not isinstance(self.init_alpha, (int, float)) or not (
-                0 < self.init_alpha <= 1):
-            raise ValueError(f"init_alpha must be a number in (0, 1] (the mask starts there), got {self.init_alpha!r}")
-        if self.n_ids is not None and (isinstance(self.n_ids, bool) or not isinstance(self.n_ids, int)
-                                       or self.n_ids < 1):
-            raise ValueError(f"n_ids must be None or an integer >= 1, got {self.n_ids!r}")
-
-
 
 
 @dataclass(frozen=True)
@@ -181,7 +151,7 @@ class EmbeddingDimsSpace(SearchSpace):
         return (ChoiceGroup(GROUP, tuple(rows), options),)
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> EmbeddingConfig:
-        return space_settings(EmbeddingConfig, value, overrides, f"space {self.name!r}")
+        return embedding_supernet_config(self.name, value, **overrides)
 
     def resolve_n_ids(self, task: TaskInfo, config: EmbeddingConfig) -> int:
         """The embedding table's size: the config's, the space's, else the registered dataset's (by name)."""

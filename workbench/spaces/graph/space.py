@@ -38,49 +38,20 @@ from workbench.spaces.base import (
     SearchSpace,
     edited_options,
     host_mask,
-    space_settings,
 )
 from workbench.spaces.graph.experts import EXPERTS, graph_batch
 from workbench.spaces.graph.layer import GTLayer
-from workbench.tasks.data.graphs import LEVELS, graph_level, unpack
+from workbench.spaces.settings.graph import (
+    GraphTransformerConfig,
+    graph_transformer_supernet_config,
+)
+from workbench.tasks.data.graphs import graph_level, unpack
 from workbench.tasks.task import TaskInfo
 
 GROUP = "layers"
 GRAPH_EXPERTS = ("gin", "gcn", "gat")
 __all__ = ["GRAPH_EXPERTS", "DiscreteGraphTransformer", "GraphTransformerConfig", "GraphTransformerSpace",
            "GraphTransformerSupernet", "graph_choices"]
-
-
-@dataclass(frozen=True)
-class GraphTransformerConfig:
-    """Size and details of a graph transformer (supernet or discrete); the space fixes layers and experts."""
-
-    d: int = 32
-    heads: int = 4
-    dropout: float = 0.0
-    standardise: bool = True  # the scalar standardisation across experts (§7.2 step 2)
-    query_projection: bool = False  # the reference's sparse layer has none
-    alpha_init_std: float = 1e-3
-    task_level: str = "auto"  # "graph", "node" or "auto" (the level the dataset was registered with)
-
-    def __post_init__(self) -> None:
-        for name in ("d", "heads"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.d % self.heads:
-            raise ValueError(f"d={self.d} must be divisible by heads={self.heads}")
-        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not (isinstance(self.alpha_init_std, (int, float)) and 0 < self.alpha_init_std < 10):
-            raise ValueError(f"alpha_init_std must be a number in (0, 10), got {self.alpha_init_std!r}")
-        for name in ("standardise", "query_projection"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.task_level not in ("auto", *LEVELS):
-            raise ValueError(f"task_level must be 'auto', 'graph' or 'node', got {self.task_level!r}")
-
-
 
 
 @dataclass(frozen=True)
@@ -113,7 +84,7 @@ class GraphTransformerSpace(SearchSpace):
         return replace(self, experts=edited_options(self.experts, remove, add, f"space {self.name!r}", "expert"), _cache={})
 
     def supernet_config(self, value: Any = None, **overrides: Any) -> GraphTransformerConfig:
-        return space_settings(GraphTransformerConfig, value, overrides, f"space {self.name!r}")
+        return graph_transformer_supernet_config(self.name, value, **overrides)
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> GraphTransformerSupernet:
         return GraphTransformerSupernet(self, task, self.supernet_config(config))
@@ -193,7 +164,7 @@ class DiscreteGraphTransformer(nn.Module):
     """The graph transformer of one expert per layer (``picks``); what is retrained and explained."""
 
     def __init__(self, space: GraphTransformerSpace, task: TaskInfo, picks: Sequence[str],
-                 cfg: GraphTransformerConfig = GraphTransformerConfig()) -> None:
+                 cfg: GraphTransformerConfig = GraphTransformerConfig()) -> None:  # noqa: B008 (frozen)
         super().__init__()
         if len(picks) != space.layers:
             raise ValueError(f"need one expert per layer ({space.layers}), got {list(picks)}")

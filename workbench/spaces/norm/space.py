@@ -45,37 +45,12 @@ from workbench.spaces.base import (
     ChoiceSupernet,
     SearchSpace,
     host_mask,
-    space_settings,
 )
 from workbench.spaces.norm.blocks import PLACEMENTS, STEM_NORMS, MixedStem, NormBlock, Stem
+from workbench.spaces.settings.norm import NormConfig, norm_supernet_config
 from workbench.tasks.task import TaskInfo
 
 BLOCKS, STEM = "blocks", "stem"
-
-
-@dataclass(frozen=True)
-class NormConfig:
-    """Supernet settings of a norm-placement space (see the module docstring)."""
-
-    C: int = 16
-    stem_in: bool = False  # the official fixed IN stem (conv1 with IN=True); not with a searched stem
-    affine: bool = False  # NORM_AFFINE = False during the official search
-    nonneg_weights: bool = False  # OSNet-AIN: non-negative weights w (set by the osnet-ain preset)
-    w_init: float = 1.0  # initial w when nonneg_weights (the code: torch.ones)
-    alpha_init_std: float = 1e-3  # initial logits otherwise (DARTS)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.C, bool) or not isinstance(self.C, int) or self.C < 1:
-            raise ValueError(f"C must be an integer >= 1, got {self.C!r}")
-        for name in ("stem_in", "affine", "nonneg_weights"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not (isinstance(self.w_init, (int, float)) and self.w_init > 0):
-            raise ValueError(f"w_init must be a number > 0 (w <= 0 is a dead candidate), got {self.w_init!r}")
-        if not (isinstance(self.alpha_init_std, (int, float)) and 0 <= self.alpha_init_std < 10):
-            raise ValueError(f"alpha_init_std must be a number in [0, 10), got {self.alpha_init_std!r}")
-
-
 
 
 @dataclass(frozen=True)
@@ -103,11 +78,7 @@ class NormPlacementSpace(SearchSpace):
 
     # -- supernet -----------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> NormConfig:
-        cfg = space_settings(NormConfig, value, overrides, f"space {self.name!r}")
-        if cfg.stem_in and self.search_stem:
-            raise ValueError(f"space {self.name!r} searches the stem's norm; stem_in=True (a fixed IN stem) belongs "
-                             "to the space norm_placement")
-        return cfg
+        return norm_supernet_config(self.name, value, search_stem=self.search_stem, **overrides)
 
     def build_supernet(self, task: TaskInfo, config: Any = None) -> NormSupernet:
         _check_images(self, task)

@@ -44,8 +44,8 @@ from workbench.spaces.base import (
     SearchSpace,
     edited_options,
     host_mask,
-    space_settings,
 )
+from workbench.spaces.settings.volume import Mbconv3dConfig, mbconv3d_supernet_config
 from workbench.spaces.volume.blocks import Calibration, Stride, make_block3d
 from workbench.tasks.data import ct_volumes as _ct_volumes  # noqa: F401  (registers the ct_volumes datasets)
 from workbench.tasks.task import TaskInfo
@@ -55,18 +55,6 @@ __all__ = ["GROUP", "MBCONV3D_BLOCKS", "CellPlan", "DiscreteMbconv3d", "Mbconv3d
 
 MBCONV3D_BLOCKS = ("k3_e2", "k5_e2", "k3_e4", "skip")
 GROUP = "cells"
-
-
-@dataclass(frozen=True)
-class Mbconv3dConfig:
-    """Supernet settings of an ``mbconv3d`` space (its shape is the space's): the alpha initialisation std
-    (CovidNet3D: 1e-3 * N(0, 1))."""
-
-    alpha_init_std: float = 1e-3
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.alpha_init_std, (int, float)) and 0 < self.alpha_init_std < 10):
-            raise ValueError(f"alpha_init_std must be a number in (0, 10), got {self.alpha_init_std!r}")
 
 
 @dataclass(frozen=True)
@@ -126,7 +114,7 @@ class Mbconv3dSpace(SearchSpace):
 
     # -- supernet -----------------------------------------------------------------------------------
     def supernet_config(self, value: Any = None, **overrides: Any) -> Mbconv3dConfig:
-        return space_settings(Mbconv3dConfig, value, overrides, f"space {self.name!r}")
+        return mbconv3d_supernet_config(self.name, value, **overrides)
 
     def _check_task(self, task: TaskInfo) -> None:
         if len(task.input_shape) != 4:
@@ -179,7 +167,7 @@ class SearchCell(nn.Module):
 class Mbconv3dSupernet(ChoiceSupernet):
     """Every candidate of every cell, mixed by the relaxation's weights (a hard sample runs one per cell)."""
 
-    def __init__(self, space: Mbconv3dSpace, task: TaskInfo, cfg: Mbconv3dConfig = Mbconv3dConfig()) -> None:
+    def __init__(self, space: Mbconv3dSpace, task: TaskInfo, cfg: Mbconv3dConfig = Mbconv3dConfig()) -> None:  # noqa: B008
         super().__init__(space.choice_groups(), cfg.alpha_init_std)
         self.space, self.cfg = space, cfg
         self.stem = _stem(task.input_shape[0], space.stem, space.stem_stride)
