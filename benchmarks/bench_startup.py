@@ -7,7 +7,9 @@ stdout discarded), alternating the two trees (ABAB...) so that machine noise hit
 median of ``--rounds`` processes per command and tree, their ratio, whether the command imported torch
 and whether both trees printed the same (one extra probe run per command and tree: its stdout, and the file
 a ``--draw`` wrote). ``runs show`` / ``runs list`` read a run folder written by a 1-epoch search of this tree
-first (the earlier tree reads it as well: the store's extra records are ignored by older readers).
+first (the earlier tree reads it as well: the store's extra records are ignored by older readers). The
+``--print-config`` commands print a search's settings without searching; with ``--method-option`` (checked by
+the preset) and ``latency show --space`` (the chain space's cost model) they still import torch.
 
 Usage: python benchmarks/bench_startup.py --against REF [--rounds 5]
 """
@@ -50,7 +52,12 @@ def commands(tmp: Path) -> list[list[str]]:
             ["genotype", NB201_BEST, "--to", "nb201"], ["genotype", "DARTS_V2", "--draw", str(tmp / "cell.svg")],
             ["nb201", NB201_BEST], ["latency", "show", "proxylessnas_pixel1"],
             ["latency", "fit-nb201", "--device", "pixel3"], ["lessons", str(tmp / "course"), "--overwrite"],
-            ["runs", "show", str(runs / "nb201")], ["runs", "list", str(runs)]]
+            ["runs", "show", str(runs / "nb201")], ["runs", "list", str(runs)],
+            ["search", "--print-config"], ["search", "--space", "chain", "--method", "fbnet", "--print-config"],
+            ["search", "--space", "graph_transformer", "--method", "darts-gt", "--supernet", "d=16", "--print-config"],
+            ["compare", "--print-config"], ["sweep", "--grid", "lr=0.1,0.2", "--print-config"],
+            ["search", "--method", "darts-v2", "--method-option", "r=0.02", "--print-config"],
+            ["latency", "show", "proxylessnas_pixel1", "--space", "chain", "--remove-op", "k3_e1", "--remove-op", "k5_e1"]]
 
 
 def _env(tree: Path) -> dict[str, str]:
@@ -87,7 +94,7 @@ def main() -> int:
               f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; Python {platform.python_version()}")
         print(f"this tree: HEAD {head()} + working changes; against: {args.against}; median of "
               f"{args.rounds} fresh processes each, alternating trees")
-        print(f"{'command':<44}{'this tree s':>12}{'against s':>11}{'ratio':>7}  torch (this / against)  output")
+        print(f"{'command':<62}{'this tree s':>12}{'against s':>11}{'ratio':>7}  torch (this / against)  output")
         for cmd in commands(Path(tmp)):
             mine, theirs = [], []
             for _ in range(args.rounds):
@@ -97,7 +104,7 @@ def main() -> int:
             label = " ".join(c if len(c) < 30 else c[:12] + "..." for c in (c.replace(tmp, "$TMP") for c in cmd))
             (t_mine, out_mine), (t_theirs, out_theirs) = probe(ROOT, cmd), probe(other, cmd)
             torch = f"{'yes' if t_mine else 'no'} / {'yes' if t_theirs else 'no'}"
-            print(f"{label:<44}{a:>12.2f}{b:>11.2f}{a / b:>7.2f}  {torch:<24}{'same' if out_mine == out_theirs else 'DIFFERS'}")
+            print(f"{label:<62}{a:>12.2f}{b:>11.2f}{a / b:>7.2f}  {torch:<24}{'same' if out_mine == out_theirs else 'DIFFERS'}")
         print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
