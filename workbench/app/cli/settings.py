@@ -49,17 +49,23 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
 
     check_space(args.space)
     check_method(method)
-    default = DEFAULT_DATASETS.get(args.space) or _registered_space(args.space).default_dataset
+    # where no flag names a value: the paper's settings (--paper-defaults), else the preset's CPU-scale size
+    if getattr(args, "paper_defaults", False):
+        base = preset_paper_defaults(method, options)
+    else:
+        base = preset_search_defaults(method, options)  # validates the options
+    named = base.pop("dataset", None)
+    default = named or DEFAULT_DATASETS.get(args.space) or _registered_space(args.space).default_dataset
     dataset = dataset_name(args.dataset if args.dataset is not None else default)
-    search_defaults = preset_search_defaults(method, options)  # validates the options
     if args.remove_op:
         check_remove_ops(args.space, args.remove_op)
     net = parse_options(getattr(args, "supernet", []), "--supernet", "C=16")
     net.update({k: getattr(args, k) for k in NET_FLAGS if getattr(args, k, None) is not None})
     flat = {k: getattr(args, k) for k in FLAT_FIELDS if getattr(args, k, None) is not None}
-    for k, v in search_defaults.items():  # the preset's CPU-scale size where no flag names one
-        if k not in flat and getattr(args, k, None) is None:
-            flat[k] = v
+    fields = SearchConfig.__dataclass_fields__
+    for k, v in base.items():
+        if k in fields and k not in flat and getattr(args, k, None) is None:
+            flat[k] = tuple(v) if k == "arch_betas" else v
     if seed is not None:
         flat["seed"] = seed
     if getattr(args, "arch_betas", None) is not None:
@@ -109,6 +115,16 @@ def preset_search_defaults(method: str, options: dict[str, Any]) -> dict[str, An
 
     try:
         return dict(get_method(method, options).search_defaults)  # validates the options
+    except ConfigError as exc:
+        raise flag_error(exc) from None
+
+
+def preset_paper_defaults(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The preset's ``paper_defaults`` (``--paper-defaults``: the paper's settings), its ``options`` checked."""
+    from workbench.methods import get_method
+
+    try:
+        return dict(get_method(method, options).paper_defaults)
     except ConfigError as exc:
         raise flag_error(exc) from None
 
