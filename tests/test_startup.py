@@ -229,8 +229,7 @@ def test_print_config_rejects_unknown_names_as_the_engine_does(monkeypatch, caps
 
 def test_builtin_settings_are_the_registered_spaces():
     """The torch-free table of settings and default datasets is what the registered spaces say (settings, their
-    errors), the constants the settings modules repeat are the torch modules' own, and the presets' search
-    defaults and names are the registry's."""
+    errors), and the presets' search defaults and names are the registry's."""
     import dataclasses
 
     from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS, SPACES
@@ -242,11 +241,6 @@ def test_builtin_settings_are_the_registered_spaces():
         SETTINGS,
         builtin_supernet_config,
     )
-    from workbench.spaces.cell import settings as cell
-    from workbench.spaces.cell import sparse_ops
-    from workbench.spaces.embedding import model
-    from workbench.spaces.settings import embedding, graph
-    from workbench.tasks.data import graphs
 
     assert set(SETTINGS) == set(DEFAULT_DATASETS) == set(SPACES)
     assert DEFAULT_DATASETS == {n: get_space(n).default_dataset for n in SPACES}
@@ -265,9 +259,6 @@ def test_builtin_settings_are_the_registered_spaces():
     with pytest.raises(ValueError, match="stem_in=True"):
         builtin_supernet_config("norm_placement_stem", {"stem_in": True})
     assert builtin_supernet_config("norm_placement", {"stem_in": True}).stem_in is True
-    assert (cell.DEFAULT_SPARSITY, cell.MASK_GRADS, cell.GRANULARITIES) == (
-        sparse_ops.DEFAULT_SPARSITY, sparse_ops.MASK_GRADS, sparse_ops.GRANULARITIES)
-    assert graph.LEVELS == graphs.LEVELS and embedding.MODEL_KINDS == model.MODEL_KINDS
     assert BUILTIN_METHODS == set(METHODS)
     assert PRESET_SEARCH_DEFAULTS == {m: dict(get_method(m).search_defaults) for m in METHODS
                                       if get_method(m).search_defaults}

@@ -18,8 +18,7 @@ from workbench import validate as V
 __all__ = ["DEFAULT_SPARSITY", "GRANULARITIES", "MASK_GRADS", "SparseSupernetConfig", "SupernetConfig",
            "cell_supernet_config", "sparse_supernet_config"]
 
-# the sparse ops' settings (:mod:`workbench.spaces.cell.sparse_ops`, which imports torch, defines them too; a test
-# checks they are the same)
+# the sparse ops' settings (defined here, torch-free; :mod:`workbench.spaces.cell.sparse_ops` uses them)
 DEFAULT_SPARSITY = 0.9
 MASK_GRADS = ("ste", "masked")
 GRANULARITIES = ("op", "layer")

@@ -33,11 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from workbench.spaces.cell.ops import _BN, OPS, DilConv, EdgeOp, ReLUConvBN, SepConv, _Conv
+from workbench.spaces.cell.settings import DEFAULT_SPARSITY, GRANULARITIES, MASK_GRADS
 
-DEFAULT_SPARSITY = 0.9
 M = TypeVar("M", bound=nn.Module)
-MASK_GRADS = ("ste", "masked")
-GRANULARITIES = ("op", "layer")
 
 __all__ = ["DEFAULT_SPARSITY", "GRANULARITIES", "MASK_GRADS", "SparseConv", "SparseLinear", "configure",
            "kept", "magnitude_mask", "project", "sparse_modules", "sparsity_of"]

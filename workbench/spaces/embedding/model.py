@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MODEL_KINDS", "LatentFactorModel", "block_of_ids", "block_sizes"]
+from workbench.spaces.settings.embedding import MODEL_KINDS
 
-MODEL_KINDS = ("fm", "mlp")
+__all__ = ["MODEL_KINDS", "LatentFactorModel", "block_of_ids", "block_sizes"]
 
 
 def block_sizes(n_ids: int, split: Sequence[float]) -> tuple[int, ...]:

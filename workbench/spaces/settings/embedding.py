@@ -10,8 +10,7 @@ from workbench.spaces.settings import space_settings
 
 __all__ = ["MODEL_KINDS", "EmbeddingConfig", "embedding_supernet_config"]
 
-#: the latent-factor models (:data:`workbench.spaces.embedding.model.MODEL_KINDS`, which imports torch; a test
-#: checks they are the same)
+#: the latent-factor models (defined here, torch-free; :mod:`workbench.spaces.embedding.model` uses them)
 MODEL_KINDS = ("fm", "mlp")
 
 

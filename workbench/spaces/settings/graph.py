@@ -9,8 +9,7 @@ from workbench.spaces.settings import space_settings
 
 __all__ = ["LEVELS", "GraphTransformerConfig", "graph_transformer_supernet_config"]
 
-#: the task levels of a graph dataset (:data:`workbench.tasks.data.graphs.LEVELS`, which imports torch; a test
-#: checks they are the same)
+#: the task levels of a graph dataset (defined here, torch-free; :mod:`workbench.tasks.data.graphs` uses them)
 LEVELS = ("graph", "node")
 
 

@@ -47,12 +47,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from workbench.spaces.settings.graph import LEVELS
 from workbench.tasks.data.datasets import dataset_names, register_dataset
 from workbench.tasks.graph_objectives import NAME as NODE_OBJECTIVE
 from workbench.tasks.graph_objectives import PAD_LABEL
 
 GENERATOR_SEED = 0
-LEVELS = ("graph", "node")
 __all__ = ["GENERATOR_SEED", "GraphDataset", "LEVELS", "MOTIF_FEATURES", "adjacency_from_edges", "ba_motif_graphs",
            "graph_level", "node_features", "pack", "remove_node", "permute_nodes", "register_graph_task", "sbm_graphs", "unpack"]
 
