@@ -25,11 +25,17 @@ def test_batched_op_equals_per_edge(name, stride):
 
 @pytest.mark.parametrize("name", [n for n in OPS.names() if n not in ("noise", "none")])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_scaled_run_equals_scaled_output(name, stride):
-    """Mixing weights folded into an op (its final BN) give exactly weight * output."""
+@pytest.mark.parametrize("affine", [False, True])
+def test_scaled_run_equals_scaled_output(name, stride, affine):
+    """Mixing weights folded into an op (its final BN) give exactly weight * output -- with an affine BN too,
+    whose trained bias is scaled as well (random BN weights and biases, not the identity they start as)."""
     torch.manual_seed(0)
     E, C = 3, 4
-    op = make_op(name, C, E, stride, affine=False, pool_bn=True).double()
+    op = make_op(name, C, E, stride, affine=affine, pool_bn=True).double()
+    for m in op.modules():
+        if isinstance(m, torch.nn.BatchNorm2d) and m.affine:
+            torch.nn.init.normal_(m.weight)
+            torch.nn.init.normal_(m.bias)
     x = torch.randn(2, E * C, 8, 8, dtype=torch.float64)
     scale = torch.rand(E, dtype=torch.float64).repeat_interleave(C)
     assert torch.allclose(op.run(x, None, scale), op.run(x, None) * scale.view(1, -1, 1, 1), atol=1e-12)

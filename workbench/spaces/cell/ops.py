@@ -65,12 +65,14 @@ class _BN(nn.BatchNorm2d):
     """BatchNorm whose per-edge slices can be run alone (same buffers)."""
 
     def run(self, x: Tensor, e: int | None, C: int, scale: Tensor | None = None) -> Tensor:
-        """BN over edge ``e``'s channels (all edges when None); ``scale`` (per channel) multiplies the output."""
+        """BN over edge ``e``'s channels (all edges when None); ``scale`` (per channel) multiplies the output:
+        scale * (x_hat * weight + bias) = x_hat * (weight * scale) + bias * scale."""
         s = _sl(e, C)
         w = self.weight[s] if self.weight is not None else None
+        b = self.bias[s] if self.bias is not None else None
         if scale is not None:
             w = scale if w is None else w * scale
-        b = self.bias[s] if self.bias is not None else None
+            b = None if b is None else b * scale
         rm = self.running_mean[s] if self.running_mean is not None else None
         rv = self.running_var[s] if self.running_var is not None else None
         use_batch = self.training or rm is None
