@@ -41,6 +41,21 @@ def search_out(tmp_path_factory):
     return out, code, so.getvalue(), se.getvalue()
 
 
+def test_to_a_log_the_progress_bar_redraws_rarely(tmp_path):
+    """stderr that is not a terminal (a log file, a pipe, CI): the bar redraws every 10 s, not every 0.1 s, so a
+    40-step search leaves a handful of bar states (start, around the epoch line, end), not one per few steps."""
+    import contextlib
+    import io
+    args = list(TINY)
+    args[args.index("--batch-size") + 1] = "2"  # 40 quick steps
+    so, se = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+        assert main(["search", *args, "--out", str(tmp_path / "r")]) == 0
+    err = se.getvalue()
+    assert "40/40" in err and "step/s" in err and "epoch 1/1" in err
+    assert err.count("\r") < 8, err.count("\r")  # 17 with the terminal's 0.1 s redraw
+
+
 def test_search_writes_run_summary_and_report(search_out):
     out, code, stdout, stderr = search_out
     assert code == 0, stderr
