@@ -242,11 +242,9 @@ class Progress:
 
         self.searcher, self.epochs, self.quiet = searcher, searcher.config.epochs, quiet
         self.metric = searcher.objective.primary
-        # to a terminal the bar redraws freely; to a file or pipe (a log) every 10 s, so a log keeps a few lines
-        live = sys.stderr.isatty()
         self.bar = tqdm(total=searcher.total_steps, initial=searcher.step_count, file=sys.stderr, unit="step",
                         disable=quiet, dynamic_ncols=True, desc=f"{searcher.space.name}/{searcher.method.name}",
-                        mininterval=0.1 if live else 10.0)
+                        mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log file: a few bar states
         self._fired: int | None = None  # step of an early-stopping trigger not yet followed by a rollback
         from workbench.events import AnalysisResult, EpochEnded, RunStarted, StepEnded
 
