@@ -13,6 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
+from workbench.app.render import GraphvizNotFoundError, render_svg
 from workbench.spaces.cell.draw import genotype_diff_dot, genotype_dot, genotype_weights
 from workbench.spaces.cell.genotype import Genotype
 
@@ -22,23 +23,6 @@ __all__ = ["GraphvizNotFoundError", "genotype_dot", "genotype_diff_dot", "genoty
 EXPORT_FORMATS = (".svg", ".dot", ".png", ".pdf")
 
 EdgeKey = tuple[str, int, int, str]  # (cell name, node index, source state, op)
-
-
-class GraphvizNotFoundError(RuntimeError):
-    """The Graphviz ``dot`` binary is not on PATH."""
-
-
-def render_svg(dot: str) -> str:
-    """SVG markup of DOT text (XML prolog and doctype stripped, ready to inline in HTML)."""
-    if shutil.which("dot") is None:
-        raise GraphvizNotFoundError("the Graphviz 'dot' program is not on PATH; install it with "
-                                    "`apt-get install graphviz` (Debian/Ubuntu), `conda install graphviz` or "
-                                    "`brew install graphviz`, or export the DOT text with export(..., 'x.dot')")
-    import graphviz  # local: only needed for rendering
-
-    svg = graphviz.Source(dot).pipe(format="svg", encoding="utf-8")
-    i = svg.find("<svg")
-    return svg[i:] if i >= 0 else svg
 
 
 def with_rankdir(dot: str, rankdir: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,41 +62,16 @@ def draw(g: Genotype, path: Path) -> None:
         path.write_text(dot, encoding="utf-8")
         print(f"workbench: wrote {path}", file=sys.stderr)
         return
-    dot_path = path.with_suffix(".dot")
-    svg = _graphviz_svg(dot)
-    if svg is not None:
-        path.write_text(svg, encoding="utf-8")
-        print(f"workbench: wrote {path}", file=sys.stderr)
-        return
-    try:  # Graphviz is missing: widgets.graph says how to install it
-        from widgets.graph import render_svg  # the application layer may use widgets (lazily)
-    except ImportError as exc:
-        dot_path.write_text(dot, encoding="utf-8")
-        print(f"workbench: widgets.graph unavailable ({exc}); wrote DOT to {dot_path}", file=sys.stderr)
-        return
+    from workbench.app.render import render_svg
     try:
-        path.write_text(render_svg(dot), encoding="utf-8")
-    except Exception as exc:  # no Graphviz 'dot' program
+        svg = render_svg(dot)
+    except Exception as exc:  # noqa: BLE001 - no Graphviz (the error says how to install it), or rendering failed
+        dot_path = path.with_suffix(".dot")
         dot_path.write_text(dot, encoding="utf-8")
         print(f"workbench: cannot render SVG ({exc}); wrote DOT to {dot_path}", file=sys.stderr)
         return
+    path.write_text(svg, encoding="utf-8")
     print(f"workbench: wrote {path}", file=sys.stderr)
-
-
-def _graphviz_svg(dot: str) -> str | None:
-    """The SVG :func:`widgets.graph.render_svg` makes of ``dot`` (prolog and doctype cut), rendered here with the
-    Graphviz package and program, because importing ``widgets`` loads its dashboards (plotly, torch: seconds);
-    None when either is missing or fails (then :func:`draw` asks widgets.graph, which says what to install)."""
-    if shutil.which("dot") is None:
-        return None
-    try:
-        import graphviz  # type: ignore[import-untyped]  # the app layer may use UI libraries (lazily)
-
-        svg = graphviz.Source(dot).pipe(format="svg", encoding="utf-8")
-    except Exception:  # noqa: BLE001 - the package missing, or the program failing: widgets.graph reports it
-        return None
-    i = svg.find("<svg")
-    return svg[i:] if i >= 0 else svg
 
 
 def cmd_genotype(args: argparse.Namespace) -> int:
