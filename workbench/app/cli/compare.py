@@ -23,7 +23,7 @@ from workbench.app.cli.settings import (
     check_method,
     config_flags,
     config_from_args,
-    preset_search_defaults,
+    preset_defaults,
     print_config,
 )
 from workbench.app.cli.sweep import run_tasks, seeds_of, sweep_flags
@@ -61,7 +61,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         check_method(m)
     options = method_options(args.method_option, methods)
     for m in methods:
-        preset_search_defaults(m, options.get(m, {}))  # unknown options fail here, naming the valid ones
+        preset_defaults(m, options.get(m, {}))  # unknown options fail here, naming the valid ones
     seeds = seeds_of(args)
     base = config_from_args(args, methods[0], options.get(methods[0], {}))
     if args.print_config:

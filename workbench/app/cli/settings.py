@@ -50,10 +50,7 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     check_space(args.space)
     check_method(method)
     # where no flag names a value: the paper's settings (--paper-defaults), else the preset's CPU-scale size
-    if getattr(args, "paper_defaults", False):
-        base = preset_paper_defaults(method, options)
-    else:
-        base = preset_search_defaults(method, options)  # validates the options
+    base = preset_defaults(method, options, paper=getattr(args, "paper_defaults", False))  # validates the options
     named = base.pop("dataset", None)
     default = named or DEFAULT_DATASETS.get(args.space) or _registered_space(args.space).default_dataset
     dataset = dataset_name(args.dataset if args.dataset is not None else default)
@@ -104,29 +101,21 @@ def check_method(name: str) -> str:
     return check_name("method", name, method_names())
 
 
-def preset_search_defaults(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The preset's ``search_defaults`` (its CPU-scale size), its ``options`` checked by the preset; a built-in
-    preset without options is neither built nor imported (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`)."""
+def preset_defaults(method: str, options: dict[str, Any], paper: bool = False) -> dict[str, Any]:
+    """The preset's ``search_defaults`` (its CPU-scale size) or, with ``paper``, its ``paper_defaults`` (the
+    paper's settings), its ``options`` checked by the preset; for the CPU-scale size a built-in preset without
+    options is neither built nor imported (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`)."""
     from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS
 
-    if method in METHODS and not options:
+    if not paper and method in METHODS and not options:
         return dict(PRESET_SEARCH_DEFAULTS.get(method, {}))
     from workbench.methods import get_method
 
     try:
-        return dict(get_method(method, options).search_defaults)  # validates the options
+        preset = get_method(method, options)  # validates the options
     except ConfigError as exc:
         raise flag_error(exc) from None
-
-
-def preset_paper_defaults(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The preset's ``paper_defaults`` (``--paper-defaults``: the paper's settings), its ``options`` checked."""
-    from workbench.methods import get_method
-
-    try:
-        return dict(get_method(method, options).paper_defaults)
-    except ConfigError as exc:
-        raise flag_error(exc) from None
+    return dict(preset.paper_defaults if paper else preset.search_defaults)
 
 
 def check_remove_ops(space_name: str, remove: list[str]) -> None:
