@@ -142,14 +142,11 @@ def check_device(device: str, flag: str = "--device") -> str:
 
 
 def dataset_name(text: str) -> str:
-    from workbench.app.cli.help_names import DATASETS
+    from workbench.app.cli.help_names import DATASETS, valid_names
 
     name = text.strip().lower().replace("-", "_")
-    if name in DATASETS:
-        return name  # a built-in dataset (without importing the registry)
-    from workbench.tasks.data import dataset_names
-
-    return check_name("dataset", name, dataset_names())
+    # a built-in dataset, or an unknown one's error, without importing the registry
+    return name if name in DATASETS else check_name("dataset", name, valid_names("dataset"))
 
 
 # ---------------------------------------------------------------------- flags

@@ -5,10 +5,13 @@ the defaults of the numeric flags; importing the registries to get them would
 import torch (seconds). ``tests/test_startup.py`` checks these against the
 registries, ``SearchConfig`` and ``SupernetConfig``; input is always checked
 against the registries themselves (a registered name works even when it is not
-listed here).
+listed here); :func:`valid_names` lists a registry's names for an error
+message, without importing it while nothing can have registered more.
 """
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Any
 
 #: built-in search spaces (``workbench.spaces.space_names()``)
@@ -33,3 +36,22 @@ PRESET_SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "proxylessnas": {"epochs": 15, "arch_lr": 0.03, "lr": 0.1, "data_limit": 1436},
     "fbnet": {"epochs": 5, "arch_lr": 0.03, "data_limit": 1436},
     "single-path": {"epochs": 10, "data_limit": 1436}}
+
+
+#: kind -> (the module holding its registry, "module:function" listing its names, the built-in names above)
+_REGISTRIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "space": ("workbench.spaces.base", "workbench.spaces:space_names", SPACES),
+    "method": ("workbench.methods.presets", "workbench.methods:method_names", METHODS),
+    "dataset": ("workbench.tasks.data.datasets", "workbench.tasks.data:dataset_names", DATASETS)}
+
+
+def valid_names(kind: str) -> list[str]:
+    """The names the registry of ``kind`` (space, method, dataset) accepts, in its order. Registering a name
+    imports the registry's module, so while that module is not imported the registry holds the built-ins alone
+    and they are listed without importing it (and torch): an unknown name's error starts fast."""
+    module, lister, builtin = _REGISTRIES[kind]
+    if module not in sys.modules:
+        return list(builtin)
+    where, _, function = lister.partition(":")
+    names: list[str] = getattr(importlib.import_module(where), function)()
+    return names

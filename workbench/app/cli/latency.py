@@ -38,9 +38,11 @@ def _input_shape(text: str) -> tuple[int, int, int]:
 
 
 def _chain_space(name: str, remove: Sequence[str]) -> Any:
-    from workbench.spaces import get_space, space_names
+    from workbench.app.cli.help_names import valid_names
+    check_name("space", name, valid_names("space"))  # an unknown name's error without importing the spaces
+    from workbench.spaces import get_space
     from workbench.spaces.chain.space import ChainSpace
-    space = get_space(check_name("space", name, space_names()))
+    space = get_space(name)
     if not isinstance(space, ChainSpace):
         raise UsageError(f"latency tables price chain spaces (a block per layer); space {name!r} is a "
                          f"{type(space).__name__}. For NAS-Bench-201 cells use `latency fit-nb201`")

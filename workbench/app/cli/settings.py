@@ -80,25 +80,17 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
 
 
 def check_space(name: str) -> str:
-    """``name`` when it is a registered space (a built-in one without importing the registry)."""
-    from workbench.app.cli.help_names import SPACES
+    """``name`` when it is a registered space (a built-in one, or an error, without importing the registry)."""
+    from workbench.app.cli.help_names import SPACES, valid_names
 
-    if name in SPACES:
-        return name
-    from workbench.spaces import space_names
-
-    return check_name("space", name, space_names())
+    return name if name in SPACES else check_name("space", name, valid_names("space"))
 
 
 def check_method(name: str) -> str:
-    """``name`` when it is a registered method (a built-in one without importing the presets)."""
-    from workbench.app.cli.help_names import METHODS
+    """``name`` when it is a registered method (a built-in one, or an error, without importing the presets)."""
+    from workbench.app.cli.help_names import METHODS, valid_names
 
-    if name in METHODS:
-        return name
-    from workbench.methods import method_names
-
-    return check_name("method", name, method_names())
+    return name if name in METHODS else check_name("method", name, valid_names("method"))
 
 
 def preset_defaults(method: str, options: dict[str, Any], paper: bool = False) -> dict[str, Any]:
