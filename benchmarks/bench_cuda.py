@@ -6,10 +6,11 @@ Sections (all by default; ``--only`` picks some):
 * ``grads``   -- batched supernet vs per-op execution on the device, each DARTS op alone and all together:
                  worst relative gradient error (weights and alphas), float64 and float32;
 * ``step``    -- ms per search step on the DARTS space at the DARTS paper's search config (3x32x32 inputs,
-                 C=16, 8 cells) at batch 64 and 256, first and second order: the reference-style per-op
-                 execution (every op of every edge called separately, as ``quark0/darts`` does; eager),
-                 ours eager, ours replayed as a CUDA graph -- measured side by side in one process,
-                 interleaved rounds, median; plus the time of one graph capture;
+                 C=16, 8 cells) at batch 64 and 256, first and second order: the reference-style DARTS
+                 search (benchmarks/reference_darts.py: quark0/darts's execution structure, on the device),
+                 our engine on the supernet's per-op path, ours eager, ours replayed as a CUDA graph --
+                 measured side by side in one process, interleaved rounds, median; plus the time of one
+                 graph capture;
 * ``nb201``   -- wall time of a whole 50-epoch first-order NAS-Bench-201 search on digits (default search
                  config), on the GPU (graphed and eager) and on this machine's CPU (``--cpu-threads``).
 
@@ -27,7 +28,7 @@ import statistics
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.reference_darts import ReferenceSearch, from_supernet  # noqa: E402
 from workbench import SearchConfig, Searcher, SupernetConfig, TensorDataset  # noqa: E402
 from workbench.methods.relax import masked_softmax  # noqa: E402
 from workbench.spaces import get_space  # noqa: E402
@@ -154,58 +156,78 @@ def random_task(batch: int, steps: int, seed: int = 0) -> TensorDataset:
 
 
 def searcher(method: str, batch: int, mode: str, steps: int, device: torch.device = DEV) -> Searcher:
-    cfg = SearchConfig(space="darts", method=method, supernet=SupernetConfig(C=SIZE["C"], layers=SIZE["layers"]), batch_size=batch,
-                       epochs=1000, eval_each_epoch=False, device=str(device), cuda_graphs=(mode == "graph"))
+    cfg = SearchConfig(space="darts", method=method, supernet=SupernetConfig(C=SIZE["C"], layers=SIZE["layers"]),
+                       batch_size=batch, epochs=1000, eval_each_epoch=False, device=str(device),
+                       cuda_graphs=(mode == "graph"))
     s = Searcher(cfg, dataset=random_task(batch, steps))
-    if mode == "reference":
+    if mode == "per-op":
         fwd = s.model.forward
         s.model.forward = lambda x, w, a=None, naive=False: fwd(x, w, a, naive=True)
     return s
 
 
-def time_steps(s: Searcher, n: int) -> list[float]:
+def reference(ours: Searcher, second_order: bool) -> Callable[[], object]:
+    """One step of the reference-style DARTS search (benchmarks/reference_darts.py: quark0/darts's execution
+    structure, on the device) from ``ours``' weights, on copies of ours' batch streams."""
+    assert isinstance(ours.model, Supernet)
+    cfg = ours.config
+    ref = ReferenceSearch(from_supernet(ours.model), lr=ours.lr(), momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, unrolled=second_order)
+    train, val = copy.deepcopy(ours.train_stream), copy.deepcopy(ours.val_stream)
+    return lambda: ref.step(train.next(), val.next())
+
+
+def time_steps(step: Callable[[], object], n: int) -> list[float]:
     out = []
     for _ in range(n):
         sync()
         t = time.perf_counter()
-        s.step()
+        step()
         sync()
         out.append(time.perf_counter() - t)
     return out
 
 
 def step_section(quick: bool) -> None:
+    """Columns: ``reference`` -- the reference-style search (quark0/darts's structure: a module per op of
+    every edge, ``none`` computed, softmax per cell, second order rebuilding the unrolled network with
+    ``new()`` each step, in-place finite differences, ``loss.item()`` each step); ``per-op`` -- our engine
+    with the supernet's per-op path; ``eager`` -- ours; ``graph`` -- ours replayed as a CUDA graph."""
     print(f"\n## ms per search step, DARTS space, 3x{SIZE['hw']}x{SIZE['hw']}, C={SIZE['C']}, {SIZE['layers']} cells, "
           f"on {DEV} (median; interleaved rounds)")
-    modes = ("reference", "eager", "graph") if DEV.type == "cuda" else ("reference", "eager")
+    modes = ("reference", "per-op", "eager", "graph") if DEV.type == "cuda" else ("reference", "per-op", "eager")
     n, rounds = (3, 2) if quick else (5, 3)
-    print(f"{'method':>9} {'batch':>5} " + " ".join(f"{m:>10}" for m in modes) + "   ours/ref  capture ms")
+    print(f"{'method':>9} {'batch':>5} " + " ".join(f"{m:>10}" for m in modes)
+          + "   ref/ours  per-op/ours  capture ms")
     for method in ("darts-v1", "darts-v2"):
         for batch in SIZE["batches"]:
             steps = 2 + 1 + rounds * n + 2  # warm-up, capture, timed, spare: all inside one epoch
-            ss = {m: searcher(method, batch, m, steps) for m in modes}
+            ss = {m: searcher(method, batch, m, steps) for m in modes if m != "reference"}
+            fns: dict[str, Callable[[], object]] = {"reference": reference(ss["eager"], method == "darts-v2")}
+            fns |= {m: s.step for m, s in ss.items()}
+            fns = {m: fns[m] for m in modes}
             capture_ms = float("nan")
-            for m, s in ss.items():
-                s.step()  # warm-up (for "graph": the eager warm-up step)
+            for m, step in fns.items():
+                step()  # warm-up (for "graph": the eager warm-up step)
                 if m == "graph":
                     sync()
                     t = time.perf_counter()
-                    s.step()  # capture + first replay
+                    step()  # capture + first replay
                     sync()
                     capture_ms = (time.perf_counter() - t) * 1e3
                 else:
-                    s.step()
+                    step()
             times: dict[str, list[float]] = {m: [] for m in modes}
             for _ in range(rounds):
-                for m, s in ss.items():
-                    times[m] += time_steps(s, n)
+                for m, step in fns.items():
+                    times[m] += time_steps(step, n)
             med = {m: statistics.median(v) * 1e3 for m, v in times.items()}
             best = med["graph"] if "graph" in med else med["eager"]
             g = ss.get("graph")
             note = "" if g is None or g._graphs is None or g._graphs.reason is None else f"  ({g._graphs.reason})"
             print(f"{method:>9} {batch:>5} " + " ".join(f"{med[m]:10.1f}" for m in modes)
-                  + f"   {med['reference'] / best:7.1f}x  {capture_ms:9.0f}{note}")
-            del ss
+                  + f"   {med['reference'] / best:7.1f}x  {med['per-op'] / best:10.1f}x  {capture_ms:9.0f}{note}")
+            del ss, fns
             if DEV.type == "cuda":
                 torch.cuda.empty_cache()
 

@@ -33,7 +33,8 @@ structure: :func:`darts_pt_network`, :func:`project_op_sweep`; ``benchmarks/benc
 against ours and ``tests/test_reference_baseline.py`` checks the probes agree.
 
 Known differences from the reference code, none of which changes the work a step does: PyTorch 2 idioms
-(no ``Variable``, ``add_(t, alpha=a)``), CPU only (no ``.cuda()``), the data loader is not timed (both sides
+(no ``Variable``, ``add_(t, alpha=a)``), the device follows the supernet it is built from (the
+reference calls ``.cuda()``; ``new()`` builds on the alphas' device), the data loader is not timed (both sides
 get ready-made batches), and :meth:`Network.new` keeps ``steps``/``multiplier`` (the reference drops them,
 which only matters for non-default values).
 """
@@ -207,7 +208,8 @@ class Network(nn.Module):
 
     def __init__(self, C: int, num_classes: int, layers: int, criterion: nn.Module, steps: int = 4,
                  multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
-                 primitives: Sequence[str] = PRIMITIVES, dtype: torch.dtype | None = None) -> None:
+                 primitives: Sequence[str] = PRIMITIVES, dtype: torch.dtype | None = None,
+                 device: torch.device | str | None = None) -> None:
         super().__init__()
         self._C, self._num_classes, self._layers, self._criterion = C, num_classes, layers, criterion
         self._steps, self._multiplier, self._stem_multiplier = steps, multiplier, stem_multiplier
@@ -226,12 +228,12 @@ class Network(nn.Module):
             C_pp, C_p = C_p, multiplier * C_curr
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_p, num_classes)
-        if dtype is not None:
-            self.to(dtype)
+        self.to(dtype=dtype, device=device)
         k = sum(2 + i for i in range(steps))
         dtype = dtype if dtype is not None else torch.get_default_dtype()
-        self.alphas_normal = (1e-3 * torch.randn(k, len(primitives), dtype=dtype)).requires_grad_(True)
-        self.alphas_reduce = (1e-3 * torch.randn(k, len(primitives), dtype=dtype)).requires_grad_(True)
+        # the reference: ``Variable(1e-3 * torch.randn(k, num_ops).cuda(), requires_grad=True)``
+        self.alphas_normal = (1e-3 * torch.randn(k, len(primitives), dtype=dtype).to(device)).requires_grad_(True)
+        self.alphas_reduce = (1e-3 * torch.randn(k, len(primitives), dtype=dtype).to(device)).requires_grad_(True)
 
     def arch_parameters(self) -> list[Tensor]:
         return [self.alphas_normal, self.alphas_reduce]
@@ -240,7 +242,7 @@ class Network(nn.Module):
         """A freshly built network (new random weights) with this one's alphas (what the unrolled model starts as)."""
         model_new = Network(self._C, self._num_classes, self._layers, self._criterion, self._steps,
                             self._multiplier, self._stem_multiplier, self._in_channels, self._primitives,
-                            dtype=self.alphas_normal.dtype)
+                            dtype=self.alphas_normal.dtype, device=self.alphas_normal.device)  # ref: .cuda()
         for x, y in zip(model_new.arch_parameters(), self.arch_parameters(), strict=True):
             x.data.copy_(y.data)
         return model_new
@@ -493,7 +495,7 @@ def tensor_pairs(supernet: Supernet, ref: Network) -> list[tuple[str, Tensor, Te
 
 def from_supernet(supernet: Supernet, criterion: nn.Module | None = None) -> Network:
     """A reference-style network computing the same function as our DARTS-macro ``supernet``
-    (same parameters, BN running statistics and alphas; same dtype)."""
+    (same parameters, BN running statistics and alphas; same dtype and device)."""
     space, cfg = supernet.space, supernet.cfg
     if space.macro != "darts" or space.n_inputs != 2 or space.cell_types != ("normal", "reduce"):
         raise ValueError(f"the reference-style network is DARTS's macro structure; space {space.name!r} is not")
@@ -503,7 +505,8 @@ def from_supernet(supernet: Supernet, criterion: nn.Module | None = None) -> Net
         raise ValueError(f"space {space.name!r}: per-edge op subsets or ops {space.ops} the reference does not have")
     dtype = supernet.classifier.weight.dtype
     ref = Network(cfg.C, supernet.n_classes, cfg.layers, criterion or nn.CrossEntropyLoss(),
-                  in_channels=supernet.in_channels, primitives=space.ops, dtype=dtype)
+                  in_channels=supernet.in_channels, primitives=space.ops, dtype=dtype,
+                  device=supernet.classifier.weight.device)
     with torch.no_grad():
         for _, mine, theirs in tensor_pairs(supernet, ref):
             theirs.copy_(mine)

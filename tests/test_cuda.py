@@ -4,7 +4,8 @@
   and all together, float64 and float32 (the batched average pool once gave 65% gradient error on CUDA);
 * DARTS-V2's finite-difference hypergradient vs the exact one, on the GPU;
 * a graph-replayed search equals the eager CUDA search, and the step reads the GPU back once;
-* with ``deterministic=True``, a resumed GPU search is bit-identical to the uninterrupted one.
+* with ``deterministic=True``, a resumed GPU search is bit-identical to the uninterrupted one;
+* the reference-style baseline of bench_cuda (benchmarks/reference_darts.py) runs on the GPU and computes ours.
 """
 from __future__ import annotations
 
@@ -144,3 +145,30 @@ def test_deterministic_resume_is_bit_identical_on_cuda(method):
         assert np.array_equal(a.alphas["cell"], b.alphas["cell"])
     for (k, v), (_, v2) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
         assert torch.equal(v, v2), k
+
+
+@pytest.mark.parametrize("unrolled", [False, True])
+def test_reference_baseline_runs_on_cuda_and_computes_ours(unrolled):
+    """bench_cuda's baseline: the reference-style network (benchmarks/reference_darts.py) built from a CUDA
+    supernet lives on the GPU, gives our logits (float64), and its search step -- second order rebuilding the
+    unrolled network with ``new()`` -- stays there."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.reference_darts import ReferenceSearch, from_supernet
+
+    torch.manual_seed(0)
+    net = Supernet("darts", SupernetConfig(C=4, layers=3), in_channels=3, n_classes=10).to(CUDA, torch.float64)
+    for a in net.arch_parameters():
+        a.data.normal_(0, 0.5)
+    ref = from_supernet(net)
+    assert all(p.device.type == "cuda" for p in [*ref.parameters(), *ref.arch_parameters()])
+    x = torch.randn(6, 3, 16, 16, device=CUDA, dtype=torch.float64)
+    w = {c: torch.softmax(net.alphas[c], -1) for c in ("normal", "reduce")}
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        torch.testing.assert_close(ref(x), net(x, w), atol=1e-9, rtol=0)
+        search = ReferenceSearch(ref, unrolled=unrolled)
+        before = ref.alphas_normal.detach().clone()
+        y = torch.randint(0, 10, (6,), device=CUDA)
+        loss, _ = search.step((x, y), (x.flip(0), y.flip(0)))
+    assert np.isfinite(loss) and float((ref.alphas_normal.detach() - before).abs().max()) > 0
