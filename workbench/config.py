@@ -17,6 +17,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from workbench import validate as V
@@ -93,11 +94,17 @@ class SearchConfig:
                 _check_removed_ops(self.space, self.removed_ops)
         if self.method in BUILTIN_METHODS and not self.method_options:
             return  # a built-in preset's defaults: always accepted (no need to import the presets, and torch)
-        from workbench.methods import METHODS, get_method
+        from workbench.methods.preset_options import PRESETS, check_preset_options
 
-        if self.method in METHODS:  # options of a registered preset: checked now, by the preset itself
+        if self.method in PRESETS:  # a DARTS-family preset's options: checked by its torch-free spec
+            check: Any = partial(check_preset_options, self.method)
+        else:
+            from workbench.methods import METHODS, get_method
+
+            check = partial(get_method, self.method) if self.method in METHODS else None
+        if check is not None:  # options of a registered preset: checked now, by the preset itself
             try:
-                get_method(self.method, self.method_options)
+                check(self.method_options)
             except ConfigError as exc:
                 raise type(exc)(f"{_WHERE}method_options={V.show(self.method_options)} is not accepted for method "
                                 f"{self.method!r}: {exc}") from None

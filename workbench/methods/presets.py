@@ -74,6 +74,7 @@ on digits needs other budgets); :func:`paper_config` applies them on request.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -86,6 +87,7 @@ import torch
 from workbench import validate as V
 from workbench.errors import ConfigError, ConfigTypeError
 from workbench.methods import arch_grad
+from workbench.methods import preset_options as O
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.perturb import AdversarialPGD, Epsilon, RandomSmoothing
 from workbench.methods.relax import GumbelHard, GumbelSoft, MaxW, Relaxation, Softmax
@@ -190,7 +192,13 @@ class Method:
         return self if self.model_rule is None else replace(self, genotype_rule=self.model_rule(model), model_rule=None)
 
 
-METHODS: Registry[Callable[..., Method]] = Registry("method")
+def _load_families() -> bool:
+    """Import every family module of presets (they register on import; :func:`workbench.methods.load_families`)."""
+    from workbench.methods import load_families
+    return load_families()
+
+
+METHODS: Registry[Callable[..., Method]] = Registry("method", loader=_load_families)
 
 
 @dataclass(frozen=True)
@@ -230,158 +238,115 @@ class AdaDriver:
 
 
 # ------------------------------------------------------------------------ presets
-# Every option is checked by type and range here (workbench.validate): a rejected value raises ConfigError /
-# ConfigTypeError naming the method, the option, the value and what is accepted.
-HYPERGRADIENTS = ("finite_difference", "exact")
+# Every option is checked by type and range by the preset's spec (workbench.methods.preset_options, torch-free):
+# a rejected value raises ConfigError / ConfigTypeError naming the method, the option, the value and what is
+# accepted. A preset function below gets the checked options; @preset gives it the check's signature (its
+# options), sets the paper's values and registers it.
+HYPERGRADIENTS = O.HYPERGRADIENTS
 
 
-def _where(method: str) -> dict[str, Any]:
-    return {"where": f"method {method!r} option "}
+def preset(name: str) -> Callable[[Callable[[dict[str, Any]], Method]], Callable[..., Method]]:
+    """Register the preset ``name`` built by ``build(options)`` from its spec (:data:`preset_options.PRESETS`):
+    the returned factory takes the spec's options as keyword arguments, checks them, builds the Method and gives
+    it the spec's ``paper_defaults``."""
+    spec = O.PRESETS[name]
+
+    def wrap(build: Callable[[dict[str, Any]], Method]) -> Callable[..., Method]:
+        @functools.wraps(build)
+        def factory(*args: Any, **kwargs: Any) -> Method:
+            return replace(build(spec.check(*args, **kwargs)), paper_defaults=dict(spec.paper_defaults))
+
+        factory.__signature__ = inspect.signature(spec.check).replace(  # type: ignore[attr-defined]
+            return_annotation=Method)
+        factory.spec = spec  # type: ignore[attr-defined]
+        return METHODS.register(name, factory)
+
+    return wrap
 
 
-def darts_v1() -> Method:
-    return Method("darts-v1", paper_defaults={"epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 0.001,
-                                              "arch_lr": 3e-4, "weight_decay": 3e-4, "train_portion": 0.5})
+@preset("darts-v1")
+def darts_v1(o: dict[str, Any]) -> Method:
+    return Method("darts-v1")
 
 
-def darts_v2(r: float = 0.01, hypergradient: str = "finite_difference") -> Method:
+@preset("darts-v2")
+def darts_v2(o: dict[str, Any]) -> Method:
     """Second-order DARTS. ``hypergradient``: ``"finite_difference"`` (DARTS: the Hessian-vector product by
     central differences with eps = r/||v||) or ``"exact"`` (autograd through the unrolled step: exact, but it
     keeps a double-backward graph of the whole supernet, so it is meant for small supernets)."""
-    w = _where("darts-v2")
-    r = V.real(r, "r (HVP eps = r/||v||)", low=0, low_open=True, **w)
-    hypergradient = V.choice(hypergradient, "hypergradient", HYPERGRADIENTS, **w)
-    estimator = (partial(arch_grad.second_order, r=r) if hypergradient == "finite_difference"
+    estimator = (partial(arch_grad.second_order, r=o["r"]) if o["hypergradient"] == "finite_difference"
                  else arch_grad.second_order_exact)
-    return replace(darts_v1(), name="darts-v2", arch_gradient=estimator,
-                   options={"r": r, "hypergradient": hypergradient})
+    return replace(darts_v1(), name="darts-v2", arch_gradient=estimator, options=o)
 
 
-def pc_darts(K: int = 4, edge_normalization: bool = True, warmup_epochs: int = 15) -> Method:
-    w = _where("pc-darts")
-    K = V.integer(K, "K (channel fraction 1/K)", low=1, **w)
-    edge_normalization = V.boolean(edge_normalization, "edge_normalization", **w)
-    warmup_epochs = V.integer(warmup_epochs, "warmup_epochs", low=0, **w)
-    return replace(darts_v1(), name="pc-darts", arch_start_epoch=warmup_epochs,
-                   supernet_settings={"partial_channels": K, "edge_normalization": edge_normalization},
-                   paper_defaults={"epochs": 50, "batch_size": 256, "lr": 0.1, "lr_min": 0.0, "arch_lr": 6e-4,
-                                   "weight_decay": 3e-4, "train_portion": 0.5},
-                   options={"K": K, "edge_normalization": edge_normalization, "warmup_epochs": warmup_epochs})
+@preset("pc-darts")
+def pc_darts(o: dict[str, Any]) -> Method:
+    return replace(darts_v1(), name="pc-darts", arch_start_epoch=o["warmup_epochs"],
+                   supernet_settings={"partial_channels": o["K"], "edge_normalization": o["edge_normalization"]},
+                   options=o)
 
 
-def gdas(tau_max: float = 10.0, tau_min: float = 0.1, tau_variant: str = "autodl") -> Method:
-    w = _where("gdas")
-    tau_max = V.real(tau_max, "tau_max", low=0, low_open=True, **w)
-    tau_min = V.real(tau_min, "tau_min", low=0, high=tau_max, low_open=True, **w)
-    tau_variant = V.choice(tau_variant, "tau_variant", ("autodl", "naslib"), **w)
-    return replace(darts_v1(), name="gdas", relaxation=GumbelHard(GdasTau(tau_max, tau_min, tau_variant)),
+@preset("gdas")
+def gdas(o: dict[str, Any]) -> Method:
+    return replace(darts_v1(), name="gdas",
+                   relaxation=GumbelHard(GdasTau(o["tau_max"], o["tau_min"], o["tau_variant"])),
                    order="weight_first", supernet_settings={"inactive_bias": True},
-                   genotype_rule={"darts": "gdas_pairs"},
-                   paper_defaults={"epochs": 250, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4,
-                                   "weight_decay": 5e-4, "train_portion": 0.5},
-                   options={"tau_max": tau_max, "tau_min": tau_min, "tau_variant": tau_variant})
+                   genotype_rule={"darts": "gdas_pairs"}, options=o)
 
 
-def snas(tau0: float = 1.0, tau_min: float = 0.03, anneal_epochs: int | None = 150,
-         arch_grad_clip: float | None = 10.0, alpha_init_std: float = 0.01) -> Method:
-    w = _where("snas")
-    tau0 = V.real(tau0, "tau0", low=0, low_open=True, **w)
-    tau_min = V.real(tau_min, "tau_min", low=0, high=tau0, low_open=True, **w)
-    anneal_epochs = V.optional(V.integer, anneal_epochs, "anneal_epochs (None = the run's epochs)", low=1, **w)
-    arch_grad_clip = V.optional(V.real, arch_grad_clip, "arch_grad_clip (None = off)", low=0, low_open=True, **w)
-    alpha_init_std = V.real(alpha_init_std, "alpha_init_std", low=0, low_open=True, **w)
-    return replace(darts_v1(), name="snas", relaxation=GumbelSoft(SnasTau(tau0, tau_min, anneal_epochs)),
-                   arch_gradient=partial(arch_grad.single_level, max_norm=arch_grad_clip),
+@preset("snas")
+def snas(o: dict[str, Any]) -> Method:
+    return replace(darts_v1(), name="snas", relaxation=GumbelSoft(SnasTau(o["tau0"], o["tau_min"],
+                                                                           o["anneal_epochs"])),
+                   arch_gradient=partial(arch_grad.single_level, max_norm=o["arch_grad_clip"]),
                    genotype_rule={"darts": "snas"},
-                   supernet_settings={"alpha_init_std": alpha_init_std},
-                   paper_defaults={"epochs": 150, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4,
-                                   "weight_decay": 3e-4, "train_portion": 1.0},
-                   options={"tau0": tau0, "tau_min": tau_min, "anneal_epochs": anneal_epochs,
-                            "arch_grad_clip": arch_grad_clip, "alpha_init_std": alpha_init_std})
+                   supernet_settings={"alpha_init_std": o["alpha_init_std"]}, options=o)
 
 
-def _sdarts(name: str, perturbation: Any, second_order: bool, options: dict[str, Any]) -> Method:
-    base = darts_v2() if second_order else darts_v1()
-    return replace(base, name=name, perturbation=perturbation, options={**options, "second_order": second_order})
+def _sdarts(name: str, perturbation: Any, options: dict[str, Any]) -> Method:
+    base = darts_v2() if options["second_order"] else darts_v1()
+    return replace(base, name=name, perturbation=perturbation, options=options)
 
 
-def _eps(name: str, epsilon: Any, eps_min: Any) -> tuple[float, float]:
-    w = _where(name)
-    epsilon = V.real(epsilon, "epsilon (the final radius)", low=0, **w)
-    return epsilon, V.real(eps_min, "eps_min", low=0, high=epsilon, **w)
+@preset("sdarts-rs")
+def sdarts_rs(o: dict[str, Any]) -> Method:
+    return _sdarts("sdarts-rs", RandomSmoothing(Epsilon(o["epsilon"], o["eps_min"])), o)
 
 
-def sdarts_rs(epsilon: float = 0.3, eps_min: float = 0.03, second_order: bool = False) -> Method:
-    epsilon, eps_min = _eps("sdarts-rs", epsilon, eps_min)
-    second_order = V.boolean(second_order, "second_order", **_where("sdarts-rs"))
-    return _sdarts("sdarts-rs", RandomSmoothing(Epsilon(epsilon, eps_min)), second_order,
-                   {"epsilon": epsilon, "eps_min": eps_min})
+@preset("sdarts-adv")
+def sdarts_adv(o: dict[str, Any]) -> Method:
+    return _sdarts("sdarts-adv", AdversarialPGD(Epsilon(o["epsilon"], o["eps_min"]), o["steps"]), o)
 
 
-def sdarts_adv(epsilon: float = 0.3, eps_min: float = 0.03, steps: int = 7, second_order: bool = False) -> Method:
-    w = _where("sdarts-adv")
-    epsilon, eps_min = _eps("sdarts-adv", epsilon, eps_min)
-    steps = V.integer(steps, "steps (PGD attack steps)", low=1, **w)
-    second_order = V.boolean(second_order, "second_order", **w)
-    return _sdarts("sdarts-adv", AdversarialPGD(Epsilon(epsilon, eps_min), steps), second_order,
-                   {"epsilon": epsilon, "eps_min": eps_min, "steps": steps})
+@preset("sharpdarts")
+def sharpdarts(o: dict[str, Any]) -> Method:
+    relax: dict[str, Callable[[], Relaxation]] = {"max_w": MaxW, "scalar": Softmax}  # preset_options.WEIGHTINGS
+    return replace(darts_v1(), name="sharpdarts", relaxation=relax[o["weighting"]](),
+                   lr_schedule=CosinePowerAnnealing(o["power"], o["warmup_epochs"]), options=o)
 
 
-def sharpdarts(power: float = 2.0, warmup_epochs: int = 5, weighting: str = "max_w") -> Method:
-    relax: dict[str, Callable[[], Relaxation]] = {"max_w": MaxW, "scalar": Softmax}
-    w = _where("sharpdarts")
-    power = V.real(power, "power", low=1, **w)
-    warmup_epochs = V.integer(warmup_epochs, "warmup_epochs", low=0, **w)
-    weighting = V.choice(weighting, "weighting", tuple(relax), **w)
-    return replace(darts_v1(), name="sharpdarts", relaxation=relax[weighting](),
-                   lr_schedule=CosinePowerAnnealing(power, warmup_epochs),
-                   paper_defaults={"epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 1e-4, "arch_lr": 3e-4,
-                                   "weight_decay": 3e-4, "train_portion": 0.5},
-                   options={"power": power, "warmup_epochs": warmup_epochs, "weighting": weighting})
+@preset("darts-l2")
+def darts_l2(o: dict[str, Any]) -> Method:
+    base = darts_v2() if o["second_order"] else darts_v1()
+    return replace(base, name="darts-l2", weight_decay=ScaledWeightDecay(o["factor"]), options=o)
 
 
-def darts_l2(factor: float = 81.0, second_order: bool = True) -> Method:
-    w = _where("darts-l2")
-    factor = V.real(factor, "factor (weight decay multiplier)", low=0, low_open=True, **w)
-    second_order = V.boolean(second_order, "second_order", **w)
-    base = darts_v2() if second_order else darts_v1()
-    return replace(base, name="darts-l2", weight_decay=ScaledWeightDecay(factor),
-                   options={"factor": factor, "second_order": second_order})
+@preset("darts-ada")
+def darts_ada(o: dict[str, Any]) -> Method:
+    base = darts_v2() if o["second_order"] else darts_v1()
+    return replace(base, name="darts-ada", options=o,
+                   driver=AdaDriver(*(o[k] for k in ("mul_factor", "max_weight_decay", "ev_freq", "window", "delta",
+                                                     "factor", "es_start_epoch"))))
 
 
-def darts_ada(mul_factor: float = 10.0, max_weight_decay: float = 0.03, ev_freq: int = 2, window: int = 5,
-              delta: int = 4, factor: float = 1.3, es_start_epoch: int = 10, second_order: bool = True) -> Method:
-    w = _where("darts-ada")
-    mul_factor = V.real(mul_factor, "mul_factor (weight decay multiplier per trigger)", low=1, low_open=True, **w)
-    max_weight_decay = V.real(max_weight_decay, "max_weight_decay", low=0, low_open=True, **w)
-    ev_freq = V.integer(ev_freq, "ev_freq", low=1, **w)
-    window = V.integer(window, "window", low=1, **w)
-    delta = V.integer(delta, "delta", low=1, **w)
-    factor = V.real(factor, "factor", low=0, low_open=True, **w)
-    es_start_epoch = V.integer(es_start_epoch, "es_start_epoch", low=0, **w)
-    second_order = V.boolean(second_order, "second_order", **w)
-    base = darts_v2() if second_order else darts_v1()
-    opts = {"mul_factor": mul_factor, "max_weight_decay": max_weight_decay, "ev_freq": ev_freq, "window": window,
-            "delta": delta, "factor": factor, "es_start_epoch": es_start_epoch, "second_order": second_order}
-    return replace(base, name="darts-ada", options=opts,
-                   driver=AdaDriver(mul_factor, max_weight_decay, ev_freq, window, delta, factor, es_start_epoch))
-
-
-def blank() -> Method:
+@preset("blank")
+def blank(o: dict[str, Any]) -> Method:
     return replace(darts_v1(), name="blank", arch_gradient=None)
-
-
-for _name, _preset in [("darts-v1", darts_v1), ("darts-v2", darts_v2), ("pc-darts", pc_darts), ("gdas", gdas),
-                       ("snas", snas), ("sdarts-rs", sdarts_rs), ("sdarts-adv", sdarts_adv),
-                       ("sharpdarts", sharpdarts), ("darts-l2", darts_l2), ("darts-ada", darts_ada),
-                       ("blank", blank)]:
-    METHODS.register(_name, _preset)
 
 
 def method_options(name: str) -> dict[str, Any]:
     """The options a registered method accepts, with their defaults."""
-    sig = inspect.signature(METHODS.get(name))
-    return {p.name: p.default for p in sig.parameters.values()}
+    return O.option_defaults(METHODS.get(name))
 
 
 def register_method(name: str, factory: Callable[..., Method]) -> Callable[..., Method]:
@@ -400,14 +365,7 @@ def get_method(name: str | Method, options: Mapping[str, Any] | None = None) -> 
         raise ConfigTypeError(f"method={name!r} is not accepted: expected a registered method name "
                               f"({', '.join(METHODS.names())}) or a Method (got {type(name).__name__})")
     factory = METHODS.get(name)
-    options = V.mapping({} if options is None else options, "method_options", where=f"method {name!r} ")
-    accepted = method_options(name)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        listing = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
-        raise ConfigError(f"method {name!r} does not accept option(s) {', '.join(map(repr, unknown))}; "
-                         f"accepted: {listing}")
-    return factory(**options)
+    return factory(**O.accepted_options(name, method_options(name), options))
 
 
 def method_names() -> list[str]:

@@ -95,15 +95,21 @@ def check_method(name: str) -> str:
 
 def preset_defaults(method: str, options: dict[str, Any], paper: bool = False) -> dict[str, Any]:
     """The preset's ``search_defaults`` (its CPU-scale size) or, with ``paper``, its ``paper_defaults`` (the
-    paper's settings), its ``options`` checked by the preset; for the CPU-scale size a built-in preset without
-    options is neither built nor imported (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`)."""
+    paper's settings), its ``options`` checked by the preset. Neither built nor imported (nor torch): a built-in
+    preset without options for the CPU-scale size
+    (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`), a DARTS-family one
+    (:data:`workbench.methods.preset_options.PRESETS`: its spec checks the options and holds the paper's values)."""
     from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS
+    from workbench.methods.preset_options import PRESETS, check_preset_options
 
     if not paper and method in METHODS and not options:
         return dict(PRESET_SEARCH_DEFAULTS.get(method, {}))
-    from workbench.methods import get_method
-
     try:
+        if method in PRESETS:
+            check_preset_options(method, options)
+            return dict(PRESETS[method].paper_defaults if paper else PRESET_SEARCH_DEFAULTS.get(method, {}))
+        from workbench.methods import get_method
+
         preset = get_method(method, options)  # validates the options
     except ConfigError as exc:
         raise flag_error(exc) from None
