@@ -123,18 +123,35 @@ def grads_section() -> None:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
 
+def nchw_stem_states(net: torch.nn.Module) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """``Supernet.stem_states`` without the channels-last conversion (every later layer follows its input)."""
+    def stem_states(x: torch.Tensor, naive: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        s = net.stem(x.contiguous())
+        return s, s
+    return stem_states
+
+
 # -- profile ---------------------------------------------------------------------------------------------------
 def profile_section() -> None:
-    """Where a step's GPU time goes at the paper config, batch 256 (eager, first order), and cuDNN autotuning."""
+    """Where a step's GPU time goes at the paper config, batch 256 (eager, first order); cuDNN autotuning and the
+    waves' memory layout (channels-last vs NCHW), each A/B on the graphed step."""
     from torch.profiler import ProfilerActivity, profile
     for batch in SIZE["batches"]:
         for bench in (False, True):
             torch.backends.cudnn.benchmark = bench
             s = searcher("darts-v1", batch, "graph", 12)
             s.run(3)
-            t = time_steps(s, 4)
+            t = time_steps(s.step, 4)
             print(f"cudnn.benchmark={bench}: batch {batch}: graph step {statistics.median(t) * 1e3:.1f} ms")
     torch.backends.cudnn.benchmark = False
+    for batch in SIZE["batches"]:  # the waves' memory layout: channels-last (ours, chosen on a CPU) vs NCHW
+        for layout in ("channels_last", "nchw"):
+            s = searcher("darts-v1", batch, "graph" if DEV.type == "cuda" else "eager", 12)
+            if layout == "nchw":
+                s.model.stem_states = nchw_stem_states(s.model)  # the stem's layout is the whole network's
+            s.run(3)
+            t = time_steps(s.step, 4)
+            print(f"layout {layout}: batch {batch}: step {statistics.median(t) * 1e3:.1f} ms")
     if DEV.type != "cuda":
         return
     s = searcher("darts-v1", SIZE["batches"][-1], "eager", 8)
