@@ -183,13 +183,19 @@ def _engine_print_config(monkeypatch, capsys, args: list[str]) -> tuple[int, str
     """What the CLI prints when the registries and presets check every name and setting (no built-in shortcut)."""
     import workbench.app.cli.help_names as names
     import workbench.config as config
+    import workbench.methods.preset_options as preset_options
     import workbench.spaces.builtin_settings as builtin
     from workbench.app.cli import main
+    from workbench.methods import method_names
+    from workbench.spaces import space_names
+    from workbench.tasks.data import dataset_names
 
+    method_names(), space_names(), dataset_names()  # the registries loaded: error messages list them
     capsys.readouterr()
     with monkeypatch.context() as m:
         for module, attr, empty in ((names, "SPACES", ()), (names, "METHODS", ()), (names, "DATASETS", ()),
-                                    (builtin, "SETTINGS", {}), (config, "BUILTIN_METHODS", frozenset())):
+                                    (builtin, "SETTINGS", {}), (config, "BUILTIN_METHODS", frozenset()),
+                                    (preset_options, "PRESETS", {})):
             m.setattr(module, attr, empty)
         code = main([*args, "--print-config"])
     out, err = capsys.readouterr()
@@ -225,6 +231,81 @@ def test_print_config_rejects_unknown_names_as_the_engine_does(monkeypatch, caps
         out, err = capsys.readouterr()
         assert (code, out, err.strip()) == _engine_print_config(monkeypatch, capsys, args), args
         assert f"(did you mean {hint!r}?); valid: {', '.join(listed)}" in err, err
+
+
+# issue 17 item 3: options of a DARTS-family preset, the papers' settings and unknown names need no torch; a
+# removed op (the space's op table) and a chain space's latency costs still do (the cell and chain spaces are
+# defined with their torch supernets: workbench/spaces/cell/space.py, chain/space.py)
+TORCH_FREE = [["search", "--method", "darts-v2", "--method-option", "r=0.02", "--print-config"],
+              ["search", "--method", "darts-v2", "--method-option", "r=-1", "--print-config"],
+              ["search", "--method", "sdarts-adv", "--method-option", "q=1", "--print-config"],
+              ["compare", "--methods", "darts-v1,gdas", "--method-option", "gdas:tau_min=0.5", "--print-config"],
+              ["search", "--paper-defaults", "--print-config"],
+              ["sweep", "--method", "snas", "--paper-defaults", "--grid", "lr=0.1,0.2", "--print-config"],
+              ["search", "--method", "nosuch", "--print-config"], ["search", "--space", "nosuch", "--print-config"],
+              ["search", "--dataset", "nosuch", "--print-config"],
+              pytest.param(["search", "--remove-op", "max_pool_3x3", "--print-config"],
+                           marks=pytest.mark.xfail(strict=True, reason="the op table lives in cell/space.py")),
+              pytest.param(["latency", "show", "proxylessnas_pixel1", "--space", "chain", "--remove-op", "k3_e1",
+                            "--remove-op", "k5_e1"],
+                           marks=pytest.mark.xfail(strict=True, reason="ChainSpace lives in chain/space.py"))]
+
+
+@pytest.mark.parametrize("args", TORCH_FREE, ids=lambda a: " ".join(a[:5]))
+def test_settings_paths_never_import_torch(args, monkeypatch, capsys):
+    """Each prints (or fails with) what the registries and presets print, byte for byte, without torch."""
+    report, out, err = run_cli_err(*args)
+    if args[-1] == "--print-config":
+        engine = _engine_print_config(monkeypatch, capsys, args[:-1])
+    else:
+        from workbench.app.cli import main
+
+        capsys.readouterr()
+        engine = (main(args), *(t.strip() if i else t for i, t in enumerate(capsys.readouterr())))
+    assert (report["code"] or 0, out, err) == engine, args
+    assert "torch" not in report["heavy"], (args, report)
+
+
+def test_preset_specs_are_the_registered_presets():
+    """Each DARTS-family preset is built from its torch-free spec: the same options (names, defaults, checked
+    values), the same errors and the same paper settings as the registered preset."""
+    from workbench.errors import ConfigError
+    from workbench.methods import METHODS, get_method, method_options
+    from workbench.methods.preset_options import PRESETS, check_preset_options, option_defaults
+
+    assert list(PRESETS) == method_names_from("workbench.methods.presets")
+    for name, spec in PRESETS.items():
+        assert METHODS.get(name).spec is spec and method_options(name) == option_defaults(spec.check), name
+        assert get_method(name).paper_defaults == spec.paper_defaults, name
+    for name, options in (("darts-v2", {"r": 2}), ("gdas", {"tau_max": 3, "tau_min": 0.5}), ("snas", {})):
+        assert check_preset_options(name, options) == get_method(name, options).options, name
+    for name, options in (("darts-v2", {"r": 0}), ("sharpdarts", {"weighting": "x"}), ("blank", {"x": 1}),
+                          ("gdas", {"tau_max": 1, "tau_min": 2}), ("darts-ada", {"ev_freq": 1.5}), ("snas", [])):
+        with pytest.raises((ConfigError, TypeError)) as mine:
+            check_preset_options(name, options)
+        with pytest.raises((ConfigError, TypeError)) as theirs:
+            get_method(name, options)
+        assert (type(mine.value), str(mine.value)) == (type(theirs.value), str(theirs.value)), name
+
+
+def method_names_from(module: str) -> list[str]:
+    from workbench.methods import METHODS
+
+    return [n for n in METHODS.names() if METHODS.get(n).__module__ == module]
+
+
+def test_method_registry_is_complete_and_ordered_whatever_is_imported_first():
+    """The preset options import no torch; a family module imported first (single-path registers from its own
+    module, imported by hardware) leaves method_names() in the declared order; the lazy exports work."""
+    code = ("import sys, workbench.methods.preset_options\n"
+            "assert 'torch' not in sys.modules and 'workbench.methods.presets' not in sys.modules\n"
+            "import workbench.methods.single_path, workbench.methods as M\n"
+            "from workbench.app.cli.help_names import METHODS, valid_names\n"
+            "assert tuple(M.method_names()) == METHODS == tuple(valid_names('method')), M.method_names()\n"
+            "assert all(getattr(M, n) is not None for n in M.__all__) and set(M.__all__) <= set(dir(M))\n"
+            "M.register_method('mine', M.METHODS.get('darts-v1'))\n"
+            "assert valid_names('method') == [*METHODS, 'mine']\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
 def test_builtin_settings_are_the_registered_spaces():
