@@ -6,10 +6,12 @@ worktree`` and times each command as a user runs it (``python -m workbench ...``
 stdout discarded), alternating the two trees (ABAB...) so that machine noise hits both alike; prints the
 median of ``--rounds`` processes per command and tree, their ratio, whether the command imported torch
 and whether both trees printed the same (one extra probe run per command and tree: its stdout, and the file
-a ``--draw`` wrote). ``runs show`` / ``runs list`` read a run folder written by a 1-epoch search of this tree
-first (the earlier tree reads it as well: the store's extra records are ignored by older readers). The
-``--print-config`` commands print a search's settings without searching; with ``--method-option`` (checked by
-the preset) and ``latency show --space`` (the chain space's cost model) they still import torch.
+a ``--draw`` wrote; with stderr and the exit status, so a command that fails on purpose -- an unknown name --
+is compared by its error). ``runs show`` / ``runs list`` read a run folder written by a 1-epoch search of this
+tree first (the earlier tree reads it as well: the store's extra records are ignored by older readers). The
+``--print-config`` commands print a search's settings without searching: with a DARTS-family preset's
+``--method-option``, ``--paper-defaults`` or an unknown name they import no torch; with ``--remove-op`` (the
+space's op table) and ``latency show --space`` (the chain space's cost model) they still do.
 
 Usage: python benchmarks/bench_startup.py --against REF [--rounds 5]
 """
@@ -33,16 +35,17 @@ from benchmarks.worktree import head, worktree  # noqa: E402
 
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
-# runs the CLI as `python -m workbench ARGS`, then prints whether torch was imported
+# runs the CLI as `python -m workbench ARGS`, then prints its exit status and whether torch was imported
 PROBE = """
 import json, runpy, sys
 sys.argv = ["workbench", *json.loads(sys.argv[1])]
+code = 0
 try:
     runpy.run_module("workbench", run_name="__main__")
-except SystemExit:
-    pass
+except SystemExit as exc:
+    code = exc.code
 sys.stdout.flush()
-sys.stderr.write("\\nTORCH=" + str("torch" in sys.modules) + "\\n")
+sys.stderr.write("\\nexit " + repr(code) + "\\nTORCH=" + str("torch" in sys.modules) + "\\n")
 """
 
 
@@ -57,6 +60,10 @@ def commands(tmp: Path) -> list[list[str]]:
             ["search", "--space", "graph_transformer", "--method", "darts-gt", "--supernet", "d=16", "--print-config"],
             ["compare", "--print-config"], ["sweep", "--grid", "lr=0.1,0.2", "--print-config"],
             ["search", "--method", "darts-v2", "--method-option", "r=0.02", "--print-config"],
+            ["search", "--paper-defaults", "--print-config"], ["search", "--method", "nosuch", "--print-config"],
+            ["search", "--space", "nosuch", "--print-config"], ["search", "--dataset", "nosuch", "--print-config"],
+            ["search", "--remove-op", "avg_pool_3x3", "--print-config"],
+            ["search", "--remove-op", "max_pool_3x3", "--print-config"],
             ["latency", "show", "proxylessnas_pixel1", "--space", "chain", "--remove-op", "k3_e1", "--remove-op", "k5_e1"]]
 
 
@@ -67,17 +74,19 @@ def _env(tree: Path) -> dict[str, str]:
 def wall(tree: Path, args: list[str]) -> float:
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "workbench", *args], cwd=tree, env=_env(tree), stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=True)
+                   stderr=subprocess.DEVNULL, check=False)  # (an unknown name fails on purpose; probe compares)
     return time.perf_counter() - t
 
 
 def probe(tree: Path, args: list[str]) -> tuple[bool, str]:
-    """Whether the command imported torch, and what it printed (and drew), the tree's own path as ``<tree>``
-    (the shipped tables' paths are printed)."""
+    """Whether the command imported torch, and what it printed (stdout, stderr, exit status) and drew, the tree's
+    own path as ``<tree>`` (the shipped tables' paths are printed)."""
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=tree, env=_env(tree),
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=False)
+    *err, torch = out.stderr.strip().splitlines()
     drawn = Path(args[args.index("--draw") + 1]).read_text(encoding="utf-8") if "--draw" in args else ""
-    return out.stderr.strip().splitlines()[-1] == "TORCH=True", (out.stdout + drawn).replace(str(tree), "<tree>")
+    printed = "\n".join([out.stdout, *err, drawn])  # err ends with the exit status
+    return torch == "TORCH=True", printed.replace(str(tree), "<tree>")
 
 
 def main() -> int:
