@@ -308,6 +308,23 @@ def test_method_registry_is_complete_and_ordered_whatever_is_imported_first():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
+def test_the_torch_free_halves_import_alone():
+    """The protocol of spaces (its registry too) and the cost model import no torch; base and costs re-export
+    them; a cost model's numbers need no torch either (its expected cost is evaluated on torch probabilities)."""
+    code = ("import sys, numpy as np, workbench.spaces.protocol as P, workbench.methods.cost_model as C\n"
+            "assert 'torch' not in sys.modules, 'torch'\n"
+            "m = C.CostModel({'layers': np.array([[1.0, 2.0], [3.0, 0.5]])})\n"
+            "assert (m.minimum(), m.of({'layers': np.array([1, 0])})) == (1.5, 5.0)\n"
+            "assert 'torch' not in sys.modules, 'torch'\n"
+            "import torch, workbench.spaces.base as B, workbench.methods.costs as K\n"
+            "assert B.SPACES is P.SPACES and B.SearchSpace is P.SearchSpace and K.CostModel is C.CostModel\n"
+            "p = torch.tensor([[0.25, 0.75], [1.0, 0.0]], dtype=torch.float64, requires_grad=True)\n"
+            "m.expected({'layers': p}).backward()\n"
+            "assert p.grad.tolist() == [[1.0, 2.0], [3.0, 0.5]]\n"  # d E / d p = cost
+            "assert P.get_space('chain').name == 'chain' and 'chain' in P.space_names()\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
 def test_builtin_settings_are_the_registered_spaces():
     """The torch-free table of settings and default datasets is what the registered spaces say (settings, their
     errors), and the presets' search defaults and names are the registry's."""

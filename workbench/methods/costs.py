@@ -3,7 +3,8 @@
 FBNet (Wu et al., CVPR 2019, Eq. 5), ProxylessNAS (Cai et al., ICLR 2019,
 Eq. 5), Single-Path NAS (Stamoulis et al., 2019, Eq. 6), SNAS's resource
 constraint and DASS's sparsity term all add a differentiable *expected cost*
-of the architecture to the architecture loss. A :class:`CostModel` holds one
+of the architecture to the architecture loss. A :class:`CostModel`
+(:mod:`workbench.methods.cost_model`, torch-free, re-exported here) holds one
 cost per (row, option) of each choice group and returns
 
     E[cost] = sum_groups sum_rows sum_options p[row, option] * cost[row, option],
@@ -26,8 +27,7 @@ step's extras under the term's ``name``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from workbench.methods.context import Batch, StepContext
+from workbench.methods.cost_model import CostModel as CostModel  # (re-exported: it lived here)
 
 
 class ArchLossTerm(Protocol):
@@ -47,65 +48,6 @@ class WeightLossTerm(Protocol):
     name: str
 
     def __call__(self, ctx: StepContext, output: Tensor, batch: Batch) -> Tensor: ...
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """One non-negative cost per (row, option) of each choice group; ``unit`` says what it measures."""
-
-    costs: Mapping[str, np.ndarray]
-    unit: str = "ms"
-    name: str = "cost"
-    _tensors: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        for g, c in self.costs.items():
-            a = np.asarray(c, dtype=np.float64)
-            if a.ndim != 2:
-                raise ValueError(f"cost table of group {g!r} must be rows x options, got shape {a.shape}")
-            if not np.isfinite(a).all() or (a < 0).any():
-                raise ValueError(f"cost table of group {g!r} must be finite and >= 0")
-
-    def table(self, group: str, like: Tensor) -> Tensor:
-        key = (group, like.dtype, like.device)
-        t = self._tensors.get(key)
-        if t is None:
-            t = torch.as_tensor(np.asarray(self.costs[group]), dtype=like.dtype, device=like.device)
-            self._tensors[key] = t
-        return t
-
-    def expected(self, probs: Mapping[str, Tensor]) -> Tensor:
-        """E[cost] under per-group (rows x options) probabilities; differentiable in ``probs``."""
-        missing = sorted(set(self.costs) - set(probs))
-        if missing:
-            raise ValueError(f"probabilities missing for group(s) {missing} of cost model {self.name!r}")
-        total = None
-        for g, p in probs.items():
-            if g not in self.costs:
-                continue
-            c = self.table(g, p)
-            if c.shape != p.shape:
-                raise ValueError(f"cost table of group {g!r} is {tuple(c.shape)} but the group is {tuple(p.shape)}")
-            term = (p * c).sum()
-            total = term if total is None else total + term
-        if total is None:
-            raise ValueError(f"cost model {self.name!r} covers none of the groups {sorted(probs)}")
-        return total
-
-    def of(self, picks: Mapping[str, np.ndarray]) -> float:
-        """The cost of a discrete choice: ``picks[group]`` = chosen option index per row."""
-        return float(sum(np.asarray(self.costs[g])[np.arange(len(ix)), np.asarray(ix)].sum()
-                         for g, ix in picks.items() if g in self.costs))
-
-    def minimum(self, allowed: Mapping[str, np.ndarray] | None = None) -> float:
-        """The cheapest architecture's cost (over allowed options)."""
-        total = 0.0
-        for g, c in self.costs.items():
-            a = np.asarray(c, dtype=np.float64)
-            if allowed is not None and g in allowed:
-                a = np.where(np.asarray(allowed[g], dtype=bool), a, np.inf)
-            total += float(a.min(axis=1).sum())
-        return total
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ PRESET_SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: kind -> (the module holding its registry, "module:function" listing its names, the built-in names above)
 _REGISTRIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "space": ("workbench.spaces.base", "workbench.spaces:space_names", SPACES),
+    "space": ("workbench.spaces.protocol", "workbench.spaces:space_names", SPACES),
     "method": ("workbench.methods.presets", "workbench.methods:method_names", METHODS),
     "dataset": ("workbench.tasks.data.datasets", "workbench.tasks.data:dataset_names", DATASETS)}
 
