@@ -13,6 +13,9 @@ evaluated on the projection batches, train-mode BatchNorm, no gradients.
   unmasked evaluation shared, every other probe the whole supernet (the state before replays).
 * **ours**: ``compare_selection`` as shipped: probes replay from the masked edge, one edge's probes batched.
 
+Then DARTS-PT's topology projection (``Projection.project_edge`` on every node of both cell types), replayed
+against ``replay=False`` (the reference's structure has no counterpart here).
+
 Both sides probe the same ops (``exclude_none=False`` on ours: masking ``none`` changes nothing, so ours reuses
 the unmasked evaluation there, darts-pt evaluates it). Before timing, the probe accuracies and losses of the
 two are compared (float32) and the largest difference printed. Config: the digits-sized DARTS search of
@@ -41,7 +44,14 @@ from benchmarks.bench_vs_reference import BENCHES, _timed, machine  # noqa: E402
 from benchmarks.reference_darts import darts_pt_network, project_op_sweep  # noqa: E402
 from workbench import Searcher  # noqa: E402
 from workbench.analysis.common import searcher_batches  # noqa: E402
-from workbench.analysis.projection import ProjectionConfig, SelectionComparison, compare_selection  # noqa: E402
+from workbench.analysis.projection import (  # noqa: E402
+    Projection,
+    ProjectionConfig,
+    SelectionComparison,
+    clone_searcher,
+    compare_selection,
+    topology_nodes,
+)
 from workbench.spaces.cell.supernet import Supernet  # noqa: E402
 
 
@@ -71,6 +81,23 @@ def agreement(ours: SelectionComparison, ref: dict[tuple[str, int], list[tuple[f
             d_loss = max(d_loss, abs(loss - p.masked_loss[o]))
             d_acc = max(d_acc, abs(acc - p.masked_acc[o]))
     return d_loss, d_acc
+
+
+def topology(s: Searcher, batches: int, rounds: int) -> dict[str, float]:
+    """DARTS-PT's topology projection (every node of both cell types, its edges removed round by round down to
+    two), replayed vs ``replay=False`` (each removal the whole supernet), CPU seconds; the kept edges agree."""
+    def run(replay: bool) -> list[list[int]]:
+        pt = Projection(clone_searcher(s), ProjectionConfig(proj_intv=0, proj_batches=batches, replay=replay))
+        return [pt.project_edge(c, node)["kept"] for c in s.space.cell_types for node in topology_nodes(s.space)]
+    assert run(True) == run(False)  # also the warm-up
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(rounds):
+        for replay in (True, False) if r % 2 == 0 else (False, True):
+            times[replay].append(_timed(lambda: run(replay))[1])  # noqa: B023
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\ntopology projection, every node of both cell types (CPU s, median of {rounds}): replay off "
+          f"{med[False]:.2f}, replayed {med[True]:.2f}: {med[False] / med[True]:.2f}x; the same edges kept")
+    return {"topology_replay_off": med[False], "topology": med[True]}
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -109,6 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ref_cpu = statistics.median(t[1] for t in times["darts-pt"])
         out[name] = cpu
         print(f"  {name:<52}{wall:8.2f} {cpu:8.2f}   {ref_wall / wall:5.2f}x {ref_cpu / cpu:5.2f}x")
+    topology(s, batches, rounds)
     print(f"\nload average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}; "
           f"whole benchmark {time.perf_counter() - t0:.0f} s")
     return out

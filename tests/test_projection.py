@@ -272,6 +272,29 @@ def test_probe_reuses_the_unmasked_evaluation(nb201_search, monkeypatch):
         assert r.probe.masked_loss == pytest.approx(p.masked_loss, rel=1e-5) and r.probe.chosen == p.chosen
 
 
+
+@pytest.mark.parametrize("cell_type,node", [("normal", 3), ("reduce", 2)])
+def test_replayed_topology_projection_equals_evaluating_each_removal(darts_search, cell_type, node):
+    """Topology projection's probes (edge k removed: its whole mix subtracted from the node, the node's
+    candidate edges batched) equal evaluating each supernet without that edge (float64), round after round
+    (the second round runs with the first round's edge already removed), on a supernet whose other edges are
+    partly projected (one-hot rows: their zero-weight ops are not computed); the choices agree."""
+    out = {}
+    for replay in (True, False):
+        s = clone_searcher(darts_search)
+        s.model.double()
+        s.val_data = (s.val_data[0].double(), s.val_data[1])
+        pt = Projection(s, ProjectionConfig(proj_intv=0, proj_batches=1, replay=replay))
+        pt.project_op(cell_type, edge=0)  # a decided (one-hot) edge into node 0
+        out[replay] = pt.project_edge(cell_type, node=node)
+    fast, slow = out[True], out[False]
+    assert fast["kept"] == slow["kept"] and len(fast["rounds"]) == node
+    for f, p in zip(fast["rounds"], slow["rounds"], strict=True):
+        assert f["edges"] == p["edges"] and f["removed"] == p["removed"] and f["acc"] == p["acc"]
+        assert f["loss"] == pytest.approx(p["loss"], rel=1e-12, abs=0)
+        assert max(p["loss"]) - min(p["loss"]) > 1e-6  # the removals differ
+
+
 @pytest.mark.parametrize("bn,edges", [("train", [("normal", 0), ("normal", 13), ("reduce", 5)]),
                                       ("eval", [("reduce", 5)])])
 def test_replayed_probes_equal_evaluating_every_probe(darts_search, bn, edges):

@@ -47,7 +47,9 @@ probes of one edge run as one ``torch.func.vmap``-batched forward, each with its
 batch statistics and, in later cells of the same type, its own masked weights; the
 running statistics are detached meanwhile (train-mode outputs never read them) and
 restored. :meth:`Projection.probe_edges` (``compare_selection``) shares one unmasked pass
-per batch among all the edges it probes. The values equal those of evaluating each
+per batch among all the edges it probes. Topology projection (:meth:`Projection.project_edge`)
+replays the same way: removing edge k subtracts its whole mix, sum_o w[k, o] * o(x_j), and
+the candidate edges of one round (all into the same node) run as one batched forward. The values equal those of evaluating each
 masked supernet up to rounding (float64: 1e-12 relative; tests). Side by side on the
 digits DARTS config (``benchmarks/bench_pt_sweep.py``, CPU time, one thread) the full
 sweep is 10.4x faster than darts-pt's loop on the reference execution structure and
@@ -287,7 +289,9 @@ class Projection:
                 for c, e in edges}
         with self._probing():
             if self._replay_applies():
-                own_base, masked = replayed_probes(cast(Supernet, self.model), self.data, weights, todo, self.searcher.objective)
+                own_base, masked = replayed_probes(cast(Supernet, self.model), self.data, weights,
+                                                   {key: [[o] for o in ops] for key, ops in todo.items()},
+                                                   self.searcher.objective)
                 base = own_base if base is None else base
             else:
                 base = self._eval(weights) if base is None else base
@@ -336,13 +340,7 @@ class Projection:
         eids = list(self.space.node_edges(node))
         rounds = []
         while len(eids) > self.space.edges_per_node:
-            accs, losses = [], []
-            for k in eids:
-                w = self.weights()
-                w[cell_type][k] = 0.0
-                loss, acc = self._evaluate(w)
-                accs.append(acc)
-                losses.append(loss)
+            losses, accs = (list(v) for v in zip(*self._edges_removed(cell_type, eids), strict=True))
             scores = np.array(accs if self.config.crit == "acc" else [-v for v in losses])
             drop = int(np.flatnonzero(scores == scores.max())[-1])  # the reference keeps the last extremum
             rounds.append({"edges": list(eids), "acc": accs, "loss": losses, "removed": eids[drop]})
@@ -352,6 +350,23 @@ class Projection:
                 self.keep[cell_type][k] = 0.0
         self.nodes_done[cell_type][node] = eids
         return {"cell_type": cell_type, "node": node, "kept": list(eids), "rounds": rounds}
+
+    def _edges_removed(self, cell_type: str, eids: Sequence[int]) -> list[tuple[float, float]]:
+        """(loss, metric) of the supernet without edge k (its whole row of weights zeroed), for each k in
+        ``eids``: replayed from the node they enter when the replay applies, else each evaluated whole."""
+        weights = self.weights()
+        if not self._replay_applies():
+            out = []
+            for k in eids:
+                w = {c: t.clone() for c, t in weights.items()}
+                w[cell_type][k] = 0.0
+                out.append(self._evaluate(w))
+            return out
+        every_op = list(range(len(self.space.ops)))
+        with self._probing():
+            _, masked = replayed_probes(cast(Supernet, self.model), self.data, weights,
+                                        {(cell_type, k): [every_op] for k in eids}, self.searcher.objective)
+        return [masked[(cell_type, k)][0] for k in eids]
 
     # -- tuning ---------------------------------------------------------------------------
     def _reset_optimizer(self) -> None:
@@ -449,15 +464,18 @@ def _batch_statistics_only(model: nn.Module) -> Iterator[None]:
 
 @torch.no_grad()
 def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor],
-                    todo: Mapping[tuple[str, int], Sequence[int]], objective: Objective
+                    todo: Mapping[tuple[str, int], Sequence[Sequence[int]]], objective: Objective
                     ) -> tuple[tuple[float, float], dict[tuple[str, int], list[tuple[float, float]]]]:
-    """(loss, metric) of the unmasked supernet and of each probe ``todo[(cell type, edge)]`` = ops to mask,
-    in the model's current BatchNorm mode, as :func:`evaluate` of each masked supernet would give them.
+    """(loss, metric) of the unmasked supernet and of each probe of ``todo[(cell type, edge)]``, a list of
+    probes, each the ops of that edge it masks (``[o]``: one op, DARTS-PT's op probe; every op: the edge
+    removed, its topology probe), in the model's current BatchNorm mode, as :func:`evaluate` of each masked
+    supernet would give them.
 
     Per batch, one unmasked forward records the input states of the first cell of each type and, inside it,
-    the states and node sums before every wave (:meth:`SearchCell.run_waves`). Masking op o of edge k (node
-    i, source j) changes nothing upstream of node i, and node i only by w[k, o] * o(x_j) (the mix is linear;
-    an op's BatchNorm precedes its weight): the probe replays from the wave leaving node i with node i minus
+    the states and node sums before every wave (:meth:`SearchCell.run_waves`). Masking ops O of edge k (node
+    i, source j) changes nothing upstream of node i, and node i only by the sum over o in O of w[k, o] * o(x_j)
+    (the mix is linear; an op's BatchNorm precedes its weight; ops with weight 0 are not computed): the probe
+    replays from the wave leaving node i with node i minus
     that term, then runs the later cells and the head. The probes of one edge run as one batched forward
     (``torch.func.vmap`` over probes: each keeps its own batch statistics and its own weights in later cells
     of the same type). Equal to evaluating each masked supernet up to rounding."""
@@ -469,10 +487,10 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
         if isinstance(cell, SearchCell) and any(c == cell.cell_type for c, _ in todo):
             first.setdefault(cell.cell_type, i)
     sums = {key: np.zeros((len(ops), 2)) for key, ops in todo.items()}
-    groups: dict[tuple[str, int], list[tuple[int, int, int]]] = {}  # (cell type, node) -> (edge, op, index)
-    for (c, k), ops in todo.items():
+    groups: dict[tuple[str, int], list[tuple[int, Sequence[int], int]]] = {}  # (cell type, node) -> (edge, ops, index)
+    for (c, k), probes in todo.items():
         if c in first:
-            groups.setdefault((c, space.edges[k][0]), []).extend((k, o, i) for i, o in enumerate(ops))
+            groups.setdefault((c, space.edges[k][0]), []).extend((k, ops, i) for i, ops in enumerate(probes))
     base, n = np.zeros(2), 0
     train_mode = any(m.training for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
     with _batch_statistics_only(model) if train_mode else contextlib.nullcontext():
@@ -494,14 +512,11 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
             for (c, node), probes in groups.items():
                 cell = cast(SearchCell, model.cells[first[c]])
                 before, partial = records[c][n_in + node]  # the states before the wave leaving node i
-                terms = []
-                for k, o, _ in probes:
-                    src = space.edges[k][1]
-                    op = cast("Mapping[str, EdgeOp]", cell.wave_ops[src])[space.ops[o]]
-                    terms.append(weights[c][k, o] * op.forward_edge(before[src], cell.waves[src].index(k)))
-                nodes = before[n_in + node] - torch.stack(terms)  # (probes, B, C, H, W)
+                nodes = before[n_in + node] - torch.stack([_mix(cell, weights[c], active[c], k, ops, before)
+                                                           for k, ops, _ in probes])  # (probes, B, C, H, W)
                 w_c = weights[c].expand(len(probes), *weights[c].shape).clone()
-                w_c[torch.arange(len(probes)), [k for k, _, _ in probes], [o for _, o, _ in probes]] = 0.0
+                for p, (k, ops, _) in enumerate(probes):
+                    w_c[p, k, list(ops)] = 0.0
                 replay = partial_fn(_replay, model, first[c], inputs[c][-1], before[:-1], partial, weights, active, c)
                 logits = torch.func.vmap(replay)(nodes, w_c)
                 for p, (k, _, i) in enumerate(probes):
@@ -509,6 +524,20 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
     unmasked = (float(base[0] / n), float(base[1] / n))
     return unmasked, {(c, k): [(float(a / n), float(b / n)) for a, b in v] if c in first else [unmasked] * len(v)
                       for (c, k), v in sums.items()}
+
+
+def _mix(cell: SearchCell, w: Tensor, active: np.ndarray, edge: int, ops: Sequence[int], states: list[Tensor]
+         ) -> Tensor:
+    """sum over o in ``ops`` of w[edge, o] * o(x_j): what those ops of ``edge`` (source j) add to its node
+    (ops that are inactive, ``none`` or weighted 0 are not computed, as the forward does not compute them)."""
+    src = cell.space.edges[edge][1]
+    wave = cast("Mapping[str, EdgeOp]", cell.wave_ops[src])
+    total = torch.zeros_like(states[cell.space.n_inputs + cell.space.edges[edge][0]])
+    for o in ops:
+        name = cell.space.ops[o]
+        if active[edge, o] and name in wave and bool(w[edge, o] != 0):
+            total = total + w[edge, o] * wave[name].forward_edge(states[src], cell.waves[src].index(edge))
+    return total
 
 
 def _replay(model: Supernet, index: int, previous: Tensor, before: list[Tensor], partial: list[Tensor | None],
