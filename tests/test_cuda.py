@@ -6,6 +6,7 @@
 * a graph-replayed search equals the eager CUDA search, and the step reads the GPU back once;
 * with ``deterministic=True``, a resumed GPU search is bit-identical to the uninterrupted one;
 * the reference-style baseline of bench_cuda (benchmarks/reference_darts.py) runs on the GPU and computes ours.
+* DARTS-PT's replayed probes (vmap over one node's probes) equal whole evaluations on the GPU.
 """
 from __future__ import annotations
 
@@ -172,3 +173,29 @@ def test_reference_baseline_runs_on_cuda_and_computes_ours(unrolled):
         y = torch.randint(0, 10, (6,), device=CUDA)
         loss, _ = search.step((x, y), (x.flip(0), y.flip(0)))
     assert np.isfinite(loss) and float((ref.alphas_normal.detach() - before).abs().max()) > 0
+
+
+def test_replayed_projection_probes_equal_whole_evaluations_on_cuda():
+    """DARTS-PT's replayed probes (``torch.func.vmap`` over one node's probes, op probes and topology
+    probes) give what evaluating each masked supernet on the GPU gives (float64)."""
+    from workbench.analysis.projection import Projection, ProjectionConfig
+
+    runs = {}
+    for replay in (True, False):
+        s = Searcher(_cuda_config(space="darts", supernet=SupernetConfig(C=4, layers=3), batch_size=8, data_limit=64,
+                                  deterministic=True))
+        s.run(2)
+        s.model.double()
+        s.val_data = (s.val_data[0].double(), s.val_data[1])
+        pt = Projection(s, ProjectionConfig(proj_batches=1, exclude_none=False, proj_intv=0, replay=replay))
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            probes = pt.probe_edges([("normal", 0), ("reduce", 5)])
+            topology = pt.project_edge("normal", node=2)
+        runs[replay] = probes, topology
+    (fast, fast_top), (slow, slow_top) = runs[True], runs[False]
+    for f, p in zip(fast, slow, strict=True):
+        assert f.chosen == p.chosen
+        np.testing.assert_allclose(f.masked_loss, p.masked_loss, rtol=1e-9)
+    assert fast_top["kept"] == slow_top["kept"]
+    for f, p in zip(fast_top["rounds"], slow_top["rounds"], strict=True):
+        np.testing.assert_allclose(f["loss"], p["loss"], rtol=1e-9)
