@@ -9,7 +9,8 @@ space (its config object, a mapping of its fields, or None for its defaults).
 Importing this module imports neither torch nor the registries (building a config does, to check it): a
 command that only reads a run folder's ``config.json`` can name the fields without them. Nor does building a
 config of a built-in space (its settings are resolved by :mod:`workbench.spaces.builtin_settings`), a built-in
-method without options, the device ``cpu`` and no removed ops (``python -m workbench search --print-config``).
+method without options or a DARTS-family preset with them (checked by :mod:`workbench.methods.preset_options`),
+the device ``cpu`` and no removed ops (``python -m workbench search --print-config``).
 """
 from __future__ import annotations
 

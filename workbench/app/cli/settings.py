@@ -41,9 +41,11 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     """A SearchConfig from the flags :func:`config_flags` adds, for ``method`` with ``options`` (and ``seed``;
     None keeps the default). Names are checked against the registries, options by the method's preset.
 
-    Built-in names, a built-in preset without options and a built-in space without ``--remove-op`` need
-    neither the registries nor torch (``--print-config`` starts fast): :mod:`~workbench.app.cli.help_names`
-    lists the built-ins, :mod:`workbench.spaces.builtin_settings` their settings and default datasets."""
+    Built-in names (and an unknown name's error), a built-in preset without options, a DARTS-family preset with
+    options or ``--paper-defaults`` and a built-in space without ``--remove-op`` need neither the registries nor
+    torch (``--print-config`` starts fast): :mod:`~workbench.app.cli.help_names` lists the built-ins,
+    :mod:`workbench.methods.preset_options` checks the DARTS-family options and holds the papers' settings,
+    :mod:`workbench.spaces.builtin_settings` the spaces' settings and default datasets."""
     from workbench.config import SearchConfig
     from workbench.spaces.builtin_settings import DEFAULT_DATASETS
 
