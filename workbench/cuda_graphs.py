@@ -24,14 +24,18 @@ backward and optimizer steps in one graph).
 A replay computes exactly what the eager step computes (the same kernels on
 the same buffers), so a graphed search equals an eager CUDA search.
 
-What is captured: methods whose relaxation is deterministic given alpha
-(DARTS's softmax, sharpDARTS's Max-W) and which perturb nothing -- DARTS V1/V2
+What is captured: methods that compute the same ops every step -- DARTS V1/V2
 (finite-difference or exact hypergradient), DARTS-L2/ADA, sharpDARTS, the
-fixed-architecture baseline. Sampling methods (GDAS's hard path, SNAS's
-concrete sample, SDARTS's noise, ProxylessNAS's binary gates) draw their noise
-from the searcher's CPU generator (so that a search is reproducible on every
-device) and GDAS/ProxylessNAS also decide *on the host* which path to compute:
-those steps run eagerly (still with a single read per step). A step that
+fixed-architecture baseline, and the sampling methods whose sampled path is
+the whole supernet: SNAS (a soft concrete sample, every op computed) and
+SDARTS-RS (uniform noise on the mixing weights). Their noise is drawn on the
+host from the searcher's generator (a search is reproducible on every device):
+inside the graph it is a device buffer that :class:`~workbench.methods.noise.NoiseRecorder`
+refills before each replay with exactly the draws the eager step would make.
+Methods that decide *on the host* which path to compute (GDAS's hard sample,
+ProxylessNAS's binary gates, OSNet-AIN's and CovidNet3D's sampled ops) or that
+read values back to decide (SDARTS-ADV keeps its attack only if it raised the
+loss) run eagerly (still with a single read per step). A step that
 cannot be captured (an operation that synchronises, e.g. indexing with a
 Python list) falls back to eager execution for the rest of the search; the
 reason is in :attr:`StepGraphs.reason` and the log.
@@ -51,7 +55,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from workbench.methods.relax import MaxW, Softmax
+from workbench.methods.noise import NoiseRecorder
+from workbench.methods.perturb import RandomSmoothing
+from workbench.methods.relax import GumbelSoft, MaxW, Softmax
 from workbench.step_values import Layout, StepOutputs, StepValues, unpack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,11 +74,12 @@ def capture_blocker(searcher: Searcher) -> str | None:
     if searcher.device.type != "cuda":
         return f"the search runs on {searcher.device.type!r}, not CUDA"
     m = searcher.method
-    if not isinstance(m.relaxation, (Softmax, MaxW)):
-        return (f"method {m.name!r} samples its architecture ({type(m.relaxation).__name__}) with the host "
-                "generator; its steps run eagerly")
-    if m.perturbation is not None:
-        return f"method {m.name!r} perturbs the architecture with host-drawn noise; its steps run eagerly"
+    if not isinstance(m.relaxation, (Softmax, MaxW, GumbelSoft)):
+        return (f"method {m.name!r} decides on the host which ops to compute ({type(m.relaxation).__name__}); "
+                "its steps run eagerly")
+    if m.perturbation is not None and not isinstance(m.perturbation, RandomSmoothing):
+        return (f"method {m.name!r}'s perturbation ({type(m.perturbation).__name__}) reads values back to decide; "
+                "its steps run eagerly")
     return None
 
 
@@ -82,6 +89,7 @@ class _Captured:
     inputs: tuple[Tensor, ...]  # static xt, yt, xv, yv
     packed: Tensor
     layout: Layout
+    noise: NoiseRecorder  # the step's host-drawn sampling noise, refilled before each replay
 
 
 class StepGraphs:
@@ -152,6 +160,7 @@ class StepGraphs:
             self._graphs[shapes] = entry
         for static, live in zip(entry.inputs, _inputs(ctx), strict=True):
             static.copy_(live)
+        entry.noise.refill(ctx.generator)
         entry.graph.replay()
         self.replays += 1
         return unpack(entry.packed, entry.layout)
@@ -166,7 +175,8 @@ class StepGraphs:
     def _capture(self, ctx: StepContext) -> _Captured:
         s = self.s
         xt, yt, xv, yv = inputs = tuple(t.clone() for t in _inputs(ctx))
-        cctx = dataclasses.replace(ctx, batch_t=(xt, yt), batch_v=(xv, yv))
+        noise = NoiseRecorder()  # the step's draws become buffers; nothing is drawn while capturing
+        cctx = dataclasses.replace(ctx, batch_t=(xt, yt), batch_v=(xv, yv), noise=noise)
         graph = torch.cuda.CUDAGraph()
         outs = StepOutputs()
         # Capturing records kernels without running them; the Python side (optimizer bookkeeping, grads set to
@@ -179,7 +189,7 @@ class StepGraphs:
         self._pool = graph.pool()
         self.captures += 1
         log.debug("captured a CUDA graph of the step (epoch %d, %d values)", ctx.epoch, packed.numel())
-        return _Captured(graph, inputs, packed, outs.layout())
+        return _Captured(graph, inputs, packed, outs.layout(), noise)
 
 
 def _inputs(ctx: StepContext) -> tuple[Tensor, ...]:

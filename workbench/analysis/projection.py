@@ -488,9 +488,9 @@ def replayed_probes(model: Supernet, batches: Batches, weights: dict[str, Tensor
             first.setdefault(cell.cell_type, i)
     sums = {key: np.zeros((len(ops), 2)) for key, ops in todo.items()}
     groups: dict[tuple[str, int], list[tuple[int, Sequence[int], int]]] = {}  # (cell type, node) -> (edge, ops, index)
-    for (c, k), probes in todo.items():
+    for (c, k), masks in todo.items():
         if c in first:
-            groups.setdefault((c, space.edges[k][0]), []).extend((k, ops, i) for i, ops in enumerate(probes))
+            groups.setdefault((c, space.edges[k][0]), []).extend((k, ops, i) for i, ops in enumerate(masks))
     base, n = np.zeros(2), 0
     train_mode = any(m.training for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
     with _batch_statistics_only(model) if train_mode else contextlib.nullcontext():

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from workbench.methods.noise import NoiseRecorder, Sampler, draw_now
 from workbench.tasks.objectives import Objective
 
 Batch = tuple[Tensor, Tensor]
@@ -48,6 +49,15 @@ class StepContext:
     weight_decay: float = 0.0
     momentum_buffers: Mapping[str, Tensor] = field(default_factory=dict)
     config: Any = None  # the SearchConfig (read-only)
+    noise: NoiseRecorder | None = None  # set while the step is captured as a CUDA graph (methods.noise)
+
+    def draw(self, shape: Sequence[int], sampler: Sampler, like: Tensor) -> Tensor:
+        """Sampling noise of ``shape`` on ``like``'s device and dtype, drawn on the host by ``sampler`` from
+        :attr:`generator` (:mod:`workbench.methods.noise`); while a graph is captured, a buffer refilled with
+        that draw before each replay."""
+        if self.noise is not None:
+            return self.noise.record(tuple(shape), sampler, like)
+        return draw_now(tuple(shape), sampler, self.generator, like)
 
     def mixing_weights(self) -> tuple[Weights, Active]:
         """The relaxation of every choice group: mixing weights (with the graph to alpha) and active options."""

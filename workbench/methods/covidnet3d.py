@@ -2,7 +2,7 @@
 arXiv 2101.05442; `marsggbo/CovidNet3D: mutator/onehot_mutator.py, trainer/onehot_trainer.py`; SEEDS_2 §6.3-6.4).
 
 **The relaxation** (:class:`StraightThroughGumbel`). Per cell (row) i, with the enabled candidates' logits
-alpha_i and Gumbel noise G = -log(E), E ~ Exp(1) (:func:`workbench.methods.relax.gumbel_noise`, the searcher's
+alpha_i and Gumbel noise G = -log(E), E ~ Exp(1) (:func:`workbench.methods.noise.gumbel`, the searcher's
 seeded generator):
 
     p_i = softmax((alpha_i + G_i) / tau),    h_i = onehot(argmax p_i),    w_i = h_i + (p_i - stopgrad(p_i)),
@@ -48,8 +48,9 @@ from torch import Tensor
 
 from workbench import validate as V
 from workbench.methods.context import ArchGradResult, StepContext
+from workbench.methods.noise import gumbel
 from workbench.methods.presets import Method, darts_v1, register_method
-from workbench.methods.relax import TauSchedule, gumbel_noise
+from workbench.methods.relax import TauSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.search import SearchConfig
@@ -97,7 +98,7 @@ class StraightThroughGumbel:
         tau = float(self.tau(ctx.epoch, ctx.epochs))
         if not tau > 0:
             raise ValueError(f"the Gumbel temperature must be > 0, got {tau} at epoch {ctx.epoch}")
-        probs = torch.softmax((masked + gumbel_noise(alpha.shape, ctx.generator, alpha)) / tau, dim=-1)
+        probs = torch.softmax((masked + ctx.draw(alpha.shape, gumbel, alpha)) / tau, dim=-1)
         hard = F.one_hot(probs.argmax(-1), alpha.shape[-1]).to(alpha.dtype)
         active = hard.bool().cpu().numpy()
         if self.gradient == "released" or not torch.is_grad_enabled():

@@ -58,8 +58,8 @@ from torch import Tensor
 from workbench import validate as V
 from workbench.methods import arch_grad
 from workbench.methods.context import StepContext
+from workbench.methods.noise import gumbel
 from workbench.methods.presets import Method, darts_v1, register_method
-from workbench.methods.relax import gumbel_noise
 from workbench.spaces.base import host_mask
 from workbench.tasks.objectives import OBJECTIVES, Objective, _accuracy
 
@@ -116,7 +116,7 @@ class NonNegativeConcrete:
         tau = float(self.tau(ctx.epoch, ctx.epochs))
         if not tau > 0:
             raise ValueError(f"OSNet-AIN temperature must be > 0, got {tau} at epoch {ctx.epoch}")
-        noise = gumbel_noise(alpha.shape, ctx.generator, alpha) if ctx.training else None
+        noise = ctx.draw(alpha.shape, gumbel, alpha) if ctx.training else None
         return concrete_weights(alpha, tau, noise, mask), host_mask(mask)
 
 

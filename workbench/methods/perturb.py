@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from workbench.methods.context import StepContext
+from workbench.methods.noise import draw_now, uniform
 from workbench.methods.schedules import sdarts_epsilon
 
 Weights = dict[str, Tensor]
@@ -57,9 +58,9 @@ def simplex_clip(a: Tensor, mask: Tensor | None = None) -> Tensor:
 
 
 def uniform_noise(like: Tensor, eps: float, generator: torch.Generator | None) -> Tensor:
-    """U(-eps, eps) with the shape of ``like``, drawn on the CPU from ``generator``."""
-    u = torch.rand(tuple(like.shape), generator=generator, dtype=torch.float64)
-    return ((2.0 * u - 1.0) * eps).to(device=like.device, dtype=like.dtype)
+    """U(-eps, eps) with the shape of ``like``, drawn on the CPU from ``generator``. The slots draw through
+    :meth:`StepContext.draw` with :func:`workbench.methods.noise.uniform` instead (graph-capturable)."""
+    return draw_now(tuple(like.shape), uniform(eps), generator, like)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class RandomSmoothing:
     def __call__(self, ctx: StepContext, weights: Weights, active: dict[str, np.ndarray]) -> Weights:
         eps = float(self.eps(ctx.epoch, ctx.epochs))
         masks = ctx.masks()
-        return {c: simplex_clip(w + uniform_noise(w, eps, ctx.generator), masks[c]) for c, w in weights.items()}
+        return {c: simplex_clip(w + ctx.draw(w.shape, uniform(eps), w), masks[c]) for c, w in weights.items()}
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class AdversarialPGD:
                 loss_before = float(ctx.loss(model(x, a0, active), y))
             a = dict(a0)
             if self.random_start:
-                a = {c: simplex_clip(w + uniform_noise(w, eps, ctx.generator), masks[c]) for c, w in a.items()}
+                a = {c: simplex_clip(w + ctx.draw(w.shape, uniform(eps), w), masks[c]) for c, w in a.items()}
             for _ in range(self.steps):
                 leaves = {c: w.detach().requires_grad_(True) for c, w in a.items()}
                 loss = ctx.loss(model(x, leaves, active), y)

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.methods.context import StepContext
+from workbench.methods.noise import draw_now, gumbel
 from workbench.methods.schedules import GdasTau, SnasTau
 from workbench.spaces.base import host_mask, masked_softmax
 
@@ -63,14 +64,10 @@ class Softmax:
         return masked_softmax(alpha, mask), host_mask(mask)
 
 
-def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator | None, like: Tensor,
-                 tries: int = 10) -> Tensor:
-    """Standard Gumbel noise -log(E), E ~ Exp(1), drawn on the CPU from ``generator``; redrawn if not finite."""
-    for _ in range(tries):
-        g = -torch.empty(tuple(shape), dtype=torch.float64).exponential_(generator=generator).log()
-        if torch.isfinite(g).all():
-            return g.to(device=like.device, dtype=like.dtype)
-    raise FloatingPointError(f"could not draw finite Gumbel noise in {tries} tries")
+def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
+    """Standard Gumbel noise -log(E), E ~ Exp(1), drawn on the CPU from ``generator`` (redrawn if not finite),
+    on ``like``'s device and dtype. The methods draw through :meth:`StepContext.draw` instead (graph-capturable)."""
+    return draw_now(tuple(shape), gumbel, generator, like)
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ class GumbelHard:
             raise ValueError(f"GDAS temperature must be > 0, got {tau} at epoch {ctx.epoch}")
         logp = torch.log_softmax(masked, dim=-1)
         for _ in range(10):  # the reference redraws until nothing is inf or NaN
-            probs = torch.softmax((logp + gumbel_noise(alpha.shape, ctx.generator, alpha)) / tau, dim=-1)
+            probs = torch.softmax((logp + ctx.draw(alpha.shape, gumbel, alpha)) / tau, dim=-1)
             if not torch.isnan(probs).any():
                 break
         else:
@@ -113,7 +110,7 @@ class GumbelSoft:
             raise ValueError(f"SNAS temperature must be > 0, got {tau} at epoch {ctx.epoch}")
         masked = alpha.masked_fill(~mask, float("-inf"))
         if ctx.training:
-            masked = masked + gumbel_noise(alpha.shape, ctx.generator, alpha)
+            masked = masked + ctx.draw(alpha.shape, gumbel, alpha)
         return torch.softmax(masked / tau, dim=-1), host_mask(mask)
 
 
