@@ -3,8 +3,8 @@
 * batched supernet vs the per-op reference execution: logits and gradients (weights and alphas), every op alone
   and all together, float64 and float32 (the batched average pool once gave 65% gradient error on CUDA);
 * DARTS-V2's finite-difference hypergradient vs the exact one, on the GPU;
-* a graph-replayed search equals the eager CUDA search (SNAS and SDARTS-RS too: their host-drawn noise is
-  refilled before each replay), and the step reads the GPU back once;
+* a graph-replayed search equals the eager CUDA search (SNAS and SDARTS-RS/ADV too: their host-drawn noise
+  is refilled before each replay), and the step reads the GPU back once;
 * with ``deterministic=True``, a resumed GPU search is bit-identical to the uninterrupted one;
 * the reference-style baseline of bench_cuda (benchmarks/reference_darts.py) runs on the GPU and computes ours;
 * DARTS-PT's replayed probes (vmap over one node's probes) equal whole evaluations on the GPU.
@@ -100,7 +100,7 @@ def _cuda_config(**kw):
     return tiny_config(device="cuda", **kw)
 
 
-@pytest.mark.parametrize("method", ["darts-v1", "darts-v2", "snas", "sdarts-rs"])  # the last two: recorded noise
+@pytest.mark.parametrize("method", ["darts-v1", "darts-v2", "snas", "sdarts-rs", "sdarts-adv"])  # recorded noise
 def test_graph_replay_equals_eager_cuda_search(method):
     # three epochs: graphs are re-captured at each epoch (new lr) and for the short last batch
     graphed = Searcher(_cuda_config(method=method, space="nb201", epochs=3, deterministic=True))

@@ -48,8 +48,8 @@ def test_recorded_draws_refill_with_exactly_the_eager_draws():
 
 
 def test_sampling_methods_whose_path_is_the_whole_supernet_are_captured():
-    """On CUDA, SNAS and SDARTS-RS steps are captured (their noise is recorded); GDAS (the host picks each
-    edge's op) and SDARTS-ADV (it reads the attack's losses back) run eagerly, each with its reason."""
+    """On CUDA, SNAS and SDARTS-RS/ADV steps are captured (their noise is recorded; ADV keeps or drops its
+    attack on the device); GDAS (the host picks each edge's op) runs eagerly, with its reason."""
     from types import SimpleNamespace
 
     from conftest import tiny_config
@@ -61,5 +61,5 @@ def test_sampling_methods_whose_path_is_the_whole_supernet_are_captured():
     for method in ("darts-v2", "snas", "sdarts-rs", "gdas", "sdarts-adv"):
         s = Searcher(tiny_config(space="nb201", method=method))
         reasons[method] = capture_blocker(SimpleNamespace(device=torch.device("cuda"), method=s.method))
-    assert reasons["darts-v2"] is None and reasons["snas"] is None and reasons["sdarts-rs"] is None
-    assert "decides on the host" in reasons["gdas"] and "reads values back" in reasons["sdarts-adv"]
+    assert all(reasons[m] is None for m in ("darts-v2", "snas", "sdarts-rs", "sdarts-adv")), reasons
+    assert "decides on the host" in reasons["gdas"]

@@ -27,15 +27,15 @@ the same buffers), so a graphed search equals an eager CUDA search.
 What is captured: methods that compute the same ops every step -- DARTS V1/V2
 (finite-difference or exact hypergradient), DARTS-L2/ADA, sharpDARTS, the
 fixed-architecture baseline, and the sampling methods whose sampled path is
-the whole supernet: SNAS (a soft concrete sample, every op computed) and
-SDARTS-RS (uniform noise on the mixing weights). Their noise is drawn on the
+the whole supernet: SNAS (a soft concrete sample, every op computed),
+SDARTS-RS (uniform noise on the mixing weights) and SDARTS-ADV (its PGD attack,
+kept or dropped on the device). Their noise is drawn on the
 host from the searcher's generator (a search is reproducible on every device):
 inside the graph it is a device buffer that :class:`~workbench.methods.noise.NoiseRecorder`
 refills before each replay with exactly the draws the eager step would make.
 Methods that decide *on the host* which path to compute (GDAS's hard sample,
-ProxylessNAS's binary gates, OSNet-AIN's and CovidNet3D's sampled ops) or that
-read values back to decide (SDARTS-ADV keeps its attack only if it raised the
-loss) run eagerly (still with a single read per step). A step that
+ProxylessNAS's binary gates, OSNet-AIN's and CovidNet3D's sampled ops) run
+eagerly (still with a single read per step). A step that
 cannot be captured (an operation that synchronises, e.g. indexing with a
 Python list) falls back to eager execution for the rest of the search; the
 reason is in :attr:`StepGraphs.reason` and the log.
@@ -56,7 +56,7 @@ import torch
 from torch import Tensor
 
 from workbench.methods.noise import NoiseRecorder
-from workbench.methods.perturb import RandomSmoothing
+from workbench.methods.perturb import AdversarialPGD, RandomSmoothing
 from workbench.methods.relax import GumbelSoft, MaxW, Softmax
 from workbench.step_values import Layout, StepOutputs, StepValues, unpack
 
@@ -77,7 +77,7 @@ def capture_blocker(searcher: Searcher) -> str | None:
     if not isinstance(m.relaxation, (Softmax, MaxW, GumbelSoft)):
         return (f"method {m.name!r} decides on the host which ops to compute ({type(m.relaxation).__name__}); "
                 "its steps run eagerly")
-    if m.perturbation is not None and not isinstance(m.perturbation, RandomSmoothing):
+    if m.perturbation is not None and not isinstance(m.perturbation, (RandomSmoothing, AdversarialPGD)):
         return (f"method {m.name!r}'s perturbation ({type(m.perturbation).__name__}) reads values back to decide; "
                 "its steps run eagerly")
     return None

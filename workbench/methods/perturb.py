@@ -113,7 +113,7 @@ class AdversarialPGD:
         model.eval()
         try:
             with torch.no_grad():
-                loss_before = float(ctx.loss(model(x, a0, active), y))
+                loss_before = ctx.loss(model(x, a0, active), y)
             a = dict(a0)
             if self.random_start:
                 a = {c: simplex_clip(w + ctx.draw(w.shape, uniform(eps), w), masks[c]) for c, w in a.items()}
@@ -126,7 +126,8 @@ class AdversarialPGD:
                     step = w.detach() + lr * g.sign()  # ascend the training loss
                     a[c] = simplex_clip(a0[c] + (step - a0[c]).clamp(-eps, eps), masks[c])
             with torch.no_grad():
-                loss_after = float(ctx.loss(model(x, a, active), y))
+                loss_after = ctx.loss(model(x, a, active), y)
         finally:
             model.train(was_training)
-        return a0 if loss_before > loss_after else a
+        failed = loss_before > loss_after  # decided on the device: no read back (the step stays graph-capturable)
+        return {c: torch.where(failed, a0[c], a[c]) for c in a0}
