@@ -75,8 +75,8 @@ def capture_blocker(searcher: Searcher) -> str | None:
         return f"the search runs on {searcher.device.type!r}, not CUDA"
     m = searcher.method
     if not isinstance(m.relaxation, (Softmax, MaxW, GumbelSoft)):
-        return (f"method {m.name!r} decides on the host which ops to compute ({type(m.relaxation).__name__}); "
-                "its steps run eagerly")
+        return (f"method {m.name!r}'s relaxation ({type(m.relaxation).__name__}) is not one a graph can hold "
+                "(softmax, Max-W and soft Gumbel samples are: the same ops every step); its steps run eagerly")
     if m.perturbation is not None and not isinstance(m.perturbation, (RandomSmoothing, AdversarialPGD)):
         return (f"method {m.name!r}'s perturbation ({type(m.perturbation).__name__}) reads values back to decide; "
                 "its steps run eagerly")
