@@ -233,9 +233,9 @@ def test_print_config_rejects_unknown_names_as_the_engine_does(monkeypatch, caps
         assert f"(did you mean {hint!r}?); valid: {', '.join(listed)}" in err, err
 
 
-# issue 17 item 3: options of a DARTS-family preset, the papers' settings and unknown names need no torch; a
-# removed op (the space's op table) and a chain space's latency costs still do (the cell and chain spaces are
-# defined with their torch supernets: workbench/spaces/cell/space.py, chain/space.py)
+# issue 17 item 3: options of a DARTS-family preset, the papers' settings, unknown names, a removed op of a cell
+# or chain space and a chain space's latency costs need no torch (the cell and chain spaces are defined without
+# it: workbench/spaces/cell/space.py, chain/space.py; get_space imports their family alone)
 TORCH_FREE = [["search", "--method", "darts-v2", "--method-option", "r=0.02", "--print-config"],
               ["search", "--method", "darts-v2", "--method-option", "r=-1", "--print-config"],
               ["search", "--method", "sdarts-adv", "--method-option", "q=1", "--print-config"],
@@ -244,11 +244,12 @@ TORCH_FREE = [["search", "--method", "darts-v2", "--method-option", "r=0.02", "-
               ["sweep", "--method", "snas", "--paper-defaults", "--grid", "lr=0.1,0.2", "--print-config"],
               ["search", "--method", "nosuch", "--print-config"], ["search", "--space", "nosuch", "--print-config"],
               ["search", "--dataset", "nosuch", "--print-config"],
-              pytest.param(["search", "--remove-op", "max_pool_3x3", "--print-config"],
-                           marks=pytest.mark.xfail(strict=True, reason="the op table lives in cell/space.py")),
-              pytest.param(["latency", "show", "proxylessnas_pixel1", "--space", "chain", "--remove-op", "k3_e1",
-                            "--remove-op", "k5_e1"],
-                           marks=pytest.mark.xfail(strict=True, reason="ChainSpace lives in chain/space.py"))]
+              ["search", "--remove-op", "max_pool_3x3", "--print-config"],
+              ["search", "--remove-op", "avg_pool_3x3", "--print-config"],
+              ["search", "--space", "s1", "--remove-op", "noise", "--remove-op", "max_pool_3x3", "--print-config"],
+              ["search", "--space", "chain", "--method", "fbnet", "--remove-op", "k3_e1", "--print-config"],
+              ["latency", "show", "proxylessnas_pixel1", "--space", "chain", "--remove-op", "k3_e1",
+               "--remove-op", "k5_e1"]]
 
 
 @pytest.mark.parametrize("args", TORCH_FREE, ids=lambda a: " ".join(a[:5]))
@@ -264,6 +265,19 @@ def test_settings_paths_never_import_torch(args, monkeypatch, capsys):
         engine = (main(args), *(t.strip() if i else t for i, t in enumerate(capsys.readouterr())))
     assert (report["code"] or 0, out, err) == engine, args
     assert "torch" not in report["heavy"], (args, report)
+
+
+def test_torch_free_families_and_op_names_are_the_registered_ones():
+    """get_space's families imported alone (builtin_settings.TORCH_FREE_FAMILIES) register those spaces; the op
+    names a cell space checks without the ops (op_names.BUILTIN_OPS) are the ones cell/ops.py registers, in order."""
+    from workbench.spaces import get_space
+    from workbench.spaces.builtin_settings import TORCH_FREE_FAMILIES
+    from workbench.spaces.cell.op_names import BUILTIN_OPS
+    from workbench.spaces.cell.ops import OPS
+
+    for name, family in TORCH_FREE_FAMILIES.items():
+        assert type(get_space(name)).__module__ == family, name
+    assert tuple(n for n in OPS.names() if OPS.get(n).__module__ == "workbench.spaces.cell.ops") == BUILTIN_OPS
 
 
 def test_preset_specs_are_the_registered_presets():

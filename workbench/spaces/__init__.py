@@ -1,8 +1,9 @@
 """Search spaces: what a search chooses, and the protocol every space implements.
 
-:mod:`workbench.spaces.base` defines the protocol (:class:`SearchSpace`,
-:class:`ChoiceGroup`, :class:`ChoiceSupernet`, the generic :class:`Choices`
-architecture) and the registry; each family of spaces lives in its own
+:mod:`workbench.spaces.protocol` defines the protocol (:class:`SearchSpace`,
+:class:`ChoiceGroup`, the generic :class:`Choices` architecture) and the
+registry without torch, :mod:`workbench.spaces.base` adds :class:`ChoiceSupernet`;
+each family of spaces lives in its own
 subpackage: :mod:`workbench.spaces.cell` (DARTS, NAS-Bench-201, RobustDARTS
 S1-S5, sharpDARTS, a toy cell) and :mod:`workbench.spaces.chain` (a chain of
 MBConv layers, the hardware-aware methods' space).
@@ -50,8 +51,9 @@ FAMILY_DATASETS = (
 
 #: exported name -> the module that defines it
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("SPACES", "ArchitectureError", "ChoiceGroup", "Choices", "ChoiceSupernet", "SearchSpace",
-                     "decode_argmax", "get_space", "register_space", "space_names"), "workbench.spaces.base"),
+    **dict.fromkeys(("SPACES", "ArchitectureError", "ChoiceGroup", "Choices", "SearchSpace", "decode_argmax",
+                     "get_space", "register_space", "space_names"), "workbench.spaces.protocol"),
+    "ChoiceSupernet": "workbench.spaces.base",
     **dict.fromkeys(("DARTS_OPS", "NB201_OPS", "CellSpace", "cell_genotype"), "workbench.spaces.cell.space"),
     **dict.fromkeys(("CHAIN_BLOCKS", "ChainConfig", "ChainSpace"), "workbench.spaces.chain.space"),
 }
@@ -79,7 +81,7 @@ def load_families() -> bool:
         return True
     if not getattr(importlib.import_module("workbench.spaces._families"), "LOADED", False):
         return False
-    from workbench.spaces.base import SPACES
+    from workbench.spaces.protocol import SPACES
     from workbench.tasks.data.datasets import sort_factories
 
     ranks: set[int] = set()
@@ -119,17 +121,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager imports)
-    from workbench.spaces.base import (
+    from workbench.spaces.base import ChoiceSupernet
+    from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
+    from workbench.spaces.chain.space import CHAIN_BLOCKS, ChainConfig, ChainSpace
+    from workbench.spaces.protocol import (
         SPACES,
         ArchitectureError,
         ChoiceGroup,
         Choices,
-        ChoiceSupernet,
         SearchSpace,
         decode_argmax,
         get_space,
         register_space,
         space_names,
     )
-    from workbench.spaces.cell.space import DARTS_OPS, NB201_OPS, CellSpace, cell_genotype
-    from workbench.spaces.chain.space import CHAIN_BLOCKS, ChainConfig, ChainSpace

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["DEFAULT_DATASETS", "SETTINGS", "builtin_supernet_config", "has_builtin_settings"]
+__all__ = ["DEFAULT_DATASETS", "SETTINGS", "TORCH_FREE_FAMILIES", "builtin_supernet_config", "has_builtin_settings"]
 
 _CELL = "workbench.spaces.cell.settings:cell_supernet_config"
 _NORM = "workbench.spaces.settings.norm:norm_supernet_config"
@@ -41,6 +41,13 @@ DEFAULT_DATASETS: dict[str, str] = {
     "norm_placement": "digits_styles", "norm_placement_stem": "digits_styles", "mbconv3d": "ct_volumes",
     "graph_transformer": "graphs_sbm", "embedding_dims": "interactions", "gtn": "digits_std",
     "guidance": "guidance_pairs"}
+
+#: built-in space -> the family module that registers it, where that module imports no torch:
+#: :func:`~workbench.spaces.protocol.get_space` imports it alone (not every family) to look the space up, so its
+#: ops are checked (``--remove-op``) and a table prices it (``latency show TABLE --space chain``) without torch
+TORCH_FREE_FAMILIES: dict[str, str] = {
+    **dict.fromkeys(("darts", "nb201", "toy", "s1", "s2", "s3", "s4", "s5", "sharp"), "workbench.spaces.cell.space"),
+    "chain": "workbench.spaces.chain.space"}
 
 
 def has_builtin_settings(space: str) -> bool:

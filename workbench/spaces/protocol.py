@@ -32,6 +32,7 @@ re-exports these names.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.registry import Registry
+from workbench.spaces.builtin_settings import TORCH_FREE_FAMILIES
 from workbench.spaces.settings import no_supernet_settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -265,8 +267,15 @@ SPACES: Registry[SearchSpace] = Registry("search space", loader=_load_families)
 
 
 def get_space(name: str | SearchSpace) -> SearchSpace:
-    """Look a space up by name (or pass a :class:`SearchSpace` through)."""
-    return name if isinstance(name, SearchSpace) else SPACES.get(name)
+    """Look a space up by name (or pass a :class:`SearchSpace` through). A built-in space whose family imports no
+    torch (:data:`~workbench.spaces.builtin_settings.TORCH_FREE_FAMILIES`: the cell spaces, ``chain``) is found
+    by importing that family alone; any other name by the whole registry (every family, and torch)."""
+    if isinstance(name, SearchSpace):
+        return name
+    family = TORCH_FREE_FAMILIES.get(name)
+    if family is not None:
+        importlib.import_module(family)  # registers the space (the registry refuses the name to anyone else)
+    return SPACES.get(name)
 
 
 def space_names() -> list[str]:

@@ -24,6 +24,10 @@ settings of the space's supernet, not engine flags).
 
 The candidate op set is editable: ``space.with_ops(remove=..., add=...)``
 returns a new space; during a search, ``Supernet.set_op_enabled`` masks ops.
+
+This module imports no torch (op names are checked by :mod:`workbench.spaces.cell.op_names`; the supernet, the
+discrete network and the ops are imported when built), so a config naming a cell space and its removed ops is
+checked and printed (``python -m workbench search --remove-op OP --print-config``) without it.
 """
 from __future__ import annotations
 
@@ -35,15 +39,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import nn
 
-from workbench.spaces.base import SPACES, ArchitectureError, ChoiceGroup, SearchSpace
 from workbench.spaces.cell.genotype import CellGenotype, Genotype, GenotypeError, state_name
-from workbench.spaces.cell.ops import OPS
-from workbench.tasks.task import TaskInfo
+from workbench.spaces.cell.op_names import check_op, registered_ops
+from workbench.spaces.protocol import SPACES, ArchitectureError, ChoiceGroup, SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
     from workbench.spaces.cell.supernet import Supernet
+    from workbench.tasks.task import TaskInfo
 
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -73,13 +78,15 @@ class CellSpace(SearchSpace):
 
     def __post_init__(self) -> None:
         if not self.ops:
-            raise ValueError(f"space {self.name!r} has an empty op set; give at least one op from: {', '.join(OPS)}")
+            raise ValueError(f"space {self.name!r} has an empty op set; give at least one op from: "
+                             f"{', '.join(registered_ops())}")
         for op in self.ops:
-            OPS.get(op)  # raises with the list of known ops
+            check_op(op)  # raises with the list of known ops
         if len(set(self.ops)) != len(self.ops):
             raise ValueError(f"space {self.name!r} lists an op twice: {self.ops}")
         if all(op == "none" for op in self.ops):
-            raise ValueError(f"space {self.name!r} has only 'none'; add at least one real op from: {', '.join(OPS)}")
+            raise ValueError(f"space {self.name!r} has only 'none'; add at least one real op from: "
+                             f"{', '.join(registered_ops())}")
 
     @property
     def edges(self) -> tuple[tuple[int, int], ...]:
@@ -110,7 +117,7 @@ class CellSpace(SearchSpace):
             if op not in self.ops:
                 raise ValueError(f"cannot remove {op!r}: not in space {self.name!r}; its ops are {', '.join(self.ops)}")
         for op in add:
-            OPS.get(op)
+            check_op(op)
         ops = tuple(o for o in self.ops if o not in remove) + tuple(o for o in add if o not in self.ops)
         edge_ops = self.edge_ops
         if edge_ops is not None:

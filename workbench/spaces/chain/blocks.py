@@ -10,23 +10,14 @@ stride = 1 and C_in = C_out), so the ``skip`` candidate is ProxylessNAS's
 """
 from __future__ import annotations
 
-import re
 from typing import cast
 
 from torch import Tensor, nn
 
 from workbench.conv_kernels import depthwise_conv2d
+from workbench.spaces.chain.block_names import parse_block
 
-_NAME = re.compile(r"k(\d+)_e(\d+)\Z")
-
-
-def parse_block(name: str) -> tuple[int, int]:
-    """``"k5_e3"`` -> (kernel 5, expansion 3); anything else raises with the accepted form."""
-    m = _NAME.match(name)
-    if m is None or int(m.group(1)) % 2 == 0 or int(m.group(2)) < 1:
-        raise ValueError(f"unknown chain block {name!r}; blocks are 'skip' or 'k<odd kernel>_e<expansion>', "
-                         "e.g. k3_e6")
-    return int(m.group(1)), int(m.group(2))
+__all__ = ["MBConv", "make_block", "make_mbconv", "parse_block", "run_block"]
 
 
 class MBConv(nn.Sequential):

@@ -276,7 +276,7 @@ def load_table(name_or_path: str | Path) -> LatencyTable:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LatencyTableError(f"cannot read latency table {path}: {exc}") from None
-        from workbench.spaces.chain.costs import LATENCY_FORMAT
+        from workbench.spaces.chain.cost_model import LATENCY_FORMAT
         if not isinstance(doc, dict) or doc.get("format") != LATENCY_FORMAT:
             raise LatencyTableError(f"{path} is not a workbench latency table (format {LATENCY_FORMAT!r}); make one "
                                     "with `python -m workbench latency measure` or "
@@ -398,7 +398,7 @@ def virtual_layers(space: ChainSpace, macro: Macro = PROXYLESS_MACRO) -> tuple[L
 
 def without_e1(space: ChainSpace) -> ChainSpace:
     """``space`` without its expansion-1 blocks: the configuration the ProxylessNAS table supports."""
-    from workbench.spaces.chain.blocks import parse_block
+    from workbench.spaces.chain.block_names import parse_block
     e1 = [b for b in space.blocks if b != "skip" and parse_block(b)[1] == 1]
     return space.with_ops(remove=e1) if e1 else space
 
@@ -411,8 +411,8 @@ def virtual_resolution(table: LatencyTable | str | Path, space: ChainSpace,
     ``macro`` overrides the table kind's macro-architecture. Refuses, naming every
     missing key and the table, when the table lacks a (layer, block) the space can choose.
     """
-    from workbench.spaces.chain.blocks import parse_block
-    from workbench.spaces.chain.costs import space_cost_model
+    from workbench.spaces.chain.block_names import parse_block
+    from workbench.spaces.chain.cost_model import space_cost_model
 
     table = table if isinstance(table, LatencyTable) else load_table(table)
     if table.kind not in MACROS:
@@ -444,7 +444,7 @@ def virtual_resolution(table: LatencyTable | str | Path, space: ChainSpace,
 
 def _missing_message(table: LatencyTable, space: ChainSpace, missing: list[tuple[str, str, str]], macro: Macro
                      ) -> str:
-    from workbench.spaces.chain.blocks import parse_block
+    from workbench.spaces.chain.block_names import parse_block
 
     shown = "; ".join(f"{row} / {block} -> {key}" for row, block, key in missing[:4])
     more = f" (and {len(missing) - 4} more)" if len(missing) > 4 else ""
@@ -470,7 +470,7 @@ def cost_model(table: LatencyTable | str | Path, space: ChainSpace, *, input_sha
                mapping: Sequence[LutLayer] | None = None) -> CostModel:
     """The latency cost model of ``space`` from any table: a workbench JSON measured for this space (its
     ``input_shape`` must match ``input_shape`` when given), or a phone YAML by :func:`virtual_resolution`."""
-    from workbench.spaces.chain.costs import latency_cost_model
+    from workbench.spaces.chain.cost_model import latency_cost_model
     from workbench.spaces.chain.space import ChainSpace
 
     if not isinstance(space, ChainSpace):
@@ -496,7 +496,7 @@ def _check_layer_inputs(table: LatencyTable, doc: dict[str, Any], space: ChainSp
                         ) -> None:
     """Refuse a measured table whose layers saw other (C, H, W) than ``space``'s layers see at ``input_shape``
     (a table without ``layer_inputs`` predates stem strides: it was measured with a stride-1 stem)."""
-    from workbench.spaces.chain.costs import layer_inputs
+    from workbench.spaces.chain.cost_model import layer_inputs
     need = [list(v) for v in layer_inputs(space, input_shape)]
     if "layer_inputs" in doc:
         saw = [list(v) for v in doc["layer_inputs"]]

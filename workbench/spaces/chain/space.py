@@ -41,23 +41,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import Tensor, nn
 
-from workbench.spaces.base import (
-    SPACES,
-    ChoiceGroup,
-    Choices,
-    ChoiceSupernet,
-    SearchSpace,
-    edited_options,
-    host_mask,
-)
-from workbench.spaces.chain.blocks import make_mbconv, parse_block
+from workbench.lazy import LazyExports
+from workbench.spaces.chain.block_names import parse_block
 from workbench.spaces.chain.settings import ChainConfig, chain_supernet_config
-from workbench.tasks.task import TaskInfo
+from workbench.spaces.protocol import SPACES, ChoiceGroup, Choices, SearchSpace, edited_options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.spaces.base import ChoiceSupernet
+    from workbench.spaces.chain.supernet import ChainSupernet as ChainSupernet
+    from workbench.spaces.chain.supernet import DiscreteChain as DiscreteChain
+    from workbench.spaces.chain.supernet import stem_for as stem_for
+    from workbench.tasks.task import TaskInfo
 
 CHAIN_BLOCKS = ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6", "skip")
 GROUP = "layers"
@@ -158,6 +156,7 @@ class ChainSpace(SearchSpace):
         if cfg.superkernel:
             from workbench.spaces.chain.superkernel import SuperkernelSupernet
             return SuperkernelSupernet(self, task, cfg)
+        from workbench.spaces.chain.supernet import ChainSupernet
         return ChainSupernet(self, task, cfg)
 
     def decode(self, probs: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray] | None = None,
@@ -178,6 +177,7 @@ class ChainSpace(SearchSpace):
         return super().decode(probs, masks, rule)
 
     def compile(self, arch: Any, task: TaskInfo, **options: Any) -> DiscreteChain:
+        from workbench.spaces.chain.supernet import DiscreteChain
         self.check(arch)
         return DiscreteChain(self, task, arch.picks[GROUP])
 
@@ -188,73 +188,6 @@ class ChainSpace(SearchSpace):
         return super().fingerprint() + f"-s{self.stem}" + ("" if self.stem_stride is None else f"-ss{self.stem_stride}")
 
 
-def _stem(C_in: int, C: int, stride: int = 1) -> nn.Sequential:
-    """3x3 conv + BN + ReLU6 to ``C`` channels; for ``stride`` 2^k, k of them, each of stride 2."""
-    if stride == 1:
-        return nn.Sequential(nn.Conv2d(C_in, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU6(inplace=True))
-    mods: list[nn.Module] = []
-    for k in range(stride.bit_length() - 1):
-        mods += [nn.Conv2d(C_in if k == 0 else C, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C),
-                 nn.ReLU6(inplace=True)]
-    return nn.Sequential(*mods)
-
-
-def stem_for(space: ChainSpace, task: TaskInfo) -> nn.Sequential:
-    """The stem of ``space``'s networks for ``task``'s inputs (its stride: :meth:`ChainSpace.stem_stride_for`)."""
-    return _stem(task.input_shape[0], space.stem, space.stem_stride_for(task.input_shape))
-
-
-class ChainSupernet(ChoiceSupernet):
-    """Every legal candidate of every layer, mixed by the relaxation's weights."""
-
-    def __init__(self, space: ChainSpace, task: TaskInfo, cfg: ChainConfig = ChainConfig()) -> None:  # noqa: B008
-        super().__init__(space.choice_groups(), cfg.alpha_init_std)
-        self.space, self.cfg, self.input_shape = space, cfg, tuple(task.input_shape)
-        self.plan = space.plan()
-        self.stem = stem_for(space, task)
-        self.layers = nn.ModuleList()
-        for p in self.plan:
-            mods = {b: make_mbconv(b, p.C_in, p.C_out, p.stride) for b in space.blocks if b != "skip"}
-            self.layers.append(nn.ModuleDict(mods))
-        self.classifier = nn.Linear(space.widths[-1], task.n_outputs)
-
-    def forward(self, x: Tensor, weights: Mapping[str, Tensor], active: Mapping[str, np.ndarray] | None = None
-                ) -> Tensor:
-        w_all = weights[GROUP]
-        act = host_mask(self.op_mask(GROUP)) if active is None else active[GROUP]
-        h = self.stem(x)
-        for i, (p, layer) in enumerate(zip(self.plan, self.layers, strict=True)):
-            out = h if p.shortcut else None
-            for o, name in enumerate(self.space.blocks):
-                if name == "skip" or not act[i, o]:
-                    continue
-                y = w_all[i, o] * cast(nn.ModuleDict, layer)[name](h)
-                out = y if out is None else out + y
-            if out is None:
-                raise ValueError(f"layer {i} ({p.C_in}→{p.C_out}, stride {p.stride}) has no active block and no "
-                                 "shortcut; enable a block there")
-            h = out
-        return self.classifier(h.mean((2, 3)))
-
-
-class DiscreteChain(nn.Module):
-    """The chain of one block per layer (``skip`` layers are the identity)."""
-
-    def __init__(self, space: ChainSpace, task: TaskInfo, picks: tuple[str, ...]) -> None:
-        super().__init__()
-        self.plan, self.picks = space.plan(), tuple(picks)
-        self.stem = stem_for(space, task)
-        self.layers = nn.ModuleList(nn.Identity() if b == "skip" else make_mbconv(b, p.C_in, p.C_out, p.stride)
-                                    for b, p in zip(self.picks, self.plan, strict=True))
-        self.classifier = nn.Linear(space.widths[-1], task.n_outputs)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.stem(x)
-        for p, b, layer in zip(self.plan, self.picks, self.layers, strict=True):
-            h = layer(h) if b == "skip" else (h + layer(h) if p.shortcut else layer(h))
-        return self.classifier(h.mean((2, 3)))
-
-
 def chain_choices(space: ChainSpace, picks: Iterable[str]) -> Choices:
     """A chain architecture from its block names, checked against ``space``."""
     arch = Choices(space.name, {GROUP: tuple(picks)})
@@ -263,3 +196,13 @@ def chain_choices(space: ChainSpace, picks: Iterable[str]) -> Choices:
 
 
 SPACES.register("chain", ChainSpace())
+
+
+#: the networks (torch) live in :mod:`workbench.spaces.chain.supernet`; importing them from here still works
+_lazy = LazyExports(__name__, dict.fromkeys(("ChainSupernet", "DiscreteChain", "stem_for"),
+                                            "workbench.spaces.chain.supernet"), globals())
+
+
+def __getattr__(name: str) -> Any:
+    """Import :mod:`workbench.spaces.chain.supernet` on the first use of one of its names (PEP 562)."""
+    return _lazy.get(name)
