@@ -9,7 +9,7 @@ space (its config object, a mapping of its fields, or None for its defaults).
 Importing this module imports neither torch nor the registries (building a config does, to check it): a
 command that only reads a run folder's ``config.json`` can name the fields without them. Nor does building a
 config of a built-in space (its settings are resolved by :mod:`workbench.spaces.builtin_settings`), a built-in
-method without options or a DARTS-family preset with them (checked by :mod:`workbench.methods.preset_options`),
+method without options or with them (checked by the presets' torch-free specs, :mod:`workbench.methods.preset_options`),
 the device ``cpu`` and no removed ops (``python -m workbench search --print-config``).
 """
 from __future__ import annotations
@@ -97,7 +97,7 @@ class SearchConfig:
             return  # a built-in preset's defaults: always accepted (no need to import the presets, and torch)
         from workbench.methods.preset_options import PRESETS, check_preset_options
 
-        if self.method in PRESETS:  # a DARTS-family preset's options: checked by its torch-free spec
+        if self.method in PRESETS:  # a built-in preset's options: checked by its torch-free spec
             check: Any = partial(check_preset_options, self.method)
         else:
             from workbench.methods import METHODS, get_method

@@ -46,10 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from workbench import validate as V
 from workbench.methods.context import ArchGradResult, StepContext
+from workbench.methods.family_options import GRADIENTS
 from workbench.methods.noise import gumbel
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.methods.relax import TauSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,7 +66,6 @@ CPU_SCALE = {"epochs": 8, "batch_size": 16, "lr": 0.05, "lr_min": 0.0, "arch_lr"
              "train_portion": 0.75, "eval_each_epoch": False}
 
 #: ``"straight_through"`` (the intended method, the default) or ``"released"`` (the official code's bool mask)
-GRADIENTS = ("straight_through", "released")
 
 
 @dataclass(frozen=True)
@@ -129,25 +128,15 @@ def released_adam(params: list[torch.nn.Parameter], config: SearchConfig) -> tor
     return torch.optim.Adam(params, lr=config.arch_lr, betas=config.arch_betas, weight_decay=0.0)
 
 
-def covidnet3d(gradient: str = "straight_through", tau: float = 1.0, tau_min: float | None = None,
-               warmup_epochs: int = 2) -> Method:
+@preset("covidnet3d")
+def covidnet3d(o: dict[str, Any]) -> Method:
     """CovidNet3D's search (module docstring). ``gradient``: ``"straight_through"`` (the intended method) or
     ``"released"`` (the official code: no gradient reaches alpha); ``tau`` the Gumbel temperature (1 in the code),
-    annealed linearly to ``tau_min`` if given; ``warmup_epochs`` of weight-only training (uniform paths)."""
-    w: dict[str, Any] = {"where": "method 'covidnet3d' option "}
-    gradient = V.choice(gradient, "gradient", GRADIENTS, **w)
-    tau = V.real(tau, "tau", low=0, low_open=True, **w)
-    tau_min = V.optional(V.real, tau_min, "tau_min (None = constant tau)", low=0, high=tau, low_open=True, **w)
-    warmup_epochs = V.integer(warmup_epochs, "warmup_epochs", low=0, **w)
+    annealed linearly to ``tau_min`` if given; ``warmup_epochs`` of weight-only training (uniform paths). Options
+    checked, and the paper's settings, in :func:`workbench.methods.family_options.covidnet3d`."""
+    tau, tau_min, gradient = o["tau"], o["tau_min"], o["gradient"]
     schedule: TauSchedule = ConstantTau(tau) if tau_min is None else GdasTau(tau, tau_min)
     base = replace(darts_v1(), name="covidnet3d", relaxation=StraightThroughGumbel(schedule, gradient),
-                   arch_gradient=straight_through_gradient, arch_start_epoch=warmup_epochs, order="arch_first",
-                   spaces=("mbconv3d",),
-                   paper_defaults={"epochs": 100, "batch_size": 64, "arch_lr": 3e-4, "arch_betas": (0.5, 0.999),
-                                   "arch_weight_decay": 1e-3, "weight_decay": 5e-4, "grad_clip": 5.0,
-                                   "train_portion": 0.5},
-                   options={"gradient": gradient, "tau": tau, "tau_min": tau_min, "warmup_epochs": warmup_epochs})
+                   arch_gradient=straight_through_gradient, arch_start_epoch=o["warmup_epochs"],
+                   order="arch_first", spaces=("mbconv3d",), options=o)
     return replace(base, arch_optimizer=released_adam) if gradient == "released" else base
-
-
-register_method("covidnet3d", covidnet3d)

@@ -21,18 +21,17 @@ Derivation: the argmax of softmax(alpha) per layer (the space's rule). Retrainin
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.family_options import DARTS_GT_PAPER
+from workbench.methods.presets import Method, darts_v1, preset
 
 NAME = "darts-gt"
-PAPER_DEFAULTS = {"epochs": 20, "batch_size": 16, "lr": 0.05, "lr_min": 0.001, "arch_lr": 4e-2,
-                  "arch_weight_decay": 1e-3, "weight_decay": 3e-4, "train_portion": 0.6}
+PAPER_DEFAULTS = DARTS_GT_PAPER  # torch-free, with the option check: workbench.methods.family_options
 __all__ = ["NAME", "PAPER_DEFAULTS", "darts_gt"]
 
 
-def darts_gt() -> Method:
+@preset(NAME)
+def darts_gt(o: dict[str, Any]) -> Method:
     """First-order DARTS (arch step on val, then weight step on train) for the graph-transformer space."""
-    return replace(darts_v1(), name=NAME, spaces=("graph_transformer",), paper_defaults=dict(PAPER_DEFAULTS))
-
-
-register_method(NAME, darts_gt)
+    return replace(darts_v1(), name=NAME, spaces=("graph_transformer",))

@@ -37,16 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench import validate as V
 from workbench.methods.context import StepContext
 from workbench.methods.costs import CostModel
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.spaces.base import ChoiceSupernet
 from workbench.spaces.cell.genotype import Genotype
 from workbench.spaces.cell.ops import make_op
 from workbench.spaces.cell.sparse_ops import (
-    GRANULARITIES,
-    MASK_GRADS,
     _Sparse,
     configure,
     sparsity_of,
@@ -95,21 +92,13 @@ class SparsityCost:
         return self.weight * cost.expected(probs) / len(probs)
 
 
-def dass(sparsity: float = 0.9, mask_grad: str = "ste", granularity: str = "op", sparsify_dense_ops: bool = False,
-         cost_weight: float = 0.05) -> Method:
-    """DASS on a sparse cell space (``nb201-sparse`` or ``darts-sparse``; other spaces refuse its settings)."""
-    w: dict[str, Any] = {"where": "method 'dass' option "}
-    settings = {"sparsity": V.real(sparsity, "sparsity", low=0, high=1, high_open=True, **w),
-                "mask_grad": V.choice(mask_grad, "mask_grad", MASK_GRADS, **w),
-                "granularity": V.choice(granularity, "granularity", GRANULARITIES, **w),
-                "sparsify_dense_ops": V.boolean(sparsify_dense_ops, "sparsify_dense_ops", **w)}
-    cost_weight = V.real(cost_weight, "cost_weight", low=0, **w)
+@preset("dass")
+def dass(o: dict[str, Any]) -> Method:
+    """DASS on a sparse cell space (``nb201-sparse`` or ``darts-sparse``; other spaces refuse its settings);
+    options checked by :func:`workbench.methods.family_options.dass`."""
+    settings = {k: o[k] for k in ("sparsity", "mask_grad", "granularity", "sparsify_dense_ops")}
     return replace(darts_v1(), name="dass", spaces=("nb201-sparse", "darts-sparse"), supernet_settings=settings,
-                   arch_loss_terms=(SparsityCost(cost_weight),) if cost_weight > 0 else (),
-                   options={**settings, "cost_weight": cost_weight})
-
-
-register_method("dass", dass)
+                   arch_loss_terms=(SparsityCost(o["cost_weight"]),) if o["cost_weight"] > 0 else (), options=o)
 
 
 # ------------------------------------------------------------------------------------------- prune, then evaluate

@@ -45,16 +45,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from workbench import validate as V
-from workbench.errors import ConfigError
 from workbench.methods.context import ArchGradResult, Batch, StepContext
+from workbench.methods.family_options import DISTILL_IN, SOURCES, VOTINGS  # noqa: F401  (defined torch-free)
 from workbench.methods.owned_state import AttachState, FlatLayout, owned, supernet_state
-from workbench.methods.presets import Method, darts_v1, darts_v2, register_method
+from workbench.methods.presets import Method, darts_v1, darts_v2, preset
 
 NAME = "sd_darts"
-SOURCES = ("logit_cache", "snapshots")
-VOTINGS = ("soft", "hard", "weighted")
-DISTILL_IN = ("weights", "arch", "both")
 
 __all__ = ["DISTILL_IN", "SOURCES", "VOTINGS", "ArchDistill", "Distill", "DistillSettings", "LogitCache",
            "ReportDistill", "TeacherPool", "kd_loss", "pool_periods", "sd_darts", "vote"]
@@ -367,32 +363,15 @@ def pool_periods(model: nn.Module, period: int, k: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------- the preset
-def sd_darts(distill_weight: float = 0.5, temperature: float = 2.0, teachers: int = 3,
-             snapshot_every: int | None = None, teacher_source: str = "logit_cache", voting: str = "soft",
-             distill_in: str = "weights", cache_size: int = 4096, second_order: bool = False) -> Method:
+@preset("sd-darts")
+def sd_darts(o: dict[str, Any]) -> Method:
     """SD-DARTS = DARTS + the distillation weight-loss term (+ optionally the arch term); see the module docstring.
-    ``snapshot_every``: Δ in steps (None = one epoch)."""
-    w: dict[str, Any] = {"where": "method 'sd-darts' option "}
-    s = DistillSettings(
-        distill_weight=V.real(distill_weight, "distill_weight (lambda)", low=0, high=1, **w),
-        temperature=V.real(temperature, "temperature (T)", low=0, low_open=True, **w),
-        teachers=V.integer(teachers, "teachers (K)", low=1, **w),
-        snapshot_every=V.optional(V.integer, snapshot_every, "snapshot_every (steps; None = one epoch)", low=1, **w),
-        teacher_source=V.choice(teacher_source, "teacher_source", SOURCES, **w),
-        voting=V.choice(voting, "voting", VOTINGS, **w),
-        cache_size=V.integer(cache_size, "cache_size (examples)", low=1, **w))
-    distill_in = V.choice(distill_in, "distill_in", DISTILL_IN, **w)
-    second_order = V.boolean(second_order, "second_order", **w)
-    if distill_in != "weights" and s.teacher_source != "snapshots":
-        raise ConfigError(f"method 'sd-darts' option distill_in={distill_in!r} needs teacher_source='snapshots' "
-                          "(the logit cache holds training examples only, the arch step distils on validation ones)")
-    base = darts_v2() if second_order else darts_v1()
+    ``snapshot_every``: Δ in steps (None = one epoch). Options checked by
+    :func:`workbench.methods.family_options.sd_darts`."""
+    s = DistillSettings(**{k: o[k] for k in DistillSettings.__dataclass_fields__})
+    distill_in = o["distill_in"]
+    base = darts_v2() if o["second_order"] else darts_v1()
     return replace(base, name="sd-darts", arch_gradient=ReportDistill(base.arch_gradient),
                    arch_parameters=AttachState(NAME, s.state),
                    weight_loss_terms=(Distill(s),) if distill_in != "arch" else (),
-                   arch_loss_terms=(ArchDistill(s),) if distill_in != "weights" else (),
-                   options={**{k: getattr(s, k) for k in DistillSettings.__dataclass_fields__},
-                            "distill_in": distill_in, "second_order": second_order})
-
-
-register_method("sd-darts", sd_darts)
+                   arch_loss_terms=(ArchDistill(s),) if distill_in != "weights" else (), options=o)

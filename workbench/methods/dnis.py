@@ -56,13 +56,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from workbench import validate as V
 from workbench.events import StepEnded
 from workbench.methods import arch_grad
 from workbench.methods.context import StepContext
-from workbench.methods.presets import Method, register_method, sgd
+from workbench.methods.family_options import WEIGHT_OPTIMIZERS  # noqa: F401  (defined torch-free)
+from workbench.methods.presets import Method, preset, sgd
 from workbench.spaces.base import host_mask
-from workbench.tasks.data.interactions import TRAIN_PORTION
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.search import Searcher
@@ -71,7 +70,6 @@ __all__ = ["ClampedMask", "DnisController", "DnisDriver", "L1Term", "NormalisedC
            "dnis", "embedding_block_clamp", "embedding_block_mask", "feature_block_mask", "row_normalise"]
 
 NAME = "dnis"
-WEIGHT_OPTIMIZERS = ("adam", "sgd")
 
 
 # ------------------------------------------------------------------------------ the mask
@@ -220,30 +218,16 @@ class DnisDriver:
 
 
 # ------------------------------------------------------------------------------ the preset
-def dnis(warm_start_epochs: int = 15, search_lr_factor: float = 0.1, l1: float = 1e-5, grad_norm: bool = True,
-         freeze_dense: bool = True, weight_optimizer: str = "adam", init_alpha: float = 1.0) -> Method:
-    """DNIS on the ``embedding_dims`` space (see the module docstring for every option)."""
-    w: dict[str, Any] = {"where": f"method {NAME!r} option "}
-    warm_start_epochs = V.integer(warm_start_epochs, "warm_start_epochs", low=0, **w)
-    search_lr_factor = V.real(search_lr_factor, "search_lr_factor", low=0, low_open=True, **w)
-    l1 = V.real(l1, "l1", low=0, **w)
-    grad_norm = V.boolean(grad_norm, "grad_norm", **w)
-    freeze_dense = V.boolean(freeze_dense, "freeze_dense", **w)
-    weight_optimizer = V.choice(weight_optimizer, "weight_optimizer", WEIGHT_OPTIMIZERS, **w)
-    init_alpha = V.real(init_alpha, "init_alpha", low=0, high=1, low_open=True, **w)
+@preset(NAME)
+def dnis(o: dict[str, Any]) -> Method:
+    """DNIS on the ``embedding_dims`` space (see the module docstring for every option; checked by
+    :func:`workbench.methods.family_options.dnis`, which also holds the paper's settings)."""
+    warm = o["warm_start_epochs"]
     return Method(
         NAME, arch_gradient=arch_grad.first_order, relaxation=ClampedMask(), order="weight_first",
-        arch_start_epoch=warm_start_epochs, lr_schedule=WarmStartSchedule(warm_start_epochs, search_lr_factor),
-        supernet_settings={"init_alpha": init_alpha},
-        arch_loss_terms=(L1Term(l1),) if l1 > 0 else (), arch_optimizer=AlphaOptimizer(grad_norm),
-        driver=DnisDriver(warm_start_epochs, freeze_dense),
-        weight_optimizer=adam_weights if weight_optimizer == "adam" else sgd,
-        paper_defaults={"epochs": warm_start_epochs + 40, "batch_size": 1024, "lr": 1e-2, "arch_lr": 0.01,
-                        "weight_decay": 0.0, "grad_clip": 0.0, "train_portion": TRAIN_PORTION},
-        options={"warm_start_epochs": warm_start_epochs, "search_lr_factor": search_lr_factor, "l1": l1,
-                 "grad_norm": grad_norm, "freeze_dense": freeze_dense, "weight_optimizer": weight_optimizer,
-                 "init_alpha": init_alpha},
+        arch_start_epoch=warm, lr_schedule=WarmStartSchedule(warm, o["search_lr_factor"]),
+        supernet_settings={"init_alpha": o["init_alpha"]},
+        arch_loss_terms=(L1Term(o["l1"]),) if o["l1"] > 0 else (), arch_optimizer=AlphaOptimizer(o["grad_norm"]),
+        driver=DnisDriver(warm, o["freeze_dense"]),
+        weight_optimizer=adam_weights if o["weight_optimizer"] == "adam" else sgd, options=o,
         spaces=("embedding_dims",))
-
-
-register_method(NAME, dnis)

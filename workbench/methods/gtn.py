@@ -51,10 +51,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from workbench import validate as V
 from workbench.gtn.learner import LearnerArch, learner_forward
 from workbench.methods.context import ArchGradResult, StepContext
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.spaces.base import host_mask, masked_softmax
 
 __all__ = ["MetaAdam", "MetaGradient", "SoftLabels", "gtn", "zero_lr"]
@@ -122,24 +121,12 @@ class MetaGradient:
         return ArchGradResult(grads, meta.detach(), out.detach(), extras)
 
 
-def gtn(widths: Any = (32, 64, 128), intermediate_every: int = 0, meta_lr: float = 1e-2, learn_labels: bool = False,
-        reverse: bool = False) -> Method:
-    """GTN on the ``gtn`` space (see the module docstring)."""
-    w: dict[str, Any] = {"where": f"method {NAME!r} option "}
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, (tuple, list)) or not widths:
-        raise V.fail(w["where"], "widths", widths, "a non-empty list of hidden widths (ints >= 1)", type_error=True)
-    widths = tuple(V.integer(h, "widths[]", low=1, **w) for h in widths)
-    intermediate_every = V.integer(intermediate_every, "intermediate_every (0 = final loss only)", low=0, **w)
-    meta_lr = V.real(meta_lr, "meta_lr (Adam)", low=0, low_open=True, **w)
-    learn_labels = V.boolean(learn_labels, "learn_labels", **w)
-    reverse = V.boolean(reverse, "reverse", **w)
-    return replace(darts_v1(), name=NAME, arch_gradient=MetaGradient(widths, intermediate_every),
-                   arch_optimizer=MetaAdam(meta_lr), relaxation=SoftLabels(), lr_schedule=zero_lr, weight_decay=None,
-                   trains_weights=False,
-                   supernet_settings={"learn_labels": learn_labels, "reverse": reverse}, spaces=("gtn",),
-                   paper_defaults={"dataset": "digits_std", "epochs": 25, "batch_size": 128, "train_portion": 0.5},
-                   options={"widths": widths, "intermediate_every": intermediate_every, "meta_lr": meta_lr,
-                            "learn_labels": learn_labels, "reverse": reverse})
-
-
-register_method(NAME, gtn)
+@preset(NAME)
+def gtn(o: dict[str, Any]) -> Method:
+    """GTN on the ``gtn`` space (see the module docstring); options checked, and the pilot's settings, in
+    :func:`workbench.methods.family_options.gtn`."""
+    return replace(darts_v1(), name=NAME, arch_gradient=MetaGradient(o["widths"], o["intermediate_every"]),
+                   arch_optimizer=MetaAdam(o["meta_lr"]), relaxation=SoftLabels(), lr_schedule=zero_lr,
+                   weight_decay=None, trains_weights=False,
+                   supernet_settings={"learn_labels": o["learn_labels"], "reverse": o["reverse"]}, spaces=("gtn",),
+                   options=o)

@@ -30,7 +30,6 @@ Slots (no new loop, no flag on another method):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -42,12 +41,13 @@ from torch import Tensor
 from workbench.methods import arch_grad
 from workbench.methods.context import StepContext
 from workbench.methods.costs import ArchCostTerm, CostModel
-from workbench.methods.presets import Method, register_method
+from workbench.methods.family_options import GUIDANCE_RELAXATIONS
+from workbench.methods.presets import Method, preset
 from workbench.methods.relax import GumbelSoft, Softmax
 
 __all__ = ["RELAXATIONS", "ConstantTau", "FrozenWeights", "GateAdam", "NfeCostTerm", "guidance", "nfe_cost"]
 
-RELAXATIONS = ("sigmoid", "concrete")
+RELAXATIONS = GUIDANCE_RELAXATIONS
 GROUP = "steps"
 
 
@@ -100,30 +100,12 @@ class GateAdam:
         return torch.optim.Adam(params, lr=self.lr, betas=(0.9, 0.999))
 
 
-def _number(name: str, value: Any, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-            value <= 0 if strict else value < 0):
-        raise ValueError(f"method 'guidance' option {name} must be a finite number {'>' if strict else '>='} 0, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def guidance(cost_weight: float = 0.01, lr: float | None = 0.025, relaxation: str = "sigmoid", tau: float = 1.0
-             ) -> Method:
-    """Adaptive Guidance's policy search; see the module docstring."""
-    cost_weight = _number("cost_weight", cost_weight)
-    if lr is not None:
-        lr = _number("lr", lr, strict=True)
-    if relaxation not in RELAXATIONS:
-        raise ValueError(f"method 'guidance' option relaxation must be one of {', '.join(RELAXATIONS)}, "
-                         f"got {relaxation!r}")
-    tau = _number("tau", tau, strict=True)
-    relax = Softmax() if relaxation == "sigmoid" else GumbelSoft(ConstantTau(tau))
-    extra: dict[str, Any] = {} if lr is None else {"arch_optimizer": GateAdam(lr)}
+@preset("guidance")
+def guidance(o: dict[str, Any]) -> Method:
+    """Adaptive Guidance's policy search; see the module docstring. Options checked by
+    :func:`workbench.methods.family_options.guidance`."""
+    relax = Softmax() if o["relaxation"] == "sigmoid" else GumbelSoft(ConstantTau(o["tau"]))
+    extra: dict[str, Any] = {} if o["lr"] is None else {"arch_optimizer": GateAdam(o["lr"])}
     return Method("guidance", arch_gradient=arch_grad.first_order, relaxation=relax,
-                  arch_loss_terms=(NfeCostTerm(cost_weight),), lr_schedule=FrozenWeights(), trains_weights=False,
-                  spaces=("guidance",),
-                  options={"cost_weight": cost_weight, "lr": lr, "relaxation": relaxation, "tau": tau}, **extra)
-
-
-register_method("guidance", guidance)
+                  arch_loss_terms=(NfeCostTerm(o["cost_weight"]),), lr_schedule=FrozenWeights(), trains_weights=False,
+                  spaces=("guidance",), options=o, **extra)

@@ -60,8 +60,7 @@ Importing this module registers all three.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -69,7 +68,8 @@ import torch
 
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.costs import CostModel
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.hardware_options import FBNET_FORMS, FbnetTau  # noqa: F401  (defined torch-free)
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.methods.proxyless import (  # noqa: F401  (the family's names, importable from here)
     BinaryGates,
     PairRescaleAdam,
@@ -92,25 +92,6 @@ from workbench.methods.space_costs import (  # noqa: F401
     cost_term,
     derive_rule,
 )
-from workbench.spaces.chain.space import CPU_DATA_LIMIT
-
-FBNET_FORMS = ("paper", "log_power")
-
-
-@dataclass(frozen=True)
-class FbnetTau:
-    """FBNet's temperature: tau0 * exp(-decay * t), t = epochs since architecture updates began (>= 0)."""
-
-    tau0: float = 5.0
-    decay: float = 0.045
-    start_epoch: int = 0
-
-    def __post_init__(self) -> None:
-        if not (self.tau0 > 0 and self.decay >= 0 and self.start_epoch >= 0):
-            raise ValueError(f"FBNet temperature needs tau0 > 0, decay >= 0, start_epoch >= 0; got {self}")
-
-    def __call__(self, epoch: int, epochs: int) -> float:
-        return self.tau0 * math.exp(-self.decay * max(epoch - self.start_epoch, 0))
 
 
 def fbnet_gradient(ctx: StepContext, *, cost: CostModel, alpha: float = 0.2, beta: float = 0.6,
@@ -138,40 +119,25 @@ def fbnet_gradient(ctx: StepContext, *, cost: CostModel, alpha: float = 0.2, bet
                           {"expected_cost": float(lat.detach()), "fbnet_loss": float(loss.detach())})
 
 
-def fbnet(cost: CostModel | str | None = None, alpha: float = 0.2, beta: float = 0.6, form: str = "paper",
-          reference: float | None = None, tau0: float = 5.0, tau_decay: float = 0.045,
-          warmup_epochs: int = 2, budget: float | None = None, budget_weight: float = 1.0, derive: str | None = None,
-          budget_tol: float = 0.1) -> Method:
+@preset("fbnet")
+def fbnet(o: dict[str, Any]) -> Method:
     """FBNet; ``warmup_epochs`` (weights only) is 10 in the code, 2 by default at CPU scale. ``derive``:
     ``"paper"`` (argmax) or ``"budget"`` (the most probable architecture in [(1 - budget_tol) budget, budget];
-    the default when a budget is set; :mod:`workbench.spaces.chain.budget`)."""
-    if form not in FBNET_FORMS:
-        raise ValueError(f"fbnet form must be one of {', '.join(FBNET_FORMS)}, got {form!r}")
-    check_number("alpha", alpha, strict=True)
-    check_number("beta", beta)
-    check_epochs("warmup_epochs", warmup_epochs)
-    check_number("budget_weight", budget_weight)
-    if budget is not None:
-        check_number("budget", budget, strict=True)
-    source = cost_spec(cost)
-    decoder = derive_rule(derive, source, budget, budget_tol, "fbnet")
-    ref = 1.0 if reference is None else check_number("reference", reference, strict=True)
-    est = bind_cost(partial(fbnet_gradient, alpha=float(alpha), beta=float(beta), form=form, reference=ref), source)
-    terms: tuple[Any, ...] = () if budget is None else (cost_term(source, float(budget_weight), budget,
+    the default when a budget is set; :mod:`workbench.spaces.chain.budget`). Options checked, paper's and CPU-scale
+    settings: :func:`workbench.methods.hardware_options.fbnet`."""
+    source = cost_spec(o["cost"])
+    budget = o["budget"]
+    decoder = derive_rule(o["derive"], source, budget, o["budget_tol"], "fbnet")
+    ref = 1.0 if o["reference"] is None else float(o["reference"])
+    est = bind_cost(partial(fbnet_gradient, alpha=float(o["alpha"]), beta=float(o["beta"]), form=o["form"],
+                            reference=ref), source)
+    terms: tuple[Any, ...] = () if budget is None else (cost_term(source, float(o["budget_weight"]), budget,
                                                                   name="budget_term"),)
-    return replace(darts_v1(), name="fbnet", spaces=("chain",), relaxation=GumbelSoft(FbnetTau(tau0, tau_decay, warmup_epochs)),
-                   arch_gradient=est, arch_loss_terms=terms, order="weight_first", arch_start_epoch=warmup_epochs,
-                   arch_parameters=arch_params_slot(source, budget), model_rule=decoder,
-                   search_defaults={"epochs": 5, "arch_lr": 0.03, "data_limit": CPU_DATA_LIMIT},
-                   paper_defaults={"lr": 0.1, "weight_decay": 1e-4, "arch_lr": 0.01, "arch_weight_decay": 5e-4,
-                                   "train_portion": 0.8},
-                   options={"alpha": alpha, "beta": beta, "form": form, "reference": reference, "tau0": tau0,
-                            "tau_decay": tau_decay, "warmup_epochs": warmup_epochs, "cost": cost_name(source),
-                            "budget": budget, "budget_weight": budget_weight, "derive": derive,
-                            "budget_tol": budget_tol})
-
-
-register_method("fbnet", fbnet)
+    tau = FbnetTau(o["tau0"], o["tau_decay"], o["warmup_epochs"])
+    return replace(darts_v1(), name="fbnet", spaces=("chain",), relaxation=GumbelSoft(tau),
+                   arch_gradient=est, arch_loss_terms=terms, order="weight_first",
+                   arch_start_epoch=o["warmup_epochs"], arch_parameters=arch_params_slot(source, budget),
+                   model_rule=decoder, options={**o, "cost": cost_name(source)})
 
 # the rest of the family registers where it is defined
 from workbench.methods import single_path  # noqa: E402,F401

@@ -55,11 +55,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from workbench import validate as V
 from workbench.methods import arch_grad
 from workbench.methods.context import StepContext
 from workbench.methods.noise import gumbel
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.spaces.base import host_mask
 from workbench.tasks.objectives import OBJECTIVES, Objective, _accuracy
 
@@ -152,26 +151,15 @@ if "cross_entropy_ls" not in OBJECTIVES:
                                                       ("accuracy",), "accuracy", True))
 
 
-def osnet_ain(lambda_init: float = 10.0, lambda_rate: float = 0.5, lambda_step: int = 5, lambda_min: float = 1.0,
-              w_init: float = 1.0) -> Method:
-    """OSNet-AIN's search; ``lambda_step`` is 20 in the code (120 epochs), 5 at CPU scale (30 epochs)."""
-    w: dict[str, Any] = {"where": f"method {NAME!r} option "}
-    lambda_init = V.real(lambda_init, "lambda_init", low=0, low_open=True, **w)
-    lambda_rate = V.real(lambda_rate, "lambda_rate", low=0, high=1, low_open=True, **w)
-    lambda_step = V.integer(lambda_step, "lambda_step (<= 0: fixed temperature)", **w)
-    lambda_min = V.real(lambda_min, "lambda_min", low=0, high=lambda_init, low_open=True, **w)
-    w_init = V.real(w_init, "w_init", low=0, low_open=True, **w)
-    tau = OsnetLambda(lambda_init, lambda_rate, lambda_step, lambda_min)
+@preset(NAME)
+def osnet_ain(o: dict[str, Any]) -> Method:
+    """OSNet-AIN's search; ``lambda_step`` is 20 in the code (120 epochs), 5 at CPU scale (30 epochs). Options
+    checked, and the paper's settings, in :func:`workbench.methods.family_options.osnet_ain`."""
+    tau = OsnetLambda(o["lambda_init"], o["lambda_rate"], o["lambda_step"], o["lambda_min"])
     return replace(darts_v1(), name=NAME, spaces=SPACES, relaxation=NonNegativeConcrete(tau),
                    arch_gradient=partial(arch_grad.single_level, max_norm=None), arch_optimizer=SharedSGD(),
-                   driver=FollowWeightLr(), supernet_settings={"nonneg_weights": True, "w_init": w_init},
-                   paper_defaults={"epochs": 120, "batch_size": 512, "lr": 0.1, "lr_min": 0.0, "momentum": 0.9,
-                                   "weight_decay": 5e-4, "train_portion": 1.0, "grad_clip": 0.0},
-                   options={"lambda_init": lambda_init, "lambda_rate": lambda_rate, "lambda_step": lambda_step,
-                            "lambda_min": lambda_min, "w_init": w_init})
-
-
-register_method(NAME, osnet_ain)
+                   driver=FollowWeightLr(), supernet_settings={"nonneg_weights": True, "w_init": o["w_init"]},
+                   options=o)
 
 
 #: SEEDS_2 §5.7's CPU-scale search (the pilot): 30 epochs, SGD lr 0.05 cosine to 0, momentum 0.9, weight decay

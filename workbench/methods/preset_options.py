@@ -1,4 +1,4 @@
-"""The DARTS-family presets' options and published settings, without torch (their slots need it).
+"""The built-in presets' options and published settings, without torch (their slots need it).
 
 Each preset of :mod:`workbench.methods.presets` (``darts-v1`` ... ``blank``) is a function of its options that
 checks them (type and range, :mod:`workbench.validate`) and builds a :class:`~workbench.methods.presets.Method`
@@ -8,17 +8,21 @@ from torch objects. The checks and the papers' SearchConfig values live here, on
 them without importing torch. The preset functions are built from these specs
 (:func:`workbench.methods.presets.preset`): their signatures are the checks' and their ``paper_defaults`` the
 specs', so neither is written twice. :func:`accepted_options` is the option-name check every preset shares
-(:func:`~workbench.methods.presets.get_method` calls it too).
+(:func:`~workbench.methods.presets.get_method` calls it too). :data:`PRESETS` also holds the other families'
+specs (:mod:`~workbench.methods.hardware_options`: fbnet, proxylessnas, single-path;
+:mod:`~workbench.methods.family_options`: rarts, dnis, dass, sd-darts, gtn, guidance, osnet-ain, covidnet3d,
+darts-gt), which their modules build their presets from in the same way.
 """
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from workbench import validate as V
 from workbench.errors import ConfigError
+from workbench.methods.preset_spec import DARTS_PAPER, PresetSpec
+from workbench.methods.preset_spec import where as _where
 
 __all__ = ["PRESETS", "PresetSpec", "accepted_options", "check_preset_options", "option_defaults"]
 
@@ -26,9 +30,7 @@ HYPERGRADIENTS = ("finite_difference", "exact")
 #: sharpDARTS's weightings: Max-W (its own) or DARTS's scalar softmax
 WEIGHTINGS = ("max_w", "scalar")
 
-#: SearchConfig values as the papers set them (DARTS ``cnn/train_search.py``, PC-DARTS, GDAS, SNAS, sharpDARTS)
-DARTS_PAPER = {"epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4, "weight_decay": 3e-4,
-               "train_portion": 0.5}
+#: SearchConfig values as the papers set them (PC-DARTS, GDAS, SNAS, sharpDARTS; DARTS's: preset_spec.DARTS_PAPER)
 PC_DARTS_PAPER = {"epochs": 50, "batch_size": 256, "lr": 0.1, "lr_min": 0.0, "arch_lr": 6e-4, "weight_decay": 3e-4,
                   "train_portion": 0.5}
 GDAS_PAPER = {"epochs": 250, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "arch_lr": 3e-4, "weight_decay": 5e-4,
@@ -37,10 +39,6 @@ SNAS_PAPER = {"epochs": 150, "batch_size": 64, "lr": 0.025, "lr_min": 0.001, "ar
               "train_portion": 1.0}
 SHARPDARTS_PAPER = {"epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 1e-4, "arch_lr": 3e-4,
                     "weight_decay": 3e-4, "train_portion": 0.5}
-
-
-def _where(method: str) -> dict[str, Any]:
-    return {"where": f"method {method!r} option "}
 
 
 # ------------------------------------------------------------------------ the option checks
@@ -134,16 +132,8 @@ def blank() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------ the specs
-@dataclass(frozen=True)
-class PresetSpec:
-    """What a preset is without its slots: its option check (keyword arguments -> the checked options) and the
-    SearchConfig values of its paper (``Method.paper_defaults``)."""
-
-    check: Callable[..., dict[str, Any]]
-    paper_defaults: Mapping[str, Any]
-
-
-#: the presets of :mod:`workbench.methods.presets` by registered name, in registration order
+#: the built-in presets by registered name: those of :mod:`workbench.methods.presets` in registration order, then
+#: the other families' (added below)
 PRESETS: dict[str, PresetSpec] = {
     "darts-v1": PresetSpec(darts_v1, DARTS_PAPER), "darts-v2": PresetSpec(darts_v2, DARTS_PAPER),
     "pc-darts": PresetSpec(pc_darts, PC_DARTS_PAPER), "gdas": PresetSpec(gdas, GDAS_PAPER),
@@ -175,3 +165,10 @@ def check_preset_options(method: str, options: Mapping[str, Any] | None = None) 
     ``get_method(method, options)`` checks them, without building it: the checked, normalised options."""
     check = PRESETS[method].check
     return check(**accepted_options(method, option_defaults(check), options))
+
+
+# the other families' specs (their modules import only preset_spec: no cycle)
+from workbench.methods import family_options, hardware_options  # noqa: E402
+
+PRESETS.update(family_options.SPECS)
+PRESETS.update(hardware_options.SPECS)

@@ -248,13 +248,15 @@ HYPERGRADIENTS = O.HYPERGRADIENTS
 def preset(name: str) -> Callable[[Callable[[dict[str, Any]], Method]], Callable[..., Method]]:
     """Register the preset ``name`` built by ``build(options)`` from its spec (:data:`preset_options.PRESETS`):
     the returned factory takes the spec's options as keyword arguments, checks them, builds the Method and gives
-    it the spec's ``paper_defaults``."""
+    it the spec's ``paper_defaults`` and ``search_defaults``. The family modules build theirs with it too."""
     spec = O.PRESETS[name]
 
     def wrap(build: Callable[[dict[str, Any]], Method]) -> Callable[..., Method]:
         @functools.wraps(build)
         def factory(*args: Any, **kwargs: Any) -> Method:
-            return replace(build(spec.check(*args, **kwargs)), paper_defaults=dict(spec.paper_defaults))
+            options = spec.check(*args, **kwargs)
+            return replace(build(options), paper_defaults=spec.paper(options),
+                           search_defaults=dict(spec.search_defaults))
 
         factory.__signature__ = inspect.signature(spec.check).replace(  # type: ignore[attr-defined]
             return_annotation=Method)

@@ -59,14 +59,13 @@ from torch import Tensor, nn
 
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.costs import CostModel
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.hardware_options import LOSSES, MODES  # noqa: F401  (defined torch-free)
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.methods.relax import gumbel_noise
 from workbench.methods.space_costs import (
     CostSourced,
     CostSpec,
     arch_params_slot,
-    check_epochs,
-    check_number,
     cost_name,
     cost_spec,
     cost_term,
@@ -74,10 +73,6 @@ from workbench.methods.space_costs import (
     space_cost,
 )
 from workbench.spaces.base import host_mask, masked_softmax
-from workbench.spaces.chain.space import CPU_DATA_LIMIT
-
-MODES = ("full", "full_v2", "two")
-LOSSES = ("add", "mul#log")
 
 
 def sample_one_hot(p: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -272,42 +267,23 @@ def pair_rescale_adam(params: list[torch.nn.Parameter], config: Any) -> torch.op
     return PairRescaleAdam(params, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
 
-def proxylessnas(cost: CostModel | str | None = None, lam: float = 0.1, warmup_epochs: int = 2,
-                 mode: str = "full_v2", loss: str = "add", budget: float | None = None, alpha_r: float = 0.2,
-                 beta_r: float = 0.3, reference: float | None = None, derive: str | None = None,
-                 budget_tol: float = 0.1) -> Method:
+@preset("proxylessnas")
+def proxylessnas(o: dict[str, Any]) -> Method:
     """ProxylessNAS: binary gates (``mode`` full / full_v2 / two), loss ``add`` (CE + lam * E[LAT], hinged at
     ``budget``) or ``mul#log`` (alpha_r * CE * (log E[LAT] / log reference)^beta_r). ``derive``: ``"paper"``
     (argmax) or ``"budget"`` (the most probable architecture in [(1 - budget_tol) budget, budget]; the default
-    when a budget is set; :mod:`workbench.spaces.chain.budget`)."""
-    if mode not in MODES:
-        raise ValueError(f"proxylessnas mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"proxylessnas loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    check_number("lam", lam)
-    check_epochs("warmup_epochs", warmup_epochs)
-    check_number("alpha_r", alpha_r, strict=True)
-    check_number("beta_r", beta_r)
-    if budget is not None:
-        check_number("budget", budget, strict=True)
-    if reference is not None:
-        check_number("reference", reference, low=1.0, strict=True)
-    source = cost_spec(cost)
-    decoder = derive_rule(derive, source, budget, budget_tol, "proxylessnas")
-    est = ProxylessGradient(source, mode, loss, float(lam), budget, float(alpha_r), float(beta_r), reference)
+    when a budget is set; :mod:`workbench.spaces.chain.budget`). Options checked, paper's and CPU-scale
+    settings: :func:`workbench.methods.hardware_options.proxylessnas`."""
+    source = cost_spec(o["cost"])
+    mode, loss, budget = o["mode"], o["loss"], o["budget"]
+    decoder = derive_rule(o["derive"], source, budget, o["budget_tol"], "proxylessnas")
+    est = ProxylessGradient(source, mode, loss, float(o["lam"]), budget, float(o["alpha_r"]), float(o["beta_r"]),
+                            o["reference"])
     terms: tuple[Any, ...] = ()
     if loss == "add" and mode != "two":
-        terms = (cost_term(source, float(lam), budget, name="cost_term"),)
+        terms = (cost_term(source, float(o["lam"]), budget, name="cost_term"),)
     return replace(darts_v1(), name="proxylessnas", spaces=("chain",), relaxation=BinaryGates(), arch_gradient=est,
-                   arch_loss_terms=terms, arch_start_epoch=warmup_epochs,
+                   arch_loss_terms=terms, arch_start_epoch=o["warmup_epochs"],
                    arch_parameters=arch_params_slot(source, budget), model_rule=decoder,
                    arch_optimizer=pair_rescale_adam if mode == "two" else darts_v1().arch_optimizer,
-                   search_defaults={"epochs": 15, "arch_lr": 0.03, "lr": 0.1, "data_limit": CPU_DATA_LIMIT},
-                   paper_defaults={"lr": 0.025, "weight_decay": 4e-5, "arch_lr": 1e-3, "arch_betas": (0.0, 0.999),
-                                   "arch_weight_decay": 0.0},
-                   options={"lam": lam, "warmup_epochs": warmup_epochs, "cost": cost_name(source), "mode": mode,
-                            "loss": loss, "budget": budget, "alpha_r": alpha_r, "beta_r": beta_r,
-                            "reference": reference, "derive": derive, "budget_tol": budget_tol})
-
-
-register_method("proxylessnas", proxylessnas)
+                   options={**o, "cost": cost_name(source)})

@@ -51,7 +51,6 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from workbench import validate as V
 from workbench.methods.context import ArchGradResult, Batch, StepContext
 from workbench.methods.owned_state import (
     AttachState,
@@ -60,7 +59,7 @@ from workbench.methods.owned_state import (
     supernet_state,
     weight_names,
 )
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.spaces.base import ChoiceSupernet
 
 NAME = "rarts"
@@ -209,21 +208,11 @@ class RartsSweep:
         return ArchGradResult(val_grads, loss_v.detach(), out_v.detach(), {"rarts_gap": gap})
 
 
-def rarts(coupling: float = 1.0, train_weight: float = 1.0, penalty_in_w: bool = True,
-          lambda_in_alpha: bool = True, reuse_val_grad: bool = False) -> Method:
-    """RARTS (see the module docstring): ``coupling`` beta (``float("inf")``: y = w), ``train_weight`` lambda."""
-    w: dict[str, Any] = {"where": "method 'rarts' option "}
-    if not (isinstance(coupling, (int, float)) and not isinstance(coupling, bool) and coupling == math.inf):
-        coupling = V.real(coupling, "coupling (beta; inf = one weight copy)", low=0, **w)
-    s = RartsSettings(float(coupling), V.real(train_weight, "train_weight (lambda)", low=0, low_open=True, **w),
-                      V.boolean(penalty_in_w, "penalty_in_w", **w), V.boolean(lambda_in_alpha, "lambda_in_alpha", **w),
-                      V.boolean(reuse_val_grad, "reuse_val_grad", **w))
-    base = darts_v1()
-    return replace(base, name="rarts", order="weight_first", arch_gradient=RartsSweep(s),
+@preset("rarts")
+def rarts(o: dict[str, Any]) -> Method:
+    """RARTS (see the module docstring): ``coupling`` beta (``float("inf")``: y = w), ``train_weight`` lambda;
+    options checked by :func:`workbench.methods.family_options.rarts`."""
+    s = RartsSettings(**o)
+    return replace(darts_v1(), name="rarts", order="weight_first", arch_gradient=RartsSweep(s),
                    weight_loss_terms=(Coupling(s),),
-                   arch_parameters=None if s.tied else AttachState(NAME, RartsCopy),
-                   options={"coupling": s.coupling, "train_weight": s.train_weight, "penalty_in_w": s.penalty_in_w,
-                            "lambda_in_alpha": s.lambda_in_alpha, "reuse_val_grad": s.reuse_val_grad})
-
-
-register_method("rarts", rarts)
+                   arch_parameters=None if s.tied else AttachState(NAME, RartsCopy), options=o)

@@ -54,19 +54,16 @@ from torch import Tensor
 from workbench.methods import arch_grad
 from workbench.methods.context import ArchGradResult, Batch, StepContext
 from workbench.methods.costs import CostModel
-from workbench.methods.presets import Method, darts_v1, register_method
+from workbench.methods.presets import Method, darts_v1, preset
 from workbench.methods.space_costs import (
     CostFromSpace,
     CostSourced,
     CostSpec,
-    check_epochs,
-    check_number,
     cost_name,
     cost_spec,
     derive_rule,
     space_cost,
 )
-from workbench.spaces.chain.space import CPU_DATA_LIMIT
 from workbench.spaces.chain.superkernel import (
     EXPAND,
     KERNEL,
@@ -216,31 +213,17 @@ class _BuildRuntimeFirst:
         return list(model.arch_parameters())
 
 
-def single_path(cost: CostModel | str | None = None, lam: float = 0.1, budget: float | None = None,
-                warmup_epochs: int = 1, threshold_lr: float | None = 0.05, fixed_cost: float = 0.0,
-                derive: str | None = None, budget_tol: float = 0.1) -> Method:
+@preset("single-path")
+def single_path(o: dict[str, Any]) -> Method:
     """Single-Path NAS: superkernels with learned thresholds, loss CE + lam * log(R) (hinged at ``budget``).
     ``derive``: ``"paper"`` (the hard indicators) or ``"budget"`` (the most probable architecture under the
-    indicators' marginals in [(1 - budget_tol) budget, budget]; the default when a budget is set)."""
-    check_number("lam", lam)
-    check_epochs("warmup_epochs", warmup_epochs)
-    check_number("fixed_cost", fixed_cost)
-    if budget is not None:
-        check_number("budget", budget, strict=True)
-    if threshold_lr is not None:
-        check_number("threshold_lr", threshold_lr, strict=True)
-    source = cost_spec(cost)
-    decoder = derive_rule(derive, source, budget, budget_tol, "single-path")
-    term = RuntimeLoss(source, float(lam), budget, warmup_epochs, float(fixed_cost))
+    indicators' marginals in [(1 - budget_tol) budget, budget]; the default when a budget is set). Options
+    checked, paper's and CPU-scale settings: :func:`workbench.methods.hardware_options.single_path`."""
+    source = cost_spec(o["cost"])
+    decoder = derive_rule(o["derive"], source, o["budget"], o["budget_tol"], "single-path")
+    term = RuntimeLoss(source, float(o["lam"]), o["budget"], o["warmup_epochs"], float(o["fixed_cost"]))
     return replace(darts_v1(), name="single-path", spaces=("chain",), arch_gradient=SinglePathGradient(term),
                    arch_loss_terms=(term,), weight_loss_terms=(term,), supernet_settings={"superkernel": True},
-                   genotype_rule="indicators", arch_optimizer=ThresholdAdam(threshold_lr),
+                   genotype_rule="indicators", arch_optimizer=ThresholdAdam(o["threshold_lr"]),
                    arch_parameters=_BuildRuntimeFirst(term), model_rule=decoder,
-                   search_defaults={"epochs": 10, "data_limit": CPU_DATA_LIMIT},
-                   paper_defaults={"lr": 0.016, "weight_decay": 1e-5, "train_portion": 1.0},
-                   options={"cost": cost_name(source), "lam": lam, "budget": budget, "warmup_epochs": warmup_epochs,
-                            "threshold_lr": threshold_lr, "fixed_cost": fixed_cost, "derive": derive,
-                            "budget_tol": budget_tol})
-
-
-register_method("single-path", single_path)
+                   options={**o, "cost": cost_name(source)})

@@ -41,10 +41,11 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     """A SearchConfig from the flags :func:`config_flags` adds, for ``method`` with ``options`` (and ``seed``;
     None keeps the default). Names are checked against the registries, options by the method's preset.
 
-    Built-in names (and an unknown name's error), a built-in preset without options, a DARTS-family preset with
-    options or ``--paper-defaults`` and a built-in space without ``--remove-op`` need neither the registries nor
-    torch (``--print-config`` starts fast): :mod:`~workbench.app.cli.help_names` lists the built-ins,
-    :mod:`workbench.methods.preset_options` checks the DARTS-family options and holds the papers' settings,
+    Built-in names (and an unknown name's error), a built-in preset with or without options or
+    ``--paper-defaults`` and a built-in space without ``--remove-op`` need neither the registries nor torch
+    (``--print-config`` starts fast; a hardware preset's ``cost`` naming a latency table loads the table):
+    :mod:`~workbench.app.cli.help_names` lists the built-ins, :mod:`workbench.methods.preset_options` checks the
+    presets' options and holds the papers' settings,
     :mod:`workbench.spaces.builtin_settings` the spaces' settings and default datasets."""
     from workbench.config import SearchConfig
     from workbench.spaces.builtin_settings import DEFAULT_DATASETS
@@ -99,8 +100,9 @@ def preset_defaults(method: str, options: dict[str, Any], paper: bool = False) -
     """The preset's ``search_defaults`` (its CPU-scale size) or, with ``paper``, its ``paper_defaults`` (the
     paper's settings), its ``options`` checked by the preset. Neither built nor imported (nor torch): a built-in
     preset without options for the CPU-scale size
-    (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`), a DARTS-family one
-    (:data:`workbench.methods.preset_options.PRESETS`: its spec checks the options and holds the paper's values)."""
+    (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`), any built-in one with options or for the
+    paper's settings (:data:`workbench.methods.preset_options.PRESETS`: its spec checks the options and holds the
+    paper's values and the CPU-scale size)."""
     from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS
     from workbench.methods.preset_options import PRESETS, check_preset_options
 
@@ -108,8 +110,9 @@ def preset_defaults(method: str, options: dict[str, Any], paper: bool = False) -
         return dict(PRESET_SEARCH_DEFAULTS.get(method, {}))
     try:
         if method in PRESETS:
-            check_preset_options(method, options)
-            return dict(PRESETS[method].paper_defaults if paper else PRESET_SEARCH_DEFAULTS.get(method, {}))
+            spec = PRESETS[method]
+            checked = check_preset_options(method, options)
+            return spec.paper(checked) if paper else dict(spec.search_defaults)
         from workbench.methods import get_method
 
         preset = get_method(method, options)  # validates the options
