@@ -10,8 +10,9 @@ a ``--draw`` wrote; with stderr and the exit status, so a command that fails on 
 is compared by its error). ``runs show`` / ``runs list`` read a run folder written by a 1-epoch search of this
 tree first (the earlier tree reads it as well: the store's extra records are ignored by older readers). The
 ``--print-config`` commands print a search's settings without searching: with a DARTS-family preset's
-``--method-option``, ``--paper-defaults`` or an unknown name they import no torch; with ``--remove-op`` (the
-space's op table) and ``latency show --space`` (the chain space's cost model) they still do.
+``--method-option``, ``--paper-defaults``, an unknown name or a cell or chain space's ``--remove-op`` they import
+no torch, nor does ``latency show TABLE --space chain`` (the chain space's cost model): every command timed here
+starts without it.
 
 Usage: python benchmarks/bench_startup.py --against REF [--rounds 5]
 """

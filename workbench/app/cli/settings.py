@@ -42,7 +42,8 @@ def config_from_args(args: argparse.Namespace, method: str, options: dict[str, A
     None keeps the default). Names are checked against the registries, options by the method's preset.
 
     Built-in names (and an unknown name's error), a built-in preset with or without options or
-    ``--paper-defaults`` and a built-in space without ``--remove-op`` need neither the registries nor torch
+    ``--paper-defaults`` and a built-in space (with ``--remove-op``: a cell or chain space) need neither the
+    registries nor torch
     (``--print-config`` starts fast; a hardware preset's ``cost`` naming a latency table loads the table):
     :mod:`~workbench.app.cli.help_names` lists the built-ins, :mod:`workbench.methods.preset_options` checks the
     presets' options and holds the papers' settings,
@@ -122,7 +123,8 @@ def preset_defaults(method: str, options: dict[str, Any], paper: bool = False) -
 
 
 def check_remove_ops(space_name: str, remove: list[str]) -> None:
-    """Every ``--remove-op`` names an op of the space (the registered space: its ops need the space itself)."""
+    """Every ``--remove-op`` names an op of the space (the registered space; a cell or chain space is looked up
+    without torch: :data:`workbench.spaces.builtin_settings.TORCH_FREE_FAMILIES`)."""
     space = _registered_space(space_name)
     ops = tuple(dict.fromkeys(o for g in space.choice_groups() for o in g.options))  # every group's options
     for op in remove:
