@@ -1,6 +1,6 @@
 """CUDA checks and timings in one run (issue 15); runs on the CPU too (then it times the CPU).
 
-Sections (all by default; ``--only`` picks some):
+Sections (``--only`` picks some; by default all but ``profile`` and ``compile``):
 
 * ``pool``    -- the minimal reproducer of the average-pool gradient (benchmarks/cuda_pool_repro.py);
 * ``grads``   -- batched supernet vs per-op execution on the device, each DARTS op alone and all together:
@@ -11,10 +11,13 @@ Sections (all by default; ``--only`` picks some):
                  our engine on the supernet's per-op path, ours eager, ours replayed as a CUDA graph --
                  measured side by side in one process, interleaved rounds, median; plus the time of one
                  graph capture;
+* ``compile`` -- (opt-in) the supernet's forward under ``torch.compile`` (static shapes, ``reduce-overhead``)
+                 against ours eager and our whole-step CUDA graph, with the compile time;
 * ``nb201``   -- wall time of a whole 50-epoch first-order NAS-Bench-201 search on digits (default search
                  config), on the GPU (graphed and eager) and on this machine's CPU (``--cpu-threads``).
 
-Usage: python benchmarks/bench_cuda.py [--only pool,grads,step,nb201] [--quick] [--cpu-threads N]
+Usage: python benchmarks/bench_cuda.py [--only pool,grads,profile,step,compile,nb201] [--quick] [--cpu-threads N]
+                                      [--compile-budget S] [--smoke]
 """
 from __future__ import annotations
 
@@ -249,6 +252,61 @@ def step_section(quick: bool) -> None:
                 torch.cuda.empty_cache()
 
 
+# -- torch.compile -----------------------------------------------------------------------------------------
+def compile_section(quick: bool, budget_s: int) -> None:
+    """Issue 15 item 3's other candidate: the supernet's forward under ``torch.compile`` with static shapes
+    (``mode="reduce-overhead"`` on CUDA: Inductor kernels replayed through CUDA graphs; ``"default"`` on a CPU)
+    against ours eager and our whole-step CUDA graph, first order at the paper config's first batch size; the
+    first compiled step's time is the compile time. Compiling stops after ``budget_s`` seconds (it took 32
+    minutes on a 2-core CPU for the whole DARTS supernet)."""
+    import signal
+    batch = SIZE["batches"][0]
+    n, rounds = (3, 2) if quick else (5, 3)
+    steps = 2 + 1 + rounds * n + 2
+    modes = ("eager", "graph", "compiled") if DEV.type == "cuda" else ("eager", "compiled")
+    ss = {m: searcher("darts-v1", batch, "graph" if m == "graph" else "eager", steps) for m in modes}
+    model = ss["compiled"].model
+    import torch._dynamo as dynamo
+    # the ops' run() sees many shapes (one per wave and cell); the default limit of 8 sends the rest to eager
+    dynamo.config.recompile_limit = max(dynamo.config.recompile_limit, 64)
+    model.forward = torch.compile(model.forward, mode="reduce-overhead" if DEV.type == "cuda" else "default",
+                                  dynamic=False)
+    print(f"\n## torch.compile vs CUDA graphs, darts-v1, batch {batch}, on {DEV} (compile budget {budget_s} s)")
+
+    def out_of_time(signum: int, frame: object) -> None:
+        raise TimeoutError(f"torch.compile took over {budget_s} s")
+
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    signal.alarm(budget_s)
+    try:
+        sync()
+        t = time.perf_counter()
+        ss["compiled"].step()  # compiles
+        sync()
+        compile_s = time.perf_counter() - t
+        ss["compiled"].step()  # the first replay records its graphs (reduce-overhead)
+    except TimeoutError as exc:
+        print(f"compiled: {exc}; not timed")
+        return
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    for m in modes:
+        if m != "compiled":
+            ss[m].step(), ss[m].step()  # warm-up (graph: capture)
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(rounds):
+        for m in modes:
+            times[m] += time_steps(ss[m].step, n)
+    med = {m: statistics.median(v) * 1e3 for m, v in times.items()}
+    print("  ".join(f"{m} {med[m]:.1f} ms" for m in modes) + f"; first compiled step (compile) {compile_s:.1f} s")
+    try:
+        print(f"graph breaks / unique graphs: {dynamo.utils.counters['stats'].get('unique_graphs', '?')} graphs, "
+              f"{sum(dynamo.utils.counters['graph_break'].values())} breaks")
+    except Exception as exc:  # noqa: BLE001 - diagnostics only
+        print(f"(dynamo counters unavailable: {exc})")
+
+
 # -- whole NB201 search --------------------------------------------------------------------------------------
 def nb201_section(cpu_threads: int, epochs: int) -> None:
     print(f"\n## whole {epochs}-epoch first-order NB201 search on digits (default config), wall seconds")
@@ -281,7 +339,9 @@ def nb201_section(cpu_threads: int, epochs: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="pool,grads,step,nb201", help="sections: pool,grads,profile,step,nb201")
+    ap.add_argument("--only", default="pool,grads,step,nb201",
+                    help="sections: pool,grads,profile,step,compile,nb201 (default: all but profile and compile)")
+    ap.add_argument("--compile-budget", type=int, default=240, help="seconds torch.compile may take (compile)")
     ap.add_argument("--quick", action="store_true", help="fewer timing repeats")
     ap.add_argument("--epochs", type=int, default=50, help="epochs of the whole NB201 search")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script on a CPU)")
@@ -301,6 +361,8 @@ def main() -> None:
         profile_section()
     if "step" in only:
         step_section(args.quick)
+    if "compile" in only:
+        compile_section(args.quick, args.compile_budget)
     if "nb201" in only:
         nb201_section(args.cpu_threads, 1 if args.smoke else args.epochs)
 
