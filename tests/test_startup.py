@@ -244,6 +244,13 @@ TORCH_FREE = [["search", "--method", "darts-v2", "--method-option", "r=0.02", "-
               ["sweep", "--method", "snas", "--paper-defaults", "--grid", "lr=0.1,0.2", "--print-config"],
               ["search", "--method", "nosuch", "--print-config"], ["search", "--space", "nosuch", "--print-config"],
               ["search", "--dataset", "nosuch", "--print-config"],
+              # the other families' specs (methods/hardware_options.py, family_options.py)
+              ["search", "--space", "chain", "--method", "fbnet", "--method-option", "tau0=4", "--print-config"],
+              ["search", "--method", "proxylessnas", "--method-option", "mode=x", "--print-config"],
+              ["search", "--method", "dnis", "--method-option", "warm_start_epochs=3", "--paper-defaults",
+               "--print-config"],
+              ["compare", "--methods", "rarts,sd-darts", "--method-option", "sd-darts:distill_in=arch",
+               "--print-config"],
               ["search", "--remove-op", "max_pool_3x3", "--print-config"],
               ["search", "--remove-op", "avg_pool_3x3", "--print-config"],
               ["search", "--space", "s1", "--remove-op", "noise", "--remove-op", "max_pool_3x3", "--print-config"],
@@ -281,16 +288,19 @@ def test_torch_free_families_and_op_names_are_the_registered_ones():
 
 
 def test_preset_specs_are_the_registered_presets():
-    """Each DARTS-family preset is built from its torch-free spec: the same options (names, defaults, checked
-    values), the same errors and the same paper settings as the registered preset."""
+    """Each built-in preset is built from its torch-free spec: the same options (names, defaults, checked values),
+    the same errors and the same paper settings (and CPU-scale size) as the registered preset."""
+    from workbench.app.cli.help_names import METHODS as BUILTIN
     from workbench.errors import ConfigError
     from workbench.methods import METHODS, get_method, method_options
     from workbench.methods.preset_options import PRESETS, check_preset_options, option_defaults
 
-    assert list(PRESETS) == method_names_from("workbench.methods.presets")
+    assert list(PRESETS)[:11] == method_names_from("workbench.methods.presets") and set(PRESETS) == set(BUILTIN)
     for name, spec in PRESETS.items():
         assert METHODS.get(name).spec is spec and method_options(name) == option_defaults(spec.check), name
-        assert get_method(name).paper_defaults == spec.paper_defaults, name
+        preset = get_method(name)
+        assert preset.paper_defaults == spec.paper(check_preset_options(name)), name
+        assert preset.search_defaults == spec.search_defaults, name
     for name, options in (("darts-v2", {"r": 2}), ("gdas", {"tau_max": 3, "tau_min": 0.5}), ("snas", {})):
         assert check_preset_options(name, options) == get_method(name, options).options, name
     for name, options in (("darts-v2", {"r": 0}), ("sharpdarts", {"weighting": "x"}), ("blank", {"x": 1}),
@@ -300,6 +310,50 @@ def test_preset_specs_are_the_registered_presets():
         with pytest.raises((ConfigError, TypeError)) as theirs:
             get_method(name, options)
         assert (type(mine.value), str(mine.value)) == (type(theirs.value), str(theirs.value)), name
+
+
+# the other families' presets: options accepted (and recorded as the preset records them), options refused (each
+# by the check the preset makes first), paper settings depending on an option (DNIS)
+OTHER_PRESETS_ACCEPT = [
+    ("fbnet", {"tau0": 4, "budget": 5}), ("fbnet", {"cost": "flops", "form": "log_power", "reference": 2}),
+    ("proxylessnas", {"mode": "two", "loss": "mul#log", "reference": 3}), ("single-path", {"threshold_lr": None}),
+    ("rarts", {"coupling": float("inf"), "train_weight": 2}), ("dnis", {"warm_start_epochs": 3}),
+    ("dass", {"granularity": "layer", "cost_weight": 0}),
+    ("sd-darts", {"distill_in": "arch", "teacher_source": "snapshots"}), ("gtn", {"widths": [4, 8]}),
+    ("guidance", {"lr": None, "relaxation": "concrete"}), ("osnet-ain", {"lambda_step": -1}),
+    ("covidnet3d", {"gradient": "released", "tau_min": 0.5}), ("darts-gt", {})]
+OTHER_PRESETS_REFUSE = [
+    ("fbnet", {"tau0": -1}), ("fbnet", {"form": "x", "alpha": 0}), ("fbnet", {"derive": "budget"}),
+    ("fbnet", {"cost": 5}), ("fbnet", {"budget_tol": 1}), ("proxylessnas", {"mode": "x"}),
+    ("proxylessnas", {"reference": 1}), ("single-path", {"warmup_epochs": 1.5}), ("rarts", {"coupling": -1}),
+    ("dnis", {"weight_optimizer": "x"}), ("dass", {"sparsity": 1}), ("sd-darts", {"distill_in": "arch"}),
+    ("gtn", {"widths": "ab"}), ("guidance", {"tau": True}), ("osnet-ain", {"lambda_min": 20}),
+    ("covidnet3d", {"tau_min": 2}), ("darts-gt", {"x": 1})]
+
+
+def test_other_presets_specs_check_as_the_presets_do():
+    """The presets of the other families (hardware, rarts, dnis, ...) check their options by their torch-free
+    specs as the registered presets check them: the same checked options, errors and paper settings."""
+    from workbench.methods import get_method
+    from workbench.methods.family_options import INTERACTIONS_TRAIN_PORTION
+    from workbench.methods.hardware_options import CPU_DATA_LIMIT
+    from workbench.methods.preset_options import PRESETS, check_preset_options
+    from workbench.spaces.chain.space import CPU_DATA_LIMIT as CHAIN_LIMIT
+    from workbench.tasks.data.interactions import TRAIN_PORTION
+
+    assert (CPU_DATA_LIMIT, INTERACTIONS_TRAIN_PORTION) == (CHAIN_LIMIT, TRAIN_PORTION)
+    assert {n for n, _ in OTHER_PRESETS_ACCEPT} == {n for n, _ in OTHER_PRESETS_REFUSE} == set(PRESETS) - set(
+        method_names_from("workbench.methods.presets"))
+    for name, options in OTHER_PRESETS_ACCEPT:
+        preset, checked = get_method(name, options), check_preset_options(name, options)
+        assert checked == preset.options and PRESETS[name].paper(checked) == preset.paper_defaults, name
+    assert PRESETS["dnis"].paper(check_preset_options("dnis", {"warm_start_epochs": 3}))["epochs"] == 43
+    for name, options in OTHER_PRESETS_REFUSE:
+        with pytest.raises(Exception) as mine:
+            check_preset_options(name, options)
+        with pytest.raises(Exception) as theirs:
+            get_method(name, options)
+        assert (type(mine.value), str(mine.value)) == (type(theirs.value), str(theirs.value)), (name, options)
 
 
 def method_names_from(module: str) -> list[str]:
