@@ -65,7 +65,11 @@ def commands(tmp: Path) -> list[list[str]]:
             ["search", "--space", "nosuch", "--print-config"], ["search", "--dataset", "nosuch", "--print-config"],
             ["search", "--remove-op", "avg_pool_3x3", "--print-config"],
             ["search", "--remove-op", "max_pool_3x3", "--print-config"],
-            ["latency", "show", "proxylessnas_pixel1", "--space", "chain", "--remove-op", "k3_e1", "--remove-op", "k5_e1"]]
+            ["latency", "show", "proxylessnas_pixel1", "--space", "chain", "--remove-op", "k3_e1", "--remove-op", "k5_e1"],
+            ["search", "--space", "chain", "--method", "fbnet", "--method-option", "tau0=4", "--print-config"],
+            ["search", "--method", "rarts", "--paper-defaults", "--print-config"],
+            ["compare", "--methods", "dnis,sd-darts", "--method-option", "dnis:warm_start_epochs=3", "--paper-defaults",
+             "--print-config"]]
 
 
 def _env(tree: Path) -> dict[str, str]:
