@@ -36,6 +36,12 @@ With ``ChainConfig(superkernel=True)`` (Single-Path NAS's preset sets it) the
 supernet is one superkernel per layer instead
 (:mod:`workbench.spaces.chain.superkernel`), decoded by the rule
 ``"indicators"``.
+
+This module imports no torch: the networks (:class:`ChainSupernet`,
+:class:`DiscreteChain`, ``stem_for``) live in :mod:`workbench.spaces.chain.supernet`,
+imported when built and re-exported here, so a table prices the space
+(``python -m workbench latency show TABLE --space chain``) and a config
+naming it is checked without torch.
 """
 from __future__ import annotations
 
