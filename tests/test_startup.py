@@ -336,12 +336,10 @@ def test_other_presets_specs_check_as_the_presets_do():
     specs as the registered presets check them: the same checked options, errors and paper settings."""
     from workbench.methods import get_method
     from workbench.methods.family_options import INTERACTIONS_TRAIN_PORTION
-    from workbench.methods.hardware_options import CPU_DATA_LIMIT
     from workbench.methods.preset_options import PRESETS, check_preset_options
-    from workbench.spaces.chain.space import CPU_DATA_LIMIT as CHAIN_LIMIT
     from workbench.tasks.data.interactions import TRAIN_PORTION
 
-    assert (CPU_DATA_LIMIT, INTERACTIONS_TRAIN_PORTION) == (CHAIN_LIMIT, TRAIN_PORTION)
+    assert INTERACTIONS_TRAIN_PORTION == TRAIN_PORTION
     assert {n for n, _ in OTHER_PRESETS_ACCEPT} == {n for n, _ in OTHER_PRESETS_REFUSE} == set(PRESETS) - set(
         method_names_from("workbench.methods.presets"))
     for name, options in OTHER_PRESETS_ACCEPT:

@@ -18,6 +18,7 @@ from typing import Any
 
 from workbench.methods.cost_model import CostModel
 from workbench.methods.preset_spec import PresetSpec
+from workbench.spaces.chain.space import CPU_DATA_LIMIT
 
 __all__ = ["CPU_DATA_LIMIT", "DERIVE", "FBNET_FORMS", "LOSSES", "MODES", "SPECS", "FbnetTau", "check_cost",
            "check_derive", "check_epochs", "check_number", "fbnet", "proxylessnas", "single_path"]
@@ -28,8 +29,6 @@ MODES = ("full", "full_v2", "two")
 LOSSES = ("add", "mul#log")
 #: the derivation rules of the family (``workbench.methods.space_costs.derive_rule``)
 DERIVE = ("paper", "budget")
-#: training images kept at CPU scale (digits' whole training set; ``workbench.spaces.chain.space.CPU_DATA_LIMIT``)
-CPU_DATA_LIMIT = 1436
 
 
 @dataclass(frozen=True)
