@@ -179,8 +179,9 @@ BAD_CONFIG = [["search", "--supernet", "C=0"], ["search", "--space", "s3", "--su
                                                                 "mask_grad=\"sign\""]]
 
 
-def _engine_print_config(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
-    """What the CLI prints when the registries and presets check every name and setting (no built-in shortcut)."""
+def _engine_print_config(monkeypatch, capsys, args: list[str], fresh: bool = True) -> tuple[int, str, str]:
+    """What the CLI prints when the registries and presets check every name and setting (no built-in shortcut);
+    ``fresh``: with the registries a fresh process has (the built-ins), not what earlier tests here registered."""
     import workbench.app.cli.help_names as names
     import workbench.config as config
     import workbench.methods.preset_options as preset_options
@@ -192,7 +193,14 @@ def _engine_print_config(monkeypatch, capsys, args: list[str]) -> tuple[int, str
 
     method_names(), space_names(), dataset_names()  # the registries loaded: error messages list them
     capsys.readouterr()
+    from workbench.methods.presets import METHODS
+    from workbench.spaces.protocol import SPACES
+    from workbench.tasks.data.datasets import _LOADERS
     with monkeypatch.context() as m:
+        # what a fresh process's registries hold: the built-ins (other tests in this process may have added more)
+        for registry, builtin_names in ((METHODS, names.METHODS), (SPACES, names.SPACES), (_LOADERS, names.DATASETS)):
+            if fresh:
+                m.setattr(registry, "_items", {k: v for k, v in registry._items.items() if k in builtin_names})
         for module, attr, empty in ((names, "SPACES", ()), (names, "METHODS", ()), (names, "DATASETS", ()),
                                     (builtin, "SETTINGS", {}), (config, "BUILTIN_METHODS", frozenset()),
                                     (preset_options, "PRESETS", {})):
@@ -229,7 +237,7 @@ def test_print_config_rejects_unknown_names_as_the_engine_does(monkeypatch, caps
         capsys.readouterr()
         code = main([*args, "--print-config"])
         out, err = capsys.readouterr()
-        assert (code, out, err.strip()) == _engine_print_config(monkeypatch, capsys, args), args
+        assert (code, out, err.strip()) == _engine_print_config(monkeypatch, capsys, args, fresh=False), args
         assert f"(did you mean {hint!r}?); valid: {', '.join(listed)}" in err, err
 
 
