@@ -68,7 +68,7 @@ import torch
 
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.costs import CostModel
-from workbench.methods.hardware_options import FBNET_FORMS, FbnetTau  # noqa: F401  (defined torch-free)
+from workbench.methods.hardware_options import FBNET_FORMS, FbnetTau, check_epochs, check_number  # noqa: F401 - re-exported (defined torch-free)
 from workbench.methods.presets import Method, darts_v1, preset
 from workbench.methods.proxyless import (  # noqa: F401  (the family's names, importable from here)
     BinaryGates,
@@ -85,8 +85,6 @@ from workbench.methods.space_costs import (  # noqa: F401
     SpaceCostTerm,
     arch_params_slot,
     bind_cost,
-    check_epochs,
-    check_number,
     cost_name,
     cost_spec,
     cost_term,

@@ -13,7 +13,6 @@ at the first architecture step) and kept on the model.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from workbench.methods.context import ArchGradResult, StepContext
 from workbench.methods.costs import ArchCostTerm, CostModel
+from workbench.methods.hardware_options import check_derive
 
 
 @dataclass(frozen=True)
@@ -114,19 +114,6 @@ def arch_params_slot(cost: CostSpec, budget: float | None = None) -> Any:
     return BuildCostFirst(cost, budget)
 
 
-def check_number(name: str, value: Any, low: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-            value <= low if strict else value < low):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}, got {value!r}")
-    return float(value)
-
-
-def check_epochs(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
-
-
 def bind_cost(estimator: Any, cost: CostSpec) -> Any:
     """``estimator(ctx, cost=...)`` with the cost bound now (a CostModel) or on first use (a deferred one)."""
     return partial(estimator, cost=cost) if isinstance(cost, CostModel) else Deferred(estimator, cost)
@@ -165,8 +152,6 @@ def cost_term(cost: CostSpec, weight: float, budget: float | None = None, name: 
     return SpaceCostTerm(cost, weight, budget, name)
 
 
-DERIVE = ("paper", "budget")
-
 
 @dataclass(frozen=True)
 class BudgetDecode:
@@ -188,15 +173,8 @@ class BudgetDecode:
 def derive_rule(derive: str | None, cost: CostSpec, budget: float | None, tol: float, method: str) -> Any:
     """The ``model_rule`` slot for a preset's ``derive`` option (None: "budget" when a budget is set, else the
     paper's rule); refuses "budget" without a budget."""
-    if derive is None:
-        derive = "budget" if budget is not None else "paper"
-    if derive not in DERIVE:
-        raise ValueError(f"{method} derive must be one of {', '.join(DERIVE)} (or None), got {derive!r}")
-    check_number("budget_tol", tol)
-    if not tol < 1:
-        raise ValueError(f"{method} budget_tol must be in [0, 1) (the band is [(1 - tol) budget, budget]), got {tol}")
-    if derive == "paper":
+    check_derive(derive, budget, tol, method)
+    if derive == "paper" or (derive is None and budget is None):
         return None
-    if budget is None:
-        raise ValueError(f"{method} derive='budget' needs a budget (the derived architecture's target)")
+    assert budget is not None  # check_derive refused derive="budget" without one
     return BudgetDecode(cost, float(budget), float(tol))
