@@ -2,8 +2,10 @@
 
 * :mod:`workbench.methods.context` -- the frozen :class:`StepContext` every slot receives;
 * :mod:`workbench.methods.presets` -- :class:`Method` (the slots) and the registered presets;
-* :mod:`workbench.methods.preset_options` -- the DARTS-family presets' option checks and papers' settings
-  (torch-free);
+* :mod:`workbench.methods.preset_options` -- every built-in preset's option check and paper's settings
+  (torch-free: :mod:`~workbench.methods.preset_spec`, the DARTS family here, the hardware presets in
+  :mod:`~workbench.methods.hardware_options`, the others in :mod:`~workbench.methods.family_options`);
+* :mod:`workbench.methods.noise` -- sampling noise drawn on the host, also inside a CUDA graph;
 * :mod:`workbench.methods.relax` -- relaxations (softmax, Gumbel, Max-W);
 * :mod:`workbench.methods.arch_grad` -- architecture-gradient estimators (first/second order, single level);
 * :mod:`workbench.methods.perturb` -- SDARTS perturbations of the weight step;
