@@ -401,12 +401,11 @@ def test_the_torch_free_halves_import_alone():
 
 def test_builtin_settings_are_the_registered_spaces():
     """The torch-free table of settings and default datasets is what the registered spaces say (settings, their
-    errors), and the presets' search defaults and names are the registry's."""
+    errors), and the built-in method names are the registry's (the presets' search defaults: their specs')."""
     import dataclasses
 
-    from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS, SPACES
+    from workbench.app.cli.help_names import METHODS, SPACES
     from workbench.config import BUILTIN_METHODS
-    from workbench.methods import get_method
     from workbench.spaces import get_space
     from workbench.spaces.builtin_settings import (
         DEFAULT_DATASETS,
@@ -432,8 +431,6 @@ def test_builtin_settings_are_the_registered_spaces():
         builtin_supernet_config("norm_placement_stem", {"stem_in": True})
     assert builtin_supernet_config("norm_placement", {"stem_in": True}).stem_in is True
     assert BUILTIN_METHODS == set(METHODS)
-    assert PRESET_SEARCH_DEFAULTS == {m: dict(get_method(m).search_defaults) for m in METHODS
-                                      if get_method(m).search_defaults}
 
 
 # ------------------------------------------------------------------------------------------------ runs show / list

@@ -30,12 +30,6 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "epochs": 50, "batch_size": 64, "seed": 2, "C": 8, "layers": 3, "cells_per_stage": 1, "lr": 0.025,
     "arch_lr": 3e-4, "arch_weight_decay": 1e-3, "weight_decay": 3e-4, "momentum": 0.9, "grad_clip": 5.0,
     "train_portion": 0.5, "lr_min": 0.001, "arch_betas": (0.5, 0.999)}
-#: the built-in presets' ``search_defaults`` (their CPU-scale size, what the command line uses where no flag names a
-#: value); the presets not listed have none
-PRESET_SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "proxylessnas": {"epochs": 15, "arch_lr": 0.03, "lr": 0.1, "data_limit": 1436},
-    "fbnet": {"epochs": 5, "arch_lr": 0.03, "data_limit": 1436},
-    "single-path": {"epochs": 10, "data_limit": 1436}}
 
 
 #: kind -> (the module holding its registry, "module:function" listing its names, the built-in names above)

@@ -99,16 +99,11 @@ def check_method(name: str) -> str:
 
 def preset_defaults(method: str, options: dict[str, Any], paper: bool = False) -> dict[str, Any]:
     """The preset's ``search_defaults`` (its CPU-scale size) or, with ``paper``, its ``paper_defaults`` (the
-    paper's settings), its ``options`` checked by the preset. Neither built nor imported (nor torch): a built-in
-    preset without options for the CPU-scale size
-    (:data:`~workbench.app.cli.help_names.PRESET_SEARCH_DEFAULTS`), any built-in one with options or for the
-    paper's settings (:data:`workbench.methods.preset_options.PRESETS`: its spec checks the options and holds the
-    paper's values and the CPU-scale size)."""
-    from workbench.app.cli.help_names import METHODS, PRESET_SEARCH_DEFAULTS
+    paper's settings), its ``options`` checked by the preset. A built-in preset is neither built nor imported (nor
+    torch): its torch-free spec (:data:`workbench.methods.preset_options.PRESETS`) checks the options and holds
+    the paper's values and the CPU-scale size."""
     from workbench.methods.preset_options import PRESETS, check_preset_options
 
-    if not paper and method in METHODS and not options:
-        return dict(PRESET_SEARCH_DEFAULTS.get(method, {}))
     try:
         if method in PRESETS:
             spec = PRESETS[method]
