@@ -11,10 +11,15 @@ from typing import Any
 
 
 class LazyExports:
-    """The module-level ``__getattr__``/``__dir__`` of package ``package``: ``exports`` maps a name to its module."""
+    """The module-level ``__getattr__``/``__dir__`` of package ``package``: ``exports`` maps a name to its module.
+
+    Made in the package's namespace (``globals()``), it installs its :meth:`get` and :meth:`dir` there as the
+    module's ``__getattr__`` and ``__dir__`` (PEP 562 looks them up in the module's dict; any callable serves).
+    Static checkers see the names through the package's ``if TYPE_CHECKING:`` imports."""
 
     def __init__(self, package: str, exports: Mapping[str, str], namespace: dict[str, Any]) -> None:
         self.package, self.exports, self.namespace = package, exports, namespace
+        namespace["__getattr__"], namespace["__dir__"] = self.get, self.dir
 
     def get(self, name: str) -> Any:
         """Import ``name``'s module, cache the name in the package's namespace and return it."""

@@ -21,7 +21,7 @@ read, listing them in ``FAMILIES`` order whatever imported a family first.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from workbench.lazy import LazyExports
 
@@ -72,16 +72,7 @@ def _family_rank(_name: str, factory: object) -> int:
     return FAMILIES.index(module) if module in FAMILIES else len(FAMILIES)
 
 
-_lazy = LazyExports(__name__, _EXPORTS, globals())
-
-
-def __getattr__(name: str) -> Any:
-    """Import an exported name's module on first use (PEP 562) and cache the name here."""
-    return _lazy.get(name)
-
-
-def __dir__() -> list[str]:
-    return _lazy.dir()
+LazyExports(__name__, _EXPORTS, globals())  # installs the package's __getattr__ / __dir__ (PEP 562)
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager imports)

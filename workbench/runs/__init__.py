@@ -56,16 +56,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["CKPT_DIR", "CONFIG", "DISCARDED", "EPOCHS", "EVENTS", "RUN_FORMAT", "STEPS", "BadLine", "Run",
            "RunError", "RunStore", "list_checkpoints", "load_run", "read_run_info", "resume"]
 
-_lazy = LazyExports(__name__, _EXPORTS, globals())
-
-
-def __getattr__(name: str) -> Any:
-    """Import an exported name's module on first use (PEP 562) and cache the name here."""
-    return _lazy.get(name)
-
-
-def __dir__() -> list[str]:
-    return _lazy.dir()
+LazyExports(__name__, _EXPORTS, globals())  # installs the package's __getattr__ / __dir__ (PEP 562)
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager imports)

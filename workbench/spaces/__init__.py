@@ -21,7 +21,7 @@ looked up, listed in ``FAMILIES`` order whatever imported a family first.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from workbench.lazy import LazyExports
 
@@ -108,16 +108,7 @@ def _rank(module: str, order: tuple[str, ...]) -> int:
     return len(order)
 
 
-_lazy = LazyExports(__name__, _EXPORTS, globals())
-
-
-def __getattr__(name: str) -> Any:
-    """Import an exported name's module on first use (PEP 562) and cache the name here."""
-    return _lazy.get(name)
-
-
-def __dir__() -> list[str]:
-    return _lazy.dir()
+LazyExports(__name__, _EXPORTS, globals())  # installs the package's __getattr__ / __dir__ (PEP 562)
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager imports)

@@ -4,23 +4,15 @@ The names below are exported lazily (PEP 562), so :mod:`workbench.spaces.chain.l
 torch (``python -m workbench latency show TABLE``)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from workbench.lazy import LazyExports
 
 __all__ = ["CHAIN_BLOCKS", "ChainConfig", "ChainSpace", "ChainSupernet", "DiscreteChain"]
 
 
-_lazy = LazyExports(__name__, dict.fromkeys(__all__, "workbench.spaces.chain.space"), globals())
-
-
-def __getattr__(name: str) -> Any:
-    """Import :mod:`workbench.spaces.chain.space` on the first use of one of its exported names."""
-    return _lazy.get(name)
-
-
-def __dir__() -> list[str]:
-    return _lazy.dir()
+# installs the package's __getattr__ / __dir__ (PEP 562)
+LazyExports(__name__, dict.fromkeys(__all__, "workbench.spaces.chain.space"), globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static checkers and IDEs see the eager import)

@@ -205,10 +205,6 @@ SPACES.register("chain", ChainSpace())
 
 
 #: the networks (torch) live in :mod:`workbench.spaces.chain.supernet`; importing them from here still works
-_lazy = LazyExports(__name__, dict.fromkeys(("ChainSupernet", "DiscreteChain", "stem_for"),
-                                            "workbench.spaces.chain.supernet"), globals())
+LazyExports(__name__, dict.fromkeys(("ChainSupernet", "DiscreteChain", "stem_for"), "workbench.spaces.chain.supernet"),
+            globals())  # installs this module's __getattr__ / __dir__ (PEP 562)
 
-
-def __getattr__(name: str) -> Any:
-    """Import :mod:`workbench.spaces.chain.supernet` on the first use of one of its names (PEP 562)."""
-    return _lazy.get(name)
