@@ -4,7 +4,7 @@
 #   bash scripts/install.sh            # from any directory
 #
 # 1. Debian packages: graphviz (the `dot` binary), dataset-fashion-mnist (lesson 05), chromium + chromium-driver
-#    (headless browser for the test suite). Skipped when dpkg already has them,
+#    (headless browser for the test suite), gcc (the native CPU kernels). Skipped when dpkg already has them,
 #    so re-runs need no network. Set DNAS_SKIP_APT=1 to skip this step.
 # 2. A virtualenv in .venv (reused when present).
 # 3. the exact CPU wheel `torch==2.13.0` first (the file pip finds on this machine's disk;
@@ -12,6 +12,8 @@
 #    then `pip install -e '.[widgets,lab,datasets,export,ray,dev]'` (the engine and every extra) into it;
 #    skipped when the stamp in .venv/ matches pyproject.toml, so re-runs take a second or two.
 #    DNAS_FORCE_PIP=1 forces it.
+# 4. Builds the native CPU kernels (workbench/native/kernels.c, ~1 s) into ~/.cache/dnas-workbench, so the first
+#    search does not; without a compiler the engine falls back to ATen's convolutions, a warning says so.
 #
 # Progress goes to stderr; the full pip/apt output goes to log files.
 set -euo pipefail
@@ -25,7 +27,8 @@ PIP_LOG="$VENV/install-pip.log"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="torch==2.13.0"              # the CPU wheel; installed before the package's torch range
 EXTRAS="widgets,lab,datasets,export,ray,dev"       # every extra of pyproject.toml
-APT_PKGS=(graphviz chromium chromium-driver dataset-fashion-mnist)  # the last: Fashion-MNIST for lesson 05 and its test
+# dataset-fashion-mnist: Fashion-MNIST for lesson 05 and its test; gcc: builds workbench/native's kernels (step 4)
+APT_PKGS=(graphviz chromium chromium-driver dataset-fashion-mnist gcc)
 
 log() { printf '[install] %s\n' "$*" >&2; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -131,6 +134,13 @@ if not v.startswith("2.13.0") or bad:
 EOF
     printf '%s\n' "$want_stamp" >"$STAMP"
     log "Python packages installed in $((SECONDS - t0)) s"
+fi
+
+# ---------------------------------------------------------------- 4. native kernels
+if "$VENV/bin/python" -c 'import sys; from workbench import native; sys.exit(not native.available())' 2>/dev/null; then
+    log "native CPU kernels built (or found in the cache)"
+else
+    log "WARNING: native CPU kernels unavailable (no working C compiler?): searches use ATen's slower convolutions"
 fi
 
 log "done: activate with 'source .venv/bin/activate' (or call .venv/bin/python directly)"

@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench import native
+
 Pair = tuple[int, int]
 
 
@@ -115,6 +117,8 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, stride: Size = 1, padding: Size 
     if weight.shape[0] != x.shape[1] or weight.shape[1] != 1:
         raise ValueError(f"depthwise_conv2d: weight {tuple(weight.shape)} is not depthwise for an input of "
                          f"{x.shape[1]} channels (expected ({x.shape[1]}, 1, kh, kw))")
+    if not tracing() and native.depthwise_applies(x, weight, stride, padding, dilation):
+        return native.depthwise_conv2d(x, weight, stride, padding, dilation)
     fast = (x.device.type == "cpu" and weight.requires_grad and torch.is_grad_enabled()
             and reaches_past_map(x.shape[-2], x.shape[-1], padding) and not tracing())
     if not fast:

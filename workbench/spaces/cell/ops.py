@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import native
 from workbench.conv_kernels import (
     crop_to_map,
     depthwise_conv2d,
@@ -77,6 +78,8 @@ class _BN(nn.BatchNorm2d):
         rv = self.running_var[s] if self.running_var is not None else None
         use_batch = self.training or rm is None
         assert self.momentum is not None  # _BN keeps BatchNorm's default momentum (no cumulative average)
+        if use_batch and not tracing() and native.batch_norm_applies(x, w, b, use_batch, rm, rv):
+            return native.batch_norm(x, rm, rv, w, b, self.momentum, self.eps)
         return F.batch_norm(x, rm, rv, w, b, use_batch, self.momentum, self.eps)
 
 
@@ -100,6 +103,9 @@ class _Conv(nn.Module):
             stride = self.stride
             if tracing():  # the plain convolution: no shape-dependent or computed kernels in a trace or export
                 return F.conv2d(x, self.weight, None, stride, self.padding, self.dilation, groups)
+            if self.depthwise and native.depthwise_applies(x, self.weight, stride, self.padding, self.dilation):
+                # taps that only ever see padding are skipped inside the kernel: no cropping, no polyphase split
+                return native.depthwise_conv2d(x, self.weight, stride, self.padding, self.dilation)
             H, W = x.shape[-2:]
             k = self.weight.shape[-1]
             if (self.depthwise and isinstance(stride, int) and isinstance(self.padding, int)
@@ -113,6 +119,8 @@ class _Conv(nn.Module):
                 w, padding, dilation = self._effective_kernel(x.shape[-2], x.shape[-1])
             if self.depthwise:
                 return depthwise_conv2d(x, w, stride, padding, dilation)
+            if w.shape[-1] == 1 and w.shape[-2] == 1 and stride == 1 and padding == 0:
+                return native.pointwise_conv2d(x, w, groups)
             return F.conv2d(x, w, None, stride, padding, dilation, groups)
         groups = self.c_in if self.depthwise else 1
         w = self.weight[_sl(e, self.c_out)]
@@ -261,6 +269,14 @@ class FactorizedReduce(EdgeOp):  # noqa: D101 (docstring below)
         H, W = x.shape[-2:]
         if H % 2 or W % 2:
             x = F.pad(x, (0, W % 2, 0, H % 2))
+        if self.C % 8 == 0 and self.C <= 64 and native.takes(x):
+            # the same convolution as a pointwise one over [x[2i, 2j], x[2i+1, 2j+1]] per edge (space-to-depth):
+            # taps (0, 0) and (1, 1) of the 2x2 kernel, in that order
+            B, _, H, W = x.shape
+            xn = x.permute(0, 2, 3, 1).view(B, H // 2, 2, W // 2, 2, E, 1, c_in)
+            xs = torch.cat([xn[:, :, 0, :, 0], xn[:, :, 1, :, 1]], 4).view(B, H // 2, W // 2, E * 2 * c_in)
+            w_pw = w.reshape(E * self.C, c_in, 4)[:, :, ::3].transpose(1, 2).reshape(E * self.C, 2 * c_in, 1, 1)
+            return native.pointwise_conv2d(xs.permute(0, 3, 1, 2), w_pw, E)
         return F.conv2d(x, w, None, 2, 0, 1, E)
 
 
