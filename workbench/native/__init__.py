@@ -100,7 +100,7 @@ def _load() -> Any:
                 raise RuntimeError("no C compiler (cc, gcc or clang) on PATH")
             lib = ctypes.CDLL(str(_compile(cc)))
             ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-            for name, n_int in (("pw_forward", 4), ("pw_weight_grad", 4), ("dw_forward", 14), ("dw_input_grad", 14),
+            for name, n_int in (("pw_forward", 5), ("pw_weight_grad", 4), ("dw_forward", 15), ("dw_input_grad", 14),
                                 ("dw_weight_grad", 14)):
                 fn = getattr(lib, name)
                 fn.restype, fn.argtypes = ctypes.c_int, [ptr, ptr, ptr] + [i64] * n_int
@@ -145,23 +145,22 @@ def takes(x: Tensor) -> bool:
     return _plain_cpu(x, x)
 
 
-def _nhwc(t: Tensor) -> Tensor:
-    return t.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (B, H, W, C), contiguous
+def _cl(t: Tensor) -> Tensor:
+    """``t`` in channels-last memory (a no-op when it is): its data pointer then addresses (B, H, W, C) rows."""
+    return t if t.is_contiguous(memory_format=torch.channels_last) else t.contiguous(memory_format=torch.channels_last)
+
+
+def _new(B: int, C: int, H: int, W: int) -> Tensor:
+    return torch.empty((B, C, H, W), memory_format=torch.channels_last)
 
 
 def _call(name: str, *args: Any) -> None:
-    rc = getattr(_lib, name)(*[a.data_ptr() if isinstance(a, Tensor) else a for a in args])  # None: NULL
-    if rc:  # the callers checked the shapes; a refusal here is a bug
-        raise RuntimeError(f"native kernel {name} refused its arguments")
-
-
-def _pointwise(x: Tensor, w_eco: Tensor, E: int) -> Tensor:
-    """x (B, E*Ci, H, W) channels-last, w_eco (E, Ci, Co) contiguous -> (B, E*Co, H, W) channels-last."""
-    B, _, H, W = x.shape
-    _, Ci, Co = w_eco.shape
-    y = torch.empty(B, H, W, E * Co)
-    _call("pw_forward", _nhwc(x), w_eco, y, B * H * W, E, Ci, Co)
-    return y.permute(0, 3, 1, 2)
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"native kernel {name}: the kernels are unavailable (check available() first)")
+    rc = getattr(lib, name)(*[a.data_ptr() if isinstance(a, Tensor) else a for a in args])  # None: NULL
+    if rc:  # the callers checked the shapes; a refusal here is a bug (or, -2, out of memory)
+        raise RuntimeError(f"native kernel {name} refused its arguments (code {rc})")
 
 
 class _Pointwise(torch.autograd.Function):
@@ -169,8 +168,11 @@ class _Pointwise(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, weight: Tensor, E: int) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.E = E
+        B, _, H, W = x.shape
         Co, Ci = weight.shape[0] // E, weight.shape[1]
-        return _pointwise(x, weight.detach().view(E, Co, Ci).transpose(1, 2).contiguous(), E)
+        y = _new(B, E * Co, H, W)
+        _call("pw_forward", x, weight.detach().contiguous(), y, B * H * W, E, Ci, Co, 0)
+        return y
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -181,23 +183,20 @@ class _Pointwise(torch.autograd.Function):
             gx, gw, _ = torch.ops.aten.convolution_backward(grad, x, weight, None, [1, 1], [0, 0], [1, 1], False,
                                                            [0, 0], E, [need_x, need_w, False])
             return gx, gw, None
+        B, _, H, W = x.shape
         Co, Ci = weight.shape[0] // E, weight.shape[1]
+        g, w = _cl(grad), weight.detach().contiguous()
         gx = gw = None
-        if need_x:  # the forward with the weight (E, Co, Ci): dx[n, e, c] = sum_o g[n, e, o] w[e, o, c]
-            gx = _pointwise(grad.contiguous(memory_format=torch.channels_last), weight.detach().reshape(E, Co, Ci),
-                            E) if Ci % 8 == 0 and Ci <= 64 else _aten_grad(grad, x, weight, E, 0)
+        if need_x and Ci % 8 == 0 and Ci <= 64:  # the forward of the transposed problem: Ci' = Co, Co' = Ci
+            gx = _new(B, E * Ci, H, W)
+            _call("pw_forward", g, w, gx, B * H * W, E, Co, Ci, 1)
+        elif need_x:
+            gx = torch.ops.aten.convolution_backward(grad, x, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], E,
+                                                     [True, False, False])[0]
         if need_w:
-            B, _, H, W = x.shape
-            g_eci = torch.empty(E, Ci, Co)
-            _call("pw_weight_grad", _nhwc(x), _nhwc(grad), g_eci, B * H * W, E, Ci, Co)
-            gw = g_eci.transpose(1, 2).reshape(E * Co, Ci, 1, 1)
+            gw = torch.empty_like(w)
+            _call("pw_weight_grad", x, g, gw, B * H * W, E, Ci, Co)
         return gx, gw, None
-
-
-def _aten_grad(grad: Tensor, x: Tensor, weight: Tensor, groups: int, which: int) -> Tensor:
-    mask = [which == 0, which == 1, False]
-    return torch.ops.aten.convolution_backward(grad, x, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], groups,
-                                               mask)[which]
 
 
 def pointwise_applies(x: Tensor, weight: Tensor, groups: int) -> bool:
@@ -218,30 +217,18 @@ def pointwise_conv2d(x: Tensor, weight: Tensor, groups: int) -> Tensor:
 Geometry = tuple[int, int, int, int, int, int]  # stride (sh, sw), padding (ph, pw), dilation (dh, dw)
 
 
-def _out_size(x: Tensor, kh: int, kw: int, geo: Geometry) -> tuple[int, int]:
-    sh, sw, ph, pw, dh, dw = geo
-    return (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-
-
-def _depthwise(x: Tensor, w_khwc: Tensor, geo: Geometry) -> Tensor:
-    B, C, H, W = x.shape
-    kh, kw = w_khwc.shape[:2]
-    Ho, Wo = _out_size(x, kh, kw, geo)
-    y = torch.empty(B, Ho, Wo, C)
-    _call("dw_forward", _nhwc(x), w_khwc, y, B, H, W, C, kh, kw, *geo, Ho, Wo)
-    return y.permute(0, 3, 1, 2)
-
-
-def _khwc(weight: Tensor) -> Tensor:
-    return weight.detach()[:, 0].permute(1, 2, 0).contiguous()
-
-
 class _Depthwise(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, geo: Geometry) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.geo = geo
-        return _depthwise(x, _khwc(weight), geo)
+        B, C, H, W = x.shape
+        kh, kw = weight.shape[-2:]
+        sh, sw, ph, pw, dh, dw = geo
+        Ho, Wo = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        y = _new(B, C, Ho, Wo)
+        _call("dw_forward", x, weight.detach().contiguous(), y, B, H, W, C, kh, kw, *geo, Ho, Wo, 0)
+        return y
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -255,24 +242,23 @@ class _Depthwise(torch.autograd.Function):
             gx, gw, _ = torch.ops.aten.convolution_backward(grad, x, weight, None, [sh, sw], [ph, pw], [dh, dw], False,
                                                            [0, 0], C, [need_x, need_w, False])
             return gx, gw, None
-        g = _nhwc(grad)
-        Ho, Wo = g.shape[1:3]
+        g, w = _cl(grad), weight.detach().contiguous()
+        Ho, Wo = g.shape[-2:]
         gx = gw = None
-        if need_x and (sh, sw, 2 * ph, 2 * pw) == (1, 1, dh * (kh - 1), dw * (kw - 1)):  # "same": flipped forward
-            gx = _depthwise(grad, _khwc(weight.flip(-2, -1)), geo)
-        elif need_x:
-            gx_nhwc = torch.empty(B, H, W, C)
-            _call("dw_input_grad", g, _khwc(weight), gx_nhwc, B, H, W, C, kh, kw, *geo, Ho, Wo)
-            gx = gx_nhwc.permute(0, 3, 1, 2)
+        if need_x:
+            gx = _new(B, C, H, W)
+            if (sh, sw, 2 * ph, 2 * pw) == (1, 1, dh * (kh - 1), dw * (kw - 1)):  # "same": the flipped forward
+                _call("dw_forward", g, w, gx, B, H, W, C, kh, kw, *geo, H, W, 1)
+            else:
+                _call("dw_input_grad", g, w, gx, B, H, W, C, kh, kw, *geo, Ho, Wo)
         if need_w:
-            g_khwc = torch.empty(kh, kw, C)
-            _call("dw_weight_grad", _nhwc(x), g, g_khwc, B, H, W, C, kh, kw, *geo, Ho, Wo)
-            gw = g_khwc.permute(2, 0, 1).unsqueeze(1)
+            gw = torch.empty_like(w)
+            _call("dw_weight_grad", x, g, gw, B, H, W, C, kh, kw, *geo, Ho, Wo)
         return gx, gw, None
 
 
 def _pair(v: Any) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
 
 
 def depthwise_applies(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> bool:
@@ -295,15 +281,15 @@ class _BatchNorm(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,
                 running_var: Tensor | None, momentum: float, eps: float) -> Tensor:
         B, C, H, W = x.shape
-        y = torch.empty(B, H, W, C)
+        y = _new(B, C, H, W)
         mean, invstd = torch.empty(C), torch.empty(C)
         w = None if weight is None else weight.detach().contiguous()
         b = None if bias is None else bias.detach().contiguous()
-        _call("bn_forward", _nhwc(x), w, b, y, mean, invstd, running_mean, running_var, B * H * W, C,
-              ctypes.c_double(eps), ctypes.c_double(momentum))  # the running statistics in place (see kernels.c)
+        _call("bn_forward", x, w, b, y, mean, invstd, running_mean, running_var, B * H * W, C, eps,
+              momentum)  # the running statistics in place (see kernels.c)
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.eps = eps
-        return y.permute(0, 3, 1, 2)
+        return y
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -314,12 +300,11 @@ class _BatchNorm(torch.autograd.Function):
                                                                  ctx.eps, [need_x, need_w, need_b])
             return gx, gw, gb, None, None, None, None
         B, C, H, W = x.shape
-        dx = torch.empty(B, H, W, C) if need_x else None
+        dx = _new(B, C, H, W) if need_x else None
         dw, db = torch.empty(C), torch.empty(C)
         w = None if weight is None else weight.detach().contiguous()
-        _call("bn_backward", _nhwc(x), _nhwc(grad), w, mean, invstd, dx, dw, db, B * H * W, C)
-        return (None if dx is None else dx.permute(0, 3, 1, 2), dw if need_w else None, db if need_b else None,
-                None, None, None, None)
+        _call("bn_backward", x, _cl(grad), w, mean, invstd, dx, dw, db, B * H * W, C)
+        return dx, dw if need_w else None, db if need_b else None, None, None, None, None
 
 
 def batch_norm_applies(x: Tensor, weight: Tensor | None, bias: Tensor | None, training: bool,

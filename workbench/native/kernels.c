@@ -17,6 +17,7 @@
  * Every sum runs in a fixed order, on one thread: results do not depend on timing or the machine's load.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef float v8 __attribute__((vector_size(32), aligned(4))); /* aligned(4): unaligned loads and stores */
@@ -54,7 +55,7 @@ PW_FWD(7)
 PW_FWD(8)
 
 /* x: (N, E, Ci); w: (E, Ci, Co); y: (N, E, Co). Co must be 8, 16, ..., 64. Returns 0, or -1 if refused. */
-int pw_forward(const float *x, const float *w, float *y, int64_t N, int64_t E, int64_t Ci, int64_t Co) {
+static int pw_forward_eco(const float *x, const float *w, float *y, int64_t N, int64_t E, int64_t Ci, int64_t Co) {
     switch (Co) {
     case 8: pw_fwd_q1(x, w, y, N, E, Ci); return 0;
     case 16: pw_fwd_q2(x, w, y, N, E, Ci); return 0;
@@ -69,7 +70,7 @@ int pw_forward(const float *x, const float *w, float *y, int64_t N, int64_t E, i
 }
 
 /* dw (E, Ci, Co) = sum_n x[n, e, c] g[n, e, o]; x: (N, E, Ci), g: (N, E, Co); Co a multiple of 8. */
-int pw_weight_grad(const float *restrict x, const float *restrict g, float *restrict dw, int64_t N, int64_t E,
+static int pw_weight_grad_eco(const float *restrict x, const float *restrict g, float *restrict dw, int64_t N, int64_t E,
                    int64_t Ci, int64_t Co) {
     if (Co % 8) return -1;
     for (int64_t e = 0; e < E; ++e)
@@ -107,7 +108,7 @@ static inline void valid_taps(int64_t p, int64_t s, int64_t pad, int64_t d, int6
 }
 
 /* x: (B, H, W, C); w: (kh, kw, C); y: (B, Ho, Wo, C). C a multiple of 8. */
-int dw_forward(const float *restrict x, const float *restrict w, float *restrict y, int64_t B, int64_t H,
+static int dw_forward_hwc(const float *restrict x, const float *restrict w, float *restrict y, int64_t B, int64_t H,
                int64_t W, int64_t C, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                int64_t dh, int64_t dl, int64_t Ho, int64_t Wo) {
     if (C % 8) return -1;
@@ -147,7 +148,7 @@ int dw_forward(const float *restrict x, const float *restrict w, float *restrict
 }
 
 /* dx: (B, H, W, C) = the transpose of dw_forward applied to g (B, Ho, Wo, C), scattered tap by tap. */
-int dw_input_grad(const float *restrict g, const float *restrict w, float *restrict dx, int64_t B, int64_t H,
+static int dw_input_grad_hwc(const float *restrict g, const float *restrict w, float *restrict dx, int64_t B, int64_t H,
                   int64_t W, int64_t C, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                   int64_t dh, int64_t dl, int64_t Ho, int64_t Wo) {
     if (C % 8) return -1;
@@ -174,7 +175,7 @@ int dw_input_grad(const float *restrict g, const float *restrict w, float *restr
 }
 
 /* dw: (kh, kw, C), the weight gradient (see the top of this file). */
-int dw_weight_grad(const float *restrict x, const float *restrict g, float *restrict dw, int64_t B, int64_t H,
+static int dw_weight_grad_hwc(const float *restrict x, const float *restrict g, float *restrict dw, int64_t B, int64_t H,
                    int64_t W, int64_t C, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                    int64_t dh, int64_t dl, int64_t Ho, int64_t Wo) {
     if (C % 8) return -1;
@@ -200,24 +201,107 @@ int dw_weight_grad(const float *restrict x, const float *restrict g, float *rest
     return 0;
 }
 
+/* ---------------------------------------------------------------- entry points: PyTorch's weight layouts */
+
+/* Grouped pointwise forward; w in PyTorch's layout (E*Co, Ci) or, with w_eco, already (E, Ci, Co) (the input
+ * gradient passes PyTorch's (E*Co, Ci) weight as the (E, Ci', Co') weight of the transposed problem). */
+int pw_forward(const float *x, const float *w, float *y, int64_t N, int64_t E, int64_t Ci, int64_t Co, int64_t w_eco) {
+    if (w_eco) return pw_forward_eco(x, w, y, N, E, Ci, Co);
+    float *t = malloc((size_t)(E * Ci * Co) * sizeof(float));
+    if (!t) return -2;
+    for (int64_t e = 0; e < E; ++e)
+        for (int64_t o = 0; o < Co; ++o)
+            for (int64_t c = 0; c < Ci; ++c) t[(e * Ci + c) * Co + o] = w[(e * Co + o) * Ci + c];
+    const int rc = pw_forward_eco(x, t, y, N, E, Ci, Co);
+    free(t);
+    return rc;
+}
+
+/* The pointwise weight gradient in PyTorch's layout (E*Co, Ci). */
+int pw_weight_grad(const float *x, const float *g, float *dw, int64_t N, int64_t E, int64_t Ci, int64_t Co) {
+    float *t = malloc((size_t)(E * Ci * Co) * sizeof(float));
+    if (!t) return -2;
+    const int rc = pw_weight_grad_eco(x, g, t, N, E, Ci, Co);
+    for (int64_t e = 0; e < E; ++e)
+        for (int64_t o = 0; o < Co; ++o)
+            for (int64_t c = 0; c < Ci; ++c) dw[(e * Co + o) * Ci + c] = t[(e * Ci + c) * Co + o];
+    free(t);
+    return rc;
+}
+
+/* PyTorch's depthwise weight (C, kh, kw) as (kh, kw, C), flipped in both axes if `flip`. */
+static float *to_hwc(const float *w, int64_t C, int64_t kh, int64_t kw, int64_t flip) {
+    float *t = malloc((size_t)(C * kh * kw) * sizeof(float));
+    if (!t) return 0;
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < kh; ++i)
+            for (int64_t j = 0; j < kw; ++j)
+                t[((flip ? kh - 1 - i : i) * kw + (flip ? kw - 1 - j : j)) * C + c] = w[(c * kh + i) * kw + j];
+    return t;
+}
+
+#define DW_ARGS                                                                                                     \
+    int64_t B, int64_t H, int64_t W, int64_t C, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,          \
+        int64_t pw, int64_t dh, int64_t dl, int64_t Ho, int64_t Wo
+#define DW_PASS B, H, W, C, kh, kw, sh, sw, ph, pw, dh, dl, Ho, Wo
+
+/* Depthwise forward, w in PyTorch's layout (C, 1, kh, kw); `flip`: the kernel flipped in both axes (the input
+ * gradient of a stride-1 "same" convolution). */
+int dw_forward(const float *x, const float *w, float *y, DW_ARGS, int64_t flip) {
+    float *t = to_hwc(w, C, kh, kw, flip);
+    if (!t) return -2;
+    const int rc = dw_forward_hwc(x, t, y, DW_PASS);
+    free(t);
+    return rc;
+}
+
+int dw_input_grad(const float *g, const float *w, float *dx, DW_ARGS) {
+    float *t = to_hwc(w, C, kh, kw, 0);
+    if (!t) return -2;
+    const int rc = dw_input_grad_hwc(g, t, dx, DW_PASS);
+    free(t);
+    return rc;
+}
+
+/* The depthwise weight gradient in PyTorch's layout (C, 1, kh, kw). */
+int dw_weight_grad(const float *x, const float *g, float *dw, DW_ARGS) {
+    float *t = malloc((size_t)(C * kh * kw) * sizeof(float));
+    if (!t) return -2;
+    const int rc = dw_weight_grad_hwc(x, g, t, DW_PASS);
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < kh * kw; ++i) dw[c * kh * kw + i] = t[i * C + c];
+    free(t);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- batch normalisation, training mode */
 
 /* Per-channel sums over the N rows of x (N, C), or of (x - centre) * (x - centre) when `centre` is given, or of
- * g * (x - centre) when `g` is given too; float partial sums of 256 rows, added up in double. out: (C) doubles. */
+ * g * (x - centre) when `g` is given too: row by row (sequential memory) into float partial sums of 64 rows, added
+ * up in double. out: (C) doubles; C a multiple of 8, at most 4096. */
 static void channel_sums(const float *restrict x, const float *restrict g, const float *restrict centre, double *out,
                          int64_t N, int64_t C) {
+    float part[4096] __attribute__((aligned(32)));
     for (int64_t c = 0; c < C; ++c) out[c] = 0.0;
-    for (int64_t n0 = 0; n0 < N; n0 += 256) {
-        const int64_t n1 = n0 + 256 < N ? n0 + 256 : N;
-        for (int64_t c = 0; c < C; c += 8) {
-            v8 a = V8_SPLAT(0.0f);
-            const v8 m = centre ? *(const v8 *)(centre + c) : V8_SPLAT(0.0f);
-            for (int64_t n = n0; n < n1; ++n) {
-                const v8 d = *(const v8 *)(x + n * C + c) - m;
-                a += g ? d * *(const v8 *)(g + n * C + c) : (centre ? d * d : d);
+    for (int64_t n0 = 0; n0 < N; n0 += 64) {
+        const int64_t n1 = n0 + 64 < N ? n0 + 64 : N;
+        for (int64_t c = 0; c < C; ++c) part[c] = 0.0f;
+        for (int64_t n = n0; n < n1; ++n) {
+            const float *xr = x + n * C;
+            if (g) {
+                const float *gr = g + n * C;
+                for (int64_t c = 0; c < C; c += 8)
+                    *(v8 *)(part + c) += (*(const v8 *)(xr + c) - *(const v8 *)(centre + c)) * *(const v8 *)(gr + c);
+            } else if (centre) {
+                for (int64_t c = 0; c < C; c += 8) {
+                    const v8 d = *(const v8 *)(xr + c) - *(const v8 *)(centre + c);
+                    *(v8 *)(part + c) += d * d;
+                }
+            } else {
+                for (int64_t c = 0; c < C; c += 8) *(v8 *)(part + c) += *(const v8 *)(xr + c);
             }
-            for (int k = 0; k < 8; ++k) out[c + k] += a[k];
         }
+        for (int64_t c = 0; c < C; ++c) out[c] += part[c];
     }
 }
 
