@@ -121,6 +121,30 @@ static int dw_forward_hwc(const float *restrict x, const float *restrict w, floa
                 valid_taps(q, sw, pw, dl, kw, W, &j0, &j1);
                 float *o = y + ((b * Ho + p) * Wo + q) * C;
                 const float *x0 = x + ((b * H + p * sh - ph) * W + q * sw - pw) * C;
+                if (q + 3 < Wo && q * sw - pw >= 0 && (q + 3) * sw - pw + (kw - 1) * dl < W) {
+                    /* four outputs whose taps are all inside the row: each weight vector loaded once for the four */
+                    const int64_t step = sw * C;
+                    for (int64_t c = 0; c < C; c += 8) {
+                        v8 a0 = V8_SPLAT(0.0f), a1 = a0, a2 = a0, a3 = a0;
+                        for (int64_t i = i0; i < i1; ++i) {
+                            const float *xr = x0 + i * dh * W * C + c, *wr = w + i * kw * C + c;
+                            for (int64_t j = 0; j < kw; ++j) {
+                                const v8 wv = *(const v8 *)(wr + j * C);
+                                const float *xj = xr + j * dl * C;
+                                a0 += *(const v8 *)(xj) * wv;
+                                a1 += *(const v8 *)(xj + step) * wv;
+                                a2 += *(const v8 *)(xj + 2 * step) * wv;
+                                a3 += *(const v8 *)(xj + 3 * step) * wv;
+                            }
+                        }
+                        *(v8 *)(o + c) = a0;
+                        *(v8 *)(o + C + c) = a1;
+                        *(v8 *)(o + 2 * C + c) = a2;
+                        *(v8 *)(o + 3 * C + c) = a3;
+                    }
+                    q += 3;
+                    continue;
+                }
                 int64_t c = 0;
                 for (; c + 16 <= C; c += 16) {
                     v8 a0 = V8_SPLAT(0.0f), a1 = V8_SPLAT(0.0f);
@@ -189,6 +213,23 @@ static int dw_weight_grad_hwc(const float *restrict x, const float *restrict g, 
                 valid_taps(q, sw, pw, dl, kw, W, &j0, &j1);
                 const float *gr = g + ((b * Ho + p) * Wo + q) * C;
                 const float *x0 = x + ((b * H + p * sh - ph) * W + q * sw - pw) * C;
+                if (q + 3 < Wo && q * sw - pw >= 0 && (q + 3) * sw - pw + (kw - 1) * dl < W) {
+                    /* four outputs whose taps are all inside the row: one accumulator update for the four */
+                    const int64_t step = sw * C;
+                    for (int64_t c = 0; c < C; c += 8) {
+                        const v8 g0 = *(const v8 *)(gr + c), g1 = *(const v8 *)(gr + C + c),
+                                 g2 = *(const v8 *)(gr + 2 * C + c), g3 = *(const v8 *)(gr + 3 * C + c);
+                        for (int64_t i = i0; i < i1; ++i)
+                            for (int64_t j = 0; j < kw; ++j) {
+                                const float *xj = x0 + (i * dh * W + j * dl) * C + c;
+                                *(v8 *)(dw + (i * kw + j) * C + c) +=
+                                    (g0 * *(const v8 *)(xj) + g1 * *(const v8 *)(xj + step)) +
+                                    (g2 * *(const v8 *)(xj + 2 * step) + g3 * *(const v8 *)(xj + 3 * step));
+                            }
+                    }
+                    q += 3;
+                    continue;
+                }
                 for (int64_t i = i0; i < i1; ++i)
                     for (int64_t j = j0; j < j1; ++j) {
                         const float *xr = x0 + (i * dh * W + j * dl) * C;
