@@ -1,7 +1,8 @@
 """The native CPU kernels (``workbench.native``) against ATen/oneDNN, side by side in one process (issue 17, item 1).
 
 Part 1, per kernel: forward + backward (input and weight gradients) of the grouped pointwise, depthwise and
-BatchNorm calls a DARTS wave makes, at the shapes of the digits-sized config (batch 64; maps 8, 4, 2) and of the
+BatchNorm calls a DARTS wave makes, against what the supernet called before (``F.conv2d``/``F.batch_norm``, and
+``workbench.conv_kernels``' polyphase and 3-D weight-gradient forms where they applied), at the shapes of the digits-sized config (batch 64; maps 8, 4, 2) and of the
 small CIFAR config (batch 16; maps 32, 16, 8): median of ``--repeats`` calls, this process's CPU time, one thread.
 
 Part 2, the whole search step: ``Searcher.step`` at those two configs (``benchmarks/bench_vs_reference.py``'s),
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import median_ms  # noqa: E402
 from workbench import native  # noqa: E402
+from workbench.conv_kernels import depthwise_conv2d, polyphase_applies, polyphase_depthwise_conv2d  # noqa: E402
 
 
 def _cl(*shape: int) -> torch.Tensor:
@@ -41,8 +43,18 @@ def _fwd_bwd(fn: Callable[[], torch.Tensor], ins: list[torch.Tensor]) -> Callabl
     return run
 
 
+def _before(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int, dilation: int) -> torch.Tensor:
+    """What the supernet ran before the native kernels: ``conv_kernels``' forms (the polyphase split for dilated
+    "same" convolutions, the 3-D weight gradient where the kernel reaches past the map), else ``F.conv2d``."""
+    with native.disabled():
+        if polyphase_applies(x.shape[-2], x.shape[-1], w.shape[-1], stride, padding, dilation):
+            return polyphase_depthwise_conv2d(x, w, dilation)
+        return depthwise_conv2d(x, w, stride, padding, dilation)
+
+
 def kernels(repeats: int) -> None:
-    print(f"{'call (fwd + bwd)':44} {'ATen ms':>8} {'native':>8} {'ratio':>6}")
+    print("before: ATen/oneDNN in the forms the supernet used before (workbench.conv_kernels)")
+    print(f"{'call (fwd + bwd)':44} {'before ms':>9} {'native':>8} {'ratio':>6}")
     cases: list[tuple[str, Callable[[], torch.Tensor], Callable[[], torch.Tensor], list[torch.Tensor]]] = []
     for B, E, C, H in [(64, 4, 8, 8), (64, 4, 16, 4), (64, 4, 32, 2), (16, 4, 8, 32), (16, 4, 16, 16), (16, 4, 32, 8)]:
         x, w = _cl(B, E * C, H, H), torch.randn(E * C, C, 1, 1, requires_grad=True)
@@ -53,7 +65,7 @@ def kernels(repeats: int) -> None:
             p = d * (k - 1) // 2
             cases.append((f"depthwise {k}x{k} s{s} d{d} B{B} {E * C}ch {H}x{H}",
                           lambda x=x, wd=wd, s=s, p=p, d=d: native.depthwise_conv2d(x, wd, s, p, d),
-                          lambda x=x, wd=wd, s=s, p=p, d=d: F.conv2d(x, wd, None, s, p, d, x.shape[1]), [x, wd]))
+                          lambda x=x, wd=wd, s=s, p=p, d=d: _before(x, wd, s, p, d), [x, wd]))
         scale = torch.rand(E * C, requires_grad=True)
         cases.append((f"batch norm B{B} {E * C}ch {H}x{H}",
                       lambda x=x, sc=scale: native.batch_norm(x, None, None, sc, None, 0.1, 1e-5),
@@ -63,7 +75,7 @@ def kernels(repeats: int) -> None:
         a = median_ms(_fwd_bwd(ref, ins), repeats, clock=time.process_time)
         b = median_ms(_fwd_bwd(nat, ins), repeats, clock=time.process_time)
         ratios.append(a / b)
-        print(f"{name:44} {a:8.3f} {b:8.3f} {a / b:5.2f}x", flush=True)
+        print(f"{name:44} {a:9.3f} {b:8.3f} {a / b:5.2f}x", flush=True)
     print(f"geometric mean {statistics.geometric_mean(ratios):.2f}x over {len(ratios)} calls\n")
 
 
