@@ -1,24 +1,30 @@
-"""Native CPU kernels for the small convolutions of a search step: grouped pointwise and depthwise (issue 17).
+"""Native CPU kernels for the small calls of a search step: grouped pointwise and depthwise convolutions and
+training-mode BatchNorm (issue 17).
 
 A DARTS supernet at CPU scale (Liu et al. 2019) runs hundreds of small convolutions per step -- grouped 1x1
-convolutions of 8-64 channels per group and depthwise k x k ones (Howard et al. 2017, Sec. 3.1) on 2x2 to 8x8
-maps. oneDNN spends most of each call on fixed costs there (its grouped 1x1 forward reaches ~5 GFLOP/s
-at batch 64 on an 8x8 map); the plain loops of ``kernels.c``, vectorised over the channels of a channels-last
-tensor, run the same arithmetic 2-7x faster at those shapes (``benchmarks/bench_native.py``).
+convolutions of 8-64 channels per group and depthwise k x k ones (Howard et al. 2017, Sec. 3.1), each followed
+by a BatchNorm (Ioffe & Szegedy 2015, Alg. 1; running statistics with the unbiased variance, as PyTorch) -- on
+2x2 to 8x8 maps. oneDNN spends most of each call on fixed costs there (its grouped 1x1 forward reaches
+~5 GFLOP/s at batch 64 on an 8x8 map); the plain loops of ``kernels.c``, vectorised over the channels of a
+channels-last tensor, do the same arithmetic in less time at most of those shapes, forward and backward
+(``benchmarks/bench_native.py``: per call, and the whole step with the kernels on and off).
 
 ``kernels.c`` ships with the package and is compiled on first use with the machine's C compiler (``cc``,
 ``-O3 -march=native``: the library is built where it runs) into ``~/.cache/dnas-workbench/native`` (or
 ``$XDG_CACHE_HOME``), named by a hash of the source, flags, compiler and CPU, in about a second; later
 processes load it. Where no compiler is found, or it fails, or ``DNAS_WORKBENCH_NATIVE=0`` is set, every
-call falls back to ``F.conv2d`` (oneDNN) -- the same function, so nothing but speed depends on it.
+call falls back to ``F.conv2d`` / ``F.batch_norm`` (oneDNN, ATen) -- the same functions, equal to float32
+rounding (a seeded search's trajectory does depend on its rounding, so the two paths' runs differ slowly).
 
 Applies only to eager CPU float32 tensors in channels-last memory with 8k channels (pointwise: 8-64 output
-channels per group; depthwise: any stride, dilation and padding), at one torch thread (the kernels are
-single-threaded; with more threads oneDNN parallelises and is kept), outside traces, exports and functorch
+channels per group; depthwise: any stride, dilation and padding), at most ``MAX_THREADS`` = 2 torch threads
+(the kernels are single-threaded; with 2 threads on a 2-core machine they still made a DARTS step 1.02-1.19x
+faster than oneDNN's parallel convolutions, and fastest of all at 1 thread; more threads were not measured,
+and keep oneDNN), outside traces, exports and functorch
 transforms (``torch.func.vmap``). Their results are not bit-identical to oneDNN's (another summation order;
-float32 rounding, ~1e-7 relative). Gradients: both kernels' backward passes are native too; under
+float32 rounding, ~1e-7 relative). Gradients: every kernel's backward is native too; under
 ``create_graph=True`` (Hessian-vector products) the backward runs ATen's differentiable
-``convolution_backward`` instead, so second derivatives are exact.
+``convolution_backward`` / ``native_batch_norm_backward`` instead, so second derivatives are exact.
 """
 from __future__ import annotations
 
@@ -44,6 +50,8 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("kernels.c")
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC")
 ENV = "DNAS_WORKBENCH_NATIVE"
+#: the kernels are single-threaded: above this many torch threads, oneDNN's parallel convolutions are kept
+MAX_THREADS = 2
 
 _lib: Any = None  # ctypes.CDLL once loaded; False once it failed
 _enabled = os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
@@ -130,18 +138,18 @@ def disabled() -> Iterator[None]:
 
 
 def _plain_cpu(x: Tensor, weight: Tensor) -> bool:
-    """Eager, CPU, float32, channels-last, one thread: where the kernels apply (see the module docstring)."""
+    """Eager, CPU, float32, channels-last, few threads: where the kernels apply (see the module docstring)."""
     if not _enabled or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.device.type != "cpu":
         return False
     if torch._C._functorch.peek_interpreter_stack() is not None:
         return False  # inside vmap, grad, jvp (traces and exports: the callers, conv_kernels and the cell ops, check)
-    if torch.get_num_threads() != 1 or not x.is_contiguous(memory_format=torch.channels_last):
+    if torch.get_num_threads() > MAX_THREADS or not x.is_contiguous(memory_format=torch.channels_last):
         return False
     return _load() is not None
 
 
 def takes(x: Tensor) -> bool:
-    """Whether the kernels could take ``x`` (eager CPU float32, channels-last, one thread, enabled and compiled)."""
+    """Whether the kernels could take ``x`` (eager CPU float32, channels-last, <= MAX_THREADS threads, enabled and compiled)."""
     return _plain_cpu(x, x)
 
 
