@@ -122,6 +122,7 @@ def test_deterministic_and_fallbacks() -> None:
     assert not native.depthwise_applies(x.contiguous(), w, 1, 1, 1)  # channels-last only
     assert not native.depthwise_applies(x[:, :12], w[:12], 1, 1, 1)  # 8k channels only
     assert not native.pointwise_applies(x, torch.randn(72, 32, 1, 1), 1)  # <= 64 outputs per group
+    assert not native.pointwise_applies(x, torch.randn(64, 32, 1, 1, device="meta"), 1)  # CPU weights only
     with native.disabled():
         assert not native.depthwise_applies(x, w, 1, 1, 1) and not native.takes(x)
     threads = torch.get_num_threads()

@@ -139,7 +139,8 @@ def disabled() -> Iterator[None]:
 
 def _plain_cpu(x: Tensor, weight: Tensor) -> bool:
     """Eager, CPU, float32, channels-last, few threads: where the kernels apply (see the module docstring)."""
-    if not _enabled or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.device.type != "cpu":
+    if (not _enabled or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.device.type != "cpu"
+            or weight.device.type != "cpu"):
         return False
     if torch._C._functorch.peek_interpreter_stack() is not None:
         return False  # inside vmap, grad, jvp (traces and exports: the callers, conv_kernels and the cell ops, check)
@@ -321,7 +322,8 @@ def batch_norm_applies(x: Tensor, weight: Tensor | None, bias: Tensor | None, tr
     per channel, float32 parameters (see the module docstring)."""
     B, C, H, W = x.shape
     return (training and C % 8 == 0 and C <= 4096 and B * H * W > 1
-            and all(t is None or (t.dtype == torch.float32 and t.shape == (C,)) for t in (weight, bias))
+            and all(t is None or (t.dtype == torch.float32 and t.shape == (C,) and t.device.type == "cpu")
+                    for t in (weight, bias))
             and all(t is None or (t.dtype == torch.float32 and t.shape == (C,) and t.is_contiguous()
                                   and t.device.type == "cpu") for t in (running_mean, running_var))
             and _plain_cpu(x, x))
