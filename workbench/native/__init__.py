@@ -210,6 +210,8 @@ class _Pointwise(torch.autograd.Function):
 
 def pointwise_applies(x: Tensor, weight: Tensor, groups: int) -> bool:
     """Whether :func:`pointwise_conv2d` runs natively: 8-64 output channels per group, a multiple of 8."""
+    if not _enabled:
+        return False
     Co = weight.shape[0] // groups
     return (weight.shape[-2:] == (1, 1) and weight.shape[0] % groups == 0 and Co % 8 == 0 and Co <= 64
             and x.shape[1] == groups * weight.shape[1] and _plain_cpu(x, weight))
@@ -273,6 +275,8 @@ def _pair(v: Any) -> tuple[int, int]:
 def depthwise_applies(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> bool:
     """Whether :func:`depthwise_conv2d` runs natively: 8k channels, padding within the (dilated) kernel
     (see the module docstring)."""
+    if not _enabled:
+        return False
     kh, kw = weight.shape[-2:]
     (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
     return (ph <= dh * (kh - 1) and pw <= dw * (kw - 1) and x.shape[1] % 8 == 0 and weight.shape[0] == x.shape[1]
@@ -316,17 +320,21 @@ class _BatchNorm(torch.autograd.Function):
         return dx, dw if need_w else None, db if need_b else None, None, None, None, None
 
 
+def _channel_vector(t: Tensor | None, C: int) -> bool:
+    """None, or a contiguous float32 CPU vector of C values."""
+    return t is None or (t.dtype == torch.float32 and t.device.type == "cpu" and t.shape == (C,)
+                         and t.is_contiguous())
+
+
 def batch_norm_applies(x: Tensor, weight: Tensor | None, bias: Tensor | None, training: bool,
                        running_mean: Tensor | None = None, running_var: Tensor | None = None) -> bool:
     """Whether :func:`batch_norm` runs natively: training mode (batch statistics), 8k <= 4096 channels, > 1 value
     per channel, float32 parameters (see the module docstring)."""
+    if not (_enabled and training):
+        return False
     B, C, H, W = x.shape
-    return (training and C % 8 == 0 and C <= 4096 and B * H * W > 1
-            and all(t is None or (t.dtype == torch.float32 and t.shape == (C,) and t.device.type == "cpu")
-                    for t in (weight, bias))
-            and all(t is None or (t.dtype == torch.float32 and t.shape == (C,) and t.is_contiguous()
-                                  and t.device.type == "cpu") for t in (running_mean, running_var))
-            and _plain_cpu(x, x))
+    return (C % 8 == 0 and C <= 4096 and B * H * W > 1 and _channel_vector(weight, C) and _channel_vector(bias, C)
+            and _channel_vector(running_mean, C) and _channel_vector(running_var, C) and _plain_cpu(x, x))
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
