@@ -41,15 +41,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from workbench import native
+from workbench.native import pair as _pair
 
 Pair = tuple[int, int]
 
 
 Size = int | tuple[int, ...]  # an int, or (height, width)
-
-
-def _pair(v: Size) -> Pair:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
 
 
 def tracing() -> bool:

@@ -154,6 +154,16 @@ def takes(x: Tensor) -> bool:
     return _plain_cpu(x, x)
 
 
+def pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    """A convolution size argument (an int, or (height, width)) as (height, width)."""
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+def pointwise_channels_ok(n: int) -> bool:
+    """Whether the pointwise kernel can produce ``n`` channels per group (8, 16, ..., 64: ``pw_forward``'s cases)."""
+    return n % 8 == 0 and 0 < n <= 64
+
+
 def _cl(t: Tensor) -> Tensor:
     """``t`` in channels-last memory (a no-op when it is): its data pointer then addresses (B, H, W, C) rows."""
     return t if t.is_contiguous(memory_format=torch.channels_last) else t.contiguous(memory_format=torch.channels_last)
@@ -196,7 +206,7 @@ class _Pointwise(torch.autograd.Function):
         Co, Ci = weight.shape[0] // E, weight.shape[1]
         g, w = _cl(grad), weight.detach().contiguous()
         gx = gw = None
-        if need_x and Ci % 8 == 0 and Ci <= 64:  # the forward of the transposed problem: Ci' = Co, Co' = Ci
+        if need_x and pointwise_channels_ok(Ci):  # the forward of the transposed problem: Ci' = Co, Co' = Ci
             gx = _new(B, E * Ci, H, W)
             _call("pw_forward", g, w, gx, B * H * W, E, Co, Ci, 1)
         elif need_x:
@@ -212,9 +222,8 @@ def pointwise_applies(x: Tensor, weight: Tensor, groups: int) -> bool:
     """Whether :func:`pointwise_conv2d` runs natively: 8-64 output channels per group, a multiple of 8."""
     if not _enabled:
         return False
-    Co = weight.shape[0] // groups
-    return (weight.shape[-2:] == (1, 1) and weight.shape[0] % groups == 0 and Co % 8 == 0 and Co <= 64
-            and x.shape[1] == groups * weight.shape[1] and _plain_cpu(x, weight))
+    return (weight.shape[-2:] == (1, 1) and weight.shape[0] % groups == 0
+            and pointwise_channels_ok(weight.shape[0] // groups) and x.shape[1] == groups * weight.shape[1] and _plain_cpu(x, weight))
 
 
 def pointwise_conv2d(x: Tensor, weight: Tensor, groups: int) -> Tensor:
@@ -268,24 +277,20 @@ class _Depthwise(torch.autograd.Function):
         return gx, gw, None
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
-
-
 def depthwise_applies(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> bool:
     """Whether :func:`depthwise_conv2d` runs natively: 8k channels, padding within the (dilated) kernel
     (see the module docstring)."""
     if not _enabled:
         return False
     kh, kw = weight.shape[-2:]
-    (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
+    (ph, pw), (dh, dw) = pair(padding), pair(dilation)
     return (ph <= dh * (kh - 1) and pw <= dw * (kw - 1) and x.shape[1] % 8 == 0 and weight.shape[0] == x.shape[1]
             and weight.shape[1] == 1 and _plain_cpu(x, weight))
 
 
 def depthwise_conv2d(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any = 1) -> Tensor:
     """``F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])``; check :func:`depthwise_applies` first."""
-    out: Tensor = _Depthwise.apply(x, weight, (*_pair(stride), *_pair(padding), *_pair(dilation)))
+    out: Tensor = _Depthwise.apply(x, weight, (*pair(stride), *pair(padding), *pair(dilation)))
     return out
 
 

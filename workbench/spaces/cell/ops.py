@@ -206,8 +206,7 @@ class Pool(EdgeOp):
         elif e is None and x.device.type == "cpu" and not tracing():  # batched: a depthwise sum, 3-4x faster
             # than avg_pool2d on CPU
             ones, inv = self._sum_kernel(x)
-            y = (native.depthwise_conv2d(x, ones, self.stride, 1) if native.depthwise_applies(x, ones, self.stride, 1, 1)
-                 else F.conv2d(x, ones, None, self.stride, 1, 1, x.shape[1]))
+            y = depthwise_conv2d(x, ones, self.stride, 1)  # native where it applies, else F.conv2d
             if self.bn is None and scale is not None:  # fold the mixing weight into the same multiply
                 return y * (inv * scale.view(-1, 1, 1))
             y = y * inv
@@ -270,7 +269,7 @@ class FactorizedReduce(EdgeOp):  # noqa: D101 (docstring below)
         H, W = x.shape[-2:]
         if H % 2 or W % 2:
             x = F.pad(x, (0, W % 2, 0, H % 2))
-        if self.C % 8 == 0 and self.C <= 64 and native.takes(x):
+        if native.pointwise_channels_ok(self.C) and native.takes(x):
             # the same convolution as a pointwise one over [x[2i, 2j], x[2i+1, 2j+1]] per edge (space-to-depth):
             # taps (0, 0) and (1, 1) of the 2x2 kernel, in that order
             B, _, H, W = x.shape
